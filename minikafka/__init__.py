@@ -1,0 +1,52 @@
+"""minikafka — Kafka's model as an embedded Python library.
+
+Topics split into partitions, an append-only log per partition, offsets,
+producers, consumers, consumer groups, replay and retention, over
+memory-mapped segment files in one data directory. No server to run.
+"""
+
+from .broker import Broker, connect
+from .consumer import Consumer
+from .errors import (
+    ClosedError,
+    CorruptLogError,
+    InvalidArgumentError,
+    InvalidPartitionError,
+    InvalidTopicError,
+    MiniKafkaError,
+    NoOffsetError,
+    RecordTooLargeError,
+    TopicExistsError,
+    TopicNotFoundError,
+)
+from .options import BrokerOptions, TopicConfig
+from .producer import Producer, RecordFuture
+from .records import Record, RecordMetadata, TopicPartition
+from .topic import Topic
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Broker",
+    "BrokerOptions",
+    "ClosedError",
+    "Consumer",
+    "CorruptLogError",
+    "InvalidArgumentError",
+    "InvalidPartitionError",
+    "InvalidTopicError",
+    "MiniKafkaError",
+    "NoOffsetError",
+    "Producer",
+    "Record",
+    "RecordFuture",
+    "RecordMetadata",
+    "RecordTooLargeError",
+    "Topic",
+    "TopicConfig",
+    "TopicExistsError",
+    "TopicNotFoundError",
+    "TopicPartition",
+    "__version__",
+    "connect",
+]

@@ -1,0 +1,302 @@
+"""The Broker: one data directory of topics and consumer groups.
+
+Layout::
+
+    <data>/minikafka.json              format marker
+    <data>/topics/<name>/topic.json    partitions, hash, segment size, retention
+    <data>/topics/<name>/<p>/          segments, indexes, writer.lock
+    <data>/groups/<encoded id>/        offsets, lock
+    <data>/tmp/                        topics being created or deleted
+
+There is no server: every process that opens the directory is a peer, and
+the files are the only shared state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import time
+import uuid
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from .errors import (
+    ClosedError,
+    CorruptLogError,
+    InvalidArgumentError,
+    TopicExistsError,
+    TopicNotFoundError,
+)
+from .format import FORMAT_VERSION
+from .group import GroupStore, decode_group_id
+from .locking import Waker
+from .options import BrokerOptions
+from .records import TopicPartition
+from .topic import METADATA, Topic, read_metadata, validate_topic_name, write_metadata
+
+MARKER = "minikafka.json"
+
+
+class Broker:
+    """A data directory opened by this process.
+
+    ``Broker(path, **options)`` takes :class:`BrokerOptions` fields as
+    keywords (or ``options=BrokerOptions(...)``). It is safe to share
+    between threads; every process that opens the same path sees the same
+    topics, records and committed offsets.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], options: BrokerOptions | None = None,
+                 **kwargs: Any) -> None:
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path must be a str or path-like, not {type(path).__name__}")
+        if options is None:
+            try:
+                options = BrokerOptions(**kwargs)
+            except TypeError as e:
+                if "unexpected keyword" in str(e):
+                    raise TypeError(f"Broker: {e}") from None
+                raise
+        elif kwargs:
+            options = BrokerOptions(**{**_options_dict(options), **kwargs})
+        self.options = options
+        self.path = Path(path).absolute()
+        self._topics_dir = str(self.path / "topics")
+        self._groups_dir = str(self.path / "groups")
+        self._tmp_dir = str(self.path / "tmp")
+        for d in (self._topics_dir, self._groups_dir, self._tmp_dir):
+            os.makedirs(d, exist_ok=True)
+        self._check_marker()
+        self._lock = threading.RLock()
+        self._topics: dict[str, Topic] = {}
+        self._groups: dict[str, GroupStore] = {}
+        self.waker = Waker(options.poll_interval)
+        self._closed = False
+        for name in self.list_topics():
+            try:
+                self.topic(name).apply_retention()
+            except (TopicNotFoundError, ClosedError):
+                pass  # deleted by another process meanwhile
+
+    def _check_marker(self) -> None:
+        marker = self.path / MARKER
+        try:
+            meta = json.loads(marker.read_text())
+        except FileNotFoundError:
+            tmp = self.path / f"{MARKER}.{os.getpid()}.tmp"
+            tmp.write_text(json.dumps({"format": FORMAT_VERSION}) + "\n")
+            os.replace(tmp, marker)
+            return
+        except ValueError as e:
+            raise CorruptLogError(f"{marker}: not valid JSON ({e})") from None
+        if meta.get("format", 0) > FORMAT_VERSION:
+            raise CorruptLogError(
+                f"{marker}: data format {meta['format']} is newer than this minikafka "
+                f"reads ({FORMAT_VERSION})"
+            )
+
+    def __repr__(self) -> str:
+        return f"<Broker {str(self.path)!r}{' closed' if self._closed else ''}>"
+
+    def __enter__(self) -> Broker:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClosedError(f"broker {str(self.path)!r} is closed")
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # -- topics ---------------------------------------------------------------
+
+    def create_topic(self, name: str, partitions: int = 1, *, retention_ms: int | None = None,
+                     retention_bytes: int | None = None, segment_bytes: int | None = None,
+                     segment_ms: int | None = None,
+                     index_interval_bytes: int | None = None) -> Topic:
+        """Create a topic; ``TopicExistsError`` if the name is taken.
+
+        Unset options take the broker's defaults. Creation is atomic across
+        processes: the topic is built in ``tmp/`` and renamed into place.
+        """
+        self._check_open()
+        validate_topic_name(name)
+        if not isinstance(partitions, int) or isinstance(partitions, bool):
+            raise TypeError(f"partitions must be an int, not {type(partitions).__name__}")
+        config = self.options.topic_config(
+            partitions, retention_ms=retention_ms, retention_bytes=retention_bytes,
+            segment_bytes=segment_bytes, segment_ms=segment_ms,
+            index_interval_bytes=index_interval_bytes,
+        )
+        final = os.path.join(self._topics_dir, name)
+        if os.path.exists(final):
+            raise TopicExistsError(f"topic {name!r} already exists in {self.path}")
+        staging = os.path.join(self._tmp_dir, f"create-{name}-{uuid.uuid4().hex}")
+        os.makedirs(staging)
+        try:
+            for p in range(partitions):
+                os.makedirs(os.path.join(staging, str(p)))
+                open(os.path.join(staging, str(p), "writer.lock"), "wb").close()
+            write_metadata(staging, name, config, int(time.time() * 1000))
+            try:
+                os.rename(staging, final)  # fails if another process won the race
+            except OSError:
+                if os.path.exists(final):
+                    raise TopicExistsError(f"topic {name!r} already exists in {self.path}") from None
+                raise
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return self.topic(name)
+
+    def topic(self, name: str) -> Topic:
+        """The topic called ``name``; ``TopicNotFoundError`` if absent."""
+        self._check_open()
+        validate_topic_name(name)
+        directory = os.path.join(self._topics_dir, name)
+        with self._lock:
+            topic = self._topics.get(name)
+            if topic is not None:
+                if os.path.exists(os.path.join(directory, METADATA)):
+                    return topic
+                topic.close()  # deleted by another process
+                del self._topics[name]
+            config = read_metadata(directory, name)
+            topic = Topic(name, directory, config, self.waker, self.options.fsync)
+            self._topics[name] = topic
+            return topic
+
+    def _topic_or_create(self, name: str) -> Topic:
+        """``topic(name)``, creating it when ``auto_create_topics`` is on."""
+        try:
+            return self.topic(name)
+        except TopicNotFoundError:
+            if not self.options.auto_create_topics:
+                raise TopicNotFoundError(
+                    f"topic {name!r} does not exist (create it with create_topic, "
+                    f"or open the broker with auto_create_topics=True)"
+                ) from None
+        try:
+            return self.create_topic(name)
+        except TopicExistsError:
+            return self.topic(name)
+
+    def list_topics(self) -> list[str]:
+        """Names of all topics, sorted."""
+        self._check_open()
+        return sorted(
+            n for n in os.listdir(self._topics_dir)
+            if os.path.exists(os.path.join(self._topics_dir, n, METADATA))
+        )
+
+    def delete_topic(self, name: str) -> None:
+        """Delete a topic, its records and the groups' offsets for it.
+
+        The directory is renamed away first (atomic), then removed; other
+        processes keep valid mappings of its files until they close them.
+        """
+        self._check_open()
+        validate_topic_name(name)
+        final = os.path.join(self._topics_dir, name)
+        grave = os.path.join(self._tmp_dir, f"delete-{name}-{uuid.uuid4().hex}")
+        with self._lock:
+            try:
+                os.rename(final, grave)
+            except FileNotFoundError:
+                raise TopicNotFoundError(f"topic {name!r} does not exist") from None
+            topic = self._topics.pop(name, None)
+            if topic is not None:
+                topic.close()
+        shutil.rmtree(grave, ignore_errors=True)
+        for group_id in self.list_groups():
+            self._group(group_id).forget_topic(name)
+
+    # -- groups ---------------------------------------------------------------
+
+    def _group(self, group_id: str) -> GroupStore:
+        with self._lock:
+            store = self._groups.get(group_id)
+            if store is None:
+                store = GroupStore(self._groups_dir, group_id, self.options.fsync)
+                self._groups[group_id] = store
+            return store
+
+    def list_groups(self) -> list[str]:
+        """Ids of the groups that have committed offsets, sorted."""
+        self._check_open()
+        return sorted(
+            decode_group_id(n) for n in os.listdir(self._groups_dir)
+            if os.path.exists(os.path.join(self._groups_dir, n, "offsets"))
+        )
+
+    def committed_offsets(self, group_id: str) -> dict[TopicPartition, int]:
+        """Every offset committed by ``group_id`` (next offset to read)."""
+        self._check_open()
+        return self._group(group_id).load()
+
+    def lag(self, group_id: str) -> dict[TopicPartition, int]:
+        """Per committed partition: end offset - committed offset."""
+        self._check_open()
+        out = {}
+        for tp, committed in sorted(self._group(group_id).load().items()):
+            try:
+                topic = self.topic(tp.topic)
+            except TopicNotFoundError:
+                continue
+            if tp.partition < topic.partitions:
+                out[tp] = max(0, topic.partition(tp.partition).end_offset() - committed)
+        return out
+
+    def close(self) -> None:
+        """Close every topic and group file; later calls raise ClosedError."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            for topic in self._topics.values():
+                topic.close()
+            self._topics.clear()
+            for store in self._groups.values():
+                store.close()
+            self._groups.clear()
+
+
+def _options_dict(options: BrokerOptions) -> dict[str, Any]:
+    import attrs
+
+    return attrs.asdict(options)
+
+
+def connect(url: str | os.PathLike[str], **options: Any) -> Broker:
+    """Open a data directory (a path or ``file://`` URL) as a Broker.
+
+    ``kafka://host:port`` URLs name a Kafka cluster; that backend is not
+    part of this release and raises ``InvalidArgumentError`` saying so.
+    """
+    if isinstance(url, os.PathLike):
+        return Broker(url, **options)
+    if not isinstance(url, str):
+        raise TypeError(f"connect() needs a path or URL string, not {type(url).__name__}")
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
+        if parsed.netloc not in ("", "localhost"):
+            raise InvalidArgumentError(f"file URL {url!r} must name a local path")
+        return Broker(unquote(parsed.path), **options)
+    if parsed.scheme in ("kafka", "kafka+ssl"):
+        raise InvalidArgumentError(
+            f"{url!r}: the Kafka cluster backend is not available in this release of "
+            f"minikafka; use a data directory path"
+        )
+    if len(parsed.scheme) > 1:  # "c:" style drive letters are paths
+        raise InvalidArgumentError(f"unsupported URL scheme {parsed.scheme!r} in {url!r}")
+    return Broker(url, **options)

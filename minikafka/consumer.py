@@ -1,0 +1,492 @@
+"""The Consumer: reads partitions in offset order, tracks positions, and
+commits them for its group.
+
+Positions live in the consumer; committed offsets live in the group's
+sidecar file (see group.py). A position that is unknown (no commit yet) or
+outside the retained range is resolved by ``auto_offset_reset``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    ClosedError,
+    InvalidArgumentError,
+    InvalidPartitionError,
+    NoOffsetError,
+    TopicNotFoundError,
+)
+from .records import Record, TopicPartition
+
+if TYPE_CHECKING:
+    from .broker import Broker
+    from .partition import Partition, PartitionReader
+
+_RESETS = ("earliest", "latest", "none")
+_SUBSCRIPTION_REFRESH = 0.5  # seconds between looks for newly created subscribed topics
+
+
+class _Assigned:
+    """Per assigned partition: its storage, read cursor and position."""
+
+    __slots__ = ("part", "position", "reader", "ready")
+
+    def __init__(self, part: Partition) -> None:
+        self.part = part
+        self.reader: PartitionReader = part.reader()
+        self.position: int | None = None  # None: from the committed offset or the reset policy
+        self.ready = False  # reader is positioned at ``position``
+
+
+def _as_tp(tp: Any) -> TopicPartition:
+    if isinstance(tp, TopicPartition):
+        return tp
+    if isinstance(tp, tuple) and len(tp) == 2 and isinstance(tp[0], str) and isinstance(tp[1], int):
+        return TopicPartition(*tp)
+    raise TypeError(f"expected a TopicPartition, got {type(tp).__name__} {tp!r}")
+
+
+def _check_offset(offset: Any, what: str) -> int:
+    if not isinstance(offset, int) or isinstance(offset, bool):
+        raise TypeError(f"{what} must be an int, not {type(offset).__name__}")
+    if offset < 0:
+        raise InvalidArgumentError(f"{what} must be >= 0, got {offset}")
+    return offset
+
+
+class Consumer:
+    """Reads records from a broker's topics.
+
+    ``Consumer(broker, *topics, group_id=None, auto_offset_reset="latest",
+    enable_auto_commit=True, auto_commit_interval=5.0, key_deserializer=None,
+    value_deserializer=None, max_poll_records=500, consumer_timeout=None)``
+
+    Topics given here are subscribed. ``consumer_timeout`` ends iteration
+    after that many seconds without a record (None: iterate until close()).
+    A consumer is meant for one thread at a time; ``close()`` may be called
+    from another thread to end a blocked ``poll`` or iteration.
+    """
+
+    def __init__(
+        self,
+        broker: Broker,
+        *topics: str,
+        group_id: str | None = None,
+        auto_offset_reset: str = "latest",
+        enable_auto_commit: bool = True,
+        auto_commit_interval: float = 5.0,
+        key_deserializer: Callable[[bytes], Any] | None = None,
+        value_deserializer: Callable[[bytes], Any] | None = None,
+        max_poll_records: int = 500,
+        consumer_timeout: float | None = None,
+    ) -> None:
+        from .broker import Broker
+
+        if not isinstance(broker, Broker):
+            raise TypeError(f"Consumer needs a minikafka.Broker, not {type(broker).__name__}")
+        if auto_offset_reset not in _RESETS:
+            raise InvalidArgumentError(
+                f"auto_offset_reset must be one of {', '.join(_RESETS)}; got {auto_offset_reset!r}"
+            )
+        if not isinstance(max_poll_records, int) or isinstance(max_poll_records, bool):
+            raise TypeError(f"max_poll_records must be an int, not {type(max_poll_records).__name__}")
+        if max_poll_records <= 0:
+            raise InvalidArgumentError(f"max_poll_records must be > 0, got {max_poll_records}")
+        for name, fn in (("key_deserializer", key_deserializer),
+                         ("value_deserializer", value_deserializer)):
+            if fn is not None and not callable(fn):
+                raise TypeError(f"{name} must be callable, not {type(fn).__name__}")
+        self._broker = broker
+        self._group = broker._group(group_id) if group_id is not None else None
+        self.group_id = group_id
+        self._reset = auto_offset_reset
+        self._auto_commit = bool(enable_auto_commit) and group_id is not None
+        self._auto_commit_interval = float(auto_commit_interval)
+        self._key_deserializer = key_deserializer
+        self._value_deserializer = value_deserializer
+        self._max_poll_records = max_poll_records
+        self._consumer_timeout = consumer_timeout
+        self._assigned: dict[TopicPartition, _Assigned] = {}
+        self._paused: set[TopicPartition] = set()
+        self._subscription: tuple[str, ...] | None = None
+        self._manual = False
+        self._last_refresh = 0.0
+        self._last_commit = time.monotonic()
+        self._committed_positions: dict[TopicPartition, int] = {}
+        self._rotate = 0
+        self._lock = threading.RLock()
+        self._closed = False
+        if topics:
+            self.subscribe(topics)
+
+    def __repr__(self) -> str:
+        return f"<Consumer group={self.group_id!r} partitions={len(self._assigned)}>"
+
+    def __enter__(self) -> Consumer:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClosedError("consumer is closed")
+
+    # -- assignment -----------------------------------------------------------
+
+    def subscribe(self, topics: Iterable[str]) -> None:
+        """Follow all partitions of ``topics`` (replacing any subscription).
+
+        Topics that do not exist yet are picked up once created.
+        """
+        self._check_open()
+        if isinstance(topics, str):
+            topics = (topics,)
+        names = tuple(dict.fromkeys(topics))
+        for name in names:
+            from .topic import validate_topic_name
+
+            validate_topic_name(name)
+        with self._lock:
+            if self._manual:
+                raise InvalidArgumentError(
+                    "subscribe() after assign(): call unsubscribe() first (a consumer "
+                    "either subscribes to topics or is assigned partitions)"
+                )
+            self._subscription = names
+            self._refresh_subscription(force=True)
+
+    def unsubscribe(self) -> None:
+        """Drop the subscription or the manual assignment."""
+        self._check_open()
+        with self._lock:
+            self._set_assignment([])
+            self._subscription = None
+            self._manual = False
+
+    def subscription(self) -> set[str]:
+        return set(self._subscription or ())
+
+    def assign(self, partitions: Iterable[TopicPartition]) -> None:
+        """Read exactly these partitions (no group management)."""
+        self._check_open()
+        tps = [_as_tp(tp) for tp in partitions]
+        for tp in tps:
+            topic = self._broker.topic(tp.topic)
+            if not 0 <= tp.partition < topic.partitions:
+                raise InvalidPartitionError(
+                    f"{tp.topic}/{tp.partition}: topic {tp.topic!r} has partitions "
+                    f"0..{topic.partitions - 1}"
+                )
+        with self._lock:
+            if self._subscription is not None:
+                raise InvalidArgumentError(
+                    "assign() after subscribe(): call unsubscribe() first"
+                )
+            self._manual = True
+            self._set_assignment(tps)
+
+    def assignment(self) -> set[TopicPartition]:
+        """The partitions this consumer currently reads."""
+        return set(self._assigned)
+
+    def _set_assignment(self, tps: Iterable[TopicPartition]) -> None:
+        new: dict[TopicPartition, _Assigned] = {}
+        for tp in tps:
+            state = self._assigned.pop(tp, None)
+            if state is None:
+                state = _Assigned(self._broker.topic(tp.topic).partition(tp.partition))
+            new[tp] = state
+        for tp, state in self._assigned.items():  # revoked
+            state.reader.close()
+            self._paused.discard(tp)
+        self._assigned = new
+
+    def _refresh_subscription(self, force: bool = False) -> None:
+        """Assign every partition of the subscribed topics that exist."""
+        if self._subscription is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_refresh < _SUBSCRIPTION_REFRESH:
+            return
+        self._last_refresh = now
+        tps = []
+        for name in self._subscription:
+            try:
+                topic = self._broker.topic(name)
+            except TopicNotFoundError:
+                continue
+            tps.extend(TopicPartition(name, p) for p in range(topic.partitions))
+        if set(tps) != set(self._assigned):
+            self._set_assignment(tps)
+
+    def _state(self, tp: Any) -> _Assigned:
+        tp = _as_tp(tp)
+        state = self._assigned.get(tp)
+        if state is None:
+            raise InvalidArgumentError(f"{tp.topic}/{tp.partition} is not assigned to this consumer")
+        return state
+
+    # -- positions ------------------------------------------------------------
+
+    def _reset_offset(self, tp: TopicPartition, part: Partition, why: str) -> int:
+        if self._reset == "earliest":
+            return part.beginning_offset()
+        if self._reset == "latest":
+            return part.end_offset()
+        raise NoOffsetError(f"{tp.topic}/{tp.partition}: {why} and auto_offset_reset='none'")
+
+    def _ensure_ready(self, tp: TopicPartition, state: _Assigned) -> None:
+        """Position the reader, resolving an unknown or out-of-range offset."""
+        if state.ready:
+            return
+        part = state.part
+        if state.position is None:
+            committed = self._group.load().get(tp) if self._group is not None else None
+            if committed is None:
+                state.position = self._reset_offset(tp, part, "no committed offset")
+            else:
+                state.position = committed
+        if not state.reader.seek(state.position):
+            begin, end = part.beginning_offset(), part.end_offset()
+            state.position = self._reset_offset(
+                tp, part, f"offset {state.position} is outside the retained range {begin}..{end}"
+            )
+            if not state.reader.seek(state.position):
+                raise NoOffsetError(f"{tp.topic}/{tp.partition}: cannot position at {state.position}")
+        state.ready = True
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        """Make ``offset`` the next record ``poll`` returns for ``tp``."""
+        self._check_open()
+        state = self._state(tp)
+        state.position = _check_offset(offset, "offset")
+        state.ready = False
+
+    def seek_to_beginning(self, *tps: TopicPartition) -> None:
+        """Seek to the first retained offset (all assigned partitions if none given)."""
+        self._check_open()
+        for tp in tps or tuple(self._assigned):
+            state = self._state(tp)
+            state.position = state.part.beginning_offset()
+            state.ready = False
+
+    def seek_to_end(self, *tps: TopicPartition) -> None:
+        """Seek past the last record (all assigned partitions if none given)."""
+        self._check_open()
+        for tp in tps or tuple(self._assigned):
+            state = self._state(tp)
+            state.position = state.part.end_offset()
+            state.ready = False
+
+    def position(self, tp: TopicPartition) -> int:
+        """The offset of the next record this consumer will return for ``tp``."""
+        self._check_open()
+        tp = _as_tp(tp)
+        state = self._state(tp)
+        with self._lock:
+            self._ensure_ready(tp, state)
+        assert state.position is not None
+        return state.position
+
+    # -- reading --------------------------------------------------------------
+
+    def poll(self, timeout: float | None = 0.0, max_records: int | None = None) -> list[Record]:
+        """Records from the assigned partitions, each partition in offset
+        order; waits up to ``timeout`` seconds (None: forever) for one."""
+        self._check_open()
+        if max_records is None:
+            max_records = self._max_poll_records
+        elif not isinstance(max_records, int) or isinstance(max_records, bool):
+            raise TypeError(f"max_records must be an int, not {type(max_records).__name__}")
+        elif max_records <= 0:
+            raise InvalidArgumentError(f"max_records must be > 0, got {max_records}")
+        if timeout is not None and (not isinstance(timeout, (int, float)) or timeout < 0):
+            raise InvalidArgumentError(f"timeout must be a number >= 0 or None, got {timeout!r}")
+        if self._auto_commit and time.monotonic() - self._last_commit >= self._auto_commit_interval:
+            self._commit_positions()
+        waker = self._broker.waker
+        start = time.monotonic()
+        deadline = float("inf") if timeout is None else start + timeout
+        while True:
+            generation = waker.generation
+            with self._lock:
+                if self._closed:
+                    return []  # closed by another thread while we waited
+                self._refresh_subscription()
+                records = self._fetch(max_records)
+            if records:
+                return records
+            now = time.monotonic()
+            if now >= deadline:
+                return records
+            waker.wait(generation, min(waker.backoff(start), deadline - now))
+
+    def _fetch(self, max_records: int) -> list[Record]:
+        out: list[Record] = []
+        items = list(self._assigned.items())
+        if not items:
+            return out
+        self._rotate = (self._rotate + 1) % len(items)
+        kd, vd = self._key_deserializer, self._value_deserializer
+        for tp, state in items[self._rotate:] + items[: self._rotate]:
+            if tp in self._paused:
+                continue
+            self._ensure_ready(tp, state)
+            records = state.reader.read(max_records - len(out), kd, vd)
+            if records:
+                state.position = state.reader.offset
+                out += records
+                if len(out) >= max_records:
+                    break
+        return out
+
+    def __iter__(self) -> Iterator[Record]:
+        """Yield records as they arrive until close() (or ``consumer_timeout``
+        idle seconds). Positions advance only past records yielded."""
+        idle_since = time.monotonic()
+        limit = self._consumer_timeout
+        while not self._closed:
+            wait = 0.1 if limit is None else max(0.0, min(0.1, idle_since + limit - time.monotonic()))
+            try:
+                records = self.poll(timeout=wait)
+            except ClosedError:
+                return
+            if not records:
+                if limit is not None and time.monotonic() - idle_since >= limit:
+                    return
+                continue
+            done = 0
+            try:
+                for record in records:
+                    yield record
+                    done += 1
+                    if self._closed:
+                        break
+            finally:
+                if done < len(records):
+                    self._rewind(records[done:])
+            idle_since = time.monotonic()
+
+    def _rewind(self, unconsumed: list[Record]) -> None:
+        """Put back records poll returned but the caller never saw."""
+        first: dict[TopicPartition, int] = {}
+        for r in unconsumed:
+            tp = TopicPartition(r.topic, r.partition)
+            first.setdefault(tp, r.offset)
+        for tp, offset in first.items():
+            state = self._assigned.get(tp)
+            if state is not None:
+                state.position, state.ready = offset, False
+
+    # -- committing -----------------------------------------------------------
+
+    def commit(self, offsets: Mapping[TopicPartition, int] | None = None) -> None:
+        """Commit ``offsets`` (next offset to read per partition), or the
+        current position of every assigned partition."""
+        self._check_open()
+        if self._group is None:
+            raise InvalidArgumentError("commit() needs a consumer created with a group_id")
+        if offsets is None:
+            self._commit_positions(force=True)
+            return
+        if not isinstance(offsets, Mapping):
+            raise TypeError(f"offsets must be a mapping of TopicPartition to int, not "
+                            f"{type(offsets).__name__}")
+        clean = {_as_tp(tp): _check_offset(o, f"offset for {tp}") for tp, o in offsets.items()}
+        self._group.commit(clean)
+        self._committed_positions.update(clean)
+
+    def _commit_positions(self, force: bool = False) -> None:
+        self._last_commit = time.monotonic()
+        if self._group is None:
+            return
+        with self._lock:
+            positions = {
+                tp: s.position for tp, s in self._assigned.items() if s.position is not None
+            }
+        if not force:
+            positions = {
+                tp: o for tp, o in positions.items() if self._committed_positions.get(tp) != o
+            }
+        if positions:
+            self._group.commit(positions)
+            self._committed_positions.update(positions)
+
+    def committed(self, tp: TopicPartition) -> int | None:
+        """The group's committed offset for ``tp`` (None if none or no group)."""
+        self._check_open()
+        tp = _as_tp(tp)
+        if self._group is None:
+            return None
+        return self._group.load().get(tp)
+
+    # -- offsets lookups --------------------------------------------------------
+
+    def _part(self, tp: Any) -> Partition:
+        tp = _as_tp(tp)
+        state = self._assigned.get(tp)
+        if state is not None:
+            return state.part
+        topic = self._broker.topic(tp.topic)
+        if not 0 <= tp.partition < topic.partitions:
+            raise InvalidPartitionError(
+                f"{tp.topic}/{tp.partition}: topic has partitions 0..{topic.partitions - 1}"
+            )
+        return topic.partition(tp.partition)
+
+    def beginning_offsets(self, tps: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+        self._check_open()
+        return {_as_tp(tp): self._part(tp).beginning_offset() for tp in tps}
+
+    def end_offsets(self, tps: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+        self._check_open()
+        return {_as_tp(tp): self._part(tp).end_offset() for tp in tps}
+
+    def offsets_for_times(
+        self, timestamps: Mapping[TopicPartition, int]
+    ) -> dict[TopicPartition, int | None]:
+        """Per partition, the earliest offset whose timestamp is >= the
+        given time (ms), or None if every record is older."""
+        self._check_open()
+        out = {}
+        for tp, ts in timestamps.items():
+            if not isinstance(ts, int) or isinstance(ts, bool):
+                raise TypeError(f"timestamp for {tp} must be an int (ms), not {type(ts).__name__}")
+            out[_as_tp(tp)] = self._part(tp).offset_for_time(ts)
+        return out
+
+    def pause(self, *tps: TopicPartition) -> None:
+        """Stop returning records of these partitions until resume()."""
+        self._check_open()
+        for tp in tps:
+            self._state(tp)
+            self._paused.add(_as_tp(tp))
+
+    def resume(self, *tps: TopicPartition) -> None:
+        self._check_open()
+        for tp in tps:
+            self._state(tp)
+            self._paused.discard(_as_tp(tp))
+
+    def paused(self) -> set[TopicPartition]:
+        return set(self._paused)
+
+    def close(self) -> None:
+        """Commit (with auto-commit on) and release the partitions."""
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                if self._auto_commit and not self._broker.closed:
+                    self._commit_positions()
+            finally:
+                self._closed = True
+                for state in self._assigned.values():
+                    state.reader.close()

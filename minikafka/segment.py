@@ -1,0 +1,188 @@
+"""One segment file: creation, mapping and batch-by-batch validation.
+
+A segment is created at its full size with real blocks (``posix_fallocate``)
+under a temporary name and renamed into place, so every process that sees
+``<base>.log`` sees a whole, zero-filled file. It is never truncated or
+shrunk: other processes may have it mapped, and touching a mapping past the
+end of its file kills the process with SIGBUS. Retention only unlinks whole
+segments, which leaves existing mappings valid.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import time
+from enum import Enum
+from typing import NamedTuple
+
+from xxhash import xxh3_64_intdigest
+
+from .errors import CorruptLogError
+from .format import (
+    BATCH_HEADER,
+    BATCH_HEADER_SIZE,
+    CHECKSUMMED_FROM,
+    END_OF_SEGMENT,
+    FORMAT_VERSION,
+    SEALED,
+    SEG_FLAGS,
+    SEG_FLAGS_AT,
+    SEG_SEAL,
+    SEG_SEAL_AT,
+    SEGMENT_HEADER,
+    SEGMENT_HEADER_SIZE,
+    SEGMENT_MAGIC,
+    TRAILER_SIZE,
+    U32,
+    segment_name,
+)
+
+
+class Status(Enum):
+    BATCH = "batch"  # a whole, valid batch
+    EMPTY = "empty"  # nothing written here yet
+    END = "end"  # end-of-segment marker: continue in the next segment
+    INVALID = "invalid"  # short, garbled or checksum-failing bytes
+
+
+class BatchInfo(NamedTuple):
+    status: Status
+    length: int = 0
+    base_offset: int = 0
+    count: int = 0
+    max_timestamp: int = 0
+    data: bytes = b""
+
+
+_EMPTY = BatchInfo(Status.EMPTY)
+_END = BatchInfo(Status.END)
+_INVALID = BatchInfo(Status.INVALID)
+
+
+def read_batch(mm: mmap.mmap, pos: int, capacity: int, expected_offset: int) -> BatchInfo:
+    """Validate the batch at ``pos``; its base offset must be ``expected_offset``.
+
+    The bytes are copied out once (``data``) so the caller can decode them
+    without holding a view of the mapping.
+    """
+    (length,) = U32.unpack_from(mm, pos)
+    if length == 0:
+        return _EMPTY
+    if length == END_OF_SEGMENT:
+        return _END
+    if length <= BATCH_HEADER_SIZE or pos + length + TRAILER_SIZE > capacity:
+        return _INVALID
+    data = mm[pos : pos + length]
+    (_, checksum, version, _, _, base, count, _, _, max_ts) = BATCH_HEADER.unpack_from(data, 0)
+    if base != expected_offset or count == 0 or version != 1:
+        return _INVALID
+    with memoryview(data) as mv:
+        if xxh3_64_intdigest(mv[CHECKSUMMED_FROM:], seed=length) != checksum:
+            return _INVALID
+    return BatchInfo(Status.BATCH, length, base, count, max_ts, data)
+
+
+class Segment:
+    """A mapped segment file. Each user (a writer, one reader cursor) maps
+    its own, so a mapping is closed by exactly the code that opened it."""
+
+    __slots__ = ("base", "capacity", "created_ms", "mm", "path", "writable")
+
+    def __init__(self, path: str, base: int, mm: mmap.mmap, writable: bool) -> None:
+        self.path = path
+        self.base = base
+        self.mm = mm
+        self.writable = writable
+        magic, version, _, hbase, capacity, created, _, _ = SEGMENT_HEADER.unpack_from(mm, 0)
+        if magic != SEGMENT_MAGIC or hbase != base or capacity != len(mm):
+            raise CorruptLogError(f"{path}: not a minikafka segment or header damaged")
+        if version > FORMAT_VERSION:
+            raise CorruptLogError(
+                f"{path}: segment format version {version} is newer than this "
+                f"minikafka reads ({FORMAT_VERSION})"
+            )
+        self.capacity = capacity
+        self.created_ms = created
+
+    @classmethod
+    def open(cls, directory: str, base: int, writable: bool = False) -> Segment:
+        """Map an existing segment; ``FileNotFoundError`` if it is gone."""
+        path = os.path.join(directory, segment_name(base))
+        fd = os.open(path, os.O_RDWR if writable else os.O_RDONLY)
+        try:
+            size = os.fstat(fd).st_size
+            if size < SEGMENT_HEADER_SIZE + BATCH_HEADER_SIZE:
+                raise CorruptLogError(f"{path}: segment file is only {size} bytes")
+            mm = mmap.mmap(fd, size, access=mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ)
+        finally:
+            os.close(fd)
+        try:
+            return cls(path, base, mm, writable)
+        except BaseException:
+            mm.close()
+            raise
+
+    @staticmethod
+    def create(directory: str, base: int, capacity: int) -> None:
+        """Create ``<base>.log`` atomically at full size. Raises ``OSError``
+        (ENOSPC) here, at roll time, rather than SIGBUS on a later write."""
+        final = os.path.join(directory, segment_name(base))
+        tmp = final + ".tmp"
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            if hasattr(os, "posix_fallocate"):
+                os.posix_fallocate(fd, 0, capacity)
+            else:  # pragma: no cover - macOS: no fallocate, write zeros
+                os.ftruncate(fd, capacity)
+            header = SEGMENT_HEADER.pack(
+                SEGMENT_MAGIC, FORMAT_VERSION, 0, base, capacity, int(time.time() * 1000), 0, 0
+            )
+            os.pwrite(fd, header, 0)
+        except BaseException:
+            os.close(fd)
+            os.unlink(tmp)
+            raise
+        os.close(fd)
+        os.rename(tmp, final)
+
+    @property
+    def sealed(self) -> bool:
+        return bool(SEG_FLAGS.unpack_from(self.mm, SEG_FLAGS_AT)[0] & SEALED)
+
+    def seal_info(self) -> tuple[int, int] | None:
+        """(max timestamp, end offset) if the segment has rolled, else None."""
+        if not self.sealed:
+            return None
+        return SEG_SEAL.unpack_from(self.mm, SEG_SEAL_AT)
+
+    def seal(self, pos: int, max_timestamp: int, end_offset: int) -> None:
+        """Mark the segment full: end marker at ``pos`` first (readers follow
+        it), then the header summary used by retention and tools."""
+        U32.pack_into(self.mm, pos, END_OF_SEGMENT)
+        SEG_SEAL.pack_into(self.mm, SEG_SEAL_AT, max_timestamp, end_offset)
+        flags = SEG_FLAGS.unpack_from(self.mm, SEG_FLAGS_AT)[0]
+        SEG_FLAGS.pack_into(self.mm, SEG_FLAGS_AT, flags | SEALED)
+
+    def close(self) -> None:
+        self.mm.close()
+
+
+def read_seal(directory: str, base: int) -> tuple[int, int] | None:
+    """(max timestamp, end offset) of a sealed segment read with one
+    ``pread`` — no mapping; None if not sealed or gone."""
+    path = os.path.join(directory, segment_name(base))
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        header = os.pread(fd, SEGMENT_HEADER_SIZE, 0)
+    finally:
+        os.close(fd)
+    if len(header) < SEGMENT_HEADER_SIZE:
+        return None
+    magic, _, flags, _, _, _, max_ts, end = SEGMENT_HEADER.unpack(header)
+    if magic != SEGMENT_MAGIC or not flags & SEALED:
+        return None
+    return max_ts, end

@@ -1,0 +1,131 @@
+"""A topic: its name rules, its metadata file and its partitions."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from typing import TYPE_CHECKING, Any
+
+from xxhash import xxh3_64_intdigest
+
+from .errors import ClosedError, CorruptLogError, InvalidTopicError, TopicNotFoundError
+from .format import FORMAT_VERSION
+from .options import TopicConfig
+from .partition import Partition
+
+if TYPE_CHECKING:
+    from .locking import Waker
+
+_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
+METADATA = "topic.json"
+HASH_NAME = "xxh3_64"
+
+
+def validate_topic_name(name: object) -> str:
+    """Return ``name`` if it is a legal topic name; raise otherwise.
+
+    The rules (Kafka's) also make every name a safe single path component.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"topic name must be a str, not {type(name).__name__}")
+    if not _NAME.fullmatch(name) or name in (".", ".."):
+        raise InvalidTopicError(
+            f"invalid topic name {name[:300]!r}: use 1-249 characters of "
+            f"[A-Za-z0-9._-], not '.' or '..'"
+        )
+    return name
+
+
+def write_metadata(directory: str, name: str, config: TopicConfig, created_ms: int) -> None:
+    meta: dict[str, Any] = {"format": FORMAT_VERSION, "name": name, "hash": HASH_NAME}
+    meta.update(config.to_json())
+    meta["created_ms"] = created_ms
+    with open(os.path.join(directory, METADATA), "w") as f:
+        json.dump(meta, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+
+def read_metadata(directory: str, name: str) -> TopicConfig:
+    path = os.path.join(directory, METADATA)
+    try:
+        with open(path) as f:
+            meta = json.load(f)
+    except FileNotFoundError:
+        raise TopicNotFoundError(f"topic {name!r} does not exist") from None
+    except ValueError as e:
+        raise CorruptLogError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(meta, dict) or meta.get("format", 0) > FORMAT_VERSION:
+        raise CorruptLogError(f"{path}: unknown topic metadata format {meta.get('format')!r}")
+    if meta.get("hash", HASH_NAME) != HASH_NAME:
+        raise CorruptLogError(f"{path}: unknown partition hash {meta['hash']!r}")
+    fields = {f.name for f in TopicConfig.__attrs_attrs__}
+    return TopicConfig(**{k: v for k, v in meta.items() if k in fields})
+
+
+class Topic:
+    """A topic of one data directory. Obtain it from ``Broker.topic`` or
+    ``Broker.create_topic``; one object per name and broker."""
+
+    def __init__(self, name: str, directory: str, config: TopicConfig, waker: Waker, fsync: bool) -> None:
+        self.name = name
+        self.dir = directory
+        self.config = config
+        self._waker = waker
+        self._fsync = fsync
+        self._lock = threading.Lock()
+        self._parts: list[Partition | None] = [None] * config.partitions
+        self.closed = False
+
+    def __repr__(self) -> str:
+        return f"<Topic {self.name!r} partitions={self.partitions}>"
+
+    @property
+    def partitions(self) -> int:
+        """Number of partitions."""
+        return self.config.partitions
+
+    def partition_for(self, key: bytes) -> int:
+        """The partition a record with this (serialized) key goes to."""
+        if not isinstance(key, (bytes, bytearray, memoryview)):
+            if isinstance(key, str):
+                key = key.encode()
+            else:
+                raise TypeError(f"key must be bytes, not {type(key).__name__}")
+        return xxh3_64_intdigest(key) % self.config.partitions
+
+    def partition(self, number: int) -> Partition:
+        """The storage of one partition (internal; shared by this process)."""
+        part = self._parts[number]
+        if part is None:
+            with self._lock:
+                if self.closed:
+                    raise ClosedError(f"topic {self.name!r} is closed or was deleted")
+                part = self._parts[number]
+                if part is None:
+                    part = Partition(
+                        self.name, number, os.path.join(self.dir, str(number)),
+                        self.config, self._waker, self._fsync,
+                    )
+                    self._parts[number] = part
+        return part
+
+    def beginning_offsets(self) -> dict[int, int]:
+        """Partition -> first retained offset."""
+        return {p: self.partition(p).beginning_offset() for p in range(self.partitions)}
+
+    def end_offsets(self) -> dict[int, int]:
+        """Partition -> the offset the next record will get."""
+        return {p: self.partition(p).end_offset() for p in range(self.partitions)}
+
+    def apply_retention(self) -> None:
+        for p in range(self.partitions):
+            self.partition(p).apply_retention()
+
+    def close(self) -> None:
+        with self._lock:
+            self.closed = True
+            for part in self._parts:
+                if part is not None:
+                    part.close()
