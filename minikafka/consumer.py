@@ -8,6 +8,7 @@ outside the retained range is resolved by ``auto_offset_reset``.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -16,11 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import (
     ClosedError,
+    CommitFailedError,
     InvalidArgumentError,
     InvalidPartitionError,
     NoOffsetError,
     TopicNotFoundError,
 )
+from .locking import FileLock
+from .membership import Membership, read_state, state_key
 from .records import Record, TopicPartition
 
 if TYPE_CHECKING:
@@ -29,6 +33,9 @@ if TYPE_CHECKING:
 
 _RESETS = ("earliest", "latest", "none")
 _SUBSCRIPTION_REFRESH = 0.5  # seconds between looks for newly created subscribed topics
+_GROUP_SYNC = 0.05  # seconds between looks at the group's state file while polling
+log = logging.getLogger("minikafka")
+Listener = Callable[[set[TopicPartition]], Any]
 
 
 class _Assigned:
@@ -70,6 +77,16 @@ class Consumer:
     after that many seconds without a record (None: iterate until close()).
     A consumer is meant for one thread at a time; ``close()`` may be called
     from another thread to end a blocked ``poll`` or iteration.
+
+    With a ``group_id``, subscribing joins the group: all members with that
+    id on the data directory, in any thread or process, share the
+    partitions (see docs/concurrency.md). ``on_assign(partitions)`` and
+    ``on_revoke(partitions)`` run in the polling thread when partitions
+    arrive and before they are given up (commit there if you commit by
+    hand). ``session_timeout`` (10 s): a member whose heartbeat stopped this
+    long is dropped; a member whose process died is dropped within
+    ``heartbeat_interval`` (0.1 s). ``max_poll_interval`` (300 s): a member
+    that does not poll for this long leaves the group by itself.
     """
 
     def __init__(
@@ -84,6 +101,11 @@ class Consumer:
         value_deserializer: Callable[[bytes], Any] | None = None,
         max_poll_records: int = 500,
         consumer_timeout: float | None = None,
+        on_assign: Listener | None = None,
+        on_revoke: Listener | None = None,
+        session_timeout: float = 10.0,
+        heartbeat_interval: float = 0.1,
+        max_poll_interval: float = 300.0,
     ) -> None:
         from .broker import Broker
 
@@ -98,7 +120,8 @@ class Consumer:
         if max_poll_records <= 0:
             raise InvalidArgumentError(f"max_poll_records must be > 0, got {max_poll_records}")
         for name, fn in (("key_deserializer", key_deserializer),
-                         ("value_deserializer", value_deserializer)):
+                         ("value_deserializer", value_deserializer),
+                         ("on_assign", on_assign), ("on_revoke", on_revoke)):
             if fn is not None and not callable(fn):
                 raise TypeError(f"{name} must be callable, not {type(fn).__name__}")
         self._broker = broker
@@ -121,6 +144,26 @@ class Consumer:
         self._rotate = 0
         self._lock = threading.RLock()
         self._closed = False
+        # Group membership (subscribe with a group_id).
+        self._on_assign = on_assign
+        self._on_revoke = on_revoke
+        for name, value in (("session_timeout", session_timeout),
+                            ("heartbeat_interval", heartbeat_interval),
+                            ("max_poll_interval", max_poll_interval)):
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+                raise InvalidArgumentError(f"{name} must be a number of seconds > 0, got {value!r}")
+        self._session_timeout = float(session_timeout)
+        self._heartbeat_interval = float(heartbeat_interval)
+        self._max_poll_interval = float(max_poll_interval)
+        self._membership: Membership | None = None
+        self._owned: dict[TopicPartition, FileLock] = {}  # owner flocks we hold
+        self._pending: set[TopicPartition] = set()  # assigned to us, owner lock still held elsewhere
+        self._state_key: tuple[int, int, int] | None = None
+        self._last_sync = 0.0
+        self._last_poll = time.monotonic()
+        self.generation = 0
+        self._heartbeat_stop = threading.Event()
+        self._heartbeat_thread: threading.Thread | None = None
         if topics:
             self.subscribe(topics)
 
@@ -140,19 +183,32 @@ class Consumer:
 
     # -- assignment -----------------------------------------------------------
 
-    def subscribe(self, topics: Iterable[str]) -> None:
-        """Follow all partitions of ``topics`` (replacing any subscription).
+    def subscribe(self, topics: Iterable[str], listener: Any = None) -> None:
+        """Follow all partitions of ``topics`` (replacing any subscription);
+        with a ``group_id``, join the group and get a share of them.
 
         Topics that do not exist yet are picked up once created.
+        ``listener``: an object with ``on_partitions_assigned(set)`` /
+        ``on_partitions_revoked(set)`` (kafka-python's names) or
+        ``on_assign`` / ``on_revoke`` methods; it replaces the constructor's.
         """
+        from .topic import validate_topic_name
+
         self._check_open()
         if isinstance(topics, str):
             topics = (topics,)
         names = tuple(dict.fromkeys(topics))
         for name in names:
-            from .topic import validate_topic_name
-
             validate_topic_name(name)
+        if listener is not None:
+            assigned = getattr(listener, "on_partitions_assigned", None) or getattr(
+                listener, "on_assign", None)
+            revoked = getattr(listener, "on_partitions_revoked", None) or getattr(
+                listener, "on_revoke", None)
+            if not callable(assigned) and not callable(revoked):
+                raise TypeError("listener needs on_partitions_assigned/on_partitions_revoked "
+                                "(or on_assign/on_revoke) methods")
+            self._on_assign, self._on_revoke = assigned, revoked
         with self._lock:
             if self._manual:
                 raise InvalidArgumentError(
@@ -160,12 +216,24 @@ class Consumer:
                     "either subscribes to topics or is assigned partitions)"
                 )
             self._subscription = names
-            self._refresh_subscription(force=True)
+            if self._group is None:
+                self._refresh_subscription(force=True)
+                return
+            if self._membership is None:
+                self._membership = Membership(self._broker, self._group, self._session_timeout)
+            self._membership.join(names)
+            self._sync_group(force=True)
+            if self._heartbeat_thread is None:
+                self._heartbeat_thread = threading.Thread(
+                    target=self._heartbeat_loop, name="minikafka-heartbeat", daemon=True
+                )
+                self._heartbeat_thread.start()
 
     def unsubscribe(self) -> None:
-        """Drop the subscription or the manual assignment."""
+        """Drop the subscription (leaving the group) or the manual assignment."""
         self._check_open()
         with self._lock:
+            self._leave_group()
             self._set_assignment([])
             self._subscription = None
             self._manual = False
@@ -212,6 +280,9 @@ class Consumer:
         """Assign every partition of the subscribed topics that exist."""
         if self._subscription is None:
             return
+        if self._membership is not None:
+            self._sync_group(force)
+            return
         now = time.monotonic()
         if not force and now - self._last_refresh < _SUBSCRIPTION_REFRESH:
             return
@@ -225,6 +296,114 @@ class Consumer:
             tps.extend(TopicPartition(name, p) for p in range(topic.partitions))
         if set(tps) != set(self._assigned):
             self._set_assignment(tps)
+
+    # -- group membership -----------------------------------------------------
+
+    def _sync_group(self, force: bool = False) -> None:
+        """Adopt the group's current assignment (caller holds self._lock).
+
+        Revoked partitions: ``on_revoke``, auto-commit, then release the
+        owner lock — so the next owner reads the final commit. New ones are
+        read only once their owner lock is ours.
+        """
+        m = self._membership
+        if m is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_sync < _GROUP_SYNC:
+            return
+        self._last_sync = now
+        key = state_key(m.dir)
+        if not force and key == self._state_key and not self._pending:
+            return
+        self._state_key = key
+        state = read_state(m.dir)
+        if m.member_id not in state["members"]:
+            # Dropped by the others (we looked dead or idle): start over.
+            self._revoke(set(self._owned))
+            m.join(self._subscription or ())
+            self._state_key = state_key(m.dir)
+            state = read_state(m.dir)
+        self.generation = int(state["generation"])
+        mine = {TopicPartition(*tp) for tp in state["assignment"].get(m.member_id, ())}
+        self._revoke(set(self._owned) - mine)
+        gained = set()
+        for tp in sorted(mine - set(self._owned)):
+            lock = m.owner_lock(tp)
+            if lock is not None:
+                self._owned[tp] = lock
+                gained.add(tp)
+        self._pending = mine - set(self._owned)
+        if gained:
+            self._set_assignment(list(self._owned))
+            if self._on_assign is not None:
+                self._on_assign(set(gained))
+
+    def _revoke(self, tps: set[TopicPartition]) -> None:
+        tps &= set(self._owned)
+        if not tps:
+            return
+        try:
+            if self._on_revoke is not None:
+                self._on_revoke(set(tps))
+            if self._auto_commit:
+                positions = {
+                    tp: s.position for tp, s in self._assigned.items()
+                    if tp in tps and s.position is not None
+                }
+                if positions:
+                    self._group.commit(positions)  # type: ignore[union-attr]
+                    self._committed_positions.update(positions)
+        finally:
+            for tp in tps:
+                self._owned.pop(tp).close()  # closing the fd releases the flock
+            self._set_assignment(list(self._owned))
+
+    def _leave_group(self) -> None:
+        m = self._membership
+        if m is None:
+            return
+        self._heartbeat_stop.set()
+        try:
+            self._revoke(set(self._owned))
+        finally:
+            self._pending = set()
+            m.leave()
+            self._membership = None
+        thread = self._heartbeat_thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+        self._heartbeat_thread = None
+        self._heartbeat_stop = threading.Event()
+
+    def _heartbeat_loop(self) -> None:
+        """Background: heartbeat, notice dead peers and new topics, and
+        leave the group if the application stopped polling."""
+        stop = self._heartbeat_stop
+        ticks = 0
+        while not stop.wait(self._heartbeat_interval):
+            m = self._membership
+            if m is None:
+                return
+            try:
+                idle = time.monotonic() - self._last_poll
+                if idle > self._max_poll_interval and self._owned:
+                    with self._lock:
+                        log.warning("consumer %s did not poll for %.0f s: leaving group %r",
+                                    m.member_id, idle, self.group_id)
+                        for lock in self._owned.values():
+                            lock.close()
+                        self._owned.clear()
+                        self._set_assignment([])
+                        m.leave()
+                    continue
+                m.heartbeat(int((time.time() - idle) * 1000))
+                m.check(partitions_too=ticks % 5 == 0)
+            except Exception:  # keep heartbeating through passing errors
+                if self._closed or self._broker.closed:
+                    return
+                log.exception("minikafka heartbeat of group %r failed", self.group_id)
+            ticks += 1
 
     def _state(self, tp: Any) -> _Assigned:
         tp = _as_tp(tp)
@@ -309,7 +488,8 @@ class Consumer:
             raise InvalidArgumentError(f"max_records must be > 0, got {max_records}")
         if timeout is not None and (not isinstance(timeout, (int, float)) or timeout < 0):
             raise InvalidArgumentError(f"timeout must be a number >= 0 or None, got {timeout!r}")
-        if self._auto_commit and time.monotonic() - self._last_commit >= self._auto_commit_interval:
+        self._last_poll = time.monotonic()
+        if self._auto_commit and self._last_poll - self._last_commit >= self._auto_commit_interval:
             self._commit_positions()
         waker = self._broker.waker
         start = time.monotonic()
@@ -400,7 +580,16 @@ class Consumer:
             raise TypeError(f"offsets must be a mapping of TopicPartition to int, not "
                             f"{type(offsets).__name__}")
         clean = {_as_tp(tp): _check_offset(o, f"offset for {tp}") for tp, o in offsets.items()}
-        self._group.commit(clean)
+        with self._lock:
+            if self._membership is not None:
+                foreign = sorted(set(clean) - set(self._owned))
+                if foreign:
+                    raise CommitFailedError(
+                        f"group {self.group_id!r}: this member does not own "
+                        f"{', '.join(f'{tp.topic}/{tp.partition}' for tp in foreign)} "
+                        f"(generation {self.generation}); its offsets were not committed"
+                    )
+            self._group.commit(clean)
         self._committed_positions.update(clean)
 
     def _commit_positions(self, force: bool = False) -> None:
@@ -411,13 +600,13 @@ class Consumer:
             positions = {
                 tp: s.position for tp, s in self._assigned.items() if s.position is not None
             }
-        if not force:
-            positions = {
-                tp: o for tp, o in positions.items() if self._committed_positions.get(tp) != o
-            }
-        if positions:
-            self._group.commit(positions)
-            self._committed_positions.update(positions)
+            if not force:
+                positions = {
+                    tp: o for tp, o in positions.items() if self._committed_positions.get(tp) != o
+                }
+            if positions:
+                self._group.commit(positions)
+                self._committed_positions.update(positions)
 
     def committed(self, tp: TopicPartition) -> int | None:
         """The group's committed offset for ``tp`` (None if none or no group)."""
@@ -486,7 +675,15 @@ class Consumer:
             try:
                 if self._auto_commit and not self._broker.closed:
                     self._commit_positions()
+                if not self._broker.closed:
+                    self._leave_group()
             finally:
                 self._closed = True
+                self._heartbeat_stop.set()
+                if self._membership is not None:
+                    self._membership.abandon()
+                for lock in self._owned.values():
+                    lock.close()
+                self._owned.clear()
                 for state in self._assigned.values():
                     state.reader.close()

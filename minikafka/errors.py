@@ -41,3 +41,8 @@ class CorruptLogError(MiniKafkaError):
 
 class ClosedError(MiniKafkaError):
     """A call was made on an object that has been closed."""
+
+
+class CommitFailedError(MiniKafkaError):
+    """A commit named a partition this group member does not own (it was
+    reassigned in a rebalance, or never assigned): fenced off."""

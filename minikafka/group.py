@@ -26,7 +26,8 @@ from __future__ import annotations
 import os
 import struct
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 from xxhash import xxh3_64_intdigest
 
@@ -124,6 +125,12 @@ class GroupStore:
             self._flock = FileLock(os.path.join(self.dir, "lock"))
         return self._flock
 
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the group lock: commits and membership changes serialize."""
+        with self._thread_lock, self._lock():
+            yield
+
     def _read(self) -> tuple[int, dict[TopicPartition, int]]:
         try:
             with open(self.path, "rb") as f:
@@ -138,14 +145,14 @@ class GroupStore:
 
     def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
         """Merge ``offsets`` into the group's committed offsets, atomically."""
-        with self._thread_lock, self._lock():
+        with self.locked():
             sequence, current = self._read()
             current.update(offsets)
             self._write(sequence + 1, current)
 
     def forget_topic(self, topic: str) -> None:
         """Drop the offsets of a deleted topic."""
-        with self._thread_lock, self._lock():
+        with self.locked():
             sequence, current = self._read()
             kept = {tp: o for tp, o in current.items() if tp.topic != topic}
             if len(kept) != len(current):

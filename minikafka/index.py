@@ -20,6 +20,7 @@ from .format import (
     INDEX_MAGIC,
     index_name,
 )
+from .segment import allocate
 
 _unpack_entry = INDEX_ENTRY.unpack_from
 
@@ -47,10 +48,7 @@ class OffsetIndex:
         tmp = final + ".tmp"
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
-            if hasattr(os, "posix_fallocate"):
-                os.posix_fallocate(fd, 0, size)
-            else:  # pragma: no cover
-                os.ftruncate(fd, size)
+            allocate(fd, size)
             os.pwrite(fd, INDEX_HEADER.pack(INDEX_MAGIC, FORMAT_VERSION, 0, base), 0)
         except BaseException:
             os.close(fd)

@@ -39,6 +39,15 @@ from .format import (
 )
 
 
+def allocate(fd: int, size: int) -> None:
+    """Give the file ``size`` bytes of real, zeroed blocks: a full disk is an
+    OSError now, not a SIGBUS on a later write through the mapping."""
+    if hasattr(os, "posix_fallocate"):
+        os.posix_fallocate(fd, 0, size)
+    else:  # pragma: no cover - macOS has no posix_fallocate
+        os.ftruncate(fd, size)
+
+
 class Status(Enum):
     BATCH = "batch"  # a whole, valid batch
     EMPTY = "empty"  # nothing written here yet
@@ -66,6 +75,8 @@ def read_batch(mm: mmap.mmap, pos: int, capacity: int, expected_offset: int) -> 
     The bytes are copied out once (``data``) so the caller can decode them
     without holding a view of the mapping.
     """
+    if pos + TRAILER_SIZE > capacity:
+        return _EMPTY
     (length,) = U32.unpack_from(mm, pos)
     if length == 0:
         return _EMPTY
@@ -95,14 +106,16 @@ class Segment:
         self.mm = mm
         self.writable = writable
         magic, version, _, hbase, capacity, created, _, _ = SEGMENT_HEADER.unpack_from(mm, 0)
-        if magic != SEGMENT_MAGIC or hbase != base or capacity != len(mm):
+        if magic != SEGMENT_MAGIC or hbase != base or capacity < len(mm):
             raise CorruptLogError(f"{path}: not a minikafka segment or header damaged")
         if version > FORMAT_VERSION:
             raise CorruptLogError(
                 f"{path}: segment format version {version} is newer than this "
                 f"minikafka reads ({FORMAT_VERSION})"
             )
-        self.capacity = capacity
+        # A file cut short (copied partially, truncated by hand) is read up to
+        # its real end only; a writer regrows it first (see open()).
+        self.capacity = len(mm)
         self.created_ms = created
 
     @classmethod
@@ -114,6 +127,14 @@ class Segment:
             size = os.fstat(fd).st_size
             if size < SEGMENT_HEADER_SIZE + BATCH_HEADER_SIZE:
                 raise CorruptLogError(f"{path}: segment file is only {size} bytes")
+            if writable:
+                capacity = SEGMENT_HEADER.unpack(os.pread(fd, SEGMENT_HEADER_SIZE, 0))[4]
+                if size < capacity <= (1 << 32):
+                    # Regrow a short file with zeros (never shrink one): the
+                    # lost tail then reads as "nothing written" and recovery
+                    # cuts at the last whole batch.
+                    allocate(fd, capacity)
+                    size = capacity
             mm = mmap.mmap(fd, size, access=mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ)
         finally:
             os.close(fd)
@@ -131,10 +152,7 @@ class Segment:
         tmp = final + ".tmp"
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
-            if hasattr(os, "posix_fallocate"):
-                os.posix_fallocate(fd, 0, capacity)
-            else:  # pragma: no cover - macOS: no fallocate, write zeros
-                os.ftruncate(fd, capacity)
+            allocate(fd, capacity)
             header = SEGMENT_HEADER.pack(
                 SEGMENT_MAGIC, FORMAT_VERSION, 0, base, capacity, int(time.time() * 1000), 0, 0
             )
