@@ -20,7 +20,7 @@ from .errors import (
     TopicNotFoundError,
 )
 from .options import BrokerOptions, TopicConfig
-from .producer import Producer, RecordFuture
+from .producer import Producer, RecordFuture, SendManyResult
 from .records import Record, RecordMetadata, TopicPartition
 from .topic import Topic
 
@@ -42,6 +42,7 @@ __all__ = [
     "RecordFuture",
     "RecordMetadata",
     "RecordTooLargeError",
+    "SendManyResult",
     "Topic",
     "TopicConfig",
     "TopicExistsError",

@@ -35,6 +35,7 @@ from .errors import (
 from .format import FORMAT_VERSION
 from .group import GroupStore, decode_group_id
 from .locking import Waker
+from .membership import GroupDescription, describe
 from .options import BrokerOptions
 from .records import TopicPartition
 from .topic import METADATA, Topic, read_metadata, validate_topic_name, write_metadata
@@ -232,12 +233,19 @@ class Broker:
             return store
 
     def list_groups(self) -> list[str]:
-        """Ids of the groups that have committed offsets, sorted."""
+        """Ids of the groups that have members or committed offsets, sorted."""
         self._check_open()
         return sorted(
             decode_group_id(n) for n in os.listdir(self._groups_dir)
             if os.path.exists(os.path.join(self._groups_dir, n, "offsets"))
+            or os.path.exists(os.path.join(self._groups_dir, n, "state.json"))
         )
+
+    def describe_group(self, group_id: str) -> GroupDescription:
+        """The group's generation, members (with their assignments and last
+        heartbeats) and committed offsets."""
+        self._check_open()
+        return describe(self, self._group(group_id))
 
     def committed_offsets(self, group_id: str) -> dict[TopicPartition, int]:
         """Every offset committed by ``group_id`` (next offset to read)."""

@@ -12,7 +12,23 @@ import fcntl
 import os
 import threading
 import time
+import weakref
 from types import TracebackType
+
+_open_locks: weakref.WeakSet[FileLock] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    # A forked child shares its parent's open file descriptions, and with
+    # them the parent's flocks. Drop the child's copies so the child never
+    # believes it holds a lock; a lock it needs is reopened (a new file
+    # description) on next use.
+    for lock in list(_open_locks):
+        lock._forget()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class FileLock:
@@ -23,7 +39,7 @@ class FileLock:
     guard one FileLock shared by threads.
     """
 
-    __slots__ = ("_fd", "path")
+    __slots__ = ("__weakref__", "_fd", "path")
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -32,7 +48,16 @@ class FileLock:
     def _open(self) -> int:
         if self._fd < 0:
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            _open_locks.add(self)
         return self._fd
+
+    def _forget(self) -> None:
+        if self._fd >= 0:
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+            self._fd = -1
 
     def acquire(self, blocking: bool = True) -> bool:
         fd = self._open()

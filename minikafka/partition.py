@@ -44,7 +44,16 @@ from .index import OffsetIndex
 from .locking import FileLock, Waker
 from .options import TopicConfig
 from .records import Record
-from .segment import Segment, Status, read_batch, read_seal
+from .segment import (
+    SPARE_MIN_BYTES,
+    Segment,
+    Status,
+    has_spare,
+    prepare_spare,
+    read_batch,
+    read_seal,
+    remove_stale_spares,
+)
 
 _ZERO_WORD = bytes(TRAILER_SIZE)
 _NO_INDEX = -(1 << 62)
@@ -58,7 +67,7 @@ def _is_segment_name(name: str) -> bool:
 class _Tail:
     """Where the next batch goes: the writer's view of the active segment."""
 
-    __slots__ = ("index", "last_indexed_pos", "max_ts", "next_offset", "pos", "seg")
+    __slots__ = ("index", "last_indexed_pos", "max_ts", "next_offset", "pos", "seg", "spare_at")
 
     def __init__(self, seg: Segment, index: OffsetIndex) -> None:
         self.seg = seg
@@ -67,6 +76,8 @@ class _Tail:
         self.next_offset = seg.base
         self.max_ts = INT64_MIN
         self.last_indexed_pos = _NO_INDEX
+        # Past this position, make sure a spare segment is being prepared.
+        self.spare_at = seg.capacity // 2 if seg.capacity >= SPARE_MIN_BYTES else 1 << 62
 
     def close(self) -> None:
         self.seg.close()
@@ -142,6 +153,7 @@ class Partition:
         for name in os.listdir(self.dir):
             if name.endswith(".tmp"):  # a creation that died before its rename
                 os.unlink(os.path.join(self.dir, name))
+        remove_stale_spares(self.dir)
         bases = self.bases()
         if not bases:
             self._create_segment(0)
@@ -220,7 +232,16 @@ class Partition:
         t.close()
         t.seg, t.index = seg, index
         t.pos, t.max_ts, t.last_indexed_pos = SEGMENT_HEADER_SIZE, INT64_MIN, _NO_INDEX
+        t.spare_at = seg.capacity // 2 if seg.capacity >= SPARE_MIN_BYTES else 1 << 62
         return True
+
+    def _start_spare(self) -> None:
+        """Have a zero-filled spare ready before the next roll."""
+        if not has_spare(self.dir):
+            threading.Thread(
+                target=prepare_spare, args=(self.dir, self.config.segment_bytes),
+                name="minikafka-spare", daemon=True,
+            ).start()
 
     def _roll(self, t: _Tail) -> None:
         """Seal the active segment and start the next one. The end marker
@@ -277,6 +298,9 @@ class Partition:
                     t.max_ts = max_ts
                 t.pos = end
                 t.next_offset = base + count
+                if end > t.spare_at:
+                    t.spare_at = 1 << 62
+                    self._start_spare()
                 if self.fsync:
                     start = pos - pos % _PAGE
                     mm.flush(start, end + TRAILER_SIZE - start)

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 MiB = 1 << 20
 _pack_prefix = RECORD_PREFIX.pack
+_hash = xxh3_64_intdigest
+_time_ns = time.time_ns
 _BATCH_PLACEHOLDER = bytes(BATCH_HEADER_SIZE)
 
 
@@ -45,15 +47,22 @@ def _to_bytes(data: Any, what: str) -> bytes | None:
     )
 
 
+def _check_timestamp(timestamp_ms: Any) -> int:
+    if not isinstance(timestamp_ms, int) or isinstance(timestamp_ms, bool):
+        raise TypeError(f"timestamp_ms must be an int, not {type(timestamp_ms).__name__}")
+    return int(timestamp_ms)
+
+
 class _Batch:
     """Records of one partition waiting to be written together."""
 
     __slots__ = (
         "base_offset", "buf", "callbacks", "count", "created", "error", "first_ts",
-        "max_ts", "part", "topic",
+        "max_ts", "part", "producer", "topic",
     )
 
-    def __init__(self, topic: str, part: Partition, ts: int) -> None:
+    def __init__(self, producer: Producer, topic: str, part: Partition, ts: int) -> None:
+        self.producer = producer
         self.topic = topic
         self.part = part
         self.buf = bytearray(_BATCH_PLACEHOLDER)
@@ -66,22 +75,18 @@ class _Batch:
         self.callbacks: list[tuple[Callable[[RecordFuture], Any], RecordFuture]] | None = None
 
 
-class RecordFuture:
+class RecordFuture(tuple):
     """The outcome of one ``send``: ``result()`` gives its RecordMetadata.
 
-    Calling ``result()`` before the batch is written writes it now.
+    Calling ``result()`` before the batch is written writes it now. (A
+    tuple of batch, index and timestamp: the cheapest object to create, one
+    per send.)
     """
 
-    __slots__ = ("_batch", "_index", "_producer", "_ts")
-
-    def __init__(self, producer: Producer, batch: _Batch, index: int, ts: int) -> None:
-        self._producer = producer
-        self._batch = batch
-        self._index = index
-        self._ts = ts
+    __slots__ = ()
 
     def done(self) -> bool:
-        b = self._batch
+        b = self[0]
         return b.base_offset >= 0 or b.error is not None
 
     def result(self, timeout: float | None = None) -> RecordMetadata:
@@ -90,12 +95,12 @@ class RecordFuture:
         The write happens in the calling thread, so ``timeout`` only bounds
         waiting for another thread that is writing this batch.
         """
-        b = self._batch
+        b, index, ts = self
         if b.base_offset < 0 and b.error is None:
-            self._producer._write_batch(b, timeout)
+            b.producer._write_batch(b, timeout)
         if b.error is not None:
             raise b.error
-        return RecordMetadata(b.topic, b.part.number, b.base_offset + self._index, self._ts)
+        return RecordMetadata(b.topic, b.part.number, b.base_offset + index, ts)
 
     get = result  # kafka-python's name
 
@@ -108,21 +113,62 @@ class RecordFuture:
 
     def add_done_callback(self, fn: Callable[[RecordFuture], Any]) -> None:
         """Call ``fn(future)`` once the record is written (or failed)."""
-        b = self._batch
-        if self.done():
-            fn(self)
-            return
-        with self._producer._lock:
-            if not self.done():
-                if b.callbacks is None:
-                    b.callbacks = []
-                b.callbacks.append((fn, self))
-                return
+        b = self[0]
+        if not self.done():
+            with b.producer._lock:
+                if not self.done():
+                    if b.callbacks is None:
+                        b.callbacks = []
+                    b.callbacks.append((fn, self))
+                    return
         fn(self)
 
     def __repr__(self) -> str:
-        state = "done" if self.done() else "pending"
-        return f"<RecordFuture {self._batch.topic}/{self._batch.part.number} {state}>"
+        b = self[0]
+        return f"<RecordFuture {b.topic}/{b.part.number} {'done' if self.done() else 'pending'}>"
+
+
+_new_future = tuple.__new__
+
+
+class SendManyResult:
+    """What ``send_many`` wrote: one entry per batch (partition, base offset,
+    count). ``metadata()`` expands it to one RecordMetadata per record, in
+    the order the records were given."""
+
+    __slots__ = ("_order", "batches", "count", "timestamp", "topic")
+
+    def __init__(self, topic: str, timestamp: int, count: int) -> None:
+        self.topic = topic
+        self.timestamp = timestamp
+        self.count = count
+        self.batches: list[tuple[int, int, int]] = []
+        self._order: list[int] | None = None  # partition of each record; None: one partition
+
+    def done(self) -> bool:
+        return True
+
+    def metadata(self) -> list[RecordMetadata]:
+        offsets: dict[int, list[int]] = {}
+        for partition, base, count in self.batches:
+            offsets.setdefault(partition, []).extend(range(base, base + count))
+        if self._order is None:
+            return [RecordMetadata(self.topic, p, o, self.timestamp)
+                    for p, offs in offsets.items() for o in offs]
+        cursor = dict.fromkeys(offsets, 0)
+        out = []
+        for p in self._order:
+            out.append(RecordMetadata(self.topic, p, offsets[p][cursor[p]], self.timestamp))
+            cursor[p] += 1
+        return out
+
+    result = metadata
+
+    def __repr__(self) -> str:
+        return f"<SendManyResult {self.topic} {self.count} records in {len(self.batches)} batches>"
+
+
+BULK_BATCH_BYTES = 256 * 1024
 
 
 class _TopicState:
@@ -137,7 +183,7 @@ class _TopicState:
         self.parts = [topic.partition(p) for p in range(topic.partitions)]
         self.batches: list[_Batch | None] = [None] * topic.partitions
         cfg = topic.config
-        self.limit = min(batch_size, cfg.max_batch_bytes)
+        self.limit = min(batch_size, cfg.max_batch_bytes)  # 0: no batching
         self.max_record = min(max_record_bytes, cfg.max_record_bytes)
         self.sticky = 0
 
@@ -185,6 +231,7 @@ class Producer:
         self._key_serializer = key_serializer
         self._value_serializer = value_serializer
         self._partitioner = partitioner
+        self._custom = key_serializer is not None or value_serializer is not None
         self._linger = linger_ms / 1000.0
         self._batch_size = batch_size
         self._max_record_bytes = max_record_bytes
@@ -206,14 +253,19 @@ class Producer:
         self.close()
 
     def _topic_state(self, topic: str) -> _TopicState:
+        if self._closed:
+            raise ClosedError("producer is closed")
         if not isinstance(topic, str):
             raise TypeError(f"topic must be a str, not {type(topic).__name__}")
-        state = self._topics.get(topic)
-        if state is None or state.topic.closed:
-            t = self._broker._topic_or_create(topic)
-            state = _TopicState(t, self._batch_size, self._max_record_bytes)
-            self._topics[topic] = state
-        return state
+        with self._lock:
+            state = self._topics.get(topic)
+            if state is None or state.topic.closed:
+                t = self._broker._topic_or_create(topic)
+                # linger_ms=0: a limit of 0 writes every record as it is sent
+                limit = self._batch_size if self._linger > 0 else 0
+                state = _TopicState(t, limit, self._max_record_bytes)
+                self._topics[topic] = state
+            return state
 
     def send(
         self,
@@ -230,79 +282,59 @@ class Producer:
         Everything is validated before anything is buffered: a call that
         raises writes nothing.
         """
-        if self._closed:
-            raise ClosedError("producer is closed")
-        state = self._topics.get(topic)
+        state = self._topics.get(topic)  # emptied by close()
         if state is None or state.topic.closed:
             state = self._topic_state(topic)
+        if self._custom:  # serializers or a partitioner
+            key, value = self._serialize(key, value)
         if key is not None:
-            if self._key_serializer is not None:
-                key = self._key_serializer(key)
             if type(key) is not bytes:
                 key = _to_bytes(key, "key")
+            klen = len(key)
+        else:
+            klen = -1
         if value is not None:
-            if self._value_serializer is not None:
-                value = self._value_serializer(value)
             if type(value) is not bytes:
                 value = _to_bytes(value, "value")
-        n = state.partitions
+            vlen = len(value)
+        else:
+            vlen = -1
         if partition is None:
-            if self._partitioner is not None:
-                partition = self._partitioner(key, n)
-                if not isinstance(partition, int) or not 0 <= partition < n:
-                    raise InvalidPartitionError(
-                        f"partitioner returned {partition!r} for topic {topic!r}, which has "
-                        f"partitions 0..{n - 1}"
-                    )
-            elif key is not None:
-                partition = xxh3_64_intdigest(key) % n
+            if klen >= 0 and self._partitioner is None:
+                partition = _hash(key) % state.partitions
+            elif self._partitioner is not None:
+                partition = self._choose_partition(state, key)
             else:
                 partition = state.sticky
-        elif type(partition) is not int and (
-            not isinstance(partition, int) or isinstance(partition, bool)
-        ):
-            raise TypeError(f"partition must be an int, not {type(partition).__name__}")
-        if not 0 <= partition < n:
-            raise InvalidPartitionError(
-                f"partition {partition} out of range for topic {topic!r} (partitions 0..{n - 1})"
-            )
+        elif type(partition) is not int or not 0 <= partition < state.partitions:
+            self._check_partition(state, partition)
         if timestamp_ms is None:
-            ts = int(time.time() * 1000)
+            ts = _time_ns() // 1_000_000
         elif type(timestamp_ms) is int:
             ts = timestamp_ms
         else:
-            if not isinstance(timestamp_ms, int) or isinstance(timestamp_ms, bool):
-                raise TypeError(f"timestamp_ms must be an int, not {type(timestamp_ms).__name__}")
-            ts = int(timestamp_ms)
-        if headers:
-            hdr = encode_headers(headers)
-        elif headers is None or isinstance(headers, (Mapping, list, tuple)):
+            ts = _check_timestamp(timestamp_ms)
+        if headers is None:
             hdr = b""
+            size = RECORD_PREFIX_SIZE
         else:
             hdr = encode_headers(headers)
-        klen = -1 if key is None else len(key)
-        vlen = -1 if value is None else len(value)
-        size = RECORD_PREFIX_SIZE + (klen if klen > 0 else 0) + (vlen if vlen > 0 else 0) + len(hdr)
+            size = RECORD_PREFIX_SIZE + len(hdr)
+        if klen > 0:
+            size += klen
+        if vlen > 0:
+            size += vlen
         if size > state.max_record:
             raise RecordTooLargeError(
                 f"record of {size} bytes for topic {topic!r} exceeds the limit of "
                 f"{state.max_record} bytes (max_record_bytes, or what one segment holds)"
             )
-        with self._lock:
-            if self._closed:
-                raise ClosedError("producer is closed")
+        lock = self._lock
+        lock.acquire()  # cheaper than "with" on this path
+        try:
             batch = state.batches[partition]
-            if batch is not None and len(batch.buf) + size > state.limit:
-                self._write_batch(batch)
-                batch = None
-            if batch is None:
-                batch = state.batches[partition] = _Batch(state.name, state.parts[partition], ts)
-                self._pending[id(batch)] = batch
-                if self._linger > 0:
-                    if self._linger_thread is None:
-                        self._start_linger()
-                    elif len(self._pending) == 1:
-                        self._wakeup.notify()  # the linger thread sleeps while idle
+            if batch is None or len(batch.buf) + size > state.limit:
+                batch = self._new_batch(state, partition, ts)
             buf = batch.buf
             buf += _pack_prefix(ts, klen, vlen, len(hdr))
             if klen > 0:
@@ -311,13 +343,175 @@ class Producer:
                 buf += value
             if hdr:
                 buf += hdr
-            future = RecordFuture(self, batch, batch.count, ts)
+            future = _new_future(RecordFuture, (batch, batch.count, ts))
             batch.count += 1
             if ts > batch.max_ts:
                 batch.max_ts = ts
-            if len(buf) >= state.limit or self._linger == 0:
+            if len(buf) >= state.limit:
                 self._write_batch(batch)
+        finally:
+            lock.release()
         return future
+
+    def _new_batch(self, state: _TopicState, partition: int, ts: int) -> _Batch:
+        """Close the partition's full batch (if any) and open a new one."""
+        if self._closed:  # closed by another thread since send() looked
+            raise ClosedError("producer is closed")
+        batch = state.batches[partition]
+        if batch is not None:
+            self._write_batch(batch)
+        batch = state.batches[partition] = _Batch(self, state.name, state.parts[partition], ts)
+        self._pending[id(batch)] = batch
+        if self._linger > 0:
+            if self._linger_thread is None:
+                self._start_linger()
+            elif len(self._pending) == 1:
+                self._wakeup.notify()  # the linger thread sleeps while idle
+        return batch
+
+    def send_many(
+        self,
+        topic: str,
+        values: Iterable[Any],
+        keys: Iterable[Any] | None = None,
+        *,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+    ) -> SendManyResult:
+        """Write many records now, in few large batches: the bulk path.
+
+        ``values`` (and ``keys``, the same length, if given) follow the
+        rules of ``send``; all records share one timestamp. Keyed records go
+        to their key's partition (or the partitioner's choice), the rest to
+        ``partition`` or one partition chosen as for keyless ``send``. Each
+        partition's records keep their order, after any records this
+        producer sent before. Validated first: a call that raises writes
+        nothing.
+        """
+        state = self._topic_state(topic)
+        values = values if isinstance(values, list) else list(values)
+        if keys is not None:
+            keys = keys if isinstance(keys, list) else list(keys)
+            if len(keys) != len(values):
+                raise InvalidArgumentError(
+                    f"send_many: {len(keys)} keys for {len(values)} values (lengths must match)"
+                )
+        if partition is not None:
+            self._check_partition(state, partition)
+        ts = _time_ns() // 1_000_000 if timestamp_ms is None else _check_timestamp(timestamp_ms)
+        if self._custom:
+            pairs = [self._serialize(k, v)
+                     for k, v in zip(keys or [None] * len(values), values, strict=True)]
+            keys = [k for k, _ in pairs] if keys is not None else None
+            values = [v for _, v in pairs]
+        result = SendManyResult(state.name, ts, len(values))
+        n = state.partitions
+        with self._lock:
+            if self._closed:
+                raise ClosedError("producer is closed")
+            sticky = state.sticky
+            if keys is None or partition is not None or (n == 1 and self._partitioner is None):
+                groups = {sticky if partition is None else partition: (keys, values)}
+            else:
+                order = [
+                    sticky if k is None
+                    else _hash(_to_bytes(k, "key")) % n if self._partitioner is None
+                    else self._choose_partition(state, _to_bytes(k, "key"))
+                    for k in keys
+                ]
+                result._order = order
+                groups = {}
+                for i, p in enumerate(order):
+                    g = groups.get(p)
+                    if g is None:
+                        g = groups[p] = ([], [])
+                    g[0].append(keys[i])
+                    g[1].append(values[i])
+            # Encode (and so validate) everything before writing anything.
+            encoded = {p: self._encode_bulk(state, ks, vs, ts) for p, (ks, vs) in groups.items()}
+            for p, chunks in encoded.items():
+                pending = state.batches[p]
+                if pending is not None:
+                    self._write_batch(pending)  # what was sent before goes first
+                part = state.parts[p]
+                for buf, count in chunks:
+                    result.batches.append((p, part.append(buf, count, ts, ts), count))
+            if sticky in groups:
+                state.sticky = (sticky + 1) % n
+        return result
+
+    @staticmethod
+    def _encode_bulk(state: _TopicState, keys: list[Any] | None, values: list[Any],
+                     ts: int) -> list[tuple[bytearray, int]]:
+        """Encode records into batches of ~BULK_BATCH_BYTES, validating each."""
+        chunk = max(state.limit, min(BULK_BATCH_BYTES, state.topic.config.max_batch_bytes))
+        limit = state.max_record
+        pack = _pack_prefix
+        chunks = []
+        buf = bytearray(_BATCH_PLACEHOLDER)
+        start, count = len(buf), 0
+        for i, v in enumerate(values):
+            if v is None:
+                vlen = -1
+            else:
+                if type(v) is not bytes:
+                    v = _to_bytes(v, "value")
+                vlen = len(v)
+            k = None if keys is None else keys[i]
+            if k is None:
+                klen = -1
+            else:
+                if type(k) is not bytes:
+                    k = _to_bytes(k, "key")
+                klen = len(k)
+            buf += pack(ts, klen, vlen, 0)
+            if klen > 0:
+                buf += k
+            if vlen > 0:
+                buf += v
+            count += 1
+            end = len(buf)
+            if end - start > limit:
+                raise RecordTooLargeError(
+                    f"record {i} of send_many to topic {state.name!r} is {end - start} bytes, "
+                    f"over the limit of {limit} (max_record_bytes, or what one segment holds)"
+                )
+            if end >= chunk:
+                chunks.append((buf, count))
+                buf = bytearray(_BATCH_PLACEHOLDER)
+                end, count = len(buf), 0
+            start = end
+        if count:
+            chunks.append((buf, count))
+        return chunks
+
+    def _serialize(self, key: Any, value: Any) -> tuple[Any, Any]:
+        if key is not None and self._key_serializer is not None:
+            key = self._key_serializer(key)
+        if value is not None and self._value_serializer is not None:
+            value = self._value_serializer(value)
+        return key, value
+
+    def _choose_partition(self, state: _TopicState, key: bytes | None) -> int:
+        assert self._partitioner is not None
+        n = state.partitions
+        partition = self._partitioner(key, n)
+        if type(partition) is not int or not 0 <= partition < n:
+            raise InvalidPartitionError(
+                f"partitioner returned {partition!r} for topic {state.name!r}, which has "
+                f"partitions 0..{n - 1}"
+            )
+        return partition
+
+    @staticmethod
+    def _check_partition(state: _TopicState, partition: Any) -> None:
+        if not isinstance(partition, int) or isinstance(partition, bool):
+            raise TypeError(f"partition must be an int, not {type(partition).__name__}")
+        if not 0 <= partition < state.partitions:
+            raise InvalidPartitionError(
+                f"partition {partition} out of range for topic {state.name!r} "
+                f"(partitions 0..{state.partitions - 1})"
+            )
 
     def _write_batch(self, batch: _Batch, timeout: float | None = None) -> None:
         """Append ``batch`` if nobody has; store its offset or its error."""
@@ -382,6 +576,7 @@ class Producer:
                     batch.error = ClosedError("broker closed before the record was written")
                 self._pending.clear()
             self._closed = True
+            self._topics.clear()  # send() finds no state and raises ClosedError
             self._wakeup.notify_all()
         thread = self._linger_thread
         if thread is not None and thread is not threading.current_thread():
