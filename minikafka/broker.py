@@ -73,6 +73,7 @@ class Broker:
         for d in (self._topics_dir, self._groups_dir, self._tmp_dir):
             os.makedirs(d, exist_ok=True)
         self._check_marker()
+        self._clean_tmp()
         self._lock = threading.RLock()
         self._topics: dict[str, Topic] = {}
         self._groups: dict[str, GroupStore] = {}
@@ -83,6 +84,18 @@ class Broker:
                 self.topic(name).apply_retention()
             except (TopicNotFoundError, ClosedError):
                 pass  # deleted by another process meanwhile
+
+    def _clean_tmp(self, older_than: float = 600.0) -> None:
+        """Remove what a process that died mid-create or mid-delete left in
+        tmp/ (anything young may still be in use by a live process)."""
+        now = time.time()
+        for name in os.listdir(self._tmp_dir):
+            path = os.path.join(self._tmp_dir, name)
+            try:
+                if now - os.stat(path).st_mtime > older_than:
+                    shutil.rmtree(path, ignore_errors=True)
+            except FileNotFoundError:
+                pass
 
     def _check_marker(self) -> None:
         marker = self.path / MARKER
@@ -142,7 +155,7 @@ class Broker:
         final = os.path.join(self._topics_dir, name)
         if os.path.exists(final):
             raise TopicExistsError(f"topic {name!r} already exists in {self.path}")
-        staging = os.path.join(self._tmp_dir, f"create-{name}-{uuid.uuid4().hex}")
+        staging = os.path.join(self._tmp_dir, f"create-{uuid.uuid4().hex}")
         os.makedirs(staging)
         try:
             for p in range(partitions):
@@ -209,7 +222,7 @@ class Broker:
         self._check_open()
         validate_topic_name(name)
         final = os.path.join(self._topics_dir, name)
-        grave = os.path.join(self._tmp_dir, f"delete-{name}-{uuid.uuid4().hex}")
+        grave = os.path.join(self._tmp_dir, f"delete-{uuid.uuid4().hex}")
         with self._lock:
             try:
                 os.rename(final, grave)

@@ -559,6 +559,8 @@ class Producer:
 
     def flush(self, timeout: float | None = None) -> None:
         """Write every record sent so far; afterwards every future is done."""
+        if self._closed:
+            raise ClosedError("producer is closed")
         with self._lock:
             for batch in list(self._pending.values()):
                 self._write_batch(batch, timeout)
@@ -570,7 +572,8 @@ class Producer:
             if self._closed:
                 return
             if not self._broker.closed:
-                self.flush(timeout)
+                for batch in list(self._pending.values()):
+                    self._write_batch(batch, timeout)
             else:
                 for batch in list(self._pending.values()):
                     batch.error = ClosedError("broker closed before the record was written")
