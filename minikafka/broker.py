@@ -34,7 +34,7 @@ from .errors import (
 )
 from .format import FORMAT_VERSION
 from .group import GroupStore, decode_group_id
-from .locking import Waker
+from .locking import FileLock, Waker
 from .membership import GroupDescription, describe
 from .options import BrokerOptions
 from .records import TopicPartition
@@ -178,15 +178,25 @@ class Broker:
         self._check_open()
         validate_topic_name(name)
         directory = os.path.join(self._topics_dir, name)
+        meta = os.path.join(directory, METADATA)
         with self._lock:
             topic = self._topics.get(name)
             if topic is not None:
-                if os.path.exists(os.path.join(directory, METADATA)):
+                try:
+                    ino = os.stat(meta).st_ino
+                except FileNotFoundError:
+                    ino = None
+                if ino == topic.meta_ino and not topic.closed:
                     return topic
-                topic.close()  # deleted by another process
+                # Deleted (and maybe recreated) by another process.
+                topic.close()
                 del self._topics[name]
             config = read_metadata(directory, name)
             topic = Topic(name, directory, config, self.waker, self.options.fsync)
+            try:
+                topic.meta_ino = os.stat(meta).st_ino
+            except FileNotFoundError:
+                raise TopicNotFoundError(f"topic {name!r} does not exist") from None
             self._topics[name] = topic
             return topic
 
@@ -224,14 +234,30 @@ class Broker:
         final = os.path.join(self._topics_dir, name)
         grave = os.path.join(self._tmp_dir, f"delete-{uuid.uuid4().hex}")
         with self._lock:
+            if not os.path.exists(os.path.join(final, METADATA)):
+                raise TopicNotFoundError(f"topic {name!r} does not exist")
+            # Hold every partition's writer lock while the topic goes: a
+            # writer in any process that gets the lock after us finds its
+            # lock file unlinked and fails instead of writing into the void.
+            locks = []
             try:
-                os.rename(final, grave)
-            except FileNotFoundError:
-                raise TopicNotFoundError(f"topic {name!r} does not exist") from None
-            topic = self._topics.pop(name, None)
-            if topic is not None:
-                topic.close()
-        shutil.rmtree(grave, ignore_errors=True)
+                for entry in sorted(os.listdir(final)):
+                    lock_path = os.path.join(final, entry, "writer.lock")
+                    if entry.isdigit() and os.path.exists(lock_path):
+                        lock = FileLock(lock_path)
+                        lock.acquire()
+                        locks.append(lock)
+                try:
+                    os.rename(final, grave)
+                except FileNotFoundError:
+                    raise TopicNotFoundError(f"topic {name!r} does not exist") from None
+                topic = self._topics.pop(name, None)
+                if topic is not None:
+                    topic.close()
+                shutil.rmtree(grave, ignore_errors=True)
+            finally:
+                for lock in locks:
+                    lock.close()
         for group_id in self.list_groups():
             self._group(group_id).forget_topic(name)
 

@@ -254,10 +254,12 @@ def decode_records(
             headers = NO_HEADERS
         append(_new_record(Record, (topic, partition, off, ts, key, value, headers)))
     if key_deserializer is not None or value_deserializer is not None:
+        # None (a null key or value) is passed through, as send() does.
         out = [
             r._replace(
-                key=r.key if key_deserializer is None else key_deserializer(r.key),
-                value=r.value if value_deserializer is None else value_deserializer(r.value),
+                key=r.key if key_deserializer is None or r.key is None else key_deserializer(r.key),
+                value=r.value if value_deserializer is None or r.value is None
+                else value_deserializer(r.value),
             )
             for r in out
         ]

@@ -67,6 +67,9 @@ class FileLock:
             return False
         return True
 
+    def fileno(self) -> int:
+        return self._open()
+
     def release(self) -> None:
         fcntl.flock(self._fd, fcntl.LOCK_UN)
 

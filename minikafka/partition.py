@@ -22,8 +22,9 @@ import mmap
 import os
 import threading
 import time
+from collections.abc import Callable
 
-from .errors import ClosedError, CorruptLogError, RecordTooLargeError
+from .errors import ClosedError, CorruptLogError, RecordTooLargeError, TopicNotFoundError
 from .format import (
     BATCH_HEADER,
     BATCH_HEADER_SIZE,
@@ -88,7 +89,8 @@ class Partition:
     """A partition directory as seen by this process (shared by its threads)."""
 
     def __init__(
-        self, topic: str, number: int, directory: str, config: TopicConfig, waker: Waker, fsync: bool
+        self, topic: str, number: int, directory: str, config: TopicConfig, waker: Waker,
+        fsync: bool, on_deleted: Callable[[], None] | None = None,
     ) -> None:
         self.topic = topic
         self.number = number
@@ -101,6 +103,7 @@ class Partition:
         self._tail: _Tail | None = None
         self._seals: dict[int, tuple[int, int]] = {}
         self._closed = False
+        self._on_deleted = on_deleted
 
     def __repr__(self) -> str:
         return f"<Partition {self.topic}/{self.number}>"
@@ -235,6 +238,18 @@ class Partition:
         t.spare_at = seg.capacity // 2 if seg.capacity >= SPARE_MIN_BYTES else 1 << 62
         return True
 
+    def _check_not_deleted(self) -> None:
+        """With the writer lock held: fail if the topic was deleted. A
+        deleter holds every writer lock while it removes the topic, so a
+        writer that gets the lock afterwards finds its lock file unlinked."""
+        if os.fstat(self._flock.fileno()).st_nlink == 0:
+            self._closed = True
+            if self._on_deleted is not None:
+                self._on_deleted()
+            raise TopicNotFoundError(
+                f"topic {self.topic!r} was deleted; partition {self.number} takes no more records"
+            )
+
     def _start_spare(self) -> None:
         """Have a zero-filled spare ready before the next roll."""
         if not has_spare(self.dir):
@@ -270,6 +285,7 @@ class Partition:
                 raise ClosedError(f"partition {self.topic}/{self.number} is closed")
             self._flock.acquire()
             try:
+                self._check_not_deleted()
                 t = self._tail or self._open_tail()
                 self._follow(t, fix=True)
                 pos = t.pos

@@ -444,12 +444,13 @@ class Producer:
     def _encode_bulk(state: _TopicState, keys: list[Any] | None, values: list[Any],
                      ts: int) -> list[tuple[bytearray, int]]:
         """Encode records into batches of ~BULK_BATCH_BYTES, validating each."""
-        chunk = max(state.limit, min(BULK_BATCH_BYTES, state.topic.config.max_batch_bytes))
+        max_batch = state.topic.config.max_batch_bytes
+        chunk = max(state.limit, min(BULK_BATCH_BYTES, max_batch))
         limit = state.max_record
         pack = _pack_prefix
         chunks = []
         buf = bytearray(_BATCH_PLACEHOLDER)
-        start, count = len(buf), 0
+        count = 0
         for i, v in enumerate(values):
             if v is None:
                 vlen = -1
@@ -464,23 +465,26 @@ class Producer:
                 if type(k) is not bytes:
                     k = _to_bytes(k, "key")
                 klen = len(k)
+            size = RECORD_PREFIX_SIZE + (klen if klen > 0 else 0) + (vlen if vlen > 0 else 0)
+            if size > limit:
+                raise RecordTooLargeError(
+                    f"record {i} of send_many to topic {state.name!r} is {size} bytes, "
+                    f"over the limit of {limit} (max_record_bytes, or what one segment holds)"
+                )
+            if count and len(buf) + size > max_batch:  # the batch must fit a segment
+                chunks.append((buf, count))
+                buf = bytearray(_BATCH_PLACEHOLDER)
+                count = 0
             buf += pack(ts, klen, vlen, 0)
             if klen > 0:
                 buf += k
             if vlen > 0:
                 buf += v
             count += 1
-            end = len(buf)
-            if end - start > limit:
-                raise RecordTooLargeError(
-                    f"record {i} of send_many to topic {state.name!r} is {end - start} bytes, "
-                    f"over the limit of {limit} (max_record_bytes, or what one segment holds)"
-                )
-            if end >= chunk:
+            if len(buf) >= chunk:
                 chunks.append((buf, count))
                 buf = bytearray(_BATCH_PLACEHOLDER)
-                end, count = len(buf), 0
-            start = end
+                count = 0
         if count:
             chunks.append((buf, count))
         return chunks

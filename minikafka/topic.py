@@ -77,6 +77,7 @@ class Topic:
         self._lock = threading.Lock()
         self._parts: list[Partition | None] = [None] * config.partitions
         self.closed = False
+        self.meta_ino = 0  # identity of topic.json: a recreated topic is a new one
 
     def __repr__(self) -> str:
         return f"<Topic {self.name!r} partitions={self.partitions}>"
@@ -106,10 +107,15 @@ class Topic:
                 if part is None:
                     part = Partition(
                         self.name, number, os.path.join(self.dir, str(number)),
-                        self.config, self._waker, self._fsync,
+                        self.config, self._waker, self._fsync, self._mark_deleted,
                     )
                     self._parts[number] = part
         return part
+
+    def _mark_deleted(self) -> None:
+        # Another process deleted the topic: users of this object (a
+        # producer's cache) must look the name up again.
+        self.closed = True
 
     def beginning_offsets(self) -> dict[int, int]:
         """Partition -> first retained offset."""

@@ -1,0 +1,111 @@
+"""Producer.send_many: the bulk path."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import xxhash
+
+import minikafka
+from minikafka import Consumer, Producer, TopicPartition
+
+
+def drain(consumer: Consumer) -> list[minikafka.Record]:
+    out: list[minikafka.Record] = []
+    while True:
+        got = consumer.poll(timeout=0.05)
+        if not got:
+            return out
+        out += got
+
+
+def test_send_many_keyless_goes_to_one_partition_in_order(broker):
+    broker.create_topic("t", partitions=3)
+    with Producer(broker) as p:
+        result = p.send_many("t", [b"v%d" % i for i in range(1000)])
+    assert result.count == 1000
+    partitions = {part for part, _, _ in result.batches}
+    assert len(partitions) == 1
+    (part,) = partitions
+    c = Consumer(broker, group_id=None, auto_offset_reset="earliest")
+    c.assign([TopicPartition("t", part)])
+    records = drain(c)
+    assert [r.value for r in records] == [b"v%d" % i for i in range(1000)]
+    assert [r.offset for r in records] == list(range(1000))
+    assert {r.timestamp for r in records} == {result.timestamp}
+
+
+def test_send_many_keyed_uses_key_hash_and_metadata_matches(broker):
+    topic = broker.create_topic("t", partitions=4)
+    keys = [b"k%d" % (i % 13) for i in range(500)]
+    values = [b"v%d" % i for i in range(500)]
+    with Producer(broker) as p:
+        result = p.send_many("t", values, keys)
+    metadata = result.metadata()
+    assert len(metadata) == 500
+    for key, md in zip(keys, metadata, strict=True):
+        assert md.partition == xxhash.xxh3_64_intdigest(key) % 4 == topic.partition_for(key)
+    c = Consumer(broker, "t", auto_offset_reset="earliest")
+    by_position = {(r.partition, r.offset): r for r in drain(c)}
+    for key, value, md in zip(keys, values, metadata, strict=True):
+        record = by_position[(md.partition, md.offset)]
+        assert (record.key, record.value) == (key, value)
+
+
+def test_send_many_after_send_keeps_producer_order(broker):
+    broker.create_topic("t")
+    with Producer(broker, linger_ms=10_000) as p:
+        p.send("t", b"first")  # still buffered when send_many runs
+        p.send_many("t", [b"second", b"third"], partition=0)
+    c = Consumer(broker, "t", auto_offset_reset="earliest")
+    assert [r.value for r in drain(c)] == [b"first", b"second", b"third"]
+
+
+def test_send_many_spans_several_segments(make_broker):
+    broker = make_broker(segment_bytes=64 * 1024)
+    broker.create_topic("t")
+    values = [bytes([i % 251]) * 300 for i in range(2000)]
+    with Producer(broker) as p:
+        result = p.send_many("t", values)
+    assert len(result.batches) > 1
+    assert len(list((broker.path / "topics" / "t" / "0").glob("*.log"))) > 1
+    c = Consumer(broker, "t", auto_offset_reset="earliest")
+    assert [r.value for r in drain(c)] == values
+
+
+def test_send_many_null_and_empty_and_serializers(broker):
+    broker.create_topic("t")
+    with Producer(broker, value_serializer=lambda v: json.dumps(v).encode()) as p:
+        p.send_many("t", [{"a": 1}, None, ""], [None, b"", b"k"])
+    c = Consumer(broker, "t", auto_offset_reset="earliest", value_deserializer=json.loads)
+    records = drain(c)
+    assert [(r.key, r.value) for r in records[:1]] == [(None, {"a": 1})]
+    assert records[1].key == b"" and records[1].value is None
+    assert records[2].key == b"k" and records[2].value == ""
+
+
+def test_send_many_validates_before_writing(broker):
+    topic = broker.create_topic("t")
+    with Producer(broker) as p:
+        with pytest.raises(TypeError, match="value"):
+            p.send_many("t", [b"ok", 42])
+        with pytest.raises(TypeError, match="key"):
+            p.send_many("t", [b"ok", b"ok"], [b"k", 1.5])
+        with pytest.raises(minikafka.RecordTooLargeError, match="record 1"):
+            p.send_many("t", [b"ok", b"x" * (2 << 20)])
+        with pytest.raises(minikafka.InvalidArgumentError, match="lengths"):
+            p.send_many("t", [b"a", b"b"], [b"k"])
+        with pytest.raises(minikafka.InvalidPartitionError):
+            p.send_many("t", [b"a"], partition=5)
+        with pytest.raises(minikafka.TopicNotFoundError):
+            p.send_many("nope", [b"a"])
+    assert topic.end_offsets() == {0: 0}
+
+
+def test_send_many_on_closed_producer(broker):
+    broker.create_topic("t")
+    p = Producer(broker)
+    p.close()
+    with pytest.raises(minikafka.ClosedError):
+        p.send_many("t", [b"a"])
