@@ -97,14 +97,14 @@ class Waker:
     schedule: re-check without sleeping for the first 1 ms of a wait (a
     consumer that is keeping up sees the next record within tens of us),
     then sleep 1/8 of the time waited so far — from 50 us up to
-    ``max_sleep`` (2 ms by default, ``BrokerOptions.poll_interval``) —
+    ``max_sleep`` (4 ms by default, ``BrokerOptions.poll_interval``) —
     prompt after a burst, cheap when idle.
     """
 
     SPIN_SECONDS = 0.001
     FIRST_SLEEP = 0.00005
 
-    def __init__(self, max_sleep: float = 0.002) -> None:
+    def __init__(self, max_sleep: float = 0.004) -> None:
         self.max_sleep = max_sleep
         self._cond = threading.Condition(threading.Lock())
         self._generation = 0

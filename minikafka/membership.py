@@ -157,6 +157,7 @@ class Membership:
         self.topics: tuple[str, ...] = ()
         self._member_lock: FileLock | None = None
         self._write_lock = threading.Lock()
+        self._state_cache: tuple[tuple[int, int, int] | None, dict[str, Any]] = (None, {})
 
     @property
     def member_path(self) -> str:
@@ -253,10 +254,17 @@ class Membership:
         state["generation"] = int(state.get("generation", 0)) + 1
         write_state(self.dir, state)
 
+    def _cached_state(self) -> dict[str, Any]:
+        """state.json, parsed again only when it was replaced."""
+        key = state_key(self.dir)
+        if key is None or key != self._state_cache[0]:
+            self._state_cache = (key, read_state(self.dir))
+        return self._state_cache[1]
+
     def check(self, partitions_too: bool) -> None:
         """Peer check (heartbeat thread): drop dead members; rebalance when
         members died or subscribed topics appeared or vanished."""
-        state = read_state(self.dir)
+        state = self._cached_state()
         now = _now_ms()
         suspects = any(
             m != self.member_id

@@ -118,7 +118,7 @@ class BrokerOptions:
     )
     #: Longest sleep of a waiting reader between checks for records from
     #: other processes; bounds the wake-up latency across processes.
-    poll_interval: float = attrs.field(default=0.002)
+    poll_interval: float = attrs.field(default=0.004)
 
     def topic_config(self, partitions: int, **overrides: Any) -> TopicConfig:
         values = {

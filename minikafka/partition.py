@@ -589,10 +589,13 @@ class PartitionReader:
                 continue
             seg = self.seg
             if seg is None:
+                path = os.path.join(part.dir, segment_name(self.batch_offset))
+                if not os.access(path, os.F_OK):  # no exception: this runs on every idle wake
+                    break  # no segment yet: nothing written
                 try:
                     seg = self.seg = Segment.open(part.dir, self.batch_offset)
                 except FileNotFoundError:
-                    break  # no segment yet: nothing written
+                    break
                 self.pos = SEGMENT_HEADER_SIZE
             info = read_batch(seg.mm, self.pos, seg.capacity, self.batch_offset)
             status = info.status
