@@ -1,0 +1,107 @@
+"""A producer/worker pipeline across processes, with ordering per customer.
+
+The main process writes order events keyed by customer id to a 4-partition
+topic. Two worker *processes* join the consumer group ``workers``; the group
+splits the partitions between them, and since every event of a customer is
+in one partition, each customer's events are handled in order by one worker
+at a time. Workers write what they did to a ``receipts`` topic; the main
+process reads the receipts and checks that every order was handled, in
+order per customer.
+
+Run:  python examples/pipeline.py [DATA_DIR]
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import sys
+import tempfile
+import time
+from collections import defaultdict
+
+import minikafka
+
+CUSTOMERS = [f"customer-{n:02d}" for n in range(20)]
+ORDERS_PER_CUSTOMER = 100
+WORKERS = 2
+
+
+def worker(path: str, name: str, stop: mp.synchronize.Event) -> None:
+    """Consume orders as a group member; emit one receipt per order."""
+    with (
+        minikafka.Broker(path) as broker,
+        minikafka.Producer(broker, value_serializer=lambda v: json.dumps(v).encode()) as receipts,
+        minikafka.Consumer(broker, "orders", group_id="workers", auto_offset_reset="earliest",
+                           enable_auto_commit=False, value_deserializer=json.loads) as orders,
+    ):
+        last_seen: dict[str, int] = {}
+        while not stop.is_set():
+            batch = orders.poll(timeout=0.1)
+            for record in batch:
+                order = record.value
+                customer = order["customer"]
+                # Keyed ordering: a customer's sequence numbers only go up.
+                assert order["seq"] > last_seen.get(customer, -1), (customer, order, last_seen)
+                last_seen[customer] = order["seq"]
+                receipts.send("receipts", {"worker": name, **order}, key=customer)
+            if batch:
+                # At-least-once: receipts are written before the offsets are committed.
+                receipts.flush()
+                orders.commit()
+
+
+def wait_for_members(broker: minikafka.Broker, group: str, count: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while len(broker.describe_group(group).members) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {len(broker.describe_group(group).members)} of {count} workers joined")
+        time.sleep(0.05)
+
+
+def main(path: str) -> None:
+    with minikafka.Broker(path) as broker:
+        broker.create_topic("orders", partitions=4)
+        broker.create_topic("receipts", partitions=4)
+
+        ctx = mp.get_context("spawn")
+        stop = ctx.Event()
+        procs = [ctx.Process(target=worker, args=(path, f"worker-{n}", stop)) for n in range(WORKERS)]
+        for p in procs:
+            p.start()
+        wait_for_members(broker, "workers", WORKERS)
+
+        total = len(CUSTOMERS) * ORDERS_PER_CUSTOMER
+        with minikafka.Producer(broker, value_serializer=lambda v: json.dumps(v).encode()) as producer:
+            for seq in range(ORDERS_PER_CUSTOMER):
+                for customer in CUSTOMERS:
+                    producer.send("orders", {"customer": customer, "seq": seq}, key=customer)
+        print(f"sent {total} orders for {len(CUSTOMERS)} customers")
+
+        handled: dict[str, list[int]] = defaultdict(list)
+        by_worker: dict[str, int] = defaultdict(int)
+        with minikafka.Consumer(broker, "receipts", auto_offset_reset="earliest",
+                                value_deserializer=json.loads) as receipts:
+            deadline = time.monotonic() + 60
+            while sum(map(len, handled.values())) < total and time.monotonic() < deadline:
+                for r in receipts.poll(timeout=0.5):
+                    handled[r.value["customer"]].append(r.value["seq"])
+                    by_worker[r.value["worker"]] += 1
+        stop.set()
+        for p in procs:
+            p.join(timeout=30)
+        if any(p.exitcode != 0 for p in procs):
+            raise SystemExit(f"a worker failed: exit codes {[p.exitcode for p in procs]}")
+
+        for customer in CUSTOMERS:
+            assert handled[customer] == list(range(ORDERS_PER_CUSTOMER)), f"{customer} out of order"
+        print(f"all {total} orders handled in order per customer; receipts by worker: {dict(by_worker)}")
+        print("lag of group workers:", sum(broker.lag("workers").values()))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1:
+        main(sys.argv[1])
+    else:
+        with tempfile.TemporaryDirectory(prefix="minikafka-pipeline-") as tmp:
+            main(tmp)
