@@ -9,6 +9,7 @@ from .broker import Broker, connect
 from .consumer import Consumer
 from .errors import (
     ClosedError,
+    CommitFailedError,
     CorruptLogError,
     InvalidArgumentError,
     InvalidPartitionError,
@@ -19,6 +20,7 @@ from .errors import (
     TopicExistsError,
     TopicNotFoundError,
 )
+from .membership import GroupDescription, MemberDescription
 from .options import BrokerOptions, TopicConfig
 from .producer import Producer, RecordFuture, SendManyResult
 from .records import Record, RecordMetadata, TopicPartition
@@ -30,11 +32,14 @@ __all__ = [
     "Broker",
     "BrokerOptions",
     "ClosedError",
+    "CommitFailedError",
     "Consumer",
     "CorruptLogError",
+    "GroupDescription",
     "InvalidArgumentError",
     "InvalidPartitionError",
     "InvalidTopicError",
+    "MemberDescription",
     "MiniKafkaError",
     "NoOffsetError",
     "Producer",

@@ -235,3 +235,15 @@ def test_closed_error_on_everything_closed(make_broker):
         b.create_topic("u")
     with pytest.raises(minikafka.ClosedError):
         Producer(b).send("t", b"x")
+
+
+def test_every_error_class_is_exported_from_the_package() -> None:
+    import inspect
+
+    import minikafka.errors
+
+    classes = {name for name, obj in inspect.getmembers(minikafka.errors, inspect.isclass)
+               if issubclass(obj, Exception) and obj.__module__ == "minikafka.errors"}
+    assert classes <= set(minikafka.__all__)
+    for name in minikafka.__all__:
+        assert getattr(minikafka, name) is not None
