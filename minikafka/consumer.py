@@ -520,6 +520,12 @@ class Consumer:
                 continue
             self._ensure_ready(tp, state)
             records = state.reader.read(max_records - len(out), kd, vd)
+            if not records and state.reader.behind:
+                # Retention deleted what comes next: outside the retained
+                # range, so auto_offset_reset decides, as for a seek there.
+                state.ready = False
+                self._ensure_ready(tp, state)
+                records = state.reader.read(max_records - len(out), kd, vd)
             if records:
                 state.position = state.reader.offset
                 out += records

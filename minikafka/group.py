@@ -98,13 +98,20 @@ def decode_offsets(data: bytes, path: str) -> tuple[int, dict[TopicPartition, in
         raise CorruptLogError(f"{path}: group offsets format {version} is newer than this minikafka")
     offsets = {}
     p = HEADER.size
-    for _ in range(count):
-        (n,) = TOPIC_LEN.unpack_from(body, p)
-        topic = body[p + 2 : p + 2 + n].decode()
-        p += 2 + n
-        partition, offset = ENTRY_TAIL.unpack_from(body, p)
-        p += ENTRY_TAIL.size
-        offsets[TopicPartition(topic, partition)] = offset
+    try:
+        for _ in range(count):
+            (n,) = TOPIC_LEN.unpack_from(body, p)
+            if p + 2 + n > len(body):
+                raise ValueError("topic name runs past the end")
+            topic = body[p + 2 : p + 2 + n].decode()
+            p += 2 + n
+            partition, offset = ENTRY_TAIL.unpack_from(body, p)
+            p += ENTRY_TAIL.size
+            offsets[TopicPartition(topic, partition)] = offset
+    except (struct.error, ValueError) as e:  # UnicodeDecodeError is a ValueError
+        raise CorruptLogError(f"{path}: group offsets file is malformed ({e})") from None
+    if p != len(body):
+        raise CorruptLogError(f"{path}: group offsets file has {len(body) - p} bytes after its entries")
     return sequence, offsets
 
 

@@ -49,6 +49,7 @@ from .segment import (
     SPARE_MIN_BYTES,
     Segment,
     Status,
+    UnfinishedSegmentError,
     has_spare,
     prepare_spare,
     read_batch,
@@ -103,6 +104,7 @@ class Partition:
         self._tail: _Tail | None = None
         self._seals: dict[int, tuple[int, int]] = {}
         self._closed = False
+        self._deleted = False  # closed because the topic was deleted
         self._on_deleted = on_deleted
 
     def __repr__(self) -> str:
@@ -139,6 +141,19 @@ class Partition:
             finally:
                 os.close(fd)
 
+    def _open_writable(self, base: int) -> Segment:
+        """Open a segment for writing (flock held); a segment left with a
+        torn header and nothing in it is created again."""
+        try:
+            return Segment.open(self.dir, base, writable=True)
+        except UnfinishedSegmentError:
+            try:
+                os.unlink(os.path.join(self.dir, index_name(base)))
+            except FileNotFoundError:
+                pass
+            self._create_segment(base)  # renamed over the torn file
+            return Segment.open(self.dir, base, writable=True)
+
     def _open_index(self, base: int, capacity: int) -> tuple[OffsetIndex, bool]:
         """Open (or recreate) a writable index; True if it was recreated."""
         index = OffsetIndex.open(self.dir, base, writable=True)
@@ -162,7 +177,7 @@ class Partition:
             self._create_segment(0)
             bases = [0]
         base = bases[-1]
-        seg = Segment.open(self.dir, base, writable=True)
+        seg = self._open_writable(base)
         index, _ = self._open_index(base, seg.capacity)
         tail = _Tail(seg, index)
         # Resume from the last index entry that points at a valid batch;
@@ -225,8 +240,8 @@ class Partition:
         if fix and not t.seg.sealed:
             t.seg.seal(t.pos, t.max_ts, base)
         try:
-            seg = Segment.open(self.dir, base, writable=True)
-        except FileNotFoundError:
+            seg = self._open_writable(base) if fix else Segment.open(self.dir, base, writable=True)
+        except (FileNotFoundError, UnfinishedSegmentError):
             if not fix:
                 return False
             self._create_segment(base)
@@ -243,7 +258,7 @@ class Partition:
         deleter holds every writer lock while it removes the topic, so a
         writer that gets the lock afterwards finds its lock file unlinked."""
         if os.fstat(self._flock.fileno()).st_nlink == 0:
-            self._closed = True
+            self._closed = self._deleted = True
             if self._on_deleted is not None:
                 self._on_deleted()
             raise TopicNotFoundError(
@@ -282,6 +297,12 @@ class Partition:
             )
         with self._lock:
             if self._closed:
+                # Another writer of this process (or delete_topic here) may
+                # have found the topic deleted and closed us first.
+                if self._deleted or not os.path.exists(self._flock.path):
+                    raise TopicNotFoundError(
+                        f"topic {self.topic!r} was deleted; partition {self.number} takes no more records"
+                    )
                 raise ClosedError(f"partition {self.topic}/{self.number} is closed")
             self._flock.acquire()
             try:
@@ -418,7 +439,9 @@ class Partition:
         segment's index is rebuilt by the next writer's recovery instead."""
         if not seg.sealed:
             return
-        with self._flock:
+        # The thread lock too: flock is per open file description, so without
+        # it this release would drop the lock a writer thread holds mid-append.
+        with self._lock, self._flock:
             OffsetIndex.create(
                 self.dir, seg.base, OffsetIndex.size_for(seg.capacity, self.config.index_interval_bytes)
             )
@@ -448,8 +471,8 @@ class Partition:
                 continue  # every record of this closed segment is older
             try:
                 seg = Segment.open(self.dir, base)
-            except FileNotFoundError:
-                continue  # deleted by retention meanwhile
+            except (FileNotFoundError, UnfinishedSegmentError):
+                continue  # deleted by retention meanwhile, or holds nothing
             try:
                 found = self._time_in_segment(seg, timestamp)
             finally:
@@ -502,7 +525,7 @@ class PartitionReader:
     published batches, and maps segments itself so it never depends on a
     mapping another thread may close."""
 
-    __slots__ = ("_data", "_data_p", "_remaining", "batch_offset", "offset", "part", "pos", "seg")
+    __slots__ = ("_data", "_data_p", "_remaining", "batch_offset", "behind", "offset", "part", "pos", "seg")
 
     def __init__(self, partition: Partition) -> None:
         self.part = partition
@@ -513,6 +536,19 @@ class PartitionReader:
         self._data = b""  # the current batch, while records remain in it
         self._data_p = 0
         self._remaining = 0
+        # The next segment was deleted by retention: the position is outside
+        # the retained range and only a new seek can move on.
+        self.behind = False
+
+    def _deleted_ahead(self) -> bool:
+        """The segment at ``batch_offset`` is missing while a later one
+        exists: retention deleted it. (A writer between an end marker and
+        the next file leaves no later segment.)"""
+        try:
+            bases = self.part.bases()
+        except ClosedError:
+            return False
+        return bool(bases) and bases[0] > self.batch_offset
 
     def _drop(self) -> None:
         if self.seg is not None:
@@ -523,6 +559,7 @@ class PartitionReader:
     def seek(self, offset: int) -> bool:
         """Position at ``offset``; False if it is outside the retained
         range (below the first segment, or past the end)."""
+        self.behind = False
         for _ in range(3):  # a segment may vanish (retention) between list and open
             self._drop()
             bases = self.part.bases()
@@ -538,6 +575,12 @@ class PartitionReader:
                 seg = Segment.open(self.part.dir, bases[i])
             except FileNotFoundError:
                 continue
+            except UnfinishedSegmentError:
+                if offset != bases[i]:
+                    return False
+                # Nothing published there yet: wait at its start.
+                self.pos, self.batch_offset, self.offset = SEGMENT_HEADER_SIZE, offset, offset
+                return True
             result = self._seek_in(seg, offset)
             if result is not None:
                 return result
@@ -561,7 +604,13 @@ class PartitionReader:
                 return None  # the next segment appeared after we listed: retry
             else:
                 if offset > boff:
+                    damaged = info.status is Status.INVALID and seg.sealed
                     seg.close()
+                    if damaged:
+                        raise CorruptLogError(
+                            f"{self.part.topic}/{self.part.number}: batch at offset {boff} "
+                            f"(byte {pos} of {seg.path}) is damaged; offset {offset} is behind it"
+                        )
                     return False
                 break  # at the end of the log, or at an end marker
         self.seg, self.pos, self.batch_offset, self.offset = seg, pos, boff, offset
@@ -591,10 +640,11 @@ class PartitionReader:
             if seg is None:
                 path = os.path.join(part.dir, segment_name(self.batch_offset))
                 if not os.access(path, os.F_OK):  # no exception: this runs on every idle wake
-                    break  # no segment yet: nothing written
+                    self.behind = self._deleted_ahead()
+                    break  # no segment yet: nothing written (or deleted: behind)
                 try:
                     seg = self.seg = Segment.open(part.dir, self.batch_offset)
-                except FileNotFoundError:
+                except (FileNotFoundError, UnfinishedSegmentError):
                     break
                 self.pos = SEGMENT_HEADER_SIZE
             info = read_batch(seg.mm, self.pos, seg.capacity, self.batch_offset)
@@ -604,14 +654,17 @@ class PartitionReader:
             elif status is Status.END:
                 try:
                     nxt = Segment.open(part.dir, self.batch_offset)
-                except FileNotFoundError:
-                    break  # the writer is between marker and new file
+                except (FileNotFoundError, UnfinishedSegmentError):
+                    self.behind = self._deleted_ahead()
+                    break  # the writer is between marker and new file (or deleted: behind)
                 seg.close()
                 self.seg, self.pos = nxt, SEGMENT_HEADER_SIZE
             elif status is Status.EMPTY:
                 break
             else:
                 if seg.sealed:
+                    if out:
+                        break  # return the whole records first; raise on the next call
                     raise CorruptLogError(
                         f"{part.topic}/{part.number}: batch at offset {self.batch_offset} "
                         f"(byte {self.pos} of {seg.path}) is damaged"

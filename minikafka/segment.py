@@ -111,6 +111,13 @@ def remove_stale_spares(directory: str, older_than: float = 60.0) -> None:
                 pass
 
 
+class UnfinishedSegmentError(CorruptLogError):
+    """A segment whose header is damaged and in which nothing was ever
+    published (its first length word is zero): a roll cut short by a power
+    loss (the name reached the disk, the header did not). It holds no
+    records, so readers treat it as not there yet and a writer recreates it."""
+
+
 class Status(Enum):
     BATCH = "batch"  # a whole, valid batch
     EMPTY = "empty"  # nothing written here yet
@@ -170,6 +177,10 @@ class Segment:
         self.writable = writable
         magic, version, _, hbase, capacity, created, _, _ = SEGMENT_HEADER.unpack_from(mm, 0)
         if magic != SEGMENT_MAGIC or hbase != base or capacity < len(mm):
+            if U32.unpack_from(mm, SEGMENT_HEADER_SIZE)[0] == 0:
+                raise UnfinishedSegmentError(
+                    f"{path}: not a minikafka segment or header damaged (nothing published in it)"
+                )
             raise CorruptLogError(f"{path}: not a minikafka segment or header damaged")
         if version > FORMAT_VERSION:
             raise CorruptLogError(

@@ -1,0 +1,46 @@
+"""Smoke test: the benchmark suite still runs and prints its table.
+
+Not a timing gate: ``--quick`` uses tiny sizes and the figures mean nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+MAIN_ROWS = (
+    "produce: send() per record + flush",
+    "produce: send_many() bulk",
+    "consume: poll() to the end",
+    "consume: for record in consumer",
+    "commit (group offsets), default",
+    "commit (group offsets), fsync=True",
+    "minikafka latency p50",
+    "minikafka latency p99",
+    "minikafka idle wake-up latency p50",
+    "minikafka idle consumer CPU",
+    "ceiling: bare loop, pack_into mmap",
+    "ceiling: bare loop, unpack_from mmap",
+    "targets:",
+    "send per call >= 1,000,000 rec/s",
+)
+
+
+def test_quick_run_prints_the_table(tmp_path):
+    json_path = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, "benchmarks/run.py", "--quick", "--no-peers", "--json", str(json_path),
+         "--tmp", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    missing = [row for row in MAIN_ROWS if row not in out]
+    assert not missing, f"rows missing from the table: {missing}\n{out}"
+    assert "FAILED" not in out, out
+    assert json_path.exists()
+    # data files are cleaned up: only the JSON file is left in the --tmp dir
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bench.json"]

@@ -1,0 +1,287 @@
+"""Group offsets sidecar (``groups/<id>/offsets``): commit and load, and
+crash safety — whatever a crash leaves, a reader gets the old offsets or a
+clear CorruptLogError, never wrong ones. Plus the group id file-name
+encoding."""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from xxhash import xxh3_64_intdigest
+
+import minikafka
+from minikafka import Broker, TopicPartition
+from minikafka.group import (
+    GroupStore,
+    decode_group_id,
+    decode_offsets,
+    encode_group_id,
+    encode_offsets,
+)
+
+TP = TopicPartition
+
+
+@pytest.fixture
+def groups_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "groups"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def store(groups_dir: Path):
+    s = GroupStore(str(groups_dir), "billing")
+    yield s
+    s.close()
+
+
+# -- commit and load ---------------------------------------------------------------
+
+
+def test_empty_group_has_no_offsets(store: GroupStore, groups_dir: Path) -> None:
+    assert store.load() == {}
+    assert not (groups_dir / "billing").exists()  # nothing written by a read
+
+
+def test_commit_merges_and_persists(store: GroupStore, groups_dir: Path) -> None:
+    store.commit({TP("a", 0): 5, TP("a", 1): 7})
+    store.commit({TP("a", 1): 9, TP("b", 3): 0})
+    assert store.load() == {TP("a", 0): 5, TP("a", 1): 9, TP("b", 3): 0}
+    other = GroupStore(str(groups_dir), "billing")  # another process's view
+    assert other.load() == store.load()
+    other.close()
+    seq, offsets = decode_offsets((groups_dir / "billing" / "offsets").read_bytes(), "x")
+    assert seq == 2 and offsets == store.load()
+    assert sorted(p.name for p in (groups_dir / "billing").iterdir()) == ["lock", "offsets"]
+
+
+def test_forget_topic(store: GroupStore) -> None:
+    store.commit({TP("a", 0): 5, TP("b", 0): 6})
+    store.forget_topic("a")
+    assert store.load() == {TP("b", 0): 6}
+    store.forget_topic("zzz")  # nothing to drop: no new file version
+    assert store.load() == {TP("b", 0): 6}
+
+
+def test_groups_are_independent(groups_dir: Path) -> None:
+    a, b = GroupStore(str(groups_dir), "a"), GroupStore(str(groups_dir), "b")
+    a.commit({TP("t", 0): 1})
+    b.commit({TP("t", 0): 2})
+    assert a.load() == {TP("t", 0): 1} and b.load() == {TP("t", 0): 2}
+    a.close()
+    b.close()
+
+
+def test_offsets_file_layout() -> None:
+    data = encode_offsets(3, {TP("zz", 1): 10, TP("a", 2): -1})
+    magic, version, reserved, seq, count = struct.unpack_from("<4sHHQI", data, 0)
+    assert (magic, version, reserved, seq, count) == (b"MKGO", 1, 0, 3, 2)
+    p = 20
+    entries = []
+    for _ in range(count):
+        (n,) = struct.unpack_from("<H", data, p)
+        topic = data[p + 2 : p + 2 + n].decode()
+        partition, offset = struct.unpack_from("<Iq", data, p + 2 + n)
+        entries.append((topic, partition, offset))
+        p += 2 + n + 12
+    assert entries == [("a", 2, -1), ("zz", 1, 10)]  # sorted by topic-partition
+    assert len(data) == p + 8
+    assert struct.unpack_from("<Q", data, p)[0] == xxh3_64_intdigest(data[:p])
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.integers(0, 2**64 - 1),
+    st.dictionaries(
+        st.builds(TP, st.text(min_size=1, max_size=30), st.integers(0, 2**32 - 1)),
+        st.integers(-(2**63), 2**63 - 1),
+        max_size=8,
+    ),
+)
+def test_offsets_encoding_round_trip(seq: int, offsets: dict) -> None:
+    assert decode_offsets(encode_offsets(seq, offsets), "p") == (seq, offsets)
+
+
+# -- crash safety ---------------------------------------------------------------------
+
+
+def test_leftover_temp_files_do_not_matter(store: GroupStore, groups_dir: Path) -> None:
+    store.commit({TP("t", 0): 5})
+    d = groups_dir / "billing"
+    # A committer that died before its rename: garbage, a partial file, a
+    # whole newer file — none of it is the committed state.
+    (d / "offsets.99999.tmp").write_bytes(b"\xde\xad" * 10)
+    (d / "offsets.99998.tmp").write_bytes(encode_offsets(5, {TP("t", 0): 100})[:-3])
+    (d / f"offsets.{os.getpid()}.tmp").write_bytes(encode_offsets(9, {TP("t", 0): 77}))
+    assert store.load() == {TP("t", 0): 5}
+    store.commit({TP("t", 1): 1})  # our own leftover temp name is reused
+    assert store.load() == {TP("t", 0): 5, TP("t", 1): 1}
+    assert not (d / f"offsets.{os.getpid()}.tmp").exists()
+
+
+def test_commit_that_fails_before_rename_keeps_old_offsets(
+    store: GroupStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.commit({TP("t", 0): 5})
+
+    def no_rename(src, dst):
+        raise OSError("simulated crash before rename")
+
+    monkeypatch.setattr(os, "rename", no_rename)
+    with pytest.raises(OSError, match="simulated"):
+        store.commit({TP("t", 0): 6})
+    monkeypatch.undo()
+    assert store.load() == {TP("t", 0): 5}
+
+
+def _committed_file(groups_dir: Path) -> tuple[bytes, dict]:
+    s = GroupStore(str(groups_dir), "g")
+    offsets = {TP("orders", 0): 17, TP("orders", 1): 2**40, TP("pay-ments.x", 3): 0}
+    s.commit(offsets)
+    s.close()
+    return (groups_dir / "g" / "offsets").read_bytes(), offsets
+
+
+def _load_or_error(groups_dir: Path) -> dict | None:
+    s = GroupStore(str(groups_dir), "g")
+    try:
+        return s.load()
+    except minikafka.CorruptLogError as e:
+        assert "offsets" in str(e)  # names the file
+        return None
+    finally:
+        s.close()
+
+
+def test_truncated_offsets_file_at_every_byte(groups_dir: Path) -> None:
+    good, offsets = _committed_file(groups_dir)
+    path = groups_dir / "g" / "offsets"
+    for n in range(len(good)):
+        path.write_bytes(good[:n])
+        assert _load_or_error(groups_dir) is None, n
+    path.write_bytes(good)
+    assert _load_or_error(groups_dir) == offsets
+
+
+def test_flipped_byte_in_offsets_file_at_every_position(groups_dir: Path) -> None:
+    good, _ = _committed_file(groups_dir)
+    path = groups_dir / "g" / "offsets"
+    for i in range(len(good)):
+        for flip in (0x01, 0xFF):
+            bad = bytearray(good)
+            bad[i] ^= flip
+            path.write_bytes(bytes(bad))
+            assert _load_or_error(groups_dir) is None, (i, flip)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"\0" * 100, b"garbage" * 10, b"MKGO" + b"\0" * 24, b"MKGO\x01\x00\x00\x00" + b"\xff" * 40],
+)
+def test_garbage_offsets_file_is_a_clear_error(groups_dir: Path, content: bytes) -> None:
+    (groups_dir / "g").mkdir()
+    (groups_dir / "g" / "offsets").write_bytes(content)
+    assert _load_or_error(groups_dir) is None
+
+
+def test_newer_format_version_is_refused(groups_dir: Path) -> None:
+    data = bytearray(encode_offsets(1, {TP("t", 0): 1}))
+    struct.pack_into("<H", data, 4, 2)
+    body = bytes(data[:-8])
+    data[-8:] = struct.pack("<Q", xxh3_64_intdigest(body))
+    (groups_dir / "g").mkdir()
+    (groups_dir / "g" / "offsets").write_bytes(bytes(data))
+    with pytest.raises(minikafka.CorruptLogError, match="newer"):
+        GroupStore(str(groups_dir), "g").load()
+
+
+def test_well_checksummed_but_malformed_body_is_a_clear_error(groups_dir: Path) -> None:
+    """A file whose checksum matches but whose entries do not fit (a buggy
+    writer): still a CorruptLogError, not a struct or Unicode error."""
+    (groups_dir / "g").mkdir()
+    path = groups_dir / "g" / "offsets"
+    for body in (
+        struct.pack("<4sHHQI", b"MKGO", 1, 0, 1, 3),  # 3 entries announced, none there
+        struct.pack("<4sHHQI", b"MKGO", 1, 0, 1, 1) + struct.pack("<H", 50) + b"abc",
+        struct.pack("<4sHHQI", b"MKGO", 1, 0, 1, 1) + struct.pack("<H", 2) + b"\xff\xfe"
+        + struct.pack("<Iq", 0, 1),
+    ):
+        path.write_bytes(body + struct.pack("<Q", xxh3_64_intdigest(body)))
+        with pytest.raises(minikafka.CorruptLogError):
+            GroupStore(str(groups_dir), "g").load()
+
+
+def test_corrupt_offsets_surface_through_the_broker(tmp_path: Path) -> None:
+    path = tmp_path / "data"
+    with Broker(path) as broker:
+        broker.create_topic("t")
+        broker._group("g").commit({TP("t", 0): 3})
+        assert broker.committed_offsets("g") == {TP("t", 0): 3}
+    offsets = next((path / "groups").glob("*/offsets"))
+    raw = bytearray(offsets.read_bytes())
+    raw[-1] ^= 1
+    offsets.write_bytes(bytes(raw))
+    with Broker(path) as broker, pytest.raises(minikafka.CorruptLogError, match="checksum"):
+        broker.committed_offsets("g")
+
+
+# -- group id encoding ------------------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(min_size=1, max_size=60))
+def test_group_id_encoding_round_trip(group_id: str) -> None:
+    safe = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+    encoded_len = sum(1 if ch in safe else 3 * len(ch.encode()) for ch in group_id)
+    if encoded_len > 240:
+        with pytest.raises(minikafka.MiniKafkaError, match="too long"):
+            encode_group_id(group_id)
+        return
+    name = encode_group_id(group_id)
+    assert decode_group_id(name) == group_id
+    assert set(name) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-%")
+    assert name not in (".", "..") and "/" not in name and len(name) <= 240
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(min_size=1, max_size=19), st.text(min_size=1, max_size=19))
+def test_group_id_encoding_is_injective(a: str, b: str) -> None:
+    if a != b:
+        assert encode_group_id(a) != encode_group_id(b)
+
+
+@pytest.mark.parametrize(
+    ("group_id", "name"),
+    [("billing", "billing"), ("a.b", "a%2Eb"), ("..", "%2E%2E"), ("a/b", "a%2Fb"), ("%", "%25"),
+     ("é", "%C3%A9"), ("x y", "x%20y"), ("A-z_9", "A-z_9")],
+)
+def test_group_id_encoding_examples(group_id: str, name: str) -> None:
+    assert encode_group_id(group_id) == name
+    assert decode_group_id(name) == group_id
+
+
+def test_group_id_rules() -> None:
+    with pytest.raises(TypeError):
+        encode_group_id(5)
+    with pytest.raises(minikafka.MiniKafkaError):
+        encode_group_id("")
+    assert encode_group_id("x" * 240) == "x" * 240
+    with pytest.raises(minikafka.MiniKafkaError, match="too long"):
+        encode_group_id("x" * 241)
+    with pytest.raises(minikafka.MiniKafkaError, match="too long"):
+        encode_group_id("/" * 81)  # 243 characters once encoded
+
+
+def test_any_group_id_stays_inside_groups_dir(tmp_path: Path) -> None:
+    with Broker(tmp_path / "data") as broker:
+        for gid in ("../escape", "/abs", "a/../../b", "..", "."):
+            broker._group(gid).commit({TP("t", 0): 1})
+        assert sorted(broker.list_groups()) == sorted(["../escape", "/abs", "a/../../b", "..", "."])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+    assert all(p.parent.name == "groups" for p in (tmp_path / "data" / "groups").iterdir())

@@ -1,0 +1,310 @@
+"""Consumer groups inside one process: rebalances on join and leave,
+sticky assignment, listener order, fencing of members that lost a
+partition, and the broker's group views (describe_group, list_groups, lag).
+
+Members in one process still coordinate only through the group's files and
+flocks (each Consumer has its own member lock and owner locks), so these
+are the same code paths as members in separate processes; see
+test_multiprocess.py for those."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+
+import minikafka
+from minikafka import Consumer, TopicPartition
+from minikafka.errors import CommitFailedError
+
+T = [TopicPartition("t", p) for p in range(6)]
+
+
+def settle(*consumers: Consumer, timeout: float = 10.0,
+           until: Callable[[], bool] | None = None) -> None:
+    """Poll every member in turn until each holds (owner lock taken) exactly
+    what the group's state gives it and the assignments partition the
+    topic, or ``until()`` holds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for c in consumers:
+            c.poll(timeout=0.01)
+        if until is not None:
+            if until():
+                return
+            continue
+        owned = [c.assignment() for c in consumers]
+        flat = [tp for a in owned for tp in a]
+        if not consumers[0]._pending and all(not c._pending for c in consumers) and \
+                len(flat) == len(set(flat)) and sorted(flat) == sorted(_all_parts(consumers[0])):
+            return
+    raise AssertionError(f"group did not settle: {[sorted(c.assignment()) for c in consumers]}")
+
+
+def _all_parts(c: Consumer) -> list[TopicPartition]:
+    broker = c._broker
+    return [TopicPartition(t, p) for t in sorted(c.subscription())
+            for p in range(broker.topic(t).partitions)]
+
+
+@pytest.fixture
+def six(broker):
+    broker.create_topic("t", partitions=6)
+    return broker
+
+
+def member(make_consumer, **kwargs) -> Consumer:
+    kwargs.setdefault("group_id", "g")
+    kwargs.setdefault("auto_offset_reset", "earliest")
+    return make_consumer("t", **kwargs)
+
+
+# -- rebalancing ------------------------------------------------------------------------------
+
+
+def test_first_member_owns_everything(six, make_consumer):
+    a = member(make_consumer)
+    assert a.assignment() == set(T)
+    assert a.generation >= 1
+
+
+def test_rebalance_on_join_and_leave(six, make_consumer):
+    a = member(make_consumer)
+    b = member(make_consumer)
+    settle(a, b)
+    assert len(a.assignment()) == len(b.assignment()) == 3
+    c = member(make_consumer)
+    settle(a, b, c)
+    assert [len(x.assignment()) for x in (a, b, c)] == [2, 2, 2]
+    generation = c.generation
+    b.close()
+    settle(a, c)
+    assert len(a.assignment()) == len(c.assignment()) == 3
+    assert a.generation > generation and c.generation == a.generation
+
+
+def test_unsubscribe_leaves_the_group(six, make_consumer):
+    a = member(make_consumer)
+    b = member(make_consumer)
+    settle(a, b)
+    b.unsubscribe()
+    settle(a)
+    assert a.assignment() == set(T)
+    assert b.assignment() == set()
+    assert len(six.describe_group("g").members) == 1
+
+
+def test_new_member_waits_until_the_old_owner_lets_go(six, make_consumer):
+    a = member(make_consumer)
+    b = member(make_consumer)  # joins; a still holds every owner lock
+    assert b.assignment() == set()  # nothing is free yet
+    b.poll(timeout=0.2)
+    assert b.assignment() == set()
+    a.poll(timeout=0.2)  # a adopts the new assignment and releases half
+    b.poll(timeout=0.2)
+    assert len(b.assignment()) == 3 and not a.assignment() & b.assignment()
+
+
+def test_assignment_is_sticky(six, make_consumer):
+    a = member(make_consumer)
+    b = member(make_consumer)
+    c = member(make_consumer)
+    settle(a, b, c)
+    before = {id(x): x.assignment() for x in (a, b, c)}
+    d = member(make_consumer)
+    settle(a, b, c, d)
+    for x in (a, b, c):
+        assert x.assignment() <= before[id(x)], "a member lost a partition it could have kept"
+    assert len(d.assignment()) >= 1
+    before = {id(x): x.assignment() for x in (a, b, c, d)}
+    d.close()
+    settle(a, b, c)
+    for x in (a, b, c):
+        assert x.assignment() >= before[id(x)], "a survivor lost a partition in a leave"
+
+
+def test_members_with_different_subscriptions(broker, make_consumer):
+    broker.create_topic("t", partitions=2)
+    broker.create_topic("u", partitions=2)
+    a = make_consumer("t", group_id="g")
+    b = make_consumer("t", "u", group_id="g")
+    everything = {TopicPartition(t, p) for t in "tu" for p in range(2)}
+    settle(a, b, until=lambda: not a._pending and not b._pending
+           and a.assignment() | b.assignment() == everything)
+    assert not a.assignment() & b.assignment()
+    assert all(tp.topic == "t" for tp in a.assignment()), "a is not subscribed to u"
+    assert {tp for tp in b.assignment() if tp.topic == "u"} == {TopicPartition("u", 0),
+                                                                TopicPartition("u", 1)}
+
+
+# -- listeners --------------------------------------------------------------------------------
+
+
+class Recorder:
+    """A listener object (kafka-python's method names) logging into a
+    shared list."""
+
+    def __init__(self, name: str, events: list) -> None:
+        self.name = name
+        self.events = events
+
+    def on_partitions_revoked(self, tps):
+        self.events.append((self.name, "revoke", frozenset(tps)))
+
+    def on_partitions_assigned(self, tps):
+        self.events.append((self.name, "assign", frozenset(tps)))
+
+
+def test_revoke_runs_before_the_next_owner_is_assigned(six, make_consumer):
+    events: list = []
+    a = member(make_consumer)
+    a.subscribe(["t"], listener=Recorder("a", events))
+    b = member(make_consumer)
+    b.subscribe(["t"], listener=Recorder("b", events))
+    settle(a, b)
+    moved = b.assignment()
+    assert moved
+    for tp in moved:
+        revoked_at = next(i for i, (n, kind, tps) in enumerate(events)
+                          if n == "a" and kind == "revoke" and tp in tps)
+        assigned_at = next(i for i, (n, kind, tps) in enumerate(events)
+                           if n == "b" and kind == "assign" and tp in tps)
+        assert revoked_at < assigned_at
+
+
+def test_changing_subscription_revokes_before_assigning(broker, make_consumer):
+    broker.create_topic("t")
+    broker.create_topic("u")
+    events: list = []
+    c = make_consumer(group_id="g")
+    c.subscribe(["t"], listener=Recorder("c", events))
+    assert events == [("c", "assign", frozenset({TopicPartition("t", 0)}))]
+    c.subscribe(["u"], listener=Recorder("c", events))
+    assert events[1:] == [("c", "revoke", frozenset({TopicPartition("t", 0)})),
+                          ("c", "assign", frozenset({TopicPartition("u", 0)}))]
+
+
+def test_on_revoke_runs_on_close_and_sees_final_positions(six, make_consumer, produce):
+    produce("t", [b"x"] * 12, partition=None)
+    seen = {}
+
+    def on_revoke(tps):
+        seen.update({tp: c.position(tp) for tp in tps})
+
+    c = member(make_consumer, on_revoke=on_revoke, enable_auto_commit=False)
+    got = []
+    while len(got) < 12:
+        got += c.poll(timeout=1.0)
+    c.commit()
+    c.close()
+    assert set(seen) == set(T)
+    assert sum(seen.values()) == 12
+
+
+# -- fencing ----------------------------------------------------------------------------------
+
+
+def test_member_that_lost_a_partition_cannot_commit_it(six, make_consumer, produce):
+    produce("t", [b"%d" % i for i in range(60)], partition=None)
+    a = member(make_consumer, enable_auto_commit=False)
+    while len(a.poll(timeout=0.5)) > 0:
+        pass  # read everything: positions at the end of each partition
+    a.commit({tp: 1 for tp in T})
+    b = member(make_consumer, enable_auto_commit=False)
+    settle(a, b)
+    lost = sorted(b.assignment())
+    assert lost
+    tp = lost[0]
+    b.commit({tp: 5})  # the new owner's progress
+    with pytest.raises(CommitFailedError, match=f"{tp.topic}/{tp.partition}"):
+        a.commit({tp: 9})  # stale: a no longer owns it
+    # A failed commit writes nothing, not even the partitions a still owns.
+    kept = sorted(a.assignment())[0]
+    with pytest.raises(CommitFailedError):
+        a.commit({tp: 9, kept: 7})
+    assert b.committed(tp) == 5
+    assert a.committed(kept) == 1
+    a.commit({kept: 7})
+    assert six.committed_offsets("g")[kept] == 7
+
+
+def test_members_consume_each_record_once_and_commit_their_own(six, make_consumer, produce):
+    a = member(make_consumer, enable_auto_commit=False)
+    b = member(make_consumer, enable_auto_commit=False)
+    settle(a, b)  # (settle discards what it polls: produce afterwards)
+    produce("t", [b"%d" % i for i in range(60)], partition=None)
+    got = []
+    deadline = time.monotonic() + 10
+    while len(got) < 60 and time.monotonic() < deadline:
+        got += a.poll(timeout=0.05) + b.poll(timeout=0.05)
+    assert len(got) == 60 and len({(r.partition, r.offset) for r in got}) == 60
+    a.commit()
+    assert set(six.committed_offsets("g")) == a.assignment()
+    b.commit()
+    assert six.lag("g") == {tp: 0 for tp in T}
+    assert set(six.committed_offsets("g")) == set(T)
+
+
+def test_member_dropped_by_peers_rejoins_on_poll(six, make_consumer):
+    a = member(make_consumer)
+    b = member(make_consumer)
+    settle(a, b)
+    # Forge a's disappearance from the state file, as peers do with a member
+    # whose heartbeat stopped: its owner locks still fence the partitions.
+    m = a._membership
+    with m.store.locked():
+        state = minikafka.membership.read_state(m.dir)
+        del state["members"][m.member_id]
+        m._rebalance(state)
+    b.poll(timeout=0.05)
+    assert b.assignment() | a.assignment() == set(T)
+    assert not b.assignment() & a.assignment(), "a partition owned twice"
+    settle(a, b)
+    assert len(six.describe_group("g").members) == 2
+
+
+# -- broker views --------------------------------------------------------------------------------
+
+
+def test_describe_group(six, make_consumer):
+    a = member(make_consumer)
+    b = member(make_consumer)
+    settle(a, b)
+    desc = six.describe_group("g")
+    assert desc.group_id == "g"
+    assert desc.generation == a.generation == b.generation
+    assert sorted(m.member_id for m in desc.members) == sorted(
+        [a._membership.member_id, b._membership.member_id])
+    by_id = {m.member_id: m for m in desc.members}
+    assert set(by_id[a._membership.member_id].assignment) == a.assignment()
+    assert set(by_id[b._membership.member_id].assignment) == b.assignment()
+    now_ms = time.time() * 1000
+    for m in desc.members:
+        assert m.topics == ("t",)
+        assert m.pid > 0 and m.host
+        assert m.last_heartbeat_ms is not None and now_ms - m.last_heartbeat_ms < 10_000
+
+
+def test_list_groups(six, make_consumer):
+    assert six.list_groups() == []
+    member(make_consumer, group_id="members-only")
+    c = make_consumer(group_id="commits-only", enable_auto_commit=False)
+    c.assign([T[0]])
+    c.commit({T[0]: 0})
+    make_consumer("t")  # no group: not listed
+    assert six.list_groups() == ["commits-only", "members-only"]
+
+
+def test_lag(six, make_consumer, produce):
+    produce("t", [b"%d" % i for i in range(10)], partition=2)
+    assert six.lag("g") == {}
+    c = member(make_consumer, enable_auto_commit=False)
+    got = c.poll(timeout=1.0, max_records=4)
+    assert len(got) == 4
+    c.commit({T[2]: c.position(T[2])})
+    assert six.lag("g") == {T[2]: 6}
+    c.commit({T[2]: 10, T[3]: 0})
+    assert six.lag("g") == {T[2]: 0, T[3]: 0}
+    produce("t", [b"more"] * 3, partition=3)
+    assert six.lag("g") == {T[2]: 0, T[3]: 3}

@@ -1,0 +1,592 @@
+"""Model-based test: a hypothesis state machine drives the real library
+(topics, sends, flushes, consumers, seeks, commits, offset lookups, broker
+reopening) next to a plain in-memory model and asserts they never differ.
+
+Examples: ``MINIKAFKA_MODEL_EXAMPLES`` (default 300), ~30 steps each.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import pytest
+import xxhash
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+import minikafka
+from minikafka import TopicPartition as TP
+
+EXAMPLES = int(os.environ.get("MINIKAFKA_MODEL_EXAMPLES", "300"))
+TOPIC_NAMES = ["t0", "orders.v1", "a-b_C", "x"]
+GROUPS = [None, "g1", "grp.2"]
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+
+class Rec(NamedTuple):
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...]
+    timestamp: int
+
+
+@dataclass
+class Pending:
+    """A sent record whose future the model has not absorbed yet."""
+
+    future: Any
+    topic: str
+    partition: int | None  # None: keyless without explicit partition (learnt from metadata)
+    rec: Rec  # timestamp is None when the producer picks it
+
+
+@dataclass
+class CModel:
+    """The model of one open consumer."""
+
+    consumer: minikafka.Consumer
+    group: str | None
+    mode: str  # "assign" | "subscribe"
+    reset: str
+    tps: list[TP]
+    pos: dict[TP, int | None] = field(default_factory=dict)
+    ready: dict[TP, bool] = field(default_factory=dict)
+    paused: set[TP] = field(default_factory=set)
+
+
+def big_value(args: tuple[int, int]) -> bytes:
+    size, seed = args
+    return random.Random(seed).randbytes(size)
+
+
+small_bytes = st.binary(max_size=24)
+values = st.one_of(
+    st.none(),
+    st.just(b""),  # empty, distinct from None
+    small_bytes,
+    st.tuples(st.integers(200, 3000), st.integers(0, 1 << 30)).map(big_value),
+)
+keys = st.one_of(st.none(), st.just(b""), st.binary(min_size=1, max_size=16))
+header_names = st.text(alphabet=st.sampled_from("abcXé-_ "), max_size=6)
+header_pairs = st.lists(st.tuples(header_names, st.binary(max_size=12)), max_size=4)
+headers = st.one_of(
+    st.none(),
+    header_pairs,  # list of pairs: duplicate names allowed
+    st.dictionaries(header_names, st.binary(max_size=12), max_size=3),
+    # explicit duplicates
+    st.tuples(header_names, st.binary(max_size=4), st.binary(max_size=4)).map(
+        lambda t: [(t[0], t[1]), ("other", b""), (t[0], t[2])]),
+)
+timestamps = st.one_of(
+    st.none(),
+    st.integers(0, 1 << 42),
+    st.integers(1_700_000_000_000, 1_700_000_000_100),  # clustered: ties and near misses
+    st.sampled_from([0, -1, INT64_MIN, INT64_MAX]),
+    st.integers(INT64_MIN, INT64_MAX),
+)
+picks = st.integers(0, 1 << 16)  # index into whatever list the rule chooses from
+SEND = dict(topic_i=picks, key=keys, value=values, part=st.none() | picks, hdrs=headers, ts=timestamps,
+            wrap=st.sampled_from([bytes, bytes, bytearray, memoryview, str]))
+# (segment_bytes, index_interval_bytes): small segments roll; dense indexes get used
+LAYOUT = st.tuples(st.sampled_from([4096, 16384, 65536]), st.sampled_from([64, 1024, 4096]))
+CONSUMER = dict(group_i=picks, subscribe=st.booleans(), reset=st.sampled_from(["earliest", "latest", "none"]),
+                picks_=st.lists(picks, max_size=6), ctor=st.booleans())
+
+
+def header_tuple(h: Any) -> tuple[tuple[str, bytes], ...]:
+    if h is None:
+        return ()
+    if isinstance(h, dict):
+        return tuple(h.items())
+    return tuple((n, bytes(v)) for n, v in h)
+
+
+class LogMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.dir = tempfile.mkdtemp(prefix="minikafka-model-")
+        self.broker = minikafka.Broker(self.dir)
+        self.producer = minikafka.Producer(self.broker)
+        self.topics: dict[str, int] = {}  # name -> partitions
+        self.log: dict[TP, list[Rec]] = {}
+        self.staged: dict[TP, dict[int, Rec]] = {}  # absorbed but not yet dense
+        self.pending: list[Pending] = []
+        self.committed: dict[str, dict[TP, int]] = {g: {} for g in GROUPS if g}
+        self.consumers: list[CModel] = []
+
+    def teardown(self) -> None:
+        try:
+            for cm in self.consumers:
+                cm.consumer.close()
+            self.producer.close()
+            self.broker.close()
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    # -- helpers ----------------------------------------------------------------
+
+    def all_tps(self) -> list[TP]:
+        return [TP(t, p) for t, n in sorted(self.topics.items()) for p in range(n)]
+
+    def end(self, tp: TP) -> int:
+        return len(self.log[tp])
+
+    def absorb(self, force: bool = False, flush: bool = True) -> None:
+        """Move written records into the model, learning offsets (and keyless
+        partitions and default timestamps) from their metadata."""
+        if force and flush:
+            self.producer.flush()
+        left = []
+        for p in self.pending:
+            if not force and not p.future.done():
+                left.append(p)
+                continue
+            assert p.future.done()
+            md = p.future.result(timeout=10)
+            assert md.topic == p.topic
+            if p.partition is not None:
+                assert md.partition == p.partition
+            assert 0 <= md.partition < self.topics[p.topic]
+            if p.rec.timestamp is not None:
+                assert md.timestamp == p.rec.timestamp
+            tp = TP(p.topic, md.partition)
+            staged = self.staged[tp]
+            assert md.offset >= self.end(tp) and md.offset not in staged, (md, self.end(tp))
+            staged[md.offset] = p.rec._replace(timestamp=md.timestamp)
+        self.pending = left
+        for tp, staged in self.staged.items():
+            log = self.log[tp]
+            while len(log) in staged:
+                log.append(staged.pop(len(log)))
+            if force:
+                assert not staged, f"{tp}: offsets not dense, missing {len(log)}, have {sorted(staged)}"
+
+    def check_record(self, r: minikafka.Record) -> None:
+        tp = TP(r.topic, r.partition)
+        rec = self.log[tp][r.offset]
+        assert type(r.headers) is tuple and all(type(h) is tuple for h in r.headers)
+        for v in (r.key, r.value, *(v for _, v in r.headers)):
+            assert v is None or type(v) is bytes
+        got = Rec(r.key, r.value, r.headers, r.timestamp)
+        assert got == rec, (tp, r.offset, got, rec)
+
+    def resolve(self, cm: CModel, tp: TP) -> int | None:
+        """Where the consumer's position for ``tp`` resolves now; None means
+        NoOffsetError. The caller has flushed, so the model's end is the log's."""
+        pos = cm.pos.get(tp)
+        if cm.ready.get(tp):
+            return pos
+        if pos is None and cm.group is not None:
+            pos = self.committed[cm.group].get(tp)
+        if pos is None or not 0 <= pos <= self.end(tp):
+            if cm.reset == "none":
+                return None
+            pos = 0 if cm.reset == "earliest" else self.end(tp)
+        return pos
+
+    def unresolved(self, cm: CModel) -> bool:
+        return not all(cm.ready.get(tp) for tp in cm.tps)
+
+    def sync_positions(self, cm: CModel) -> None:
+        """Resolve every position the model can resolve, in model and library."""
+        for tp in cm.tps:
+            expect = self.resolve(cm, tp)
+            if expect is None:
+                with pytest.raises(minikafka.NoOffsetError):
+                    cm.consumer.position(tp)
+                continue
+            assert cm.consumer.position(tp) == expect, (tp, cm)
+            cm.pos[tp], cm.ready[tp] = expect, True
+
+    def pick_consumer(self, i: int) -> CModel:
+        return self.consumers[i % len(self.consumers)]
+
+    def pick_topic(self, i: int) -> str:
+        return sorted(self.topics)[i % len(self.topics)]
+
+    # -- topics and producing ---------------------------------------------------
+
+    @initialize(name_i=picks, partitions=st.integers(1, 4), layout=LAYOUT,
+                consumer=st.none() | st.fixed_dictionaries(CONSUMER))
+    def start(self, name_i: int, partitions: int, layout: tuple[int, int],
+              consumer: dict[str, Any] | None) -> None:
+        """A topic, and usually a consumer, so that most rules apply from the first step."""
+        self.create_topic(name_i, partitions, layout)
+        if consumer is not None:
+            self.new_consumer(**consumer)
+
+    @precondition(lambda self: len(self.topics) < len(TOPIC_NAMES))
+    @rule(name_i=picks, partitions=st.integers(1, 4), layout=LAYOUT)
+    def create_topic(self, name_i: int, partitions: int, layout: tuple[int, int]) -> None:
+        free = [n for n in TOPIC_NAMES if n not in self.topics]
+        name = free[name_i % len(free)]
+        topic = self.broker.create_topic(name, partitions, segment_bytes=layout[0],
+                                         index_interval_bytes=layout[1])
+        assert topic.partitions == partitions and topic.name == name
+        self.topics[name] = partitions
+        for p in range(partitions):
+            self.log[TP(name, p)] = []
+            self.staged[TP(name, p)] = {}
+        with pytest.raises(minikafka.TopicExistsError):
+            self.broker.create_topic(name)
+        assert self.broker.list_topics() == sorted(self.topics)
+
+    def _send(self, topic: str, key: bytes | None, value: Any, partition: int | None,
+              hdrs: Any, ts: int | None) -> None:
+        n = self.topics[topic]
+        expected = partition
+        if partition is None and key is not None:
+            expected = xxhash.xxh3_64_intdigest(key) % n
+            assert self.broker.topic(topic).partition_for(key) == expected
+        fut = self.producer.send(topic, value, key, partition=partition, headers=hdrs, timestamp_ms=ts)
+        raw = value.encode() if isinstance(value, str) else None if value is None else bytes(value)
+        self.pending.append(Pending(fut, topic, expected, Rec(key, raw, header_tuple(hdrs), ts)))
+
+    # Rules are drawn with a bias to the first in hypothesis's order (fewest
+    # arguments, then name): one argument and this name put sending first.
+    @rule(r=st.fixed_dictionaries(SEND))
+    def append(self, r: dict[str, Any]) -> None:
+        """Send one record."""
+        topic = self.pick_topic(r["topic_i"])
+        value, wrap = r["value"], r["wrap"]
+        if value is not None and wrap is str and len(value) < 1000:
+            value = value.hex()  # str is sent UTF-8 encoded
+        elif value is not None and wrap is not str:
+            value = wrap(value)
+        partition = None if r["part"] is None else r["part"] % self.topics[topic]
+        self._send(topic, r["key"], value, partition, r["hdrs"], r["ts"])
+
+    @rule(topic_i=picks, count=st.integers(5, 40), size=st.integers(500, 3000), seed=st.integers(0, 1 << 30),
+          keyed=st.booleans(), part=st.none() | picks, ts=timestamps)
+    def send_burst(self, topic_i: int, count: int, size: int, seed: int, keyed: bool,
+                   part: int | None, ts: int | None) -> None:
+        """Enough bytes to roll small segments."""
+        topic = self.pick_topic(topic_i)
+        rnd = random.Random(seed)
+        partition = None if part is None else part % self.topics[topic]
+        for i in range(count):
+            key = b"k%d" % rnd.randrange(8) if keyed else None
+            self._send(topic, key, rnd.randbytes(rnd.randrange(size)), partition, None,
+                       None if ts is None else ts + i if ts < INT64_MAX - 64 else ts)
+
+    @rule(timeout=st.sampled_from([None, 30.0]))
+    def flush(self, timeout: float | None) -> None:
+        self.producer.flush(timeout)
+        assert all(p.future.done() for p in self.pending)
+        self.absorb(force=True)
+
+    @rule(linger=st.sampled_from([0, 5, 50]), batch_size=st.sampled_from([1, 2048, 16384]))
+    def new_producer(self, linger: int, batch_size: int) -> None:
+        self.producer.close()  # flushes
+        self.absorb(force=True, flush=False)
+        with pytest.raises(minikafka.ClosedError):
+            self.producer.send(next(iter(self.topics), "t0"), b"x")
+        self.producer = minikafka.Producer(self.broker, linger_ms=linger, batch_size=batch_size)
+
+    # -- consumers --------------------------------------------------------------
+
+    def open_consumer(self, group: str | None, mode: str, reset: str, tps: list[TP],
+                      ctor: bool = False) -> None:
+        """A consumer without auto-commit (its commits would be timing-dependent)."""
+        names = sorted({tp.topic for tp in tps}) if mode == "subscribe" else []
+        c = minikafka.Consumer(self.broker, *(names if ctor else ()), group_id=group,
+                               auto_offset_reset=reset, enable_auto_commit=False)
+        if mode == "subscribe" and not ctor:
+            c.subscribe(names)
+        elif mode == "assign":
+            c.assign(tps)
+        assert c.assignment() == set(tps)
+        self.consumers.append(CModel(c, group, mode, reset, tps))
+
+    @precondition(lambda self: len(self.consumers) < 4)
+    @rule(**CONSUMER)
+    def new_consumer(self, group_i: int, subscribe: bool, reset: str, picks_: list[int], ctor: bool) -> None:
+        group = GROUPS[group_i % len(GROUPS)]
+        if subscribe and group is not None and any(
+                cm.group == group and cm.mode == "subscribe" for cm in self.consumers):
+            subscribe = False  # one member per group: assignment stays predictable
+        if subscribe:
+            names = {self.pick_topic(i) for i in picks_} or {self.pick_topic(0)}
+            tps = [tp for tp in self.all_tps() if tp.topic in names]
+        else:
+            everything = self.all_tps()
+            tps = sorted({everything[i % len(everything)] for i in picks_})
+        self.open_consumer(group, "subscribe" if subscribe else "assign", reset, tps, ctor)
+
+    @precondition(lambda self: self.consumers)
+    @rule(i=picks)
+    def close_consumer(self, i: int) -> None:
+        cm = self.pick_consumer(i)
+        cm.consumer.close()
+        self.consumers.remove(cm)
+        with pytest.raises(minikafka.ClosedError):
+            cm.consumer.poll()
+
+    def _poll(self, cm: CModel, max_records: int | None) -> int:
+        """One poll(timeout=0) checked against the model; returns the record count."""
+        if self.unresolved(cm):
+            self.absorb(force=True)  # resolving "latest" or a range check needs a known end
+        active = [tp for tp in cm.tps if tp not in cm.paused]
+        start = {tp: self.resolve(cm, tp) for tp in active}
+        failing = [tp for tp, s in start.items() if s is None]
+        try:
+            records = cm.consumer.poll(timeout=0, max_records=max_records)
+        except minikafka.NoOffsetError:
+            assert failing, "NoOffsetError although every position resolves"
+            records = None
+        else:
+            assert not failing, f"no NoOffsetError for {failing}"
+        if records is None:
+            # Nothing may have been consumed: resolvable partitions stay at their start.
+            self.sync_positions(cm)
+            for tp, s in start.items():
+                if s is not None:
+                    assert cm.pos[tp] == s, f"{tp}: position moved to {cm.pos[tp]} by a failed poll"
+            return 0
+        assert len(records) <= (max_records or 500)
+        if any(r.offset >= self.end(TP(r.topic, r.partition)) for r in records):
+            self.absorb(force=True)  # the linger thread wrote records not yet absorbed
+        got: dict[TP, list[int]] = {}
+        for r in records:
+            tp = TP(r.topic, r.partition)
+            assert tp in start, f"record of {tp}, which is not polled"
+            got.setdefault(tp, []).append(r.offset)
+            self.check_record(r)
+        for tp, offsets in got.items():
+            assert offsets == list(range(start[tp], start[tp] + len(offsets))), (tp, start[tp], offsets)
+        for tp in active:
+            cm.pos[tp] = start[tp] + len(got.get(tp, []))
+            cm.ready[tp] = True
+        self.sync_positions(cm)
+        return len(records)
+
+    @precondition(lambda self: self.consumers)
+    @rule(i=picks, max_records=st.none() | st.integers(1, 7))
+    def poll(self, i: int, max_records: int | None) -> None:
+        self._poll(self.pick_consumer(i), max_records)
+
+    @precondition(lambda self: self.consumers)
+    @rule(i=picks, max_records=st.none() | st.integers(1, 7))
+    def poll_more(self, i: int, max_records: int | None) -> None:
+        self._poll(self.pick_consumer(i), max_records)
+
+    @precondition(lambda self: self.consumers)
+    @rule(i=picks, max_records=st.none() | st.integers(1, 50))
+    def drain(self, i: int, max_records: int | None) -> None:
+        """After a flush, polling until empty reaches the end of every active partition."""
+        cm = self.pick_consumer(i)
+        self.absorb(force=True)
+        for _ in range(10_000):
+            if not self._poll(cm, max_records):
+                break
+        active = [tp for tp in cm.tps if tp not in cm.paused]
+        if all(self.resolve(cm, tp) is not None for tp in active):
+            for tp in active:
+                assert cm.pos[tp] == self.end(tp), (tp, cm.pos[tp], self.end(tp))
+
+    @precondition(lambda self: any(cm.tps for cm in self.consumers))
+    @rule(i=picks, tp_i=picks, offset=st.integers(0, 60), from_end=st.booleans())
+    def seek(self, i: int, tp_i: int, offset: int, from_end: bool) -> None:
+        cm = self.pick_consumer(i)
+        if not cm.tps:
+            return
+        tp = cm.tps[tp_i % len(cm.tps)]
+        if from_end:  # around the end: just inside, at it, just past it
+            offset = max(0, self.end(tp) + offset % 5 - 2)
+        cm.consumer.seek(tp, offset)
+        cm.pos[tp], cm.ready[tp] = offset, False
+
+    @precondition(lambda self: self.consumers)
+    @rule(i=picks, which=st.lists(picks, max_size=3), to_end=st.booleans())
+    def seek_to(self, i: int, which: list[int], to_end: bool) -> None:
+        """seek_to_beginning / seek_to_end of some (or, with none given, all) partitions."""
+        cm = self.pick_consumer(i)
+        if not cm.tps:
+            which = []
+        tps = sorted({cm.tps[w % len(cm.tps)] for w in which})
+        if to_end:
+            self.absorb(force=True)
+            cm.consumer.seek_to_end(*tps)
+        else:
+            cm.consumer.seek_to_beginning(*tps)
+        for tp in tps or cm.tps:
+            cm.pos[tp], cm.ready[tp] = (self.end(tp) if to_end else 0), False
+
+    @precondition(lambda self: any(cm.tps for cm in self.consumers))
+    @rule(i=picks, which=st.lists(picks, min_size=1, max_size=3), pause=st.booleans())
+    def pause_resume(self, i: int, which: list[int], pause: bool) -> None:
+        cm = self.pick_consumer(i)
+        if not cm.tps:
+            return
+        tps = sorted({cm.tps[w % len(cm.tps)] for w in which})
+        if pause:
+            cm.consumer.pause(*tps)
+            cm.paused.update(tps)
+        else:
+            cm.consumer.resume(*tps)
+            cm.paused.difference_update(tps)
+        assert cm.consumer.paused() == cm.paused
+
+    @precondition(lambda self: self.consumers)
+    @rule(i=picks)
+    def position(self, i: int) -> None:
+        cm = self.pick_consumer(i)
+        if self.unresolved(cm):
+            self.absorb(force=True)
+        self.sync_positions(cm)
+
+    @precondition(lambda self: self.consumers)
+    @rule(i=picks, explicit=st.none() | st.lists(st.tuples(picks, st.integers(0, 80)), max_size=3))
+    def commit(self, i: int, explicit: list[tuple[int, int]] | None) -> None:
+        cm = self.pick_consumer(i)
+        c = cm.consumer
+        if explicit is None:
+            offsets = {tp: p for tp, p in cm.pos.items() if p is not None}
+        else:
+            # a group member may commit only what it owns; a manual assignment anything
+            pool = cm.tps if cm.mode == "subscribe" else self.all_tps()
+            if not pool:
+                return
+            offsets = {pool[t % len(pool)]: o for t, o in explicit}
+        if cm.group is None:
+            with pytest.raises(minikafka.InvalidArgumentError):
+                c.commit(None if explicit is None else offsets)
+            return
+        c.commit(None if explicit is None else offsets)
+        self.committed[cm.group].update(offsets)
+
+    @precondition(lambda self: self.consumers)
+    @rule(i=picks, tp_i=picks)
+    def committed_offset(self, i: int, tp_i: int) -> None:
+        cm = self.pick_consumer(i)
+        tp = self.all_tps()[tp_i % len(self.all_tps())]
+        expect = None if cm.group is None else self.committed[cm.group].get(tp)
+        assert cm.consumer.committed(tp) == expect
+
+    # -- offset lookups ---------------------------------------------------------
+
+    @rule(i=picks, flush=st.booleans())
+    def offsets(self, i: int, flush: bool) -> None:
+        """end/beginning offsets via Topic and Consumer: exact after a flush,
+        at least the model's before (unabsorbed records may be written)."""
+        if flush:
+            self.absorb(force=True)
+        tps = self.all_tps()
+        ends = {tp: self.end(tp) for tp in tps}
+        c = self.pick_consumer(i).consumer if self.consumers else None
+        got = c.end_offsets(tps) if c is not None else {
+            TP(t, p): o for t in self.topics for p, o in self.broker.topic(t).end_offsets().items()}
+        assert set(got) == set(tps)
+        for tp in tps:
+            assert got[tp] == ends[tp] if flush else got[tp] >= ends[tp], (tp, got[tp], ends[tp])
+        for t in self.topics:
+            assert self.broker.topic(t).beginning_offsets() == dict.fromkeys(range(self.topics[t]), 0)
+        if c is not None:
+            assert c.beginning_offsets(tps) == dict.fromkeys(tps, 0)
+
+    @precondition(lambda self: self.consumers)
+    @rule(i=picks, tp_i=picks, ts=timestamps, near=st.none() | st.tuples(picks, st.integers(-1, 1)))
+    def offsets_for_times(self, i: int, tp_i: int, ts: int | None, near: tuple[int, int] | None) -> None:
+        self.absorb(force=True)
+        tps = self.all_tps()
+        tp = tps[tp_i % len(tps)]
+        log = self.log[tp]
+        if near is not None and log:  # at, just before or just after a stored timestamp
+            ts = log[near[0] % len(log)].timestamp + near[1]
+        if ts is None:
+            ts = 0
+        ts = max(INT64_MIN, min(INT64_MAX, ts))
+        expect = next((o for o, r in enumerate(log) if r.timestamp >= ts), None)
+        assert self.pick_consumer(i).consumer.offsets_for_times({tp: ts}) == {tp: expect}, (tp, ts)
+
+    @rule(group_i=picks)
+    def lag(self, group_i: int) -> None:
+        group = GROUPS[1 + group_i % (len(GROUPS) - 1)]
+        self.absorb(force=True)
+        expect = {tp: max(0, self.end(tp) - o) for tp, o in self.committed[group].items()}
+        assert self.broker.lag(group) == expect
+        assert self.broker.committed_offsets(group) == self.committed[group]
+
+    # -- persistence ------------------------------------------------------------
+
+    @rule(read_back=st.booleans())
+    def reopen(self, read_back: bool) -> None:
+        """Close everything, open a new Broker on the directory: all persisted.
+        The consumers come back (fresh: positions from committed offsets)."""
+        old = self.consumers
+        for cm in old:
+            cm.consumer.close()
+        self.consumers = []
+        self.producer.close()
+        self.absorb(force=True, flush=False)
+        self.broker.close()
+        with pytest.raises(minikafka.ClosedError):
+            self.broker.list_topics()
+        self.broker = minikafka.Broker(self.dir)
+        self.producer = minikafka.Producer(self.broker)
+        assert self.broker.list_topics() == sorted(self.topics)
+        for name, n in self.topics.items():
+            topic = self.broker.topic(name)
+            assert topic.partitions == n
+            assert topic.end_offsets() == {p: self.end(TP(name, p)) for p in range(n)}
+        for group, offsets in self.committed.items():
+            assert self.broker.committed_offsets(group) == offsets
+        if read_back:
+            self.check_everything()
+        for cm in old:
+            self.open_consumer(cm.group, cm.mode, cm.reset, cm.tps)
+
+    def check_everything(self) -> None:
+        """Read every partition from 0 with a fresh consumer."""
+        tps = self.all_tps()
+        with minikafka.Consumer(self.broker, auto_offset_reset="none") as c:
+            c.assign(tps)
+            c.seek_to_beginning()
+            seen = dict.fromkeys(tps, 0)
+            while batch := c.poll(timeout=0, max_records=1000):
+                for r in batch:
+                    tp = TP(r.topic, r.partition)
+                    assert r.offset == seen[tp], (tp, r.offset, seen[tp])
+                    seen[tp] += 1
+                    self.check_record(r)
+            assert seen == {tp: self.end(tp) for tp in tps}
+
+    @invariant()
+    def model_not_ahead(self) -> None:
+        """Nothing absorbed into the model is missing from the log."""
+        for name, n in self.topics.items():
+            ends = self.broker.topic(name).end_offsets()
+            for p in range(n):
+                assert ends[p] >= self.end(TP(name, p))
+
+
+LogMachine.TestCase.settings = settings(
+    max_examples=EXAMPLES,
+    stateful_step_count=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+test_model = LogMachine.TestCase
+
+
+def test_failed_poll_consumes_nothing(tmp_path: Any) -> None:
+    """The smallest case the machine finds: poll raising NoOffsetError for one
+    partition must not have read (and so lost) the records of another."""
+    with minikafka.Broker(tmp_path / "data") as broker:
+        broker.create_topic("t", 2)
+        with minikafka.Producer(broker) as p:
+            for i in range(3):
+                p.send("t", b"v%d" % i, partition=0)
+        for max_records in (None, 1):
+            with minikafka.Consumer(broker, auto_offset_reset="none") as c:
+                c.assign([TP("t", 1), TP("t", 0)])  # t/0 is read first
+                c.seek(TP("t", 0), 0)
+                with pytest.raises(minikafka.NoOffsetError):
+                    c.poll(max_records=max_records)
+                assert c.position(TP("t", 0)) == 0
