@@ -515,22 +515,29 @@ class Consumer:
             return out
         self._rotate = (self._rotate + 1) % len(items)
         kd, vd = self._key_deserializer, self._value_deserializer
-        for tp, state in items[self._rotate:] + items[: self._rotate]:
-            if tp in self._paused:
-                continue
+        items = [(tp, s) for tp, s in items[self._rotate:] + items[: self._rotate]
+                 if tp not in self._paused]
+        # Position every partition before reading any, so that a
+        # NoOffsetError comes before records are taken (as in Kafka).
+        for tp, state in items:
             self._ensure_ready(tp, state)
-            records = state.reader.read(max_records - len(out), kd, vd)
-            if not records and state.reader.behind:
-                # Retention deleted what comes next: outside the retained
-                # range, so auto_offset_reset decides, as for a seek there.
-                state.ready = False
-                self._ensure_ready(tp, state)
+        try:
+            for tp, state in items:
                 records = state.reader.read(max_records - len(out), kd, vd)
-            if records:
-                state.position = state.reader.offset
-                out += records
-                if len(out) >= max_records:
-                    break
+                if not records and state.reader.behind:
+                    # Retention deleted what comes next: outside the retained
+                    # range, so auto_offset_reset decides, as for a seek there.
+                    state.ready = False
+                    self._ensure_ready(tp, state)
+                    records = state.reader.read(max_records - len(out), kd, vd)
+                if records:
+                    state.position = state.reader.offset
+                    out += records
+                    if len(out) >= max_records:
+                        break
+        except NoOffsetError:
+            self._rewind(out)  # poll raises: the records read so far were never returned
+            raise
         return out
 
     def __iter__(self) -> Iterator[Record]:

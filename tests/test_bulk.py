@@ -109,3 +109,61 @@ def test_send_many_on_closed_producer(broker):
     p.close()
     with pytest.raises(minikafka.ClosedError):
         p.send_many("t", [b"a"])
+
+
+@pytest.mark.parametrize(
+    ("keys", "values"),
+    [
+        ([b"k%04d" % i for i in range(3000)], [b"%06d" % i * 10 for i in range(3000)]),  # one shape
+        (None, [b"%06d" % i for i in range(3000)]),  # keyless
+        ([b"k%04d" % i for i in range(3000)], [b""] * 3000),  # empty values, not null
+        ([b""] * 3000, [b""] * 3000),  # empty keys and values
+        ([b"k%04d" % i for i in range(3000)], [None] * 3000),  # null values: the general loop
+        ([b"k%04d" % i for i in range(3000)], [b"x" * (i % 7) for i in range(3000)]),  # mixed lengths
+    ],
+)
+def test_send_many_uniform_and_mixed_shapes_read_back_exactly(make_broker, keys, values):
+    # 16 KiB segments: batches must split to fit and segments roll.
+    broker = make_broker(segment_bytes=16384)
+    broker.create_topic("t")
+    with Producer(broker) as p:
+        result = p.send_many("t", values, keys, timestamp_ms=1234)
+    assert sum(count for _, _, count in result.batches) == 3000
+    assert [m.offset for m in result.metadata()] == list(range(3000))
+    c = Consumer(broker, auto_offset_reset="earliest")
+    c.assign([TopicPartition("t", 0)])
+    records = drain(c)
+    assert [r.offset for r in records] == list(range(3000))
+    assert [r.value for r in records] == values
+    assert [r.key for r in records] == (keys if keys is not None else [None] * 3000)
+    assert {r.timestamp for r in records} == {1234}
+    c.close()
+
+
+def test_send_many_uniform_too_large_writes_nothing(broker):
+    broker.create_topic("t")
+    with Producer(broker, max_record_bytes=1000) as p:
+        with pytest.raises(minikafka.RecordTooLargeError, match="'t'"):
+            p.send_many("t", [b"x" * 2000] * 10, [b"k" * 8] * 10)
+        p.send("t", b"after")
+    assert broker.topic("t").end_offsets() == {0: 1}
+
+
+def test_send_many_uniform_batches_match_the_general_loop(make_broker):
+    """The uniform fast path cuts batches where the per-record loop would."""
+    from minikafka.producer import _encode_uniform
+
+    broker = make_broker()
+    broker.create_topic("t")
+    values = [b"v" * 100] * 5000
+    keys = [b"k" * 16] * 5000
+    with Producer(broker) as p:
+        state = p._topic_state("t")
+        fast = p._encode_bulk(state, keys, values, 99)
+        # A trailing mixed-length record forces the general loop for the rest.
+        slow = p._encode_bulk(state, [*keys, b"kk"], [*values, b"v"], 99)
+    fast_counts = [count for _, count in fast]
+    slow_counts = [count for _, count in slow]
+    assert fast_counts[:-1] == slow_counts[: len(fast) - 1]  # the same full batches
+    assert bytes(fast[0][0]) == bytes(slow[0][0])
+    assert _encode_uniform(None, [b"ab"] * 3, -1, 2, 7, 2)[1][1] == 1
