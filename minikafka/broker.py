@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from .doorbell import open_doorbell
 from .errors import (
     ClosedError,
     CorruptLogError,
@@ -41,6 +42,7 @@ from .records import TopicPartition
 from .topic import METADATA, Topic, read_metadata, validate_topic_name, write_metadata
 
 MARKER = "minikafka.json"
+DOORBELL = "doorbell"  # futex word that wakes readers in every process (doorbell.py)
 
 
 class Broker:
@@ -77,7 +79,7 @@ class Broker:
         self._lock = threading.RLock()
         self._topics: dict[str, Topic] = {}
         self._groups: dict[str, GroupStore] = {}
-        self.waker = Waker(options.poll_interval)
+        self.waker = Waker(options.poll_interval, open_doorbell(str(self.path / DOORBELL)))
         self._closed = False
         for name in self.list_topics():
             try:
@@ -310,6 +312,7 @@ class Broker:
             if self._closed:
                 return
             self._closed = True
+            self.waker.notify()  # readers blocked on this broker look again and see it closed
             for topic in self._topics.values():
                 topic.close()
             self._topics.clear()

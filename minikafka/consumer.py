@@ -693,6 +693,8 @@ class Consumer:
             finally:
                 self._closed = True
                 self._heartbeat_stop.set()
+                if not self._broker.closed:
+                    self._broker.waker.notify()  # a poll blocked in another thread returns now
                 if self._membership is not None:
                     self._membership.abandon()
                 for lock in self._owned.values():

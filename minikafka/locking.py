@@ -14,6 +14,10 @@ import threading
 import time
 import weakref
 from types import TracebackType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .doorbell import Doorbell
 
 _open_locks: weakref.WeakSet[FileLock] = weakref.WeakSet()
 
@@ -91,45 +95,61 @@ class FileLock:
 class Waker:
     """Lets readers sleep until data may have arrived.
 
-    Appends made in this process wake sleepers at once through a condition
-    variable. Appends made by other processes cannot signal us (inotify does
-    not see writes through a mapping), so sleepers also wake on a back-off
-    schedule: re-check without sleeping for the first 1 ms of a wait (a
-    consumer that is keeping up sees the next record within tens of us),
-    then sleep 1/8 of the time waited so far — from 50 us up to
-    ``max_sleep`` (4 ms by default, ``BrokerOptions.poll_interval``) —
-    prompt after a burst, cheap when idle.
+    With a :class:`~minikafka.doorbell.Doorbell` (Linux), every append in
+    any process rings it and waiting readers wake at once; they sleep at
+    most ``DOORBELL_RECHECK`` seconds between checks, as a safety net.
+
+    Without one, appends made in this process wake sleepers through a
+    condition variable, and appends made by other processes are found by
+    polling on a back-off schedule: re-check without sleeping for the first
+    1 ms of a wait (a consumer that keeps up sees the next record within
+    tens of µs), then sleep 1/8 of the time waited so far — from 50 µs up
+    to ``max_sleep`` (``BrokerOptions.poll_interval``, 4 ms by default).
     """
 
     SPIN_SECONDS = 0.001
     FIRST_SLEEP = 0.00005
+    DOORBELL_RECHECK = 0.1
 
-    def __init__(self, max_sleep: float = 0.004) -> None:
+    def __init__(self, max_sleep: float = 0.004, doorbell: Doorbell | None = None) -> None:
         self.max_sleep = max_sleep
+        self.doorbell = doorbell
         self._cond = threading.Condition(threading.Lock())
         self._generation = 0
 
     def notify(self) -> None:
+        """An append happened (or a waiter should look again, e.g. on close)."""
+        if self.doorbell is not None:
+            self.doorbell.ring()
+            return
         with self._cond:
             self._generation += 1
             self._cond.notify_all()
 
     @property
     def generation(self) -> int:
+        """Read before looking for records; pass to :meth:`wait`."""
+        if self.doorbell is not None:
+            return self.doorbell.value()
         return self._generation
 
     def backoff(self, started: float) -> float:
         """How long to sleep on this round, given when waiting started."""
+        if self.doorbell is not None:
+            return self.DOORBELL_RECHECK
         waited = time.monotonic() - started
         if waited < self.SPIN_SECONDS:
             return 0.0
         return min(self.max_sleep, max(self.FIRST_SLEEP, waited / 8))
 
     def wait(self, generation: int, seconds: float) -> None:
-        """Sleep up to ``seconds`` unless an in-process append happened
-        since ``generation`` was read."""
+        """Sleep up to ``seconds`` unless an append happened since
+        ``generation`` was read."""
         if seconds <= 0:
             time.sleep(0)
+            return
+        if self.doorbell is not None:
+            self.doorbell.wait(generation, seconds)
             return
         with self._cond:
             if self._generation == generation:

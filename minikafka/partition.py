@@ -60,6 +60,7 @@ from .segment import (
 _ZERO_WORD = bytes(TRAILER_SIZE)
 _NO_INDEX = -(1 << 62)
 _PAGE = mmap.PAGESIZE
+BEHIND_CHECK_SECONDS = 0.1
 
 
 def _is_segment_name(name: str) -> bool:
@@ -525,7 +526,8 @@ class PartitionReader:
     published batches, and maps segments itself so it never depends on a
     mapping another thread may close."""
 
-    __slots__ = ("_data", "_data_p", "_remaining", "batch_offset", "behind", "offset", "part", "pos", "seg")
+    __slots__ = ("_behind_check_at", "_data", "_data_p", "_remaining", "batch_offset", "behind", "offset",
+                 "part", "pos", "seg")
 
     def __init__(self, partition: Partition) -> None:
         self.part = partition
@@ -539,11 +541,18 @@ class PartitionReader:
         # The next segment was deleted by retention: the position is outside
         # the retained range and only a new seek can move on.
         self.behind = False
+        self._behind_check_at = 0.0
 
     def _deleted_ahead(self) -> bool:
         """The segment at ``batch_offset`` is missing while a later one
         exists: retention deleted it. (A writer between an end marker and
-        the next file leaves no later segment.)"""
+        the next file leaves no later segment.) Lists the directory at most
+        every BEHIND_CHECK_SECONDS: an idle reader of an empty partition
+        gets here on every wake-up."""
+        now = time.monotonic()
+        if now < self._behind_check_at:
+            return False
+        self._behind_check_at = now + BEHIND_CHECK_SECONDS
         try:
             bases = self.part.bases()
         except ClosedError:
@@ -560,6 +569,7 @@ class PartitionReader:
         """Position at ``offset``; False if it is outside the retained
         range (below the first segment, or past the end)."""
         self.behind = False
+        self._behind_check_at = 0.0
         for _ in range(3):  # a segment may vanish (retention) between list and open
             self._drop()
             bases = self.part.bases()

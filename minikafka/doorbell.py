@@ -1,0 +1,114 @@
+"""A cross-process doorbell: wakes readers the moment any process appends.
+
+Readers of a partition written by another process cannot be signalled by a
+condition variable, and inotify does not see writes through a mapping. On
+Linux a *futex* on a word of a shared file mapping can: the kernel keys the
+wait queue by the file's inode and offset, so every process that maps the
+file waits on, and wakes, the same queue. The word lives in ``<data
+dir>/doorbell`` (one page, never truncated; see docs/format.md).
+
+Protocol (the classic futex pattern, lock-free):
+
+- a writer publishes its batch, then stores a new random value in the word
+  and calls FUTEX_WAKE for all waiters;
+- a reader reads the word *before* it looks for records, and if it found
+  none calls FUTEX_WAIT(word, value_read): the kernel puts it to sleep only
+  if the word still holds that value, so a ring that happened after the
+  read is never missed.
+
+Writers of different partitions may race on the word; each stores a random
+value (not old + 1), so two racing rings cannot both store the value a
+reader already saw. Waits still time out after a bounded interval as a
+safety net. Where futexes are unavailable (not Linux, an unknown CPU, a
+seccomp filter), :func:`open_doorbell` returns None and readers fall back
+to polling with back-off.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+import os
+import platform
+import random
+import struct
+import sys
+
+# futex(2) syscall numbers per machine (asm/unistd.h).
+_SYS_FUTEX = {
+    "x86_64": 202, "amd64": 202,
+    "aarch64": 98, "arm64": 98, "riscv64": 98, "loongarch64": 98,
+    "ppc64le": 221, "ppc64": 221,
+    "s390x": 238,
+    "i386": 240, "i686": 240, "armv7l": 240, "armv6l": 240,
+}
+_FUTEX_WAIT = 0
+_FUTEX_WAKE = 1
+_WAKE_ALL = 0x7FFFFFFF
+_WORD = struct.Struct("<I")
+SIZE = mmap.PAGESIZE
+
+
+class _Timespec(ctypes.Structure):
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+
+class Doorbell:
+    """The futex word of one data directory, mapped shared."""
+
+    __slots__ = ("_addr", "_mm", "_nr", "_syscall", "_word")
+
+    def __init__(self, mm: mmap.mmap, nr: int, syscall: ctypes._CFuncPtr) -> None:
+        self._mm = mm
+        # The ctypes view pins the mapping (mmap.close() would fail while it
+        # exists), so the address stays valid for the doorbell's lifetime.
+        self._word = ctypes.c_uint32.from_buffer(mm)
+        self._addr = ctypes.c_void_p(ctypes.addressof(self._word))
+        self._nr = nr
+        self._syscall = syscall
+
+    def value(self) -> int:
+        """Read before looking for records; pass to :meth:`wait`."""
+        return _WORD.unpack_from(self._mm, 0)[0]
+
+    def ring(self) -> None:
+        """Wake every reader waiting on this data directory, in any process."""
+        old = _WORD.unpack_from(self._mm, 0)[0]
+        new = random.getrandbits(32)
+        _WORD.pack_into(self._mm, 0, new if new != old else new ^ 1)
+        self._syscall(self._nr, self._addr, _FUTEX_WAKE, _WAKE_ALL, None, None, 0)
+
+    def wait(self, seen: int, seconds: float) -> None:
+        """Sleep until a ring after ``seen`` was read, or ``seconds`` pass.
+
+        Returns at once if the word no longer holds ``seen``. Spurious
+        wake-ups are possible; callers re-check. The GIL is released."""
+        ts = _Timespec(int(seconds), int((seconds % 1.0) * 1e9))
+        self._syscall(self._nr, self._addr, _FUTEX_WAIT, ctypes.c_uint32(seen), ctypes.byref(ts), None, 0)
+
+
+def open_doorbell(path: str) -> Doorbell | None:
+    """Map the doorbell file at ``path`` (creating it), or None where
+    futexes are not available and readers must poll."""
+    nr = _SYS_FUTEX.get(platform.machine().lower())
+    if not sys.platform.startswith("linux") or nr is None or os.environ.get("MINIKAFKA_NO_FUTEX"):
+        return None
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        if os.fstat(fd).st_size < SIZE:
+            os.ftruncate(fd, SIZE)  # only ever grows it: others may map it
+        mm = mmap.mmap(fd, SIZE)
+    finally:
+        os.close(fd)
+    try:
+        syscall = ctypes.CDLL(None, use_errno=True).syscall
+    except (OSError, AttributeError):
+        mm.close()
+        return None
+    syscall.restype = ctypes.c_long
+    bell = Doorbell(mm, nr, syscall)
+    # A wake with nobody waiting returns 0; -1 means no usable futex (ENOSYS
+    # under emulation, EPERM under a seccomp filter).
+    if syscall(nr, bell._addr, _FUTEX_WAKE, _WAKE_ALL, None, None, 0) < 0:
+        return None
+    return bell
