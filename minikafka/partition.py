@@ -55,6 +55,7 @@ from .segment import (
     read_batch,
     read_seal,
     remove_stale_spares,
+    warm_pages,
 )
 
 _ZERO_WORD = bytes(TRAILER_SIZE)
@@ -134,7 +135,11 @@ class Partition:
     def _create_segment(self, base: int) -> None:
         cfg = self.config
         OffsetIndex.create(self.dir, base, OffsetIndex.size_for(cfg.segment_bytes, cfg.index_interval_bytes))
-        Segment.create(self.dir, base, cfg.segment_bytes)
+        if not Segment.create(self.dir, base, cfg.segment_bytes) and cfg.segment_bytes >= SPARE_MIN_BYTES:
+            threading.Thread(
+                target=warm_pages, args=(os.path.join(self.dir, segment_name(base)), SEGMENT_HEADER_SIZE),
+                name="minikafka-warm", daemon=True,
+            ).start()
         if self.fsync:
             fd = os.open(self.dir, os.O_RDONLY)
             try:

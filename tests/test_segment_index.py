@@ -362,3 +362,40 @@ def test_locate_uses_the_index_and_checks_it(tmp_path: Path) -> None:
             assert part.locate(seg, 5) == (pos, 5)
         finally:
             seg.close()
+
+
+def test_warm_pages_reads_only_and_writes_through_the_mapping_survive(tmp_path: Path) -> None:
+    import threading
+
+    from minikafka.segment import warm_pages
+
+    size = 4 << 20
+    assert Segment.create(str(tmp_path), 0, size) is False  # no spare: freshly allocated
+    seg = Segment.open(str(tmp_path), 0, writable=True)
+    path = os.path.join(str(tmp_path), "00000000000000000000.log")
+    before = Path(path).read_bytes()[:64]
+    # Write while the warming thread reads the same pages: nothing is lost.
+    warmer = threading.Thread(target=warm_pages, args=(path, 64))
+    warmer.start()
+    for off in range(64, size - 4096, 4096 * 7):
+        seg.mm[off : off + 8] = struct.pack("<q", off)
+    warmer.join(30)
+    seg.mm.flush()
+    data = Path(path).read_bytes()
+    assert data[:64] == before and len(data) == size
+    for off in range(64, size - 4096, 4096 * 7):
+        assert struct.unpack_from("<q", data, off)[0] == off
+    seg.close()
+    warm_pages(str(tmp_path / "missing.log"), 0)  # a deleted segment is not an error
+
+
+def test_fresh_segments_of_a_partition_are_warmed_and_spares_are_not(make_broker, monkeypatch) -> None:
+    import minikafka.partition as partition_mod
+
+    warmed: list[str] = []
+    monkeypatch.setattr(partition_mod, "warm_pages", lambda path, start: warmed.append(path))
+    broker = make_broker(segment_bytes=1 << 20)
+    broker.create_topic("t")
+    with Producer(broker) as p:
+        p.send("t", b"x")
+    assert [os.path.basename(w) for w in warmed] == ["00000000000000000000.log"]
