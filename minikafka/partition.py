@@ -55,7 +55,6 @@ from .segment import (
     read_batch,
     read_seal,
     remove_stale_spares,
-    warm_pages,
 )
 
 _ZERO_WORD = bytes(TRAILER_SIZE)
@@ -108,6 +107,8 @@ class Partition:
         self._closed = False
         self._deleted = False  # closed because the topic was deleted
         self._on_deleted = on_deleted
+        self._spare: threading.Thread | None = None  # prepare_spare running in the background
+        self._spare_stop = threading.Event()
 
     def __repr__(self) -> str:
         return f"<Partition {self.topic}/{self.number}>"
@@ -135,11 +136,7 @@ class Partition:
     def _create_segment(self, base: int) -> None:
         cfg = self.config
         OffsetIndex.create(self.dir, base, OffsetIndex.size_for(cfg.segment_bytes, cfg.index_interval_bytes))
-        if not Segment.create(self.dir, base, cfg.segment_bytes) and cfg.segment_bytes >= SPARE_MIN_BYTES:
-            threading.Thread(
-                target=warm_pages, args=(os.path.join(self.dir, segment_name(base)), SEGMENT_HEADER_SIZE),
-                name="minikafka-warm", daemon=True,
-            ).start()
+        Segment.create(self.dir, base, cfg.segment_bytes)
         if self.fsync:
             fd = os.open(self.dir, os.O_RDONLY)
             try:
@@ -274,10 +271,11 @@ class Partition:
     def _start_spare(self) -> None:
         """Have a zero-filled spare ready before the next roll."""
         if not has_spare(self.dir):
-            threading.Thread(
-                target=prepare_spare, args=(self.dir, self.config.segment_bytes),
+            self._spare = threading.Thread(
+                target=prepare_spare, args=(self.dir, self.config.segment_bytes, self._spare_stop),
                 name="minikafka-spare", daemon=True,
-            ).start()
+            )
+            self._spare.start()
 
     def _roll(self, t: _Tail) -> None:
         """Seal the active segment and start the next one. The end marker
@@ -524,6 +522,12 @@ class Partition:
                 self._tail.close()
                 self._tail = None
             self._flock.close()
+            spare, self._spare = self._spare, None
+        if spare is not None:
+            # Once close() returns nothing of ours writes in the directory,
+            # so `with TemporaryDirectory() as d, Broker(d)` cleans up.
+            self._spare_stop.set()
+            spare.join()
 
 
 class PartitionReader:

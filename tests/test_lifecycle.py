@@ -125,3 +125,18 @@ def test_describe_group_and_list_groups(broker):
     assert b.assignment() == {TopicPartition("t", p) for p in range(4)}
     b.close()
     assert broker.describe_group("g").members == ()
+
+
+def test_close_stops_background_spare_writing_so_the_directory_can_be_removed(tmp_path):
+    """A spare segment is zero-filled in a background thread; once close()
+    returns nothing writes in the directory (rmtree right after must work)."""
+    import shutil
+
+    for attempt in range(5):
+        path = tmp_path / f"d{attempt}"
+        with minikafka.Broker(path, segment_bytes=1 << 20) as broker:
+            broker.create_topic("t")
+            with minikafka.Producer(broker) as p:
+                p.send_many("t", [b"x" * 1000] * 600)  # past half a segment: a spare starts
+        shutil.rmtree(path)  # raised "Directory not empty" when a spare was still being written
+        assert not path.exists()
