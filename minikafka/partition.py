@@ -107,6 +107,7 @@ class Partition:
         self._closed = False
         self._deleted = False  # closed because the topic was deleted
         self._on_deleted = on_deleted
+        self._bases: list[int] | None = None  # the last listing of segments
         self._spare: threading.Thread | None = None  # prepare_spare running in the background
         self._spare_stop = threading.Event()
 
@@ -115,14 +116,20 @@ class Partition:
 
     # -- segments on disk ---------------------------------------------------
 
-    def bases(self) -> list[int]:
-        """Base offsets of the segments on disk, oldest first."""
+    def bases(self, cached: bool = False) -> list[int]:
+        """Base offsets of the segments on disk, oldest first.
+
+        ``cached``: the last listing, which may miss segments made or deleted
+        since; only for callers that detect that and ask again (seek)."""
+        if cached and self._bases is not None:
+            return self._bases
         try:
             names = os.listdir(self.dir)
         except FileNotFoundError:
             raise ClosedError(f"partition {self.topic}/{self.number}: directory is gone "
                               f"(topic deleted?)") from None
-        return sorted(int(n[:20]) for n in names if _is_segment_name(n))
+        bases = self._bases = sorted(int(n[:20]) for n in names if _is_segment_name(n))
+        return bases
 
     def _seal(self, base: int) -> tuple[int, int] | None:
         """(max timestamp, end offset) of a closed segment, cached."""
@@ -579,10 +586,16 @@ class PartitionReader:
         range (below the first segment, or past the end)."""
         self.behind = False
         self._behind_check_at = 0.0
-        for _ in range(3):  # a segment may vanish (retention) between list and open
+        for attempt in range(4):  # a segment may vanish (retention) between list and open
             self._drop()
-            bases = self.part.bases()
+            # A cached listing is safe to try first: segments only appear at
+            # the end (then _seek_in meets an end marker and returns None) or
+            # vanish (the open fails); either way the next round lists anew.
+            # Offsets below the cached first base cannot have come back.
+            bases = self.part.bases(cached=attempt == 0)
             if not bases:
+                if attempt == 0:
+                    continue  # an empty cached listing says nothing about now
                 if offset != 0:
                     return False
                 self.pos, self.batch_offset, self.offset = SEGMENT_HEADER_SIZE, 0, 0

@@ -881,3 +881,29 @@ def test_bogus_auto_offset_reset(broker):
         Consumer(broker, auto_offset_reset="bogus")
     assert isinstance(exc_info.value, ValueError)
     assert "bogus" in str(exc_info.value)
+
+
+def test_seek_after_segments_appeared_or_vanished_since_the_last_listing(make_broker):
+    """seek() tries the partition's cached segment listing first; segments
+    rolled or deleted since then must not make it land anywhere wrong."""
+    broker = make_broker(segment_bytes=4096)
+    broker.create_topic("t", retention_bytes=3 * 4096)
+    tp = TopicPartition("t", 0)
+    c = Consumer(broker, auto_offset_reset="earliest")
+    c.assign([tp])
+    c.seek(tp, 0)  # lists an empty partition
+    with Producer(broker, linger_ms=0) as p:
+        for i in range(10):
+            p.send("t", b"%d" % i)
+    c.seek(tp, 5)
+    assert [r.value for r in c.poll(timeout=1)][:1] == [b"5"]
+    with Producer(broker, linger_ms=0) as p:  # many rolls, and retention drops the oldest
+        for i in range(10, 400):
+            p.send("t", b"%d" % i + b"." * 100)
+    first = broker.topic("t").beginning_offsets()[0]
+    assert first > 5
+    c.seek(tp, 390)  # lies in a segment made after the cached listing
+    assert c.poll(timeout=1)[0].offset == 390
+    c.seek(tp, 3)  # its segment was deleted: out of range, so "earliest" applies
+    assert c.poll(timeout=1)[0].offset == first
+    c.close()
