@@ -138,6 +138,26 @@ def child_main(handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]]) 
     print(json.dumps(result), flush=True)
 
 
+def poll_all(broker: Any, topic: str, n: int) -> float:
+    """Seconds for a new earliest-reset Consumer to poll ``n`` records of
+    ``topic`` (creating the consumer included)."""
+    from minikafka import Consumer
+
+    t0 = time.perf_counter()
+    c = Consumer(broker, topic, auto_offset_reset="earliest")
+    got = 0
+    while got < n:
+        records = c.poll(timeout=1.0)
+        if not records:
+            break
+        got += len(records)
+    dt = time.perf_counter() - t0
+    c.close()
+    if got != n:
+        raise RuntimeError(f"poll read {got} records of {topic!r}, expected {n}")
+    return dt
+
+
 def max_rss_mib() -> float:
     import resource
 

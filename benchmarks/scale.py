@@ -21,6 +21,7 @@ from .common import (
     make_keys,
     max_rss_mib,
     median_of,
+    poll_all,
     run_child,
     scratch_dir,
     value_pool,
@@ -57,23 +58,12 @@ def _child_produce(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def _child_consume(args: dict[str, Any]) -> dict[str, Any]:
-    from minikafka import Broker, Consumer
+    from minikafka import Broker
 
     n = args["records"]
     base_rss = max_rss_mib()
     with Broker(args["dir"]) as b:
-        t0 = time.perf_counter()
-        c = Consumer(b, TOPIC, auto_offset_reset="earliest")
-        got = 0
-        while got < n:
-            records = c.poll(timeout=1.0)
-            if not records:
-                break
-            got += len(records)
-        dt = time.perf_counter() - t0
-        c.close()
-    if got != n:
-        raise RuntimeError(f"scale consume read {got} of {n}")
+        dt = poll_all(b, TOPIC, n)
     return {"rate": n / dt, "mb_s": n * args["value_size"] / dt / 1e6, "rss": max_rss_mib(),
             "base_rss": base_rss}
 

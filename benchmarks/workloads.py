@@ -6,7 +6,7 @@ import time
 
 from minikafka import Broker, Consumer, Producer, TopicPartition
 
-from .common import Config, Row, make_keys, make_values, median_of, scratch_dir
+from .common import Config, Row, make_keys, make_values, median_of, poll_all, scratch_dir
 
 TOPIC = "bench"
 
@@ -65,19 +65,7 @@ def consume(cfg: Config, keys: list[bytes], values: list[bytes]) -> list[Row]:
         _fill(b, keys, values)
 
         def poll() -> dict[str, float]:
-            t0 = time.perf_counter()
-            c = Consumer(b, TOPIC, auto_offset_reset="earliest")
-            got = 0
-            while got < n:
-                records = c.poll(timeout=1.0)
-                if not records:
-                    break
-                got += len(records)
-            dt = time.perf_counter() - t0
-            c.close()
-            if got != n:
-                raise RuntimeError(f"poll read {got} records, expected {n}")
-            return {"rate": n / dt}
+            return {"rate": n / poll_all(b, TOPIC, n)}
 
         def iterate() -> dict[str, float]:
             t0 = time.perf_counter()
