@@ -93,11 +93,16 @@ def open_doorbell(path: str) -> Doorbell | None:
     nr = _SYS_FUTEX.get(platform.machine().lower())
     if not sys.platform.startswith("linux") or nr is None or os.environ.get("MINIKAFKA_NO_FUTEX"):
         return None
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError:
+        return None  # e.g. no write permission: poll instead
     try:
         if os.fstat(fd).st_size < SIZE:
             os.ftruncate(fd, SIZE)  # only ever grows it: others may map it
         mm = mmap.mmap(fd, SIZE)
+    except OSError:
+        return None
     finally:
         os.close(fd)
     try:

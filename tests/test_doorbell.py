@@ -159,3 +159,16 @@ def test_without_futexes_readers_poll_and_still_see_other_processes(make_broker,
     thread.join(10)
     assert [r.value for r in got[0]] == [b"local"]
     consumer.close()
+
+
+def test_an_unusable_doorbell_file_means_polling_not_an_error(tmp_path: Path) -> None:
+    (tmp_path / "doorbell").mkdir()  # cannot be opened as a file
+    assert open_doorbell(str(tmp_path / "doorbell")) is None
+    with minikafka.Broker(tmp_path) as broker:
+        assert broker.waker.doorbell is None
+        broker.create_topic("t")
+        with minikafka.Producer(broker) as p:
+            p.send("t", b"x")
+        c = minikafka.Consumer(broker, "t", auto_offset_reset="earliest")
+        assert [r.value for r in c.poll(timeout=5)] == [b"x"]
+        c.close()
