@@ -605,3 +605,29 @@ def test_many_small_records_all_arrive_in_order(broker):
     assert [r.offset for r in records] == list(range(n))
     assert Counter(r.value for r in records) == Counter(b"%d" % i for i in range(n))
     assert [r.value for r in records] == [b"%d" % i for i in range(n)]
+
+
+def test_linger_writes_a_batch_opened_while_the_linger_thread_slept(broker):
+    """The linger thread is only woken when idle; a batch opened while it
+    waits for an older one (since written by size) is still written on time."""
+    broker.create_topic("t", partitions=2)
+    with Producer(broker, linger_ms=200, batch_size=1024) as p:
+        first = p.send("t", b"a", partition=0)  # the thread now waits ~200 ms for it
+        time.sleep(0.05)
+        for _ in range(20):  # fills and writes partition 0's batch by size
+            p.send("t", b"x" * 100, partition=0)
+        late = p.send("t", b"b", partition=1)  # a new batch while the thread sleeps
+        assert first.done() and not late.done()
+        deadline = time.monotonic() + 5
+        while not late.done() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert late.done(), "a batch opened while the linger thread slept was never written"
+        assert late.result().offset == 0
+    with Producer(broker, linger_ms=20) as p:
+        for _ in range(3):  # written, idle, then a new record: the idle thread is woken
+            fut = p.send("t", b"c", partition=1)
+            deadline = time.monotonic() + 5
+            while not fut.done() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert fut.done()
+            time.sleep(0.1)
