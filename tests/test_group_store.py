@@ -18,6 +18,7 @@ import minikafka
 from minikafka import Broker, TopicPartition
 from minikafka.group import (
     GroupStore,
+    decode_file,
     decode_group_id,
     decode_offsets,
     encode_group_id,
@@ -56,8 +57,9 @@ def test_commit_merges_and_persists(store: GroupStore, groups_dir: Path) -> None
     other = GroupStore(str(groups_dir), "billing")  # another process's view
     assert other.load() == store.load()
     other.close()
-    seq, offsets = decode_offsets((groups_dir / "billing" / "offsets").read_bytes(), "x")
-    assert seq == 2 and offsets == store.load()
+    state = decode_file((groups_dir / "billing" / "offsets").read_bytes(), "x")
+    assert state.sequence == 2 and state.offsets == store.load()
+    assert state.slot == 1  # the first commit made the file (slot 0), the second went in place
     assert sorted(p.name for p in (groups_dir / "billing").iterdir()) == ["lock", "offsets"]
 
 
@@ -120,16 +122,13 @@ def test_leftover_temp_files_do_not_matter(store: GroupStore, groups_dir: Path) 
     (d / "offsets.99998.tmp").write_bytes(encode_offsets(5, {TP("t", 0): 100})[:-3])
     (d / f"offsets.{os.getpid()}.tmp").write_bytes(encode_offsets(9, {TP("t", 0): 77}))
     assert store.load() == {TP("t", 0): 5}
-    store.commit({TP("t", 1): 1})  # our own leftover temp name is reused
+    store.commit({TP("t", 1): 1})
     assert store.load() == {TP("t", 0): 5, TP("t", 1): 1}
-    assert not (d / f"offsets.{os.getpid()}.tmp").exists()
 
 
-def test_commit_that_fails_before_rename_keeps_old_offsets(
+def test_creating_the_file_fails_before_rename_keeps_no_offsets(
     store: GroupStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store.commit({TP("t", 0): 5})
-
     def no_rename(src, dst):
         raise OSError("simulated crash before rename")
 
@@ -137,15 +136,76 @@ def test_commit_that_fails_before_rename_keeps_old_offsets(
     with pytest.raises(OSError, match="simulated"):
         store.commit({TP("t", 0): 6})
     monkeypatch.undo()
-    assert store.load() == {TP("t", 0): 5}
+    assert store.load() == {}
+    store.commit({TP("t", 0): 7})
+    assert store.load() == {TP("t", 0): 7}
 
 
-def _committed_file(groups_dir: Path) -> tuple[bytes, dict]:
+@pytest.mark.parametrize("written", [0, 1, 4, 10, 30, -1])
+def test_a_commit_torn_mid_write_leaves_the_previous_offsets(
+    store: GroupStore, monkeypatch: pytest.MonkeyPatch, written: int
+) -> None:
+    """A crash during the in-place write tears only the slot being written."""
+    store.commit({TP("t", 0): 5})
+    store.commit({TP("t", 0): 6, TP("u", 1): 1})
+    real_pwrite = os.pwrite
+
+    def torn(fd, data, offset):
+        real_pwrite(fd, data[:written] if written >= 0 else data[:-1], offset)
+        raise OSError("simulated crash mid-write")
+
+    monkeypatch.setattr(os, "pwrite", torn)
+    with pytest.raises(OSError, match="simulated"):
+        store.commit({TP("t", 0): 7})
+    monkeypatch.undo()
+    assert store.load() == {TP("t", 0): 6, TP("u", 1): 1}
+    store.commit({TP("t", 0): 8})  # the torn slot is simply written again
+    assert store.load() == {TP("t", 0): 8, TP("u", 1): 1}
+    assert GroupStore(store.dir.rsplit("/", 1)[0], "billing").load() == store.load()
+
+
+def test_commits_alternate_slots_and_grow_the_file_when_a_slot_is_full(
+    store: GroupStore, groups_dir: Path
+) -> None:
+    path = groups_dir / "billing" / "offsets"
+    slots = []
+    for i in range(4):
+        store.commit({TP("t", 0): i})
+        slots.append(decode_file(path.read_bytes(), "x").slot)
+    assert slots == [0, 1, 0, 1]
+    size = path.stat().st_size
+    many = {TP(f"topic-{i:03d}", p): i * p for i in range(60) for p in range(8)}
+    store.commit(many)  # ~10 KiB of offsets: more than a 4 KiB slot
+    assert path.stat().st_size > size
+    assert store.load() == {**many, TP("t", 0): 3}
+    store.commit({TP("t", 0): 99})
+    assert store.load() == {**many, TP("t", 0): 99}
+
+
+def test_version_1_files_are_read_and_rewritten_on_the_next_commit(groups_dir: Path) -> None:
+    (groups_dir / "g").mkdir()
+    path = groups_dir / "g" / "offsets"
+    path.write_bytes(encode_offsets(4, {TP("t", 0): 10}))
     s = GroupStore(str(groups_dir), "g")
-    offsets = {TP("orders", 0): 17, TP("orders", 1): 2**40, TP("pay-ments.x", 3): 0}
-    s.commit(offsets)
+    assert s.load() == {TP("t", 0): 10}
+    s.commit({TP("t", 1): 2})
+    state = decode_file(path.read_bytes(), "x")
+    assert path.read_bytes()[:4] == b"MKGS"
+    assert (state.sequence, state.offsets) == (5, {TP("t", 0): 10, TP("t", 1): 2})
     s.close()
-    return (groups_dir / "g" / "offsets").read_bytes(), offsets
+
+
+FIRST = {TP("orders", 0): 17, TP("orders", 1): 2**40, TP("pay-ments.x", 3): 0}
+SECOND = {**FIRST, TP("orders", 0): 18}
+
+
+def _committed_file(groups_dir: Path) -> bytes:
+    """An offsets file after two commits: FIRST in slot 0, SECOND in slot 1."""
+    s = GroupStore(str(groups_dir), "g")
+    s.commit(FIRST)
+    s.commit(SECOND)
+    s.close()
+    return (groups_dir / "g" / "offsets").read_bytes()
 
 
 def _load_or_error(groups_dir: Path) -> dict | None:
@@ -159,25 +219,39 @@ def _load_or_error(groups_dir: Path) -> dict | None:
         s.close()
 
 
+def _positions(good: bytes) -> list[int]:
+    """Every byte of the header and of both slots' records, and every 61st
+    byte of the zero padding after them (all padding bytes are alike)."""
+    state = decode_file(good, "x")
+    record = 4 + len(encode_offsets(state.sequence, state.offsets)) + 8
+    used = {*range(16 + record)}
+    used |= {*range(16 + state.slot_size, 16 + state.slot_size + record)}
+    return sorted(used | set(range(0, len(good), 61)))
+
+
 def test_truncated_offsets_file_at_every_byte(groups_dir: Path) -> None:
-    good, offsets = _committed_file(groups_dir)
+    good = _committed_file(groups_dir)
     path = groups_dir / "g" / "offsets"
-    for n in range(len(good)):
+    seen = set()
+    for n in _positions(good):
         path.write_bytes(good[:n])
-        assert _load_or_error(groups_dir) is None, n
+        got = _load_or_error(groups_dir)
+        assert got in (None, FIRST, SECOND), n  # a committed state or a clear error
+        seen.add(None if got is None else got == SECOND)
+    assert seen == {None, False, True}  # all three outcomes occur
     path.write_bytes(good)
-    assert _load_or_error(groups_dir) == offsets
+    assert _load_or_error(groups_dir) == SECOND
 
 
 def test_flipped_byte_in_offsets_file_at_every_position(groups_dir: Path) -> None:
-    good, _ = _committed_file(groups_dir)
+    good = _committed_file(groups_dir)
     path = groups_dir / "g" / "offsets"
-    for i in range(len(good)):
+    for i in _positions(good):
         for flip in (0x01, 0xFF):
             bad = bytearray(good)
             bad[i] ^= flip
             path.write_bytes(bytes(bad))
-            assert _load_or_error(groups_dir) is None, (i, flip)
+            assert _load_or_error(groups_dir) in (None, FIRST, SECOND), (i, flip)
 
 
 @pytest.mark.parametrize(
@@ -188,6 +262,18 @@ def test_garbage_offsets_file_is_a_clear_error(groups_dir: Path, content: bytes)
     (groups_dir / "g").mkdir()
     (groups_dir / "g" / "offsets").write_bytes(content)
     assert _load_or_error(groups_dir) is None
+
+
+def test_newer_file_format_version_is_refused(groups_dir: Path) -> None:
+    s = GroupStore(str(groups_dir), "g")
+    s.commit({TP("t", 0): 1})
+    path = groups_dir / "g" / "offsets"
+    data = bytearray(path.read_bytes())
+    struct.pack_into("<H", data, 4, 3)
+    path.write_bytes(bytes(data))
+    with pytest.raises(minikafka.CorruptLogError, match="newer"):
+        s.load()
+    s.close()
 
 
 def test_newer_format_version_is_refused(groups_dir: Path) -> None:
@@ -225,7 +311,7 @@ def test_corrupt_offsets_surface_through_the_broker(tmp_path: Path) -> None:
         assert broker.committed_offsets("g") == {TP("t", 0): 3}
     offsets = next((path / "groups").glob("*/offsets"))
     raw = bytearray(offsets.read_bytes())
-    raw[-1] ^= 1
+    raw[16 + 4 + 20] ^= 1  # inside the only record (slot 0)
     offsets.write_bytes(bytes(raw))
     with Broker(path) as broker, pytest.raises(minikafka.CorruptLogError, match="checksum"):
         broker.committed_offsets("g")
