@@ -358,6 +358,7 @@ class Consumer:
             for tp in tps:
                 self._owned.pop(tp).close()  # closing the fd releases the flock
             self._set_assignment(list(self._owned))
+            self._broker.waker.notify()  # the next owner, waiting for the lock, looks again
 
     def _leave_group(self) -> None:
         m = self._membership
@@ -506,7 +507,10 @@ class Consumer:
             now = time.monotonic()
             if now >= deadline:
                 return records
-            waker.wait(generation, min(waker.backoff(start), deadline - now))
+            wait = waker.backoff(start)
+            if self._membership is not None:
+                wait = min(wait, _GROUP_SYNC)  # a rebalance is noticed within _GROUP_SYNC
+            waker.wait(generation, min(wait, deadline - now))
 
     def _fetch(self, max_records: int) -> list[Record]:
         out: list[Record] = []

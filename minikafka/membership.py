@@ -253,6 +253,9 @@ class Membership:
         state["assignment"] = {m: [list(tp) for tp in tps] for m, tps in result.items()}
         state["generation"] = int(state.get("generation", 0)) + 1
         write_state(self.dir, state)
+        # Members blocked in poll() look at the new assignment now, rather
+        # than after their next timed wake-up.
+        self.broker.waker.notify()
 
     def _cached_state(self) -> dict[str, Any]:
         """state.json, parsed again only when it was replaced."""
