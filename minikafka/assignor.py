@@ -39,9 +39,9 @@ def assign(
             owner_before[TopicPartition(*tp)] = m
     unassigned = []
     for tp in parts:
-        m = owner_before.get(tp)
-        if m in result and tp.topic in subs[m] and len(result[m]) < quota:
-            result[m].append(tp)
+        owner = owner_before.get(tp)
+        if owner is not None and owner in result and tp.topic in subs[owner] and len(result[owner]) < quota:
+            result[owner].append(tp)
         else:
             unassigned.append(tp)
     for tp in unassigned:

@@ -287,7 +287,7 @@ class Consumer:
         if not force and now - self._last_refresh < _SUBSCRIPTION_REFRESH:
             return
         self._last_refresh = now
-        tps = []
+        tps: list[TopicPartition] = []
         for name in self._subscription:
             try:
                 topic = self._broker.topic(name)

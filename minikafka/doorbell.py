@@ -33,6 +33,7 @@ import platform
 import random
 import struct
 import sys
+from collections.abc import Callable
 
 # futex(2) syscall numbers per machine (asm/unistd.h).
 _SYS_FUTEX = {
@@ -58,7 +59,7 @@ class Doorbell:
 
     __slots__ = ("_addr", "_mm", "_nr", "_syscall", "_word")
 
-    def __init__(self, mm: mmap.mmap, nr: int, syscall: ctypes._CFuncPtr) -> None:
+    def __init__(self, mm: mmap.mmap, nr: int, syscall: Callable[..., int]) -> None:
         self._mm = mm
         # The ctypes view pins the mapping (mmap.close() would fail while it
         # exists), so the address stays valid for the doorbell's lifetime.

@@ -188,7 +188,7 @@ def decode_headers(data: bytes, p: int) -> Headers:
     """Decode the header block that starts at ``data[p]``."""
     (count,) = HEADER_COUNT.unpack_from(data, p)
     p += 2
-    out = []
+    out: list[tuple[str, bytes | None]] = []
     for _ in range(count):
         (nlen,) = HEADER_NAME_LEN.unpack_from(data, p)
         p += 2

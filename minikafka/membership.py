@@ -237,7 +237,7 @@ class Membership:
 
     def _partitions(self, state: dict[str, Any]) -> list[TopicPartition]:
         topics = sorted({t for m in state["members"].values() for t in m["topics"]})
-        out = []
+        out: list[TopicPartition] = []
         for name in topics:
             try:
                 n = self.broker.topic(name).partitions

@@ -123,7 +123,7 @@ class BrokerOptions:
     poll_interval: float = attrs.field(default=0.004)
 
     def topic_config(self, partitions: int, **overrides: Any) -> TopicConfig:
-        values = {
+        values: dict[str, Any] = {
             "segment_bytes": self.segment_bytes,
             "segment_ms": self.segment_ms,
             "retention_ms": self.retention_ms,

@@ -34,9 +34,10 @@ _time_ns = time.time_ns
 _BATCH_PLACEHOLDER = bytes(BATCH_HEADER_SIZE)
 
 
-def _to_bytes(data: Any, what: str) -> bytes | None:
-    """bytes for the wire; TypeError naming ``what`` for anything else."""
-    if data is None or type(data) is bytes:
+def _to_bytes(data: Any, what: str) -> bytes:
+    """bytes for the wire from a non-None key or value; TypeError naming
+    ``what`` for anything else."""
+    if type(data) is bytes:
         return data
     if isinstance(data, str):
         return data.encode()
@@ -352,9 +353,9 @@ class Producer:
                     buf = batch.buf
                     buf += _pack_prefix(ts, klen, vlen, 0)
                     if klen > 0:
-                        buf += key
+                        buf += key  # type: ignore[arg-type]  # klen > 0: bytes
                     if vlen > 0:
-                        buf += value
+                        buf += value  # type: ignore[arg-type]  # vlen > 0: bytes
                     n = batch.count
                     batch.count = n + 1
                     if ts > batch.max_ts:
@@ -501,6 +502,7 @@ class Producer:
             if self._closed:
                 raise ClosedError("producer is closed")
             sticky = state.sticky
+            groups: dict[int, tuple[list[Any] | None, list[Any]]]
             if keys is None or partition is not None or (n == 1 and self._partitioner is None):
                 groups = {sticky if partition is None else partition: (keys, values)}
             else:
@@ -511,13 +513,14 @@ class Producer:
                     for k in keys
                 ]
                 result._order = order
-                groups = {}
-                for i, p in enumerate(order):
-                    g = groups.get(p)
-                    if g is None:
-                        g = groups[p] = ([], [])
-                    g[0].append(keys[i])
-                    g[1].append(values[i])
+                group_keys: dict[int, list[Any]] = {}
+                group_values: dict[int, list[Any]] = {}
+                for k, v, p in zip(keys, values, order, strict=True):
+                    if p not in group_keys:
+                        group_keys[p], group_values[p] = [], []
+                    group_keys[p].append(k)
+                    group_values[p].append(v)
+                groups = {p: (group_keys[p], group_values[p]) for p in group_keys}
             # Encode (and so validate) everything before writing anything.
             encoded = {p: self._encode_bulk(state, ks, vs, ts) for p, (ks, vs) in groups.items()}
             for p, chunks in encoded.items():
@@ -581,7 +584,7 @@ class Producer:
                 count = 0
             buf += pack(ts, klen, vlen, 0)
             if klen > 0:
-                buf += k
+                buf += k  # type: ignore[arg-type]  # klen > 0: bytes
             if vlen > 0:
                 buf += v
             count += 1

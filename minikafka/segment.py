@@ -134,7 +134,7 @@ class BatchInfo(NamedTuple):
     status: Status
     length: int = 0
     base_offset: int = 0
-    count: int = 0
+    count: int = 0  # type: ignore[assignment]  # shadows tuple.count, never called on BatchInfo
     max_timestamp: int = 0
     data: bytes = b""
 
