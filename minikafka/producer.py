@@ -370,7 +370,9 @@ class Producer:
     def _send(self, topic: str, value: Any, key: Any, partition: int | None,
               headers: Mapping[str, bytes] | Iterable[tuple[str, bytes]] | None,
               timestamp_ms: int | None) -> RecordFuture:
-        """``send`` with every option and check (the fast path's fallback)."""
+        """``send`` with every option and check (the fast path's fallback).
+        Its buffering tail repeats the fast path's on purpose: a shared
+        helper would cost the fast path a call per record."""
         state = self._topics.get(topic)
         if state is None or state.topic.closed:
             state = self._topic_state(topic)

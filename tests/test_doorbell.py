@@ -22,6 +22,16 @@ def _futex_allowed(monkeypatch) -> None:
     monkeypatch.delenv("MINIKAFKA_NO_FUTEX", raising=False)
 
 
+def send_later(path: Path, value: bytes, delay: float) -> str:
+    """Code for a child process that sends ``value`` to topic t after ``delay``."""
+    return (
+        "import minikafka, time\n"
+        f"with minikafka.Broker({str(path)!r}) as b, minikafka.Producer(b) as p:\n"
+        f"    time.sleep({delay})\n"
+        f"    p.send('t', {value!r})\n"
+    )
+
+
 def wait_in_thread(bell, seen: int, seconds: float) -> tuple[threading.Thread, list[float]]:
     took: list[float] = []
 
@@ -96,13 +106,7 @@ def test_broker_uses_the_doorbell_and_an_append_in_another_process_wakes_poll(ma
     broker.create_topic("t")
     consumer = minikafka.Consumer(broker, "t", auto_offset_reset="earliest")
     assert consumer.poll(timeout=0.2) == []
-    code = (
-        "import minikafka, time\n"
-        f"with minikafka.Broker({str(broker.path)!r}) as b, minikafka.Producer(b) as p:\n"
-        "    time.sleep(0.5)\n"
-        "    p.send('t', b'hello')\n"
-    )
-    child = subprocess.Popen([sys.executable, "-c", code])
+    child = subprocess.Popen([sys.executable, "-c", send_later(broker.path, b"hello", 0.5)])
     try:
         start = time.monotonic()
         records = consumer.poll(timeout=20.0)
@@ -140,13 +144,7 @@ def test_without_futexes_readers_poll_and_still_see_other_processes(make_broker,
     broker.create_topic("t")
     consumer = minikafka.Consumer(broker, "t", auto_offset_reset="earliest")
     assert consumer.poll(timeout=0.05) == []
-    code = (
-        "import minikafka, time\n"
-        f"with minikafka.Broker({str(broker.path)!r}) as b, minikafka.Producer(b) as p:\n"
-        "    time.sleep(0.3)\n"
-        "    p.send('t', b'polled')\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    subprocess.run([sys.executable, "-c", send_later(broker.path, b"polled", 0.3)], check=True, timeout=60)
     records = consumer.poll(timeout=10.0)
     assert [r.value for r in records] == [b"polled"]
     # In-process appends still wake a waiting poll through the condition.
