@@ -333,11 +333,13 @@ class Partition:
                 CHECKSUM.pack_into(buf, CHECKSUM_AT, batch_checksum(buf, n))
                 mm = t.seg.mm
                 end = pos + n
+                # Everything but the length word, and a zero next word (stale
+                # bytes of a writer that died there must never read as the
+                # next batch) in one pwrite; then the length publishes it.
                 with memoryview(buf) as mv:
-                    mm[pos + 4 : end] = mv[4:]
-                # Stale bytes of a writer that died here must never read as
-                # the next batch: zero the next length word, then publish.
-                mm[end : end + TRAILER_SIZE] = _ZERO_WORD
+                    written = os.pwritev(t.seg.fd, (mv[4:], _ZERO_WORD), pos + 4)
+                if written != n:  # n - 4 body bytes + the 4-byte zero word
+                    raise OSError(f"{t.seg.path}: short write at byte {pos + 4} ({written} of {n} bytes)")
                 U32.pack_into(mm, pos, n)
                 if pos - t.last_indexed_pos >= cfg.index_interval_bytes:
                     t.index.append(base - t.seg.base, pos, t.max_ts)

@@ -173,13 +173,14 @@ class Segment:
     """A mapped segment file. Each user (a writer, one reader cursor) maps
     its own, so a mapping is closed by exactly the code that opened it."""
 
-    __slots__ = ("base", "capacity", "created_ms", "mm", "path", "writable")
+    __slots__ = ("base", "capacity", "created_ms", "fd", "mm", "path", "writable")
 
     def __init__(self, path: str, base: int, mm: mmap.mmap, writable: bool) -> None:
         self.path = path
         self.base = base
         self.mm = mm
         self.writable = writable
+        self.fd = -1
         magic, version, _, hbase, capacity, created, _, _ = SEGMENT_HEADER.unpack_from(mm, 0)
         if magic != SEGMENT_MAGIC or hbase != base or capacity < len(mm):
             if U32.unpack_from(mm, SEGMENT_HEADER_SIZE)[0] == 0:
@@ -215,13 +216,23 @@ class Segment:
                     allocate(fd, capacity)
                     size = capacity
             mm = mmap.mmap(fd, size, access=mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ)
-        finally:
+        except BaseException:
+            os.close(fd)
+            raise
+        if not writable:
             os.close(fd)
         try:
-            return cls(path, base, mm, writable)
+            seg = cls(path, base, mm, writable)
         except BaseException:
             mm.close()
+            if writable:
+                os.close(fd)
             raise
+        # A writer keeps the descriptor: batches are written with pwrite
+        # (see Partition.append), which on pages not yet in the cache costs
+        # less than faulting them in through the mapping.
+        seg.fd = fd if writable else -1
+        return seg
 
     @staticmethod
     def create(directory: str, base: int, capacity: int) -> None:
@@ -275,6 +286,9 @@ class Segment:
 
     def close(self) -> None:
         self.mm.close()
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
 
 def read_seal(directory: str, base: int) -> tuple[int, int] | None:

@@ -140,3 +140,25 @@ def test_close_stops_background_spare_writing_so_the_directory_can_be_removed(tm
                 p.send_many("t", [b"x" * 1000] * 600)  # past half a segment: a spare starts
         shutil.rmtree(path)  # raised "Directory not empty" when a spare was still being written
         assert not path.exists()
+
+
+def test_a_short_write_publishes_nothing(broker, monkeypatch):
+    """If the kernel writes less than the whole batch, the batch is not
+    published: its future fails and the log stays as it was."""
+    import os as os_mod
+
+    broker.create_topic("t")
+    with minikafka.Producer(broker, linger_ms=0) as p:
+        p.send("t", b"before").result()
+        real = os_mod.pwritev
+        monkeypatch.setattr(os_mod, "pwritev", lambda fd, bufs, off: real(fd, [bytes(bufs[0])[:10]], off))
+        fut = p.send("t", b"x" * 100)
+        with pytest.raises(OSError, match="short write"):
+            fut.result()
+        monkeypatch.undo()
+        assert broker.topic("t").end_offsets() == {0: 1}
+        assert p.send("t", b"after").result().offset == 1
+    c = minikafka.Consumer(broker, auto_offset_reset="earliest")
+    c.assign([TopicPartition("t", 0)])
+    assert [r.value for r in c.poll(timeout=1)] == [b"before", b"after"]
+    c.close()
