@@ -478,20 +478,24 @@ class Partition:
 
     def offset_for_time(self, timestamp: int) -> int | None:
         """The earliest offset whose timestamp is >= ``timestamp``."""
-        for base in self.bases():
-            seal = self._seal(base)
-            if seal is not None and seal[0] < timestamp:
-                continue  # every record of this closed segment is older
-            try:
-                seg = Segment.open(self.dir, base)
-            except (FileNotFoundError, UnfinishedSegmentError):
-                continue  # deleted by retention meanwhile, or holds nothing
-            try:
-                found = self._time_in_segment(seg, timestamp)
-            finally:
-                seg.close()
-            if found is not None:
-                return found
+        # The cached listing first (as seek does): segments deleted since fail
+        # to open and are skipped; segments made since come after every
+        # cached one, so only a search that found nothing must list again.
+        for cached in (True, False):
+            for base in self.bases(cached=cached):
+                seal = self._seal(base)
+                if seal is not None and seal[0] < timestamp:
+                    continue  # every record of this closed segment is older
+                try:
+                    seg = Segment.open(self.dir, base)
+                except (FileNotFoundError, UnfinishedSegmentError):
+                    continue  # deleted by retention meanwhile, or holds nothing
+                try:
+                    found = self._time_in_segment(seg, timestamp)
+                finally:
+                    seg.close()
+                if found is not None:
+                    return found
         return None
 
     def _time_in_segment(self, seg: Segment, timestamp: int) -> int | None:

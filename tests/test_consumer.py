@@ -907,3 +907,24 @@ def test_seek_after_segments_appeared_or_vanished_since_the_last_listing(make_br
     c.seek(tp, 3)  # its segment was deleted: out of range, so "earliest" applies
     assert c.poll(timeout=1)[0].offset == first
     c.close()
+
+
+def test_offsets_for_times_after_segments_appeared_or_vanished(make_broker):
+    """offsets_for_times also tries the cached segment listing first."""
+    broker = make_broker(segment_bytes=4096)
+    broker.create_topic("t", retention_bytes=3 * 4096)
+    tp = TopicPartition("t", 0)
+    c = Consumer(broker)
+    with Producer(broker, linger_ms=0) as p:
+        for i in range(10):
+            p.send("t", b"%d" % i, timestamp_ms=1000 + i)
+    assert c.offsets_for_times({tp: 1005}) == {tp: 5}  # lists and caches one segment
+    with Producer(broker, linger_ms=0) as p:  # rolls, and retention drops the oldest
+        for i in range(10, 400):
+            p.send("t", b"." * 100, timestamp_ms=1000 + i)
+    first = broker.topic("t").beginning_offsets()[0]
+    assert first > 10
+    assert c.offsets_for_times({tp: 1390}) == {tp: 390}  # in a segment made since
+    assert c.offsets_for_times({tp: 1005}) == {tp: first}  # its segment was deleted
+    assert c.offsets_for_times({tp: 5000}) == {tp: None}
+    c.close()
