@@ -21,6 +21,7 @@ import struct
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from .common import (
@@ -66,30 +67,38 @@ def _mk_consumer(args: dict[str, Any]):
     return b, c
 
 
-def _child_mk_latency(args: dict[str, Any]) -> dict[str, Any]:
-    b, c = _mk_consumer(args)
+def _collect(fetch: Callable[[float], list[bytes]], args: dict[str, Any]) -> dict[str, Any]:
+    """Receive ``args["expect"]`` stamped values through ``fetch(timeout)``
+    (any backend) and time each from its send stamp."""
     expect, samples, warm, count = args["expect"], [], 0, 0
     now_ns, unpack = time.monotonic_ns, STAMP.unpack_from
     print("READY", flush=True)
     idle_limit = time.monotonic() + args["idle_timeout"]
     while count < expect:
-        records = c.poll(timeout=0.5)
+        values = fetch(0.5)
         now = now_ns()
-        if not records:
+        if not values:
             if time.monotonic() > idle_limit:
                 break
             continue
         idle_limit = time.monotonic() + args["idle_timeout"]
-        for r in records:
-            sent, is_warm = unpack(r.value)
+        for value in values:
+            sent, is_warm = unpack(value)
             count += 1
             if is_warm:
                 warm += 1
             else:
                 samples.append(now - sent)
-    c.close()
-    b.close()
     return _stats(samples, warm, count)
+
+
+def _child_mk_latency(args: dict[str, Any]) -> dict[str, Any]:
+    b, c = _mk_consumer(args)
+    try:
+        return _collect(lambda timeout: [r.value for r in c.poll(timeout=timeout)], args)
+    finally:
+        c.close()
+        b.close()
 
 
 def _kafka_consumer(args: dict[str, Any]):
@@ -109,28 +118,15 @@ def _kafka_consumer(args: dict[str, Any]):
 
 def _child_kafka_latency(args: dict[str, Any]) -> dict[str, Any]:
     c = _kafka_consumer(args)
-    expect, samples, warm, count = args["expect"], [], 0, 0
-    now_ns, unpack = time.monotonic_ns, STAMP.unpack_from
-    print("READY", flush=True)
-    idle_limit = time.monotonic() + args["idle_timeout"]
-    while count < expect:
-        msg = c.poll(0.5)
-        now = now_ns()
-        if msg is None:
-            if time.monotonic() > idle_limit:
-                break
-            continue
-        if msg.error():
-            continue
-        idle_limit = time.monotonic() + args["idle_timeout"]
-        sent, is_warm = unpack(msg.value())
-        count += 1
-        if is_warm:
-            warm += 1
-        else:
-            samples.append(now - sent)
-    c.close()
-    return _stats(samples, warm, count)
+
+    def fetch(timeout: float) -> list[bytes]:
+        msg = c.poll(timeout)
+        return [] if msg is None or msg.error() else [msg.value()]
+
+    try:
+        return _collect(fetch, args)
+    finally:
+        c.close()
 
 
 def _child_idle(args: dict[str, Any]) -> dict[str, Any]:
