@@ -46,3 +46,8 @@ class ClosedError(MiniKafkaError):
 class CommitFailedError(MiniKafkaError):
     """A commit named a partition this group member does not own (it was
     reassigned in a rebalance, or never assigned): fenced off."""
+
+
+class GroupNotEmptyError(MiniKafkaError):
+    """An administrative change (reset offsets, delete) of a consumer group
+    that has live members: stop its consumers first, as Kafka requires."""
