@@ -367,10 +367,12 @@ class Broker:
             raise InvalidArgumentError(f"group {group_id!r} does not exist in {self.path}")
         return store
 
-    def alter_group_offsets(self, group_id: str, offsets: Mapping[TopicPartition, int]) -> None:
+    def alter_group_offsets(self, group_id: str, offsets: Mapping[TopicPartition, int], *,
+                            validate_only: bool = False) -> None:
         """Set committed offsets of a group that has no live members (as
         Kafka's AdminClient.alterConsumerGroupOffsets); other partitions'
-        offsets are kept. ``GroupNotEmptyError`` if a member is running."""
+        offsets are kept. ``GroupNotEmptyError`` if a member is running.
+        ``validate_only``: every check, nothing written (a dry run)."""
         self._check_open()
         checked: dict[TopicPartition, int] = {}
         for tp, offset in offsets.items():
@@ -391,6 +393,8 @@ class Broker:
                     f"group {group_id!r} has {len(live)} live member(s) ({', '.join(live)}); "
                     f"offsets can only be changed while no consumer of the group runs"
                 )
+            if validate_only:
+                return
             store._update(lambda current: {**current, **checked})
 
     def delete_group(self, group_id: str) -> None:

@@ -322,7 +322,8 @@ class _Checker:
             if seal_end != end_offset or (positions and seal_ts != max_ts):
                 self.find(path, 32, f"seal says end offset {seal_end}, max timestamp {seal_ts}; the log "
                           f"holds {end_offset}, {max_ts}")
-        self.check_index(directory, seg, positions, end_pos, sealed is not None and status is not Status.INVALID)
+        complete = sealed is not None and status is not Status.INVALID
+        self.check_index(directory, seg, positions, end_pos, complete)
         return end_offset if status is not Status.INVALID else None
 
     def check_index(self, directory: str, seg: Segment, positions: dict[int, tuple[int, int]],
