@@ -35,12 +35,12 @@ def make_input(path: str, lines: int, keys: bool) -> None:
 def run_once(data: str, input_path: str, keys: bool, use_file: bool) -> float:
     env = {**os.environ, "PYTHONPATH": ROOT}
     cmd = [sys.executable, "-m", "minikafka", "-d", data]
-    subprocess.run(cmd + ["topics", "create", "bench", "--segment-bytes", str(256 << 20)],
+    subprocess.run([*cmd, "topics", "create", "bench", "--segment-bytes", str(256 << 20)],
                    check=True, env=env, stdout=subprocess.DEVNULL)
     produce = cmd + ["produce", "bench", "-p", "0"] + (["-K", ":"] if keys else [])
     start = time.perf_counter()
     if use_file:
-        subprocess.run(produce + ["--file", input_path], check=True, env=env)
+        subprocess.run([*produce, "--file", input_path], check=True, env=env)
     else:
         with open(input_path, "rb") as f:
             subprocess.run(produce, stdin=f, check=True, env=env)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -91,10 +91,10 @@ def test_every_offset_form_and_count(d):
 
     assert len(values()) == 20 and values("-o", "beginning") == values()
     assert values("-o", "end") == []
-    assert values("-o", "15") == [b"b%d".decode() % i for i in range(5, 10)]
+    assert values("-o", "15") == [f"b{i}" for i in range(5, 10)]
     assert values("-o", "-3") == ["b7", "b8", "b9"]
     assert values("-o", "-100") == values()
-    assert values("-o", f"@{middle}") == ["b%d" % i for i in range(10)]
+    assert values("-o", f"@{middle}") == [f"b{i}" for i in range(10)]
     assert values("-o", f"@{middle + 10**9}") == []
     assert values("-c", "4") == ["a0", "a1", "a2", "a3"]
     assert values("-o", "-2", "-c", "1") == ["b8"]
@@ -182,7 +182,7 @@ def test_reset_dry_run_then_execute(d, option, expect):
     produce(d, "t", [b"a", b"b", b"c"], "-p", "0")
     produce(d, "t", [b"x", b"y"], "-p", "1")
     time.sleep(0.01)
-    middle = datetime.now(timezone.utc)
+    middle = datetime.now(UTC)
     time.sleep(0.01)
     produce(d, "t", [b"d", b"e"], "-p", "0")
     with minikafka.Broker(d) as broker:

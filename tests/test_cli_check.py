@@ -34,7 +34,7 @@ def segments(path: Path, partition: int = 0) -> list[Path]:
 def end_position(seg_path: Path) -> int:
     seg = open_segment_file(str(seg_path))
     try:
-        return [s.position for s in walk_segment(seg) if s.info.status is not Status.BATCH][0]
+        return next(s.position for s in walk_segment(seg) if s.info.status is not Status.BATCH)
     finally:
         seg.close()
 
@@ -67,13 +67,14 @@ def test_flipped_byte_in_a_sealed_segment_is_damage_that_is_not_repaired(tmp_pat
     d = make_dir(tmp_path / "d")
     sealed = segments(d)[1]
     flip(sealed, 64 + 60)  # inside the first batch's records
+    damaged = sealed.read_bytes()
     report = check(d)
     [finding] = report.findings
     assert finding.path == str(sealed) and finding.position == 64
     assert "sealed" in finding.problem and finding.repair is None
     after = repair(d, report)
     assert not after.repaired and not after.ok
-    assert open(sealed, "rb").read()[64 + 60] != 0  # untouched
+    assert sealed.read_bytes() == damaged  # left for a person to look at
 
 
 def test_torn_tail_is_cut_by_repair_and_records_before_survive(tmp_path):
