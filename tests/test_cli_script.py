@@ -10,6 +10,8 @@ import sys
 import time
 import tomllib
 
+import pytest
+
 import minikafka
 from tests.cli_helpers import ROOT, env, run, script
 
@@ -76,22 +78,30 @@ def _wait_lines(proc: subprocess.Popen[bytes], n: int) -> list[bytes]:
     return [proc.stdout.readline() for _ in range(n)]
 
 
-def test_ctrl_c_exits_130_having_committed_what_it_printed(tmp_path):
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupt_exits_having_committed_what_it_printed(tmp_path, sig, status):
     d = tmp_path / "data"
     run("-d", d, "topics", "create", "t")
     run("-d", d, "produce", "t", stdin=b"".join(b"r%d\n" % i for i in range(5)))
     proc = subprocess.Popen([*script(), "-d", str(d), "consume", "t", "-g", "g"], env=env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    tp = minikafka.TopicPartition("t", 0)
     try:
         assert _wait_lines(proc, 5) == [b"r%d\n" % i for i in range(5)]
-        time.sleep(0.2)  # following: waiting in poll
-        proc.send_signal(signal.SIGINT)
+        with minikafka.Broker(d) as broker:  # an idle follower commits within about a second
+            deadline = time.monotonic() + 10
+            while broker.committed_offsets("g").get(tp) != 5 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert broker.committed_offsets("g") == {tp: 5}
+        run("-d", d, "produce", "t", stdin=b"s1\ns2\n")
+        assert _wait_lines(proc, 2) == [b"s1\n", b"s2\n"]
+        proc.send_signal(sig)
         _, err = proc.communicate(timeout=20)
     finally:
         proc.kill()
-    assert proc.returncode == 130 and err == b""
+    assert proc.returncode == status and err == b""
     with minikafka.Broker(d) as broker:
-        assert broker.committed_offsets("g") == {minikafka.TopicPartition("t", 0): 5}
+        assert broker.committed_offsets("g") == {tp: 7}
 
 
 def test_closed_pipe_exits_quietly(tmp_path):

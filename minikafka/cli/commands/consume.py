@@ -2,14 +2,15 @@
 
 Output goes out one poll at a time (up to ``MAX_POLL`` records, one write,
 never a flush per record); with ``-g`` the offsets committed are those of
-records whose bytes were written, on exit (Ctrl-C, ``-c``/``-e``, a closed
-pipe) and every second.
+records whose bytes were written, on exit (Ctrl-C, SIGTERM, ``-c``/``-e``,
+a closed pipe) and every second.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -115,6 +116,8 @@ def _loop(consumer: Consumer, args: argparse.Namespace, fmt: Callable[[Record], 
     printed: dict[TopicPartition, int] = {}  # next offset after the last record written
     remaining = args.count
     next_commit = time.monotonic() + COMMIT_EVERY
+    dirty = False
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         while True:
             records: list[Record] = consumer.poll(timeout=0.1 if args.exit else 0.5, max_records=MAX_POLL)
@@ -128,16 +131,24 @@ def _loop(consumer: Consumer, args: argparse.Namespace, fmt: Callable[[Record], 
                     printed[TopicPartition(r.topic, r.partition)] = r.offset + 1
                 if remaining == 0:
                     return 0
-                if group and time.monotonic() >= next_commit:
-                    _commit(consumer, printed)
-                    next_commit = time.monotonic() + COMMIT_EVERY
+                dirty = True
             elif args.exit and _at_end(consumer):
                 return 0
+            if dirty and group and time.monotonic() >= next_commit:
+                _commit(consumer, printed)
+                dirty = False
+                next_commit = time.monotonic() + COMMIT_EVERY
     except KeyboardInterrupt:
         return 130
     finally:
+        signal.signal(signal.SIGTERM, previous)
         if group:
             _commit(consumer, printed)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM: leave like Ctrl-C (commit, close), status 143."""
+    raise SystemExit(128 + signum)
 
 
 def _commit(consumer: Consumer, printed: dict[TopicPartition, int]) -> None:
