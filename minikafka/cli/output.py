@@ -34,8 +34,11 @@ def record_json(r: Record) -> dict[str, Any]:
     }
 
 
+_encode = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(**kw) builds one per call
+
+
 def json_line(r: Record) -> bytes:
-    return json.dumps(record_json(r), ensure_ascii=False).encode() + b"\n"
+    return _encode(record_json(r)).encode() + b"\n"
 
 
 def _headers(r: Record) -> bytes:
