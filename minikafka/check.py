@@ -13,9 +13,13 @@ half-done roll (tail recovery, under ``writer.lock``), and rebuilds damaged
 or missing indexes. Damage inside sealed data is never "repaired": the
 records are reported, not discarded.
 
-All decoding goes through :func:`open_segment_file` and
-:func:`walk_segment`, which use ``segment.read_batch`` and
-``format.decode_records`` — the same code the readers run.
+All decoding goes through :func:`open_segment_file`, :func:`walk_segment`,
+:func:`batch_fields` and :func:`batch_records`, which use
+``segment.read_batch`` and ``format.decode_records`` — the same code the
+readers run — and repairs through ``Partition._rebuild_index`` and
+``Partition.end_offset`` (tail recovery) in :func:`_repair_partition`.
+(Merging the storage refactor: ``walk_segment`` becomes a loop over
+``batch.BatchWalker``, and ``_repair_partition`` calls ``Partition.recover``.)
 """
 
 from __future__ import annotations
