@@ -119,3 +119,15 @@ def test_closed_pipe_exits_quietly(tmp_path):
     finally:
         proc.kill()
     assert err == b"" and proc.returncode == 141
+
+
+def test_closed_pipe_before_a_small_output_is_quiet_too(tmp_path):
+    d = tmp_path / "data"
+    for name in ("a", "b"):
+        run("-d", d, "topics", "create", name)
+    proc = subprocess.Popen([*script(), "-d", str(d), "topics", "list"], env=env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    proc.stdout.close()  # before the command writes (or, rarely, after: then status 0)
+    _, err = proc.communicate(timeout=20)
+    assert err == b"" and proc.returncode in (0, 141)

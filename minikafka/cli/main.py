@@ -48,6 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         status: int = args.func(args)
+        sys.stdout.flush()  # here, so a closed pipe is caught below and not at exit
         return status
     except UsageError as e:
         parser.print_usage(sys.stderr)
