@@ -9,9 +9,11 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import minikafka
-from minikafka.cli.output import compile_format
+from minikafka.cli.output import compile_format, json_line
 from minikafka.cli.progress import Progress, render
 from minikafka.records import Record, TopicPartition
 from tests.cli_helpers import cli
@@ -323,3 +325,23 @@ def test_progress_renderer():
     quiet.update(1, 2)
     quiet.close()
     assert pipe.data == ""
+
+
+def _from_json(x):
+    if x is None:
+        return None
+    if isinstance(x, dict):
+        import base64
+
+        return base64.b64decode(x["base64"])
+    return x.encode()
+
+
+@settings(max_examples=200, deadline=None)
+@given(key=st.none() | st.binary(max_size=20), value=st.none() | st.binary(max_size=50),
+       headers=st.lists(st.tuples(st.text(max_size=5), st.none() | st.binary(max_size=10)), max_size=3))
+def test_json_lines_give_back_every_byte(key, value, headers):
+    rec = Record("t", 1, 2, 3, key, value, tuple(headers))
+    obj = json.loads(json_line(rec))
+    assert _from_json(obj["key"]) == key and _from_json(obj["value"]) == value
+    assert [(n, _from_json(v)) for n, v in obj["headers"]] == headers
