@@ -21,7 +21,7 @@ from .errors import (
     TopicNotFoundError,
 )
 from .membership import GroupDescription, MemberDescription
-from .options import BrokerOptions, TopicConfig
+from .options import BrokerOptions, ConsumerConfig, ProducerConfig, TopicConfig, TopicSettings
 from .producer import Producer, RecordFuture, SendManyResult
 from .records import Record, RecordMetadata, TopicPartition
 from .topic import Topic
@@ -34,6 +34,7 @@ __all__ = [
     "ClosedError",
     "CommitFailedError",
     "Consumer",
+    "ConsumerConfig",
     "CorruptLogError",
     "GroupDescription",
     "InvalidArgumentError",
@@ -43,6 +44,7 @@ __all__ = [
     "MiniKafkaError",
     "NoOffsetError",
     "Producer",
+    "ProducerConfig",
     "Record",
     "RecordFuture",
     "RecordMetadata",
@@ -53,6 +55,7 @@ __all__ = [
     "TopicExistsError",
     "TopicNotFoundError",
     "TopicPartition",
+    "TopicSettings",
     "__version__",
     "connect",
 ]

@@ -25,6 +25,8 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+import attrs
+
 from .doorbell import open_doorbell
 from .errors import (
     ClosedError,
@@ -37,7 +39,7 @@ from .format import FORMAT_VERSION
 from .group import GroupStore, decode_group_id
 from .locking import FileLock, Waker
 from .membership import GroupDescription, describe
-from .options import BrokerOptions
+from .options import BrokerOptions, make
 from .records import TopicPartition
 from .topic import METADATA, Topic, read_metadata, validate_topic_name, write_metadata
 
@@ -59,14 +61,9 @@ class Broker:
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"path must be a str or path-like, not {type(path).__name__}")
         if options is None:
-            try:
-                options = BrokerOptions(**kwargs)
-            except TypeError as e:
-                if "unexpected keyword" in str(e):
-                    raise TypeError(f"Broker: {e}") from None
-                raise
+            options = make(BrokerOptions, "Broker", **kwargs)
         elif kwargs:
-            options = BrokerOptions(**{**_options_dict(options), **kwargs})
+            options = make(BrokerOptions, "Broker", **{**attrs.asdict(options), **kwargs})
         self.options = options
         self.path = Path(path).absolute()
         self._topics_dir = str(self.path / "topics")
@@ -136,24 +133,20 @@ class Broker:
 
     # -- topics ---------------------------------------------------------------
 
-    def create_topic(self, name: str, partitions: int = 1, *, retention_ms: int | None = None,
-                     retention_bytes: int | None = None, segment_bytes: int | None = None,
-                     segment_ms: int | None = None,
-                     index_interval_bytes: int | None = None) -> Topic:
+    def create_topic(self, name: str, partitions: int = 1, **settings: int | None) -> Topic:
         """Create a topic; ``TopicExistsError`` if the name is taken.
 
-        Unset options take the broker's defaults. Creation is atomic across
-        processes: the topic is built in ``tmp/`` and renamed into place.
+        ``settings``: any :class:`TopicSettings` field (``retention_ms``,
+        ``retention_bytes``, ``segment_bytes``, ``segment_ms``,
+        ``index_interval_bytes``); unset or None ones take the broker's
+        defaults. Creation is atomic across processes: the topic is built
+        in ``tmp/`` and renamed into place.
         """
         self._check_open()
         validate_topic_name(name)
         if not isinstance(partitions, int) or isinstance(partitions, bool):
             raise TypeError(f"partitions must be an int, not {type(partitions).__name__}")
-        config = self.options.topic_config(
-            partitions, retention_ms=retention_ms, retention_bytes=retention_bytes,
-            segment_bytes=segment_bytes, segment_ms=segment_ms,
-            index_interval_bytes=index_interval_bytes,
-        )
+        config = self.options.topic_config(partitions, **settings)
         final = os.path.join(self._topics_dir, name)
         if os.path.exists(final):
             raise TopicExistsError(f"topic {name!r} already exists in {self.path}")
@@ -202,8 +195,9 @@ class Broker:
             self._topics[name] = topic
             return topic
 
-    def _topic_or_create(self, name: str) -> Topic:
-        """``topic(name)``, creating it when ``auto_create_topics`` is on."""
+    def topic_for_send(self, name: str) -> Topic:
+        """``topic(name)``, creating it when ``auto_create_topics`` is on
+        (internal: what a Producer writes to)."""
         try:
             return self.topic(name)
         except TopicNotFoundError:
@@ -216,6 +210,8 @@ class Broker:
             return self.create_topic(name)
         except TopicExistsError:
             return self.topic(name)
+
+    _topic_or_create = topic_for_send  # old name, until producer.py on branch storage switches
 
     def list_topics(self) -> list[str]:
         """Names of all topics, sorted."""
@@ -261,11 +257,13 @@ class Broker:
                 for lock in locks:
                     lock.close()
         for group_id in self.list_groups():
-            self._group(group_id).forget_topic(name)
+            self.offset_store(group_id).forget_topic(name)
 
     # -- groups ---------------------------------------------------------------
 
-    def _group(self, group_id: str) -> GroupStore:
+    def offset_store(self, group_id: str) -> GroupStore:
+        """The committed offsets of ``group_id`` (internal: shared by this
+        process's consumers of the group)."""
         with self._lock:
             store = self._groups.get(group_id)
             if store is None:
@@ -286,18 +284,18 @@ class Broker:
         """The group's generation, members (with their assignments and last
         heartbeats) and committed offsets."""
         self._check_open()
-        return describe(self, self._group(group_id))
+        return describe(self, self.offset_store(group_id))
 
     def committed_offsets(self, group_id: str) -> dict[TopicPartition, int]:
         """Every offset committed by ``group_id`` (next offset to read)."""
         self._check_open()
-        return self._group(group_id).load()
+        return self.offset_store(group_id).load()
 
     def lag(self, group_id: str) -> dict[TopicPartition, int]:
         """Per committed partition: end offset - committed offset."""
         self._check_open()
         out = {}
-        for tp, committed in sorted(self._group(group_id).load().items()):
+        for tp, committed in sorted(self.offset_store(group_id).load().items()):
             try:
                 topic = self.topic(tp.topic)
             except TopicNotFoundError:
@@ -319,12 +317,6 @@ class Broker:
             for store in self._groups.values():
                 store.close()
             self._groups.clear()
-
-
-def _options_dict(options: BrokerOptions) -> dict[str, Any]:
-    import attrs
-
-    return attrs.asdict(options)
 
 
 def connect(url: str | os.PathLike[str], **options: Any) -> Broker:

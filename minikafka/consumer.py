@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from .errors import (
     ClosedError,
     CommitFailedError,
@@ -25,13 +27,13 @@ from .errors import (
 )
 from .locking import FileLock
 from .membership import Membership, read_state, state_key
+from .options import ConsumerConfig, make
 from .records import Record, TopicPartition
 
 if TYPE_CHECKING:
     from .broker import Broker
     from .partition import Partition, PartitionReader
 
-_RESETS = ("earliest", "latest", "none")
 _SUBSCRIPTION_REFRESH = 0.5  # seconds between looks for newly created subscribed topics
 _GROUP_SYNC = 0.05  # seconds between looks at the group's state file while polling
 log = logging.getLogger("minikafka")
@@ -89,51 +91,28 @@ class Consumer:
     that does not poll for this long leaves the group by itself.
     """
 
-    def __init__(
-        self,
-        broker: Broker,
-        *topics: str,
-        group_id: str | None = None,
-        auto_offset_reset: str = "latest",
-        enable_auto_commit: bool = True,
-        auto_commit_interval: float = 5.0,
-        key_deserializer: Callable[[bytes], Any] | None = None,
-        value_deserializer: Callable[[bytes], Any] | None = None,
-        max_poll_records: int = 500,
-        consumer_timeout: float | None = None,
-        on_assign: Listener | None = None,
-        on_revoke: Listener | None = None,
-        session_timeout: float = 10.0,
-        heartbeat_interval: float = 0.1,
-        max_poll_interval: float = 300.0,
-    ) -> None:
+    def __init__(self, broker: Broker, *topics: str, config: ConsumerConfig | None = None,
+                 **options: Any) -> None:
         from .broker import Broker
 
         if not isinstance(broker, Broker):
             raise TypeError(f"Consumer needs a minikafka.Broker, not {type(broker).__name__}")
-        if auto_offset_reset not in _RESETS:
-            raise InvalidArgumentError(
-                f"auto_offset_reset must be one of {', '.join(_RESETS)}; got {auto_offset_reset!r}"
-            )
-        if not isinstance(max_poll_records, int) or isinstance(max_poll_records, bool):
-            raise TypeError(f"max_poll_records must be an int, not {type(max_poll_records).__name__}")
-        if max_poll_records <= 0:
-            raise InvalidArgumentError(f"max_poll_records must be > 0, got {max_poll_records}")
-        for name, fn in (("key_deserializer", key_deserializer),
-                         ("value_deserializer", value_deserializer),
-                         ("on_assign", on_assign), ("on_revoke", on_revoke)):
-            if fn is not None and not callable(fn):
-                raise TypeError(f"{name} must be callable, not {type(fn).__name__}")
+        if config is None:
+            config = make(ConsumerConfig, "Consumer", **options)
+        elif options:
+            config = attrs.evolve(config, **options)
+        self.config = config
+        group_id = config.group_id
         self._broker = broker
-        self._group = broker._group(group_id) if group_id is not None else None
+        self._group = broker.offset_store(group_id) if group_id is not None else None
         self.group_id = group_id
-        self._reset = auto_offset_reset
-        self._auto_commit = bool(enable_auto_commit) and group_id is not None
-        self._auto_commit_interval = float(auto_commit_interval)
-        self._key_deserializer = key_deserializer
-        self._value_deserializer = value_deserializer
-        self._max_poll_records = max_poll_records
-        self._consumer_timeout = consumer_timeout
+        self._reset = config.auto_offset_reset
+        self._auto_commit = config.enable_auto_commit and group_id is not None
+        self._auto_commit_interval = float(config.auto_commit_interval)
+        self._key_deserializer = config.key_deserializer
+        self._value_deserializer = config.value_deserializer
+        self._max_poll_records = config.max_poll_records
+        self._consumer_timeout = config.consumer_timeout
         self._assigned: dict[TopicPartition, _Assigned] = {}
         self._paused: set[TopicPartition] = set()
         self._subscription: tuple[str, ...] | None = None
@@ -145,16 +124,11 @@ class Consumer:
         self._lock = threading.RLock()
         self._closed = False
         # Group membership (subscribe with a group_id).
-        self._on_assign = on_assign
-        self._on_revoke = on_revoke
-        for name, value in (("session_timeout", session_timeout),
-                            ("heartbeat_interval", heartbeat_interval),
-                            ("max_poll_interval", max_poll_interval)):
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-                raise InvalidArgumentError(f"{name} must be a number of seconds > 0, got {value!r}")
-        self._session_timeout = float(session_timeout)
-        self._heartbeat_interval = float(heartbeat_interval)
-        self._max_poll_interval = float(max_poll_interval)
+        self._on_assign = config.on_assign
+        self._on_revoke = config.on_revoke
+        self._session_timeout = float(config.session_timeout)
+        self._heartbeat_interval = float(config.heartbeat_interval)
+        self._max_poll_interval = float(config.max_poll_interval)
         self._membership: Membership | None = None
         self._owned: dict[TopicPartition, FileLock] = {}  # owner flocks we hold
         self._pending: set[TopicPartition] = set()  # assigned to us, owner lock still held elsewhere

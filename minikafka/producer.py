@@ -293,7 +293,7 @@ class Producer:
         with self._lock:
             state = self._topics.get(topic)
             if state is None or state.topic.closed:
-                t = self._broker._topic_or_create(topic)
+                t = self._broker.topic_for_send(topic)
                 # linger_ms=0: a limit of 0 writes every record as it is sent
                 limit = self._batch_size if self._linger > 0 else 0
                 state = _TopicState(t, limit, self._max_record_bytes,

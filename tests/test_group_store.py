@@ -307,7 +307,7 @@ def test_corrupt_offsets_surface_through_the_broker(tmp_path: Path) -> None:
     path = tmp_path / "data"
     with Broker(path) as broker:
         broker.create_topic("t")
-        broker._group("g").commit({TP("t", 0): 3})
+        broker.offset_store("g").commit({TP("t", 0): 3})
         assert broker.committed_offsets("g") == {TP("t", 0): 3}
     offsets = next((path / "groups").glob("*/offsets"))
     raw = bytearray(offsets.read_bytes())
@@ -367,7 +367,7 @@ def test_group_id_rules() -> None:
 def test_any_group_id_stays_inside_groups_dir(tmp_path: Path) -> None:
     with Broker(tmp_path / "data") as broker:
         for gid in ("../escape", "/abs", "a/../../b", "..", "."):
-            broker._group(gid).commit({TP("t", 0): 1})
+            broker.offset_store(gid).commit({TP("t", 0): 1})
         assert sorted(broker.list_groups()) == sorted(["../escape", "/abs", "a/../../b", "..", "."])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
     assert all(p.parent.name == "groups" for p in (tmp_path / "data" / "groups").iterdir())
