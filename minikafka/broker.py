@@ -35,7 +35,7 @@ from .errors import (
     TopicExistsError,
     TopicNotFoundError,
 )
-from .format import FORMAT_VERSION
+from .format import DATA_DIR_VERSION
 from .group import GroupStore, decode_group_id
 from .locking import FileLock, Waker
 from .membership import GroupDescription, describe
@@ -102,15 +102,15 @@ class Broker:
             meta = json.loads(marker.read_text())
         except FileNotFoundError:
             tmp = self.path / f"{MARKER}.{os.getpid()}.tmp"
-            tmp.write_text(json.dumps({"format": FORMAT_VERSION}) + "\n")
+            tmp.write_text(json.dumps({"format": DATA_DIR_VERSION}) + "\n")
             os.replace(tmp, marker)
             return
         except ValueError as e:
             raise CorruptLogError(f"{marker}: not valid JSON ({e})") from None
-        if meta.get("format", 0) > FORMAT_VERSION:
+        if meta.get("format", 0) > DATA_DIR_VERSION:
             raise CorruptLogError(
                 f"{marker}: data format {meta['format']} is newer than this minikafka "
-                f"reads ({FORMAT_VERSION})"
+                f"reads ({DATA_DIR_VERSION})"
             )
 
     def __repr__(self) -> str:
