@@ -116,7 +116,7 @@ def main() -> None:
     print(f"{'case':12s} {'base':>14s} {'new':>14s} {'new/base':>9s}")
     for case in args.cases:
         base, new = results[case]["base"], results[case]["new"]
-        ratio = statistics.median(b2 / b1 for b1, b2 in zip(base, new))
+        ratio = statistics.median(b2 / b1 for b1, b2 in zip(base, new, strict=True))
         unit = "µs p50" if case == "latency" else "rec/s"
         print(f"{case:12s} {statistics.median(base):>14,.1f} {statistics.median(new):>14,.1f} "
               f"{ratio:>8.3f}x  ({unit})")
@@ -124,8 +124,8 @@ def main() -> None:
             print(f"    base {', '.join(f'{x:,.1f}' for x in base)}")
             print(f"    new  {', '.join(f'{x:,.1f}' for x in new)}")
     if "poll" in results and "poll_str" in results:
-        within = [s / p for p, s in zip(results["poll"]["new"], results["poll_str"]["new"])]
-        within_b = [s / p for p, s in zip(results["poll"]["base"], results["poll_str"]["base"])]
+        within = [s / p for p, s in zip(results["poll"]["new"], results["poll_str"]["new"], strict=True)]
+        within_b = [s / p for p, s in zip(results["poll"]["base"], results["poll_str"]["base"], strict=True)]
         print(f"poll_str/poll within a round: new {statistics.median(within):.3f}x, "
               f"base {statistics.median(within_b):.3f}x")
 

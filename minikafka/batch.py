@@ -23,6 +23,7 @@ from .format import (
     CHECKSUM_AT,
     CHECKSUMMED_FROM,
     END_OF_SEGMENT,
+    INT64_MIN,
     NO_HEADERS,
     RECORD_PREFIX,
     RECORD_PREFIX_SIZE,
@@ -196,13 +197,9 @@ class BatchWalker:
     __slots__ = ("capacity", "max_ts", "mm", "offset", "pos", "status", "verify")
 
     def __init__(self, mm: mmap.mmap, capacity: int, pos: int, offset: int, verify: bool = True,
-                 max_ts: int = -(1 << 63)) -> None:
-        self.mm = mm
-        self.capacity = capacity
-        self.pos = pos
-        self.offset = offset
-        self.verify = verify
-        self.max_ts = max_ts
+                 max_ts: int = INT64_MIN) -> None:
+        self.mm, self.capacity, self.verify = mm, capacity, verify
+        self.pos, self.offset, self.max_ts = pos, offset, max_ts
         self.status = Status.BATCH
 
     def peek(self) -> BatchInfo:
@@ -273,27 +270,6 @@ def decode_records(
     unpack = _unpack_prefix
     out: list[Record] = []
     append = out.append
-    if key_deserializer is None and value_deserializer is None:
-        for off in range(offset, offset + n):
-            ts, klen, vlen, hlen = unpack(data, p)
-            p += RECORD_PREFIX_SIZE
-            if klen >= 0:
-                key = data[p : p + klen]
-                p += klen
-            else:
-                key = None
-            if vlen >= 0:
-                value = data[p : p + vlen]
-                p += vlen
-            else:
-                value = None
-            if hlen:
-                headers = decode_headers(data, p)
-                p += hlen
-            else:
-                headers = NO_HEADERS
-            append(_new_record(Record, (topic, partition, off, ts, key, value, headers)))
-        return out, p
     kd, vd = key_deserializer, value_deserializer
     for off in range(offset, offset + n):
         ts, klen, vlen, hlen = unpack(data, p)

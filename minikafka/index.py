@@ -60,6 +60,17 @@ def build_entries(mm: mmap.mmap, capacity: int, base: int, interval: int) -> lis
     return entries
 
 
+def rebuild_file(directory: str, base: int, mm: mmap.mmap, capacity: int, interval: int) -> None:
+    """Rewrite ``<base>.index`` from the log of a sealed segment (the
+    writer, flock held): the same entries the writer wrote as it went."""
+    entries = build_entries(mm, capacity, base, interval)
+    OffsetIndex.create(directory, base, OffsetIndex.size_for(capacity, interval))
+    index = OffsetIndex.open(directory, base, writable=True)
+    if index is not None:
+        index.write_entries(entries)
+        index.close()
+
+
 class _Lookups:
     """Binary searches over ``count`` entries read with ``entry(i)``."""
 

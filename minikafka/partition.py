@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 
 from . import reader as _reader
+from . import retention
 from .batch import BatchBuilder, BatchWalker, Status
 from .errors import ClosedError, RecordTooLargeError, TopicNotFoundError
 from .files import NEVER, TMP_SUFFIX, fsync_directory, unlink_quietly
@@ -35,9 +36,8 @@ from .format import (
     U32,
     index_name,
     is_segment_name,
-    segment_name,
 )
-from .index import NOT_INDEXED, MemoryIndex, OffsetIndex, build_entries, index_due, points_at_batch
+from .index import NOT_INDEXED, MemoryIndex, OffsetIndex, index_due, points_at_batch, rebuild_file
 from .locking import FileLock, Waker
 from .options import TopicConfig
 from .reader import PartitionReader
@@ -137,10 +137,12 @@ class Partition:
                 self._seals[base] = info
         return info
 
+    def _create_index(self, base: int, capacity: int) -> None:
+        OffsetIndex.create(self.dir, base, OffsetIndex.size_for(capacity, self.config.index_interval_bytes))
+
     def _create_segment(self, base: int) -> None:
-        cfg = self.config
-        OffsetIndex.create(self.dir, base, OffsetIndex.size_for(cfg.segment_bytes, cfg.index_interval_bytes))
-        Segment.create(self.dir, base, cfg.segment_bytes)
+        self._create_index(base, self.config.segment_bytes)
+        Segment.create(self.dir, base, self.config.segment_bytes)
         if self.fsync:
             fsync_directory(self.dir)
 
@@ -154,15 +156,14 @@ class Partition:
             self._create_segment(base)  # renamed over the torn file
             return Segment.open(self.dir, base, writable=True)
 
-    def _open_index(self, base: int, capacity: int) -> tuple[OffsetIndex, bool]:
-        """Open (or recreate) a writable index; True if it was recreated."""
+    def _open_index(self, base: int, capacity: int) -> OffsetIndex:
+        """Open (or, missing or unreadable, recreate empty) a writable index."""
         index = OffsetIndex.open(self.dir, base, writable=True)
-        if index is not None:
-            return index, False
-        OffsetIndex.create(self.dir, base, OffsetIndex.size_for(capacity, self.config.index_interval_bytes))
-        index = OffsetIndex.open(self.dir, base, writable=True)
-        assert index is not None
-        return index, True
+        if index is None:
+            self._create_index(base, capacity)
+            index = OffsetIndex.open(self.dir, base, writable=True)
+            assert index is not None
+        return index
 
     # -- the write side (callers hold self._lock and the flock) --------------
 
@@ -178,7 +179,7 @@ class Partition:
             bases = [0]
         base = bases[-1]
         seg = self._open_writable(base)
-        index, _ = self._open_index(base, seg.capacity)
+        index = self._open_index(base, seg.capacity)
         tail = _Tail(seg, index)
         # Resume from the last index entry that points at a valid batch;
         # entries after it are damaged and go.
@@ -243,7 +244,7 @@ class Partition:
         except FileNotFoundError:
             self._create_segment(base)
             seg = Segment.open(self.dir, base, writable=True)
-        index, _ = self._open_index(base, seg.capacity)
+        index = self._open_index(base, seg.capacity)
         t.close()
         t.seg, t.index = seg, index
         t.pos, t.max_ts, t.last_indexed_pos = SEGMENT_HEADER_SIZE, INT64_MIN, NOT_INDEXED
@@ -260,12 +261,7 @@ class Partition:
                 continue
             try:
                 if seg.sealed:
-                    entries = build_entries(seg.mm, seg.capacity, base, interval)
-                    OffsetIndex.create(self.dir, base, OffsetIndex.size_for(seg.capacity, interval))
-                    index = OffsetIndex.open(self.dir, base, writable=True)
-                    if index is not None:
-                        index.write_entries(entries)
-                        index.close()
+                    rebuild_file(self.dir, base, seg.mm, seg.capacity, interval)
             finally:
                 seg.close()
         self.damaged_indexes.clear()
@@ -279,9 +275,11 @@ class Partition:
             self._closed = self._deleted = True
             if self._on_deleted is not None:
                 self._on_deleted()
-            raise TopicNotFoundError(
-                f"topic {self.topic!r} was deleted; partition {self.number} takes no more records"
-            )
+            raise self._deleted_error()
+
+    def _deleted_error(self) -> TopicNotFoundError:
+        return TopicNotFoundError(
+            f"topic {self.topic!r} was deleted; partition {self.number} takes no more records")
 
     def _start_spare(self) -> None:
         """Have a zero-filled spare ready before the next roll."""
@@ -310,9 +308,7 @@ class Partition:
             # Another writer of this process (or delete_topic here) may
             # have found the topic deleted and closed us first.
             if self._deleted or not os.path.exists(self._flock.path):
-                raise TopicNotFoundError(
-                    f"topic {self.topic!r} was deleted; partition {self.number} takes no more records"
-                )
+                raise self._deleted_error()
             raise ClosedError(f"partition {self.topic}/{self.number} is closed")
 
     def recover(self) -> None:
@@ -406,36 +402,9 @@ class Partition:
             self._apply_retention()
 
     def _apply_retention(self) -> None:
-        cfg = self.config
-        if cfg.retention_ms is None and cfg.retention_bytes is None:
-            return
-        bases = self.bases()
-        sizes = {}
-        for b in bases:
-            size = 0
-            for name in (segment_name(b), index_name(b)):
-                try:
-                    size += os.stat(os.path.join(self.dir, name)).st_size
-                except FileNotFoundError:
-                    pass
-            sizes[b] = size
-        total = sum(sizes.values())
-        now_ms = int(time.time() * 1000)
-        for b in bases[:-1]:  # never the active segment
-            expired = False
-            if cfg.retention_ms is not None:
-                seal = self.seal(b)
-                expired = seal is not None and seal[0] < now_ms - cfg.retention_ms
-            if not expired and cfg.retention_bytes is not None:
-                expired = total - sizes[b] >= cfg.retention_bytes
-            if not expired:
-                break
-            # Unlink only: processes that have the segment mapped keep a
-            # valid mapping (no truncation, so no SIGBUS).
-            for name in (segment_name(b), index_name(b)):
-                unlink_quietly(os.path.join(self.dir, name))
-            self._seals.pop(b, None)
-            total -= sizes[b]
+        for base in list(retention.expired(self.dir, self.bases(), self.config, self.seal)):
+            retention.remove_segment(self.dir, base)
+            self._seals.pop(base, None)
 
     # -- reading (reader.py) ----------------------------------------------------
 
