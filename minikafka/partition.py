@@ -210,15 +210,18 @@ class Partition:
         process): verify checksums too, and add the index entries those
         batches lack; otherwise re-read the index other writers extended.
         """
+        if not U32.unpack_from(t.seg.mm, t.pos)[0]:
+            return  # nothing appended since we looked: the common case
         interval = self.config.index_interval_bytes
         moved = False
         while True:
             w = BatchWalker(t.seg.mm, t.seg.capacity, t.pos, t.next_offset, verify=recover,
                             max_ts=t.max_ts)
-            for _ in w:
+            while (info := w.peek()).status is Status.BATCH:
                 if recover and index_due(w.pos, t.last_indexed_pos, interval):
                     t.index.append(w.offset - t.seg.base, w.pos, w.max_ts)
                     t.last_indexed_pos = w.pos
+                w.advance(info)
                 moved = True
             t.pos, t.next_offset, t.max_ts = w.pos, w.offset, w.max_ts
             if w.status is not Status.END:
