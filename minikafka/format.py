@@ -84,9 +84,9 @@ from typing import Any
 SEGMENT_VERSION = 1  # <base>.log header
 BATCH_VERSION = 1  # batch header byte 12
 INDEX_VERSION = 1  # <base>.index header
-TOPIC_META_VERSION = 1  # topics/<name>/meta.json "format"
-DATA_DIR_VERSION = 1  # the data directory's marker file "format"
-OFFSETS_VERSION = 1  # groups/<id>/offsets header
+TOPIC_META_VERSION = 1  # topics/<name>/topic.json "format"
+DATA_DIR_VERSION = 1  # <data>/minikafka.json "format"
+OFFSETS_RECORD_VERSION = 1  # one record of groups/<id>/offsets (its file header: group.FILE_VERSION)
 INT64_MIN = -(1 << 63)
 
 SEGMENT_MAGIC = b"MKSG"

@@ -50,7 +50,7 @@ from typing import NamedTuple
 from xxhash import xxh3_64_intdigest
 
 from .errors import CorruptLogError, InvalidArgumentError
-from .format import OFFSETS_VERSION
+from .format import OFFSETS_RECORD_VERSION
 from .locking import FileLock
 from .records import TopicPartition
 
@@ -101,7 +101,7 @@ def decode_group_id(name: str) -> str:
 
 
 def encode_offsets(sequence: int, offsets: Mapping[TopicPartition, int]) -> bytes:
-    parts = [HEADER.pack(MAGIC, OFFSETS_VERSION, 0, sequence, len(offsets))]
+    parts = [HEADER.pack(MAGIC, OFFSETS_RECORD_VERSION, 0, sequence, len(offsets))]
     for (topic, partition), offset in sorted(offsets.items()):
         raw = topic.encode()
         parts.append(TOPIC_LEN.pack(len(raw)) + raw + ENTRY_TAIL.pack(partition, offset))
@@ -117,7 +117,7 @@ def decode_offsets(data: bytes, path: str) -> tuple[int, dict[TopicPartition, in
     magic, version, _, sequence, count = HEADER.unpack_from(body, 0)
     if magic != MAGIC or xxh3_64_intdigest(body) != checksum:
         raise CorruptLogError(f"{path}: group offsets file fails its checksum")
-    if version > OFFSETS_VERSION:
+    if version > OFFSETS_RECORD_VERSION:
         raise CorruptLogError(f"{path}: group offsets format {version} is newer than this minikafka")
     offsets = {}
     p = HEADER.size
