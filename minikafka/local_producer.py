@@ -68,10 +68,10 @@ def _common_length(items: list[Any]) -> int | None:
     return lengths.pop() if len(lengths) == 1 else None
 
 
-class _TopicState(Route):
+class _TopicRoute(Route):
     """What the producer caches per topic: the route and the open batches."""
 
-    __slots__ = ("batches", "limit", "parts", "plain", "topic")
+    __slots__ = ("batch_bytes", "batches", "parts", "plain", "topic")
 
     def __init__(self, topic: Topic, batch_size: int, max_record_bytes: int, plain: bool) -> None:
         cfg = topic.config
@@ -80,7 +80,7 @@ class _TopicState(Route):
         self.topic = topic
         self.parts = [topic.partition(p) for p in range(topic.partitions)]
         self.batches: list[_Batch | None] = [None] * topic.partitions
-        self.limit = min(batch_size, cfg.max_batch_bytes)  # 0: no batching
+        self.batch_bytes = min(batch_size, cfg.max_batch_bytes)  # 0: no batching
         self.plain = plain  # no serializers or partitioner: send() may take its fast path
 
 
@@ -93,7 +93,7 @@ class LocalProducer:
         self._linger = config.linger_ms / 1000.0
         self._batch_size = config.batch_size
         self._max_record_bytes = config.max_record_bytes
-        self._topics: dict[str, _TopicState] = {}
+        self._topics: dict[str, _TopicRoute] = {}
         self._unwritten: dict[int, _Batch] = {}  # id(batch) -> batch, in creation order
         self._lock = threading.RLock()
         self._wakeup = threading.Condition(self._lock)
@@ -101,20 +101,20 @@ class LocalProducer:
         self._linger_idle = False  # the linger thread waits for a first batch
         self._closed = False
 
-    def _topic_state(self, topic: str) -> _TopicState:
+    def _route(self, topic: str) -> _TopicRoute:
         if self._closed:
             raise ClosedError("producer is closed")
         if not isinstance(topic, str):
             raise TypeError(f"topic must be a str, not {type(topic).__name__}")
         with self._lock:
-            state = self._topics.get(topic)
-            if state is None or state.topic.closed:
+            route = self._topics.get(topic)
+            if route is None or route.topic.closed:
                 t = self._broker.topic_for_send(topic)
-                # linger_ms=0: a limit of 0 writes every record as it is sent
-                limit = self._batch_size if self._linger > 0 else 0
-                state = _TopicState(t, limit, self._max_record_bytes, plain=not self._front.custom)
-                self._topics[topic] = state
-            return state
+                # linger_ms=0: a batch of 0 bytes writes every record as it is sent
+                batch_bytes = self._batch_size if self._linger > 0 else 0
+                route = _TopicRoute(t, batch_bytes, self._max_record_bytes, plain=not self._front.custom)
+                self._topics[topic] = route
+            return route
 
     def send(
         self,
@@ -131,36 +131,36 @@ class LocalProducer:
         Everything is validated before anything is buffered: a call that
         raises writes nothing.
         """
-        state = self._topics.get(topic)  # emptied by close()
+        route = self._topics.get(topic)  # emptied by close()
         if (
-            state is not None and state.plain and partition is None and headers is None
+            route is not None and route.plain and partition is None and headers is None
             and timestamp_ms is None and (key is None or type(key) is bytes)
-            and (value is None or type(value) is bytes) and not state.topic.closed
+            and (value is None or type(value) is bytes) and not route.topic.closed
         ):
             # The common case, kept short: each line here costs every record
             # (benchmarks/: "produce: send() per record"). It is
             # BatchBuilder.append and SendFront.prepare inlined.
             if key is None:
                 klen = -1
-                partition = state.sticky
+                partition = route.sticky
                 size = RECORD_PREFIX_SIZE
             else:
                 klen = len(key)
-                partition = _hash(key) % state.partitions if state.partitions > 1 else 0
+                partition = _hash(key) % route.partitions if route.partitions > 1 else 0
                 size = RECORD_PREFIX_SIZE + klen
             if value is None:
                 vlen = -1
             else:
                 vlen = len(value)
                 size += vlen
-            if size <= state.max_record:
+            if size <= route.max_record:
                 ts = _time_ns() // 1_000_000
                 lock = self._lock
                 lock.acquire()  # cheaper than "with" on this path
                 try:
-                    batch = state.batches[partition]
-                    if batch is None or len(batch.buf) + size > state.limit:
-                        batch = self._new_batch(state, partition, ts)
+                    batch = route.batches[partition]
+                    if batch is None or len(batch.buf) + size > route.batch_bytes:
+                        batch = self._new_batch(route, partition, ts)
                     buf = batch.buf
                     buf += pack_prefix(ts, klen, vlen, 0)
                     if klen > 0:
@@ -171,35 +171,35 @@ class LocalProducer:
                     batch.count = n + 1
                     if ts > batch.max_ts:
                         batch.max_ts = ts
-                    if len(buf) >= state.limit:
+                    if len(buf) >= route.batch_bytes:
                         self._write_batch(batch)
                 finally:
                     lock.release()
                 return new_future(RecordFuture, (batch, n, ts))
-        if state is None or state.topic.closed:
-            state = self._topic_state(topic)
-        rec = self._front.prepare(state, value, key, partition, headers, timestamp_ms)
+        if route is None or route.topic.closed:
+            route = self._route(topic)
+        rec = self._front.prepare(route, value, key, partition, headers, timestamp_ms)
         lock = self._lock
         lock.acquire()
         try:
-            batch = state.batches[rec.partition]
-            if batch is None or len(batch.buf) + rec.size > state.limit:
-                batch = self._new_batch(state, rec.partition, rec.timestamp)
+            batch = route.batches[rec.partition]
+            if batch is None or len(batch.buf) + rec.size > route.batch_bytes:
+                batch = self._new_batch(route, rec.partition, rec.timestamp)
             n = batch.append(rec.timestamp, rec.key, rec.value, rec.headers)
-            if len(batch.buf) >= state.limit:
+            if len(batch.buf) >= route.batch_bytes:
                 self._write_batch(batch)
         finally:
             lock.release()
         return new_future(RecordFuture, (batch, n, rec.timestamp))
 
-    def _new_batch(self, state: _TopicState, partition: int, ts: int) -> _Batch:
+    def _new_batch(self, route: _TopicRoute, partition: int, ts: int) -> _Batch:
         """Close the partition's full batch (if any) and open a new one."""
         if self._closed:  # closed by another thread since send() looked
             raise ClosedError("producer is closed")
-        batch = state.batches[partition]
+        batch = route.batches[partition]
         if batch is not None:
             self._write_batch(batch)
-        batch = state.batches[partition] = _Batch(self, state.name, state.parts[partition], ts)
+        batch = route.batches[partition] = _Batch(self, route.name, route.parts[partition], ts)
         self._unwritten[id(batch)] = batch
         if self._linger > 0:
             if self._linger_thread is None:
@@ -230,20 +230,20 @@ class LocalProducer:
         producer sent before. Validated first: a call that raises writes
         nothing.
         """
-        state = self._topic_state(topic)
+        route = self._route(topic)
         front = self._front
-        values, keys, ts = front.prepare_many(state, values, keys, partition, timestamp_ms)
-        result = SendManyResult(state.name, ts, len(values))
-        n = state.partitions
+        values, keys, ts = front.prepare_many(route, values, keys, partition, timestamp_ms)
+        result = SendManyResult(route.name, ts, len(values))
+        n = route.partitions
         with self._lock:
             if self._closed:
                 raise ClosedError("producer is closed")
-            sticky = state.sticky
+            sticky = route.sticky
             groups: dict[int, tuple[list[Any] | None, list[Any]]]
             if keys is None or partition is not None or (n == 1 and front.partitioner is None):
                 groups = {sticky if partition is None else partition: (keys, values)}
             else:
-                order = result._order = front.partitions_of(state, keys)
+                order = result._order = front.partitions_of(route, keys)
                 group_keys: dict[int, list[Any]] = {}
                 group_values: dict[int, list[Any]] = {}
                 for k, v, p in zip(keys, values, order, strict=True):
@@ -253,33 +253,33 @@ class LocalProducer:
                     group_values[p].append(v)
                 groups = {p: (group_keys[p], group_values[p]) for p in group_keys}
             # Encode (and so validate) everything before writing anything.
-            encoded = {p: self._encode_bulk(state, ks, vs, ts) for p, (ks, vs) in groups.items()}
+            encoded = {p: self._encode_bulk(route, ks, vs, ts) for p, (ks, vs) in groups.items()}
             for p, batches in encoded.items():
-                pending = state.batches[p]
+                pending = route.batches[p]
                 if pending is not None:
                     self._write_batch(pending)  # what was sent before goes first
-                part = state.parts[p]
+                part = route.parts[p]
                 for b in batches:
                     result.batches.append((p, part.append(b), b.count))
             if sticky in groups:
-                state.sticky = (sticky + 1) % n
+                route.sticky = (sticky + 1) % n
         return result
 
     @staticmethod
-    def _encode_bulk(state: _TopicState, keys: list[Any] | None, values: list[Any],
+    def _encode_bulk(route: _TopicRoute, keys: list[Any] | None, values: list[Any],
                      ts: int) -> list[BatchBuilder]:
         """Encode records into batches of ~BULK_BATCH_BYTES, validating each."""
-        max_batch = state.topic.config.max_batch_bytes
-        chunk = max(state.limit, min(BULK_BATCH_BYTES, max_batch))
-        limit = state.max_record
+        max_batch = route.topic.config.max_batch_bytes
+        chunk = max(route.batch_bytes, min(BULK_BATCH_BYTES, max_batch))
+        max_record = route.max_record
         vlen = _common_length(values)
         klen = -1 if keys is None else _common_length(keys)
         if vlen is not None and klen is not None and (klen > 0 or vlen > 0):
             size = RECORD_PREFIX_SIZE + max(klen, 0) + max(vlen, 0)
-            if size > limit:
+            if size > max_record:
                 raise RecordTooLargeError(
-                    f"records of send_many to topic {state.name!r} are {size} bytes, "
-                    f"over the limit of {limit} (max_record_bytes, or what one segment holds)"
+                    f"records of send_many to topic {route.name!r} are {size} bytes, "
+                    f"over the limit of {max_record} (max_record_bytes, or what one segment holds)"
                 )
             # As many records per batch as the loop below would put there.
             per_batch = max(1, min(-(-(chunk - BATCH_HEADER_SIZE) // size),
@@ -294,10 +294,10 @@ class LocalProducer:
             if k is not None and type(k) is not bytes:
                 k = to_bytes(k, "key")
             size = RECORD_PREFIX_SIZE + (len(k) if k else 0) + (len(v) if v else 0)
-            if size > limit:
+            if size > max_record:
                 raise RecordTooLargeError(
-                    f"record {i} of send_many to topic {state.name!r} is {size} bytes, "
-                    f"over the limit of {limit} (max_record_bytes, or what one segment holds)"
+                    f"record {i} of send_many to topic {route.name!r} is {size} bytes, "
+                    f"over the limit of {max_record} (max_record_bytes, or what one segment holds)"
                 )
             if b.count and len(b.buf) + size > max_batch:  # the batch must fit a segment
                 out.append(b)
@@ -316,13 +316,13 @@ class LocalProducer:
             if batch.base_offset >= 0 or batch.error is not None:
                 return
             self._unwritten.pop(id(batch), None)
-            state = self._topics.get(batch.topic)
-            if state is not None:
+            route = self._topics.get(batch.topic)
+            if route is not None:
                 number = batch.partition
-                if state.batches[number] is batch:
-                    state.batches[number] = None
-                    if number == state.sticky:  # keyless records move on
-                        state.sticky = (number + 1) % state.partitions
+                if route.batches[number] is batch:
+                    route.batches[number] = None
+                    if number == route.sticky:  # keyless records move on
+                        route.sticky = (number + 1) % route.partitions
             try:
                 batch.base_offset = batch.part.append(batch)
             except BaseException as e:
@@ -373,7 +373,7 @@ class LocalProducer:
                     batch.error = ClosedError("broker closed before the record was written")
                 self._unwritten.clear()
             self._closed = True
-            self._topics.clear()  # send() finds no state and raises ClosedError
+            self._topics.clear()  # send() finds no route and raises ClosedError
             self._wakeup.notify_all()
         thread = self._linger_thread
         if thread is not None and thread is not threading.current_thread():

@@ -159,10 +159,10 @@ def test_send_many_uniform_batches_match_the_general_loop(make_broker):
     keys = [b"k" * 16] * 5000
     with Producer(broker) as p:
         backend = p._backend
-        state = backend._topic_state("t")
-        fast = backend._encode_bulk(state, keys, values, 99)
+        route = backend._route("t")
+        fast = backend._encode_bulk(route, keys, values, 99)
         # A trailing mixed-length record forces the general loop for the rest.
-        slow = backend._encode_bulk(state, [*keys, b"kk"], [*values, b"v"], 99)
+        slow = backend._encode_bulk(route, [*keys, b"kk"], [*values, b"v"], 99)
     fast_counts = [b.count for b in fast]
     slow_counts = [b.count for b in slow]
     assert fast_counts[:-1] == slow_counts[: len(fast) - 1]  # the same full batches
