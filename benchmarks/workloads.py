@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 
 from minikafka import Broker, Consumer, Producer, TopicPartition
@@ -67,6 +68,9 @@ def consume(cfg: Config, keys: list[bytes], values: list[bytes]) -> list[Row]:
         def poll() -> dict[str, float]:
             return {"rate": n / poll_all(b, TOPIC, n)}
 
+        def poll_str() -> dict[str, float]:
+            return {"rate": n / poll_all(b, TOPIC, n, value_deserializer=bytes.decode)}
+
         def iterate() -> dict[str, float]:
             t0 = time.perf_counter()
             c = Consumer(b, TOPIC, auto_offset_reset="earliest", consumer_timeout=1.0)
@@ -81,12 +85,16 @@ def consume(cfg: Config, keys: list[bytes], values: list[bytes]) -> list[Row]:
                 raise RuntimeError(f"iteration read {got} records, expected {n}")
             return {"rate": n / dt}
 
-        cfg.log("  minikafka consume: poll")
-        r_poll = median_of(cfg.repeat, poll)
+        cfg.log("  minikafka consume: poll, and poll with value_deserializer=bytes.decode, interleaved")
+        pairs = [(poll(), poll_str()) for _ in range(max(1, cfg.repeat))]
+        r_poll = {"rate": statistics.median(a["rate"] for a, _ in pairs)}
+        r_str = {"rate": statistics.median(b["rate"] for _, b in pairs)}
         cfg.log("  minikafka consume: iteration")
         r_iter = median_of(cfg.repeat, iterate)
         rows.append(Row("minikafka", "consume: poll() to the end (Record objects)", n,
                         rate=r_poll["rate"], note="max_poll_records=500", extra={"key": "mk_poll"}))
+        rows.append(Row("minikafka", "consume: poll(), value_deserializer=bytes.decode", n,
+                        rate=r_str["rate"], note="str values", extra={"key": "mk_poll_str"}))
         rows.append(Row("minikafka", "consume: for record in consumer", n, rate=r_iter["rate"],
                         extra={"key": "mk_iter"}))
     return rows
