@@ -35,15 +35,15 @@ from .errors import (
     TopicExistsError,
     TopicNotFoundError,
 )
-from .format import FORMAT_VERSION
-from .group import GroupStore, decode_group_id
+from .group_state import STATE, GroupDescription, describe
 from .locking import FileLock, Waker
-from .membership import GroupDescription, describe
+from .offsets import OffsetStore, decode_group_id
 from .options import BrokerOptions, make
 from .records import TopicPartition
 from .topic import METADATA, Topic, read_metadata, validate_topic_name, write_metadata
 
 MARKER = "minikafka.json"
+DATA_VERSION = 1  # the data directory layout, recorded in the marker
 DOORBELL = "doorbell"  # futex word that wakes readers in every process (doorbell.py)
 
 
@@ -75,7 +75,7 @@ class Broker:
         self._clean_tmp()
         self._lock = threading.RLock()
         self._topics: dict[str, Topic] = {}
-        self._groups: dict[str, GroupStore] = {}
+        self._groups: dict[str, OffsetStore] = {}
         self.waker = Waker(options.poll_interval, open_doorbell(str(self.path / DOORBELL)))
         self._closed = False
         for name in self.list_topics():
@@ -102,15 +102,15 @@ class Broker:
             meta = json.loads(marker.read_text())
         except FileNotFoundError:
             tmp = self.path / f"{MARKER}.{os.getpid()}.tmp"
-            tmp.write_text(json.dumps({"format": FORMAT_VERSION}) + "\n")
+            tmp.write_text(json.dumps({"format": DATA_VERSION}) + "\n")
             os.replace(tmp, marker)
             return
         except ValueError as e:
             raise CorruptLogError(f"{marker}: not valid JSON ({e})") from None
-        if meta.get("format", 0) > FORMAT_VERSION:
+        if meta.get("format", 0) > DATA_VERSION:
             raise CorruptLogError(
                 f"{marker}: data format {meta['format']} is newer than this minikafka "
-                f"reads ({FORMAT_VERSION})"
+                f"reads ({DATA_VERSION})"
             )
 
     def __repr__(self) -> str:
@@ -261,13 +261,13 @@ class Broker:
 
     # -- groups ---------------------------------------------------------------
 
-    def offset_store(self, group_id: str) -> GroupStore:
+    def offset_store(self, group_id: str) -> OffsetStore:
         """The committed offsets of ``group_id`` (internal: shared by this
         process's consumers of the group)."""
         with self._lock:
             store = self._groups.get(group_id)
             if store is None:
-                store = GroupStore(self._groups_dir, group_id, self.options.fsync)
+                store = OffsetStore(self._groups_dir, group_id, self.options.fsync)
                 self._groups[group_id] = store
             return store
 
@@ -277,14 +277,14 @@ class Broker:
         return sorted(
             decode_group_id(n) for n in os.listdir(self._groups_dir)
             if os.path.exists(os.path.join(self._groups_dir, n, "offsets"))
-            or os.path.exists(os.path.join(self._groups_dir, n, "state.json"))
+            or os.path.exists(os.path.join(self._groups_dir, n, STATE))
         )
 
     def describe_group(self, group_id: str) -> GroupDescription:
         """The group's generation, members (with their assignments and last
         heartbeats) and committed offsets."""
         self._check_open()
-        return describe(self, self.offset_store(group_id))
+        return describe(self.offset_store(group_id))
 
     def committed_offsets(self, group_id: str) -> dict[TopicPartition, int]:
         """Every offset committed by ``group_id`` (next offset to read)."""

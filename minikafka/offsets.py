@@ -1,4 +1,5 @@
-"""Consumer-group committed offsets: one small sidecar file per group.
+"""A consumer group's committed offsets: one small sidecar file per group,
+and the group lock that serializes commits and membership changes.
 
 ``<data>/groups/<encoded id>/offsets`` holds two slots, each big enough for
 one *offsets record* (the group's whole committed state, with a sequence
@@ -50,11 +51,11 @@ from typing import NamedTuple
 from xxhash import xxh3_64_intdigest
 
 from .errors import CorruptLogError, InvalidArgumentError
-from .format import FORMAT_VERSION
 from .locking import FileLock
 from .records import TopicPartition
 
 MAGIC = b"MKGO"
+RECORD_VERSION = 1  # offsets record (the whole of a version 1 file)
 HEADER = struct.Struct("<4sHHQI")
 FILE_MAGIC = b"MKGS"
 FILE_VERSION = 2
@@ -101,7 +102,7 @@ def decode_group_id(name: str) -> str:
 
 
 def encode_offsets(sequence: int, offsets: Mapping[TopicPartition, int]) -> bytes:
-    parts = [HEADER.pack(MAGIC, FORMAT_VERSION, 0, sequence, len(offsets))]
+    parts = [HEADER.pack(MAGIC, RECORD_VERSION, 0, sequence, len(offsets))]
     for (topic, partition), offset in sorted(offsets.items()):
         raw = topic.encode()
         parts.append(TOPIC_LEN.pack(len(raw)) + raw + ENTRY_TAIL.pack(partition, offset))
@@ -117,7 +118,7 @@ def decode_offsets(data: bytes, path: str) -> tuple[int, dict[TopicPartition, in
     magic, version, _, sequence, count = HEADER.unpack_from(body, 0)
     if magic != MAGIC or xxh3_64_intdigest(body) != checksum:
         raise CorruptLogError(f"{path}: group offsets file fails its checksum")
-    if version > FORMAT_VERSION:
+    if version > RECORD_VERSION:
         raise CorruptLogError(f"{path}: group offsets format {version} is newer than this minikafka")
     offsets = {}
     p = HEADER.size
@@ -183,8 +184,9 @@ def _read_all(fd: int) -> bytes:
     return os.pread(fd, os.fstat(fd).st_size, 0)
 
 
-class GroupStore:
-    """The committed offsets of one group in one data directory."""
+class OffsetStore:
+    """The committed offsets of one group in one data directory, and the
+    group's directory and lock."""
 
     def __init__(self, groups_dir: str, group_id: str, fsync: bool = False) -> None:
         self.group_id = group_id
@@ -288,3 +290,4 @@ class GroupStore:
         if self._flock is not None:
             self._flock.close()
             self._flock = None
+
