@@ -21,12 +21,12 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 import attrs
 
+from .closeable import Closeable
 from .doorbell import open_doorbell
 from .errors import (
     ClosedError,
@@ -47,7 +47,7 @@ DATA_VERSION = 1  # the data directory layout, recorded in the marker
 DOORBELL = "doorbell"  # futex word that wakes readers in every process (doorbell.py)
 
 
-class Broker:
+class Broker(Closeable):
     """A data directory opened by this process.
 
     ``Broker(path, **options)`` takes :class:`BrokerOptions` fields as
@@ -115,13 +115,6 @@ class Broker:
 
     def __repr__(self) -> str:
         return f"<Broker {str(self.path)!r}{' closed' if self._closed else ''}>"
-
-    def __enter__(self) -> Broker:
-        return self
-
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
     def _check_open(self) -> None:
         if self._closed:

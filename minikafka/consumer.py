@@ -16,11 +16,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .closeable import Closeable
 from .consumer_backend import ConsumerBackend
 from .errors import ClosedError, CommitFailedError, InvalidArgumentError
 from .options import ConsumerConfig, make
@@ -72,7 +72,7 @@ class _Hooks:
             c._commit_positions(force=True, only=partitions)
 
 
-class Consumer:
+class Consumer(Closeable):
     """Reads records from a broker's topics.
 
     ``Consumer(broker, *topics, **options)``: the options are the fields of
@@ -138,13 +138,6 @@ class Consumer:
 
     def __repr__(self) -> str:
         return f"<Consumer group={self.group_id!r} partitions={len(self.assignment())}>"
-
-    def __enter__(self) -> Consumer:
-        return self
-
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
     def _check_open(self) -> None:
         if self._closed:

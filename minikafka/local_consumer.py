@@ -105,12 +105,9 @@ class LocalConsumer:
                 self._refresh(force=True)
                 return
             if self._member is None:
-                c = self._config
                 self._member = GroupMember(
                     self._store, self._broker.waker, self._partition_count, self, self._lock,
-                    session_timeout=c.session_timeout, heartbeat_interval=c.heartbeat_interval,
-                    max_poll_interval=c.max_poll_interval,
-                    stopped=lambda: self._closed or self._broker.closed,
+                    self._config, stopped=lambda: self._closed or self._broker.closed,
                 )
             self._member.join(topics)
 

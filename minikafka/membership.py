@@ -46,6 +46,7 @@ from .group_state import (
 )
 from .locking import FileLock, Waker
 from .offsets import OffsetStore
+from .options import ConsumerConfig
 from .records import TopicPartition
 
 SYNC_INTERVAL = 0.05  # seconds between looks at the group's state file while polling
@@ -76,8 +77,7 @@ class GroupMember:
     """
 
     def __init__(self, store: OffsetStore, waker: Waker, partition_count: Callable[[str], int | None],
-                 listener: MemberListener, lock: threading.RLock, *, session_timeout: float,
-                 heartbeat_interval: float, max_poll_interval: float,
+                 listener: MemberListener, lock: threading.RLock, config: ConsumerConfig,
                  stopped: Callable[[], bool]) -> None:
         self.store = store
         self.dir = store.dir
@@ -85,9 +85,7 @@ class GroupMember:
         self.partition_count = partition_count
         self.listener = listener
         self.lock = lock
-        self.session_timeout = session_timeout
-        self.heartbeat_interval = heartbeat_interval
-        self.max_poll_interval = max_poll_interval
+        self.config = config  # session_timeout, heartbeat_interval, max_poll_interval
         self.stopped = stopped  # true once the consumer or its broker is closed
         self.member_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self.topics: tuple[str, ...] = ()
@@ -240,7 +238,7 @@ class GroupMember:
     def _dead(self, state: GroupState) -> list[str]:
         now = now_ms()
         return [m for m in state.members if m != self.member_id
-                and not member_alive(member_path(self.dir, m), self.session_timeout, now)]
+                and not member_alive(member_path(self.dir, m), self.config.session_timeout, now)]
 
     def _without_dead(self, state: GroupState) -> GroupState:
         dead = self._dead(state)
@@ -287,10 +285,10 @@ class GroupMember:
         release everything if the application stopped polling."""
         stop = self._stop
         ticks = 0
-        while not stop.wait(self.heartbeat_interval):
+        while not stop.wait(self.config.heartbeat_interval):
             try:
                 idle = time.monotonic() - self.last_poll
-                if idle > self.max_poll_interval and self.owned:
+                if idle > self.config.max_poll_interval and self.owned:
                     with self.lock:
                         if stop.is_set():
                             return
