@@ -13,7 +13,7 @@ returns (the Kafka backend). See docs/architecture.md.
 from __future__ import annotations
 
 import logging
-import threading
+import operator
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -119,10 +119,10 @@ class Consumer(Closeable):
         self._subscription: tuple[str, ...] | None = None
         self._manual = False
         self._closed = False
-        # Records fetched for iteration; those from ``_next`` on are not yet yielded.
+        # The batch iteration is yielding, and its list iterator: what the
+        # iterator has not reached is fetched but not yet consumed.
         self._batch: list[Record] = []
-        self._next = 0
-        self._iter_lock = threading.Lock()
+        self._cursor: Any = None
         if isinstance(broker, Broker):
             from .local_consumer import LocalConsumer
 
@@ -305,29 +305,33 @@ class Consumer(Closeable):
                 if limit is not None and time.monotonic() - idle_since >= limit:
                     return
                 continue
-            with self._iter_lock:
-                self._batch, self._next = records, 0
+            cursor = iter(records)
+            self._batch, self._cursor = records, cursor
             try:
-                while not self._closed:
-                    with self._iter_lock:
-                        if self._batch is not records or self._next >= len(records):
-                            break  # all yielded, or settled by another call
-                        record = records[self._next]
-                        self._next += 1
+                for record in cursor:  # _settle() stops this iterator
                     yield record
+                    if self._closed:
+                        break
             finally:
-                if self._batch is records:
+                if self._cursor is cursor:
                     self._settle()
             idle_since = time.monotonic()
 
     def _settle(self) -> None:
         """Put back the records iteration fetched but has not yielded: seek
         each partition to its first unyielded record."""
-        with self._iter_lock:
-            unyielded = self._batch[self._next:]
-            self._batch, self._next = [], 0
-        if not unyielded:
+        cursor, records = self._cursor, self._batch
+        if cursor is None:
             return
+        self._cursor, self._batch = None, []
+        # Settling from another thread (a poll-interval expiry) while the
+        # iterator advances can at worst put back a record that is also
+        # yielded: delivered twice, never lost.
+        remaining = operator.length_hint(cursor)
+        cursor.__setstate__(len(records))  # exhausted: the iterator polls again
+        if not remaining:
+            return
+        unyielded = records[len(records) - remaining:]
         first: dict[TopicPartition, int] = {}
         for r in unyielded:
             first.setdefault(TopicPartition(r.topic, r.partition), r.offset)
