@@ -291,18 +291,18 @@ class Consumer(Closeable):
         idle seconds, or the end with ``stop_at_end``). A yielded record is
         consumed: its partition's position is past it."""
         idle_since = time.monotonic()
-        limit = self.config.consumer_timeout
+        idle_limit = self.config.consumer_timeout
         while not self._closed:
             try:
                 if self.config.stop_at_end and self.at_end():
                     return
-                wait = ITERATION_WAIT if limit is None else max(
-                    0.0, min(ITERATION_WAIT, idle_since + limit - time.monotonic()))
+                wait = ITERATION_WAIT if idle_limit is None else max(
+                    0.0, min(ITERATION_WAIT, idle_since + idle_limit - time.monotonic()))
                 records = self.poll(timeout=wait)
             except ClosedError:
                 return
             if not records:
-                if limit is not None and time.monotonic() - idle_since >= limit:
+                if idle_limit is not None and time.monotonic() - idle_since >= idle_limit:
                     return
                 continue
             cursor = iter(records)

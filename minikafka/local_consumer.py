@@ -30,20 +30,20 @@ from .records import Record, TopicPartition
 if TYPE_CHECKING:
     from .broker import Broker
     from .consumer_backend import ConsumerHooks
-    from .partition import Partition, PartitionReader
+    from .partition import Partition
     from .topic import Topic
 
 SUBSCRIPTION_REFRESH = 0.5  # seconds between looks for newly created subscribed topics
 
 
-class _Assigned:
+class _Entry:
     """Per assigned partition: its storage, read cursor and position."""
 
     __slots__ = ("part", "position", "reader", "ready")
 
     def __init__(self, part: Partition) -> None:
         self.part = part
-        self.reader: PartitionReader = part.reader()
+        self.reader = part.reader()
         self.position: int | None = None  # None: from the committed offset or the reset policy
         self.ready = False  # reader is positioned at ``position``
 
@@ -61,7 +61,7 @@ class LocalConsumer:
         self._hooks = hooks
         self._store = broker.offset_store(config.group_id) if config.group_id is not None else None
         self._lock = threading.RLock()
-        self._assigned: dict[TopicPartition, _Assigned] = {}
+        self._assigned: dict[TopicPartition, _Entry] = {}
         self._paused: set[TopicPartition] = set()
         self._subscription: tuple[str, ...] | None = None
         self._member: GroupMember | None = None
@@ -134,12 +134,12 @@ class LocalConsumer:
         return self._member is not None and bool(self._member.pending)
 
     def _set_assignment(self, tps: Iterable[TopicPartition]) -> None:
-        new: dict[TopicPartition, _Assigned] = {}
+        new: dict[TopicPartition, _Entry] = {}
         for tp in tps:
-            state = self._assigned.pop(tp, None)
-            new[tp] = state if state is not None else _Assigned(self._topic_of(tp).partition(tp.partition))
-        for tp, state in self._assigned.items():  # no longer assigned
-            state.reader.close()
+            entry = self._assigned.pop(tp, None)
+            new[tp] = entry if entry is not None else _Entry(self._topic_of(tp).partition(tp.partition))
+        for tp, entry in self._assigned.items():  # no longer assigned
+            entry.reader.close()
             self._paused.discard(tp)
         self._assigned = new
 
@@ -205,27 +205,27 @@ class LocalConsumer:
                  if tp not in self._paused]
         # Position every partition before reading any, so that a
         # NoOffsetError comes before records are taken (as in Kafka).
-        for tp, state in items:
-            self._ensure_ready(tp, state)
-        taken: list[tuple[_Assigned, int]] = []
+        for tp, entry in items:
+            self._ensure_ready(tp, entry)
+        taken: list[tuple[_Entry, int]] = []
         try:
-            for tp, state in items:
-                records = state.reader.read(max_records - len(out), kd, vd)
-                if not records and state.reader.behind:
+            for tp, entry in items:
+                records = entry.reader.read(max_records - len(out), kd, vd)
+                if not records and entry.reader.behind:
                     # Retention deleted what comes next: outside the retained
                     # range, so auto_offset_reset decides, as for a seek there.
-                    state.ready = False
-                    self._ensure_ready(tp, state)
-                    records = state.reader.read(max_records - len(out), kd, vd)
+                    entry.ready = False
+                    self._ensure_ready(tp, entry)
+                    records = entry.reader.read(max_records - len(out), kd, vd)
                 if records:
-                    taken.append((state, records[0].offset))
-                    state.position = state.reader.offset
+                    taken.append((entry, records[0].offset))
+                    entry.position = entry.reader.offset
                     out += records
                     if len(out) >= max_records:
                         break
         except NoOffsetError:
-            for state, first in taken:  # fetch raises: the records read so far were never returned
-                state.position, state.ready = first, False
+            for entry, first in taken:  # fetch raises: the records read so far were never returned
+                entry.position, entry.ready = first, False
             raise
         return out
 
@@ -235,11 +235,11 @@ class LocalConsumer:
 
     # -- positions ------------------------------------------------------------------------------
 
-    def _state(self, tp: TopicPartition) -> _Assigned:
-        state = self._assigned.get(tp)
-        if state is None:
+    def _entry(self, tp: TopicPartition) -> _Entry:
+        entry = self._assigned.get(tp)
+        if entry is None:
             raise InvalidArgumentError(f"{tp.topic}/{tp.partition} is not assigned to this consumer")
-        return state
+        return entry
 
     def _reset_offset(self, tp: TopicPartition, part: Partition, why: str) -> int:
         reset = self._config.auto_offset_reset
@@ -249,37 +249,37 @@ class LocalConsumer:
             return part.end_offset()
         raise NoOffsetError(f"{tp.topic}/{tp.partition}: {why} and auto_offset_reset='none'")
 
-    def _ensure_ready(self, tp: TopicPartition, state: _Assigned) -> None:
+    def _ensure_ready(self, tp: TopicPartition, entry: _Entry) -> None:
         """Position the reader, resolving an unknown or out-of-range offset."""
-        if state.ready:
+        if entry.ready:
             return
-        part = state.part
-        if state.position is None:
+        part = entry.part
+        if entry.position is None:
             committed = self._store.load().get(tp) if self._store is not None else None
             if committed is None:
-                state.position = self._reset_offset(tp, part, "no committed offset")
+                entry.position = self._reset_offset(tp, part, "no committed offset")
             else:
-                state.position = committed
-        if not state.reader.seek(state.position):
+                entry.position = committed
+        if not entry.reader.seek(entry.position):
             begin, end = part.beginning_offset(), part.end_offset()
-            state.position = self._reset_offset(
-                tp, part, f"offset {state.position} is outside the retained range {begin}..{end}"
+            entry.position = self._reset_offset(
+                tp, part, f"offset {entry.position} is outside the retained range {begin}..{end}"
             )
-            if not state.reader.seek(state.position):
-                raise NoOffsetError(f"{tp.topic}/{tp.partition}: cannot position at {state.position}")
-        state.ready = True
+            if not entry.reader.seek(entry.position):
+                raise NoOffsetError(f"{tp.topic}/{tp.partition}: cannot position at {entry.position}")
+        entry.ready = True
 
     def seek(self, tp: TopicPartition, offset: int) -> None:
         with self._lock:
-            state = self._state(tp)
-            state.position, state.ready = offset, False
+            entry = self._entry(tp)
+            entry.position, entry.ready = offset, False
 
     def position(self, tp: TopicPartition) -> int:
         with self._lock:
-            state = self._state(tp)
-            self._ensure_ready(tp, state)
-            assert state.position is not None
-            return state.position
+            entry = self._entry(tp)
+            self._ensure_ready(tp, entry)
+            assert entry.position is not None
+            return entry.position
 
     def positions(self) -> dict[TopicPartition, int]:
         with self._lock:
@@ -288,13 +288,13 @@ class LocalConsumer:
     def pause(self, tps: list[TopicPartition]) -> None:
         with self._lock:
             for tp in tps:
-                self._state(tp)
+                self._entry(tp)
             self._paused.update(tps)
 
     def resume(self, tps: list[TopicPartition]) -> None:
         with self._lock:
             for tp in tps:
-                self._state(tp)
+                self._entry(tp)
             self._paused.difference_update(tps)
 
     def paused(self) -> set[TopicPartition]:
@@ -326,8 +326,8 @@ class LocalConsumer:
         return topic
 
     def _part(self, tp: TopicPartition) -> Partition:
-        state = self._assigned.get(tp)
-        return state.part if state is not None else self._topic_of(tp).partition(tp.partition)
+        entry = self._assigned.get(tp)
+        return entry.part if entry is not None else self._topic_of(tp).partition(tp.partition)
 
     def beginning_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
         self._check_open()
@@ -359,6 +359,6 @@ class LocalConsumer:
                     member.abandon()  # whatever leave() could not release
                 self._closed = True
                 self.wakeup()  # a fetch blocked in another thread returns now
-                for state in self._assigned.values():
-                    state.reader.close()
+                for entry in self._assigned.values():
+                    entry.reader.close()
                 self._assigned.clear()
