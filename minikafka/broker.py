@@ -35,6 +35,7 @@ from .errors import (
     TopicExistsError,
     TopicNotFoundError,
 )
+from .format import FORMAT_VERSION
 from .group_state import STATE, GroupDescription, describe
 from .locking import FileLock, Waker
 from .offsets import OffsetStore, decode_group_id
@@ -43,7 +44,6 @@ from .records import TopicPartition
 from .topic import METADATA, Topic, read_metadata, validate_topic_name, write_metadata
 
 MARKER = "minikafka.json"
-DATA_VERSION = 1  # the data directory layout, recorded in the marker
 DOORBELL = "doorbell"  # futex word that wakes readers in every process (doorbell.py)
 
 
@@ -102,15 +102,15 @@ class Broker(Closeable):
             meta = json.loads(marker.read_text())
         except FileNotFoundError:
             tmp = self.path / f"{MARKER}.{os.getpid()}.tmp"
-            tmp.write_text(json.dumps({"format": DATA_VERSION}) + "\n")
+            tmp.write_text(json.dumps({"format": FORMAT_VERSION}) + "\n")
             os.replace(tmp, marker)
             return
         except ValueError as e:
             raise CorruptLogError(f"{marker}: not valid JSON ({e})") from None
-        if meta.get("format", 0) > DATA_VERSION:
+        if meta.get("format", 0) > FORMAT_VERSION:
             raise CorruptLogError(
                 f"{marker}: data format {meta['format']} is newer than this minikafka "
-                f"reads ({DATA_VERSION})"
+                f"reads ({FORMAT_VERSION})"
             )
 
     def __repr__(self) -> str:

@@ -51,11 +51,11 @@ from typing import NamedTuple
 from xxhash import xxh3_64_intdigest
 
 from .errors import CorruptLogError, InvalidArgumentError
+from .format import FORMAT_VERSION
 from .locking import FileLock
 from .records import TopicPartition
 
 MAGIC = b"MKGO"
-RECORD_VERSION = 1  # offsets record (the whole of a version 1 file)
 HEADER = struct.Struct("<4sHHQI")
 FILE_MAGIC = b"MKGS"
 FILE_VERSION = 2
@@ -102,7 +102,7 @@ def decode_group_id(name: str) -> str:
 
 
 def encode_offsets(sequence: int, offsets: Mapping[TopicPartition, int]) -> bytes:
-    parts = [HEADER.pack(MAGIC, RECORD_VERSION, 0, sequence, len(offsets))]
+    parts = [HEADER.pack(MAGIC, FORMAT_VERSION, 0, sequence, len(offsets))]
     for (topic, partition), offset in sorted(offsets.items()):
         raw = topic.encode()
         parts.append(TOPIC_LEN.pack(len(raw)) + raw + ENTRY_TAIL.pack(partition, offset))
@@ -118,7 +118,7 @@ def decode_offsets(data: bytes, path: str) -> tuple[int, dict[TopicPartition, in
     magic, version, _, sequence, count = HEADER.unpack_from(body, 0)
     if magic != MAGIC or xxh3_64_intdigest(body) != checksum:
         raise CorruptLogError(f"{path}: group offsets file fails its checksum")
-    if version > RECORD_VERSION:
+    if version > FORMAT_VERSION:
         raise CorruptLogError(f"{path}: group offsets format {version} is newer than this minikafka")
     offsets = {}
     p = HEADER.size
