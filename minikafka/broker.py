@@ -204,8 +204,6 @@ class Broker(Closeable):
         except TopicExistsError:
             return self.topic(name)
 
-    _topic_or_create = topic_for_send  # old name, until producer.py on branch storage switches
-
     def list_topics(self) -> list[str]:
         """Names of all topics, sorted."""
         self._check_open()
