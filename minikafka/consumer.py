@@ -107,6 +107,8 @@ class Consumer(Closeable):
 
         if config is None:
             config = make(ConsumerConfig, "Consumer", **options)
+        elif not isinstance(config, ConsumerConfig):
+            raise TypeError(f"config must be a ConsumerConfig, not {type(config).__name__}")
         elif options:
             config = attrs.evolve(config, **options)
         self.config = config
