@@ -289,7 +289,12 @@ class GroupMember:
             try:
                 idle = time.monotonic() - self.last_poll
                 if idle > self.config.max_poll_interval and self.owned:
-                    with self.lock:
+                    # leave() holds the lock while it joins this thread: wait
+                    # for the lock only as long as we are not being stopped.
+                    while not self.lock.acquire(timeout=SYNC_INTERVAL):
+                        if stop.is_set():
+                            return
+                    try:
                         if stop.is_set():
                             return
                         log.warning("consumer %s did not poll for %.0f s: leaving group %r",
@@ -298,6 +303,8 @@ class GroupMember:
                             self.release(set(self.owned), "poll-timeout")
                         finally:
                             self._exit()
+                    finally:
+                        self.lock.release()
                     continue
                 self.heartbeat(int((time.time() - idle) * 1000))
                 self.check(partitions_too=ticks % PARTITION_CHECK_EVERY == 0)

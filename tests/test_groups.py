@@ -359,3 +359,24 @@ def test_every_release_path_runs_on_revoke_then_commits(six, make_consumer, prod
     e.close()
     assert revoked_e == [set(T)]
     assert six.committed_offsets("g")[T[0]] == 19
+
+
+def test_close_while_the_heartbeat_thread_waits_to_expire_the_member(six, make_consumer):
+    """close() holds the consumer's lock while it stops the heartbeat thread;
+    a heartbeat thread waiting for that lock to release an idle member's
+    partitions must give up rather than deadlock the close."""
+    import threading
+
+    c = member(make_consumer, max_poll_interval=0.2, heartbeat_interval=0.01)
+    settle(c)
+
+    def close_holding_the_lock() -> None:
+        with c._backend._lock:
+            time.sleep(0.4)  # idle past max_poll_interval: the heartbeat thread wants the lock
+            c.close()
+
+    closer = threading.Thread(target=close_holding_the_lock, daemon=True)
+    closer.start()
+    closer.join(5)
+    assert not closer.is_alive(), "close() deadlocked with the heartbeat thread"
+    assert six.describe_group("g").members == ()
