@@ -211,6 +211,12 @@ def member_alive(path: str, session_timeout: float, now: int) -> bool:
     return now - heartbeat <= session_timeout * 1000
 
 
+def live_members(group_dir: str, state: GroupState, session_timeout: float) -> set[str]:
+    """The members of ``state`` that are alive (see :func:`member_alive`)."""
+    now = now_ms()
+    return {m for m in state.members if member_alive(member_path(group_dir, m), session_timeout, now)}
+
+
 # -- describe_group -----------------------------------------------------------------------------
 
 

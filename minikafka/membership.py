@@ -36,7 +36,7 @@ from .group_state import (
     GroupState,
     MemberState,
     StateCache,
-    member_alive,
+    live_members,
     member_path,
     now_ms,
     owner_path,
@@ -236,9 +236,8 @@ class GroupMember:
             write_heartbeat(lock.fileno(), last_poll_ms)
 
     def _dead(self, state: GroupState) -> list[str]:
-        now = now_ms()
-        return [m for m in state.members if m != self.member_id
-                and not member_alive(member_path(self.dir, m), self.config.session_timeout, now)]
+        alive = live_members(self.dir, state, self.config.session_timeout)
+        return [m for m in state.members if m != self.member_id and m not in alive]
 
     def _without_dead(self, state: GroupState) -> GroupState:
         dead = self._dead(state)

@@ -227,15 +227,16 @@ class OffsetStore:
     def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
         """Merge ``offsets`` into the group's committed offsets, atomically."""
         with self.locked():
-            self._update(lambda current: {**current, **offsets})
+            self.update(lambda current: {**current, **offsets})
 
     def forget_topic(self, topic: str) -> None:
         """Drop the offsets of a deleted topic."""
         with self.locked():
-            self._update(lambda current: {tp: o for tp, o in current.items() if tp.topic != topic})
+            self.update(lambda current: {tp: o for tp, o in current.items() if tp.topic != topic})
 
-    def _update(self, change: Callable[[dict[TopicPartition, int]], dict[TopicPartition, int]]) -> None:
-        """Read the newest state, apply ``change``, store it (group lock held).
+    def update(self, change: Callable[[dict[TopicPartition, int]], dict[TopicPartition, int]]) -> None:
+        """Read the newest state, apply ``change``, store it. The caller
+        holds :meth:`locked` (so it can check the group in the same hold).
 
         The file is replaced by rename only under the group lock, so ``fd``
         stays the current file for the whole update."""
