@@ -20,7 +20,7 @@ from .errors import (
     TopicExistsError,
     TopicNotFoundError,
 )
-from .membership import GroupDescription, MemberDescription
+from .group_state import GroupDescription, MemberDescription
 from .options import BrokerOptions, ConsumerConfig, ProducerConfig, TopicConfig, TopicSettings
 from .producer import Producer, RecordFuture, SendManyResult
 from .records import Record, RecordMetadata, TopicPartition

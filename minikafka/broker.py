@@ -21,12 +21,12 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 import attrs
 
+from .closeable import Closeable
 from .doorbell import open_doorbell
 from .errors import (
     ClosedError,
@@ -36,9 +36,9 @@ from .errors import (
     TopicNotFoundError,
 )
 from .format import DATA_DIR_VERSION
-from .group import GroupStore, decode_group_id
+from .group_state import STATE, GroupDescription, describe
 from .locking import FileLock, Waker
-from .membership import GroupDescription, describe
+from .offsets import OffsetStore, decode_group_id
 from .options import BrokerOptions, make
 from .records import TopicPartition
 from .topic import METADATA, Topic, read_metadata, validate_topic_name, write_metadata
@@ -47,7 +47,7 @@ MARKER = "minikafka.json"
 DOORBELL = "doorbell"  # futex word that wakes readers in every process (doorbell.py)
 
 
-class Broker:
+class Broker(Closeable):
     """A data directory opened by this process.
 
     ``Broker(path, **options)`` takes :class:`BrokerOptions` fields as
@@ -75,7 +75,7 @@ class Broker:
         self._clean_tmp()
         self._lock = threading.RLock()
         self._topics: dict[str, Topic] = {}
-        self._groups: dict[str, GroupStore] = {}
+        self._groups: dict[str, OffsetStore] = {}
         self.waker = Waker(options.poll_interval, open_doorbell(str(self.path / DOORBELL)))
         self._closed = False
         for name in self.list_topics():
@@ -115,13 +115,6 @@ class Broker:
 
     def __repr__(self) -> str:
         return f"<Broker {str(self.path)!r}{' closed' if self._closed else ''}>"
-
-    def __enter__(self) -> Broker:
-        return self
-
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
     def _check_open(self) -> None:
         if self._closed:
@@ -211,8 +204,6 @@ class Broker:
         except TopicExistsError:
             return self.topic(name)
 
-    _topic_or_create = topic_for_send  # old name, until producer.py on branch storage switches
-
     def list_topics(self) -> list[str]:
         """Names of all topics, sorted."""
         self._check_open()
@@ -261,13 +252,13 @@ class Broker:
 
     # -- groups ---------------------------------------------------------------
 
-    def offset_store(self, group_id: str) -> GroupStore:
+    def offset_store(self, group_id: str) -> OffsetStore:
         """The committed offsets of ``group_id`` (internal: shared by this
         process's consumers of the group)."""
         with self._lock:
             store = self._groups.get(group_id)
             if store is None:
-                store = GroupStore(self._groups_dir, group_id, self.options.fsync)
+                store = OffsetStore(self._groups_dir, group_id, self.options.fsync)
                 self._groups[group_id] = store
             return store
 
@@ -277,14 +268,14 @@ class Broker:
         return sorted(
             decode_group_id(n) for n in os.listdir(self._groups_dir)
             if os.path.exists(os.path.join(self._groups_dir, n, "offsets"))
-            or os.path.exists(os.path.join(self._groups_dir, n, "state.json"))
+            or os.path.exists(os.path.join(self._groups_dir, n, STATE))
         )
 
     def describe_group(self, group_id: str) -> GroupDescription:
         """The group's generation, members (with their assignments and last
         heartbeats) and committed offsets."""
         self._check_open()
-        return describe(self, self.offset_store(group_id))
+        return describe(self.offset_store(group_id))
 
     def committed_offsets(self, group_id: str) -> dict[TopicPartition, int]:
         """Every offset committed by ``group_id`` (next offset to read)."""

@@ -114,3 +114,8 @@ def test_consumer_takes_a_config_object(broker):
     cfg = ConsumerConfig(auto_offset_reset="earliest", consumer_timeout=0.2)
     with Consumer(broker, "t", config=cfg, max_poll_records=7) as c:
         assert c.config == attrs.evolve(cfg, max_poll_records=7)
+
+
+def test_consumer_config_must_be_a_consumer_config(broker):
+    with pytest.raises(TypeError, match="ConsumerConfig"):
+        Consumer(broker, config={"group_id": "g"})
