@@ -17,6 +17,7 @@ from .errors import (
     MiniKafkaError,
     NoOffsetError,
     RecordTooLargeError,
+    TimeoutError,
     TopicExistsError,
     TopicNotFoundError,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "RecordMetadata",
     "RecordTooLargeError",
     "SendManyResult",
+    "TimeoutError",
     "Topic",
     "TopicConfig",
     "TopicExistsError",
