@@ -11,9 +11,10 @@ one implementation in producer.py / consumer.py; this module only decides
 - Between looks a task waits on an asyncio future that a :class:`_Hub`
   resolves. A hub is one thread per broker's waker (so one per process in
   the usual one-directory program), shared by every AsyncConsumer and
-  event loop: it sleeps in ``Waker.wait`` and, when the doorbell rings (or
-  after the waker's recheck interval), wakes every waiting loop through
-  ``call_soon_threadsafe``. It starts with the first AsyncConsumer of a
+  event loop: it sleeps in ``Waker.wait`` and, when the doorbell rings,
+  wakes every waiting loop through
+  ``call_soon_threadsafe`` (without a doorbell it wakes them every polling
+  interval, as a sync ``poll`` looks then). It starts with the first AsyncConsumer of a
   broker and ends with the last one. A broker without a waker (a remote
   backend) gets a hub that wakes waiters every ``FALLBACK_INTERVAL``.
 """
@@ -36,7 +37,11 @@ from .producer import Producer, RecordFuture, SendManyResult
 from .records import Record, RecordMetadata, TopicPartition
 
 FALLBACK_INTERVAL = 0.005  # seconds between looks on a broker with no waker
-GROUP_RECHECK = 0.05  # a group member looks at least this often (a rebalance may not ring)
+# A group member looks at least this often: rebalances ring the doorbell, but
+# an owner lock freed by a dead process does not. Without a doorbell, as
+# often as a sync poll (50 ms).
+GROUP_RECHECK = 0.1
+GROUP_RECHECK_POLLING = 0.05
 RECHECK = 1.0  # any waiter looks at least this often (a safety net)
 _ITER_CHUNK = 0.5  # seconds per wait of ``async for`` between its own checks
 
@@ -57,6 +62,11 @@ class _Hub:
         self._next = 0
         self._users = 0
         self._thread: threading.Thread | None = None
+
+    @property
+    def polling(self) -> bool:
+        """No doorbell: other processes' appends are found only by looking."""
+        return getattr(self.waker, "doorbell", None) is None
 
     def generation(self) -> int:
         """Read before looking for records; pass to :meth:`wait`."""
@@ -121,11 +131,17 @@ class _Hub:
         # The waker's own recheck interval: the doorbell's safety-net period,
         # or the polling interval where there is no doorbell.
         interval = FALLBACK_INTERVAL if waker is None else max(waker.backoff(0.0), 0.0005)
+        # With a doorbell every append in any process changes the word, so
+        # only a change wakes the loops (their own RECHECK is the safety net).
+        polling = self.polling
         while True:
             with self._cond:
-                while not self._waiters and self._users > 0:
+                # With a doorbell the thread keeps waiting on the word while
+                # consumers exist (a registration then needs no hand-off);
+                # otherwise it parks until someone waits.
+                while not self._waiters and self._users > 0 and polling:
                     self._cond.wait()
-                if not self._waiters:  # no users left
+                if not self._waiters and self._users <= 0:  # no users left
                     if self._thread is threading.current_thread():
                         self._thread = None
                     return
@@ -136,14 +152,14 @@ class _Hub:
                 continue
             generation = waker.generation
             self._fire(generation)
-            with self._cond:
-                if not self._waiters:
-                    continue
             waker.wait(generation, interval)
-            # A ring wakes those who saw an older word; a timeout means
-            # "look again" for everyone (what a sync poll does then too).
             now = waker.generation
-            self._fire(None if now == generation else now)
+            if now != generation:
+                self._fire(now)  # a ring: wake those who saw an older word
+            elif polling:
+                # No doorbell: appends by other processes ring nothing, so a
+                # timeout means "look again" for everyone (as a sync poll).
+                self._fire(None)
 
 
 _hubs: weakref.WeakKeyDictionary[Waker, _Hub] = weakref.WeakKeyDictionary()
@@ -372,7 +388,9 @@ class AsyncConsumer:
             consumer.resume(*others)
 
     def _cap(self) -> float:
-        return GROUP_RECHECK if self._group else RECHECK
+        if not self._group:
+            return RECHECK
+        return GROUP_RECHECK_POLLING if self._hub.polling else GROUP_RECHECK
 
     async def _poll(self, timeout: float | None, max_records: int | None,
                     partitions: tuple[TopicPartition, ...] = ()) -> list[Record]:
