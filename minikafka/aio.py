@@ -338,6 +338,7 @@ class AsyncConsumer:
 
     @property
     def group_id(self) -> str | None:
+        """The consumer group, or None."""
         return self._consumer.group_id
 
     async def __aenter__(self) -> AsyncConsumer:
@@ -488,55 +489,72 @@ class AsyncConsumer:
     # -- assignment (plain methods, as aiokafka) ------------------------------------
 
     def subscribe(self, topics: Iterable[str], listener: Any = None) -> None:
+        """Follow all partitions of ``topics`` (with a ``group_id``: join the group)."""
         self._consumer.subscribe(topics, listener)
 
     def unsubscribe(self) -> None:
+        """Drop the subscription (leaving the group) or the manual assignment."""
         self._consumer.unsubscribe()
 
     def subscription(self) -> set[str]:
+        """The subscribed topic names."""
         return self._consumer.subscription()
 
     def assign(self, partitions: Iterable[TopicPartition]) -> None:
+        """Read exactly these partitions (no group management)."""
         self._consumer.assign(partitions)
 
     def assignment(self) -> set[TopicPartition]:
+        """The partitions this consumer currently reads."""
         return self._consumer.assignment()
 
     def seek(self, tp: TopicPartition, offset: int) -> None:
+        """Make ``offset`` the next record returned for ``tp``."""
         self._consumer.seek(tp, offset)
 
     def pause(self, *tps: TopicPartition) -> None:
+        """Stop returning records of these partitions until resume()."""
         self._consumer.pause(*tps)
 
     def resume(self, *tps: TopicPartition) -> None:
+        """Return records of these paused partitions again."""
         self._consumer.resume(*tps)
 
     def paused(self) -> set[TopicPartition]:
+        """The paused partitions."""
         return self._consumer.paused()
 
     # -- coroutines (may touch files or the network) ---------------------------------
 
     async def commit(self, offsets: Mapping[TopicPartition, int] | None = None) -> None:
+        """Commit ``offsets`` (next offset to read per partition), or the current positions."""
         self._consumer.commit(offsets)
 
     async def committed(self, tp: TopicPartition) -> int | None:
+        """The group's committed offset for ``tp`` (None if none or no group)."""
         return self._consumer.committed(tp)
 
     async def position(self, tp: TopicPartition) -> int:
+        """The offset of the next record this consumer will return for ``tp``."""
         return self._consumer.position(tp)
 
     async def seek_to_beginning(self, *tps: TopicPartition) -> None:
+        """Seek to the first retained offset (all assigned partitions if none given)."""
         self._consumer.seek_to_beginning(*tps)
 
     async def seek_to_end(self, *tps: TopicPartition) -> None:
+        """Seek past the last record (all assigned partitions if none given)."""
         self._consumer.seek_to_end(*tps)
 
     async def beginning_offsets(self, tps: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+        """First retained offset of each partition."""
         return self._consumer.beginning_offsets(tps)
 
     async def end_offsets(self, tps: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+        """Next offset to be written, per partition."""
         return self._consumer.end_offsets(tps)
 
     async def offsets_for_times(self, timestamps: Mapping[TopicPartition, int]
                                 ) -> dict[TopicPartition, int | None]:
+        """Per partition, the earliest offset with a timestamp >= the given ms, or None."""
         return self._consumer.offsets_for_times(timestamps)

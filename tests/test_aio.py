@@ -378,3 +378,41 @@ def test_the_plain_and_coroutine_methods_delegate(broker: minikafka.Broker) -> N
             assert await c.committed(tp1) == 1
 
     run(main())
+
+
+def test_every_public_method_has_a_docstring() -> None:
+    import inspect
+
+    for cls in (AsyncProducer, AsyncConsumer):
+        missing = [n for n, m in inspect.getmembers(cls)
+                   if not n.startswith("_") and callable(m) and not inspect.getdoc(m)]
+        assert missing == [], (cls.__name__, missing)
+
+
+def test_every_option_of_the_sync_classes_is_accepted(broker: minikafka.Broker) -> None:
+    """The async classes pass options through: each sync option, at its
+    default, is accepted, and a changed one reaches the wrapped object."""
+    import inspect
+
+    broker.create_topic("t")
+
+    def defaults(cls: type) -> dict[str, Any]:
+        return {n: p.default for n, p in inspect.signature(cls).parameters.items()
+                if p.kind is p.KEYWORD_ONLY or (p.default is not p.empty and n != "options")}
+
+    async def main() -> None:
+        async with AsyncProducer(broker, **defaults(minikafka.Producer)) as p:
+            assert isinstance(p.producer, minikafka.Producer)
+        options = defaults(minikafka.Consumer)
+        options.update(group_id="g", max_poll_records=7)
+        async with AsyncConsumer(broker, "t", **options) as c:
+            assert c.consumer.group_id == "g" and c.group_id == "g"
+            with minikafka.Producer(broker) as sync_p:
+                for i in range(20):
+                    sync_p.send("t", b"%d" % i)
+            await c.seek_to_beginning()
+            assert len(await c.poll(timeout=1)) == 7  # max_poll_records reached the Consumer
+        with pytest.raises(TypeError):
+            AsyncConsumer(broker, "t", no_such_option=1)
+
+    run(main())
