@@ -154,7 +154,7 @@ def test_a_small_broker_with_40_partitions_allocates_a_few_megabytes(tmp_path: P
                 for part in range(4):
                     p.send(f"topic-{n}", b"x" * 100, partition=part)
         used = allocated(tmp_path / "d")
-    # 16 MiB segments would allocate 643 MB here (benchmarks/footprint.py).
+    # 16 MiB segments would allocate 643 MiB here (benchmarks/footprint.py).
     assert used < 16 * 2**20, used
 
 

@@ -22,7 +22,7 @@ from ..errors import InvalidArgumentError
 from ..records import Record, TopicPartition
 
 #: Segment size for tests: each partition preallocates 64 KiB instead of
-#: 16 MiB, so 40 partitions cost a few MB, not 643 MB (docs/testing.md).
+#: 16 MiB, so 40 partitions cost a few MB, not 643 MiB (docs/testing.md).
 #: A record must fit in one segment: raise it for records over ~60 KiB.
 TEST_SEGMENT_BYTES = 64 * 1024
 
