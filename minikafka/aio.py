@@ -55,7 +55,9 @@ class _Hub:
     """One waiter thread for one waker, shared by all loops that wait on it."""
 
     def __init__(self, waker: Waker | None) -> None:
-        self.waker = waker
+        # Weak: the hub lives in a registry keyed by the waker, and must not
+        # keep a closed broker's waker (and its doorbell mapping) alive.
+        self._waker_ref = None if waker is None else weakref.ref(waker)
         self._cond = threading.Condition(threading.Lock())
         # token -> (loop, future, generation the waiter saw)
         self._waiters: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Future[None], int]] = {}
@@ -64,13 +66,18 @@ class _Hub:
         self._thread: threading.Thread | None = None
 
     @property
+    def waker(self) -> Waker | None:
+        return None if self._waker_ref is None else self._waker_ref()
+
+    @property
     def polling(self) -> bool:
         """No doorbell: other processes' appends are found only by looking."""
         return getattr(self.waker, "doorbell", None) is None
 
     def generation(self) -> int:
         """Read before looking for records; pass to :meth:`wait`."""
-        return 0 if self.waker is None else self.waker.generation
+        waker = self.waker
+        return 0 if waker is None else waker.generation
 
     def acquire(self) -> None:
         """An AsyncConsumer starts using this hub (the thread starts lazily)."""

@@ -416,3 +416,26 @@ def test_every_option_of_the_sync_classes_is_accepted(broker: minikafka.Broker) 
             AsyncConsumer(broker, "t", no_such_option=1)
 
     run(main())
+
+
+def test_a_closed_broker_is_not_kept_alive_by_its_hub(tmp_path: Path) -> None:
+    import gc
+    import weakref
+
+    b = minikafka.Broker(tmp_path / "d", segment_bytes=1 << 16)
+    b.create_topic("t")
+
+    async def main(broker: minikafka.Broker) -> None:
+        async with AsyncConsumer(broker, "t") as c:
+            await c.poll(timeout=0.01)
+
+    run(main(b))
+    hub = _hub_for(b)
+    waker = weakref.ref(b.waker)
+    b.close()
+    deadline = time.monotonic() + 2
+    while hub.running and time.monotonic() < deadline:
+        time.sleep(0.01)
+    del b
+    gc.collect()
+    assert waker() is None
