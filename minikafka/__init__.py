@@ -21,8 +21,8 @@ from .errors import (
     TopicExistsError,
     TopicNotFoundError,
 )
-from .membership import GroupDescription, MemberDescription
-from .options import BrokerOptions, TopicConfig
+from .group_state import GroupDescription, MemberDescription
+from .options import BrokerOptions, ConsumerConfig, ProducerConfig, TopicConfig, TopicSettings
 from .producer import Producer, RecordFuture, SendManyResult
 from .records import Record, RecordMetadata, TopicPartition
 from .topic import Topic
@@ -37,6 +37,7 @@ __all__ = [
     "ClosedError",
     "CommitFailedError",
     "Consumer",
+    "ConsumerConfig",
     "CorruptLogError",
     "GroupDescription",
     "InvalidArgumentError",
@@ -46,6 +47,7 @@ __all__ = [
     "MiniKafkaError",
     "NoOffsetError",
     "Producer",
+    "ProducerConfig",
     "Record",
     "RecordFuture",
     "RecordMetadata",
@@ -56,6 +58,7 @@ __all__ = [
     "TopicExistsError",
     "TopicNotFoundError",
     "TopicPartition",
+    "TopicSettings",
     "__version__",
     "connect",
 ]
