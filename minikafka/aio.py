@@ -22,7 +22,6 @@ one implementation in producer.py / consumer.py; this module only decides
 from __future__ import annotations
 
 import asyncio
-import inspect
 import os
 import threading
 import weakref
@@ -304,13 +303,6 @@ class AsyncProducer:
     stop = close  # aiokafka's name
 
 
-def _consumer_accepts(name: str) -> bool:
-    try:
-        return name in inspect.signature(Consumer).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 class AsyncConsumer:
     """asyncio front end of :class:`~minikafka.Consumer`; same options.
 
@@ -322,15 +314,11 @@ class AsyncConsumer:
     thread at a time).
     """
 
-    def __init__(self, broker: Any, *topics: str, stop_at_end: bool = False, **options: Any) -> None:
-        if not isinstance(stop_at_end, bool):
-            raise TypeError(f"stop_at_end must be a bool, not {type(stop_at_end).__name__}")
-        if _consumer_accepts("stop_at_end"):
-            options["stop_at_end"] = stop_at_end
-        self._stop_at_end = stop_at_end
-        self._consumer_timeout: float | None = options.get("consumer_timeout")
+    def __init__(self, broker: Any, *topics: str, **options: Any) -> None:
+        # Every option (stop_at_end and consumer_timeout included) is the
+        # sync Consumer's: validated there, read back from its config.
         self._consumer = Consumer(broker, *topics, **options)
-        self._group = options.get("group_id") is not None
+        self._group = self._consumer.group_id is not None
         self._hub = _hub_for(broker)
         self._hub.acquire()
         self._closed = False
@@ -459,7 +447,8 @@ class AsyncConsumer:
         seconds, or (``stop_at_end``) once everything assigned is read."""
         hub = self._hub
         loop = asyncio.get_running_loop()
-        limit = self._consumer_timeout
+        config = self._consumer.config
+        limit = config.consumer_timeout
         idle_until = None if limit is None else loop.time() + limit
         while not self._closed:
             seen = hub.generation()
@@ -469,7 +458,7 @@ class AsyncConsumer:
                 break
             if records:
                 return records[0]
-            if self._stop_at_end and self.at_end():
+            if config.stop_at_end and self.at_end():
                 break
             wait = self._cap()
             if idle_until is not None:
@@ -480,18 +469,9 @@ class AsyncConsumer:
         raise StopAsyncIteration
 
     def at_end(self) -> bool:
-        """True when every assigned partition has been read to its end offset."""
-        sync_at_end = getattr(self._consumer, "at_end", None)
-        if sync_at_end is not None:
-            return bool(sync_at_end())
-        # TODO(merge with branch client): Consumer.at_end() replaces this
-        # local check once it exists (the branch above then always runs).
-        consumer = self._consumer
-        tps = consumer.assignment()
-        if not tps:
-            return True
-        ends = consumer.end_offsets(tps)
-        return all(consumer.position(tp) >= ends[tp] for tp in tps)
+        """Whether every assigned partition has been read up to its end
+        offset (``Consumer.at_end``)."""
+        return self._consumer.at_end()
 
     # -- assignment (plain methods, as aiokafka) ------------------------------------
 
