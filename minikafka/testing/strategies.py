@@ -1,11 +1,9 @@
 """hypothesis strategies for property tests of code that produces or consumes.
 
 ``keys()``, ``values()``, ``headers()`` draw what ``Producer.send`` accepts;
-``records()`` draws whole dicts of ``send`` keyword arguments::
-
-    @given(st.lists(strategies.records(), max_size=20))
-    def test_round_trip(records): ...
-        for kwargs in records: producer.send("t", **kwargs)
+``records()`` draws whole dicts of ``send`` keyword arguments, as in
+``@given(st.lists(strategies.records(), max_size=20))`` and then
+``producer.send("t", **kwargs)`` for each (docs/testing.md has the whole test).
 
 Needs hypothesis (``pip install hypothesis``); the rest of minikafka does not.
 """
