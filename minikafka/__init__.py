@@ -18,6 +18,7 @@ from .errors import (
     MiniKafkaError,
     NoOffsetError,
     RecordTooLargeError,
+    TimeoutError,
     TopicExistsError,
     TopicNotFoundError,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "RecordMetadata",
     "RecordTooLargeError",
     "SendManyResult",
+    "TimeoutError",
     "Topic",
     "TopicConfig",
     "TopicExistsError",
