@@ -5,6 +5,7 @@ producers, consumers, consumer groups, replay and retention, over
 memory-mapped segment files in one data directory. No server to run.
 """
 
+from .aio import AsyncConsumer, AsyncProducer
 from .broker import Broker, connect
 from .consumer import Consumer
 from .errors import (
@@ -18,11 +19,12 @@ from .errors import (
     MiniKafkaError,
     NoOffsetError,
     RecordTooLargeError,
+    TimeoutError,
     TopicExistsError,
     TopicNotFoundError,
 )
-from .membership import GroupDescription, MemberDescription
-from .options import BrokerOptions, TopicConfig
+from .group_state import GroupDescription, MemberDescription
+from .options import BrokerOptions, ConsumerConfig, ProducerConfig, TopicConfig, TopicSettings
 from .producer import Producer, RecordFuture, SendManyResult
 from .records import Record, RecordMetadata, TopicPartition
 from .topic import Topic
@@ -30,11 +32,14 @@ from .topic import Topic
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncConsumer",
+    "AsyncProducer",
     "Broker",
     "BrokerOptions",
     "ClosedError",
     "CommitFailedError",
     "Consumer",
+    "ConsumerConfig",
     "CorruptLogError",
     "GroupDescription",
     "GroupNotEmptyError",
@@ -45,16 +50,19 @@ __all__ = [
     "MiniKafkaError",
     "NoOffsetError",
     "Producer",
+    "ProducerConfig",
     "Record",
     "RecordFuture",
     "RecordMetadata",
     "RecordTooLargeError",
     "SendManyResult",
+    "TimeoutError",
     "Topic",
     "TopicConfig",
     "TopicExistsError",
     "TopicNotFoundError",
     "TopicPartition",
+    "TopicSettings",
     "__version__",
     "connect",
 ]

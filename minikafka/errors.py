@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 
 class MiniKafkaError(Exception):
     """Base class of all errors raised by minikafka."""
@@ -51,3 +53,9 @@ class CommitFailedError(MiniKafkaError):
 class GroupNotEmptyError(MiniKafkaError):
     """An administrative change (reset offsets, delete) of a consumer group
     that has live members: stop its consumers first, as Kafka requires."""
+
+
+class TimeoutError(MiniKafkaError, builtins.TimeoutError):
+    """A call waited longer than its timeout (for a lock another process
+    holds, or is frozen while holding, for a write, a flush). The message
+    names what it waited for and, where known, who holds it."""
