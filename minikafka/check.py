@@ -15,11 +15,9 @@ records are reported, not discarded.
 
 All decoding goes through :func:`open_segment_file`, :func:`walk_segment`,
 :func:`batch_fields` and :func:`batch_records`, which use
-``segment.read_batch`` and ``format.decode_records`` — the same code the
-readers run — and repairs through ``Partition._rebuild_index`` and
-``Partition.end_offset`` (tail recovery) in :func:`_repair_partition`.
-(Merging the storage refactor: ``walk_segment`` becomes a loop over
-``batch.BatchWalker``, and ``_repair_partition`` calls ``Partition.recover``.)
+``batch.BatchWalker`` and ``batch.decode_records`` — the same code the
+readers run — and repairs through ``Partition.recover`` (tail recovery and
+the rebuild of damaged indexes) in :func:`_repair_partition`.
 """
 
 from __future__ import annotations
@@ -32,22 +30,22 @@ from typing import NamedTuple
 
 import attrs
 
+from .batch import BatchInfo, BatchWalker, Status, decode_records, read_batch
 from .errors import CorruptLogError, MiniKafkaError
 from .format import (
     BATCH_HEADER,
     BATCH_HEADER_SIZE,
-    FORMAT_VERSION,
+    DATA_DIR_VERSION,
     INT64_MIN,
     SEGMENT_HEADER,
     SEGMENT_HEADER_SIZE,
     U32,
-    decode_records,
     index_name,
 )
-from .group import decode_file, decode_group_id
 from .index import OffsetIndex
+from .offsets import decode_file, decode_group_id
 from .records import Record
-from .segment import BatchInfo, Segment, Status, UnfinishedSegmentError, read_batch
+from .segment import Segment, UnfinishedSegmentError
 from .topic import METADATA, read_metadata
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes in total)
@@ -108,7 +106,7 @@ def open_segment_file(path: str) -> Segment:
         os.close(fd)
     base = SEGMENT_HEADER.unpack_from(mm, 0)[3]
     try:
-        return Segment(path, base, mm, writable=False)
+        return Segment(path, base, mm)
     except BaseException:
         mm.close()
         raise
@@ -124,17 +122,14 @@ class Batch(NamedTuple):
 
 
 def walk_segment(seg: Segment) -> Iterator[Batch]:
-    """Every batch of a segment in order, then the step that ends the walk
-    (END marker, EMPTY, or INVALID)."""
-    pos, offset = SEGMENT_HEADER_SIZE, seg.base
-    while True:
-        info = read_batch(seg.mm, pos, seg.capacity, offset)
-        raw = U32.unpack_from(seg.mm, pos)[0] if pos + 4 <= seg.capacity else 0
-        yield Batch(pos, info, offset, raw)
-        if info.status is not Status.BATCH:
-            return
-        pos += info.length
-        offset += info.count
+    """Every batch of a segment in order (``batch.BatchWalker``), then the
+    step that ends the walk (END marker, EMPTY, or INVALID)."""
+    walker = BatchWalker(seg.mm, seg.capacity, SEGMENT_HEADER_SIZE, seg.base)
+    for info in walker:
+        yield Batch(walker.pos, info, walker.offset, info.length)
+    pos = walker.pos
+    raw = U32.unpack_from(seg.mm, pos)[0] if pos + 4 <= seg.capacity else 0
+    yield Batch(pos, BatchInfo(walker.status), walker.offset, raw)
 
 
 def batch_fields(info: BatchInfo) -> tuple[int, int, int]:
@@ -198,16 +193,16 @@ class _Checker:
                 meta = json.load(f)
         except FileNotFoundError:
             self.find(path, None, "missing: not a minikafka data directory, or its marker was deleted",
-                      "write it again (format 1)")
+                      f"write it again (format {DATA_DIR_VERSION})")
             return
         except ValueError as e:
-            self.find(path, None, f"not valid JSON ({e})", "write it again (format 1)")
+            self.find(path, None, f"not valid JSON ({e})", f"write it again (format {DATA_DIR_VERSION})")
             return
         if not isinstance(meta, dict) or not isinstance(meta.get("format"), int):
-            self.find(path, None, "has no format number", "write it again (format 1)")
-        elif meta["format"] > FORMAT_VERSION:
+            self.find(path, None, "has no format number", f"write it again (format {DATA_DIR_VERSION})")
+        elif meta["format"] > DATA_DIR_VERSION:
             self.find(path, None, f"data format {meta['format']} is newer than this minikafka "
-                                  f"reads ({FORMAT_VERSION})")
+                                  f"reads ({DATA_DIR_VERSION})")
 
     def check_topic(self, directory: str, name: str) -> list[str]:
         path = os.path.join(directory, METADATA)
@@ -433,7 +428,7 @@ def repair(path: str | os.PathLike[str], report: CheckReport | None = None, *,
     if any(f.path == marker for f in todo):
         tmp = f"{marker}.{os.getpid()}.tmp"
         with open(tmp, "w") as f:
-            f.write(json.dumps({"format": FORMAT_VERSION}) + "\n")
+            f.write(json.dumps({"format": DATA_DIR_VERSION}) + "\n")
         os.replace(tmp, marker)
     with Broker(root) as broker:
         for name in broker.list_topics():
@@ -464,11 +459,7 @@ def _repair_partition(part: object, pdir: str, findings: list[Finding], tail_rec
                                         or int(name[:20]) not in bases):
             os.unlink(f.path)  # an orphan index
         elif name.endswith(".index") and int(name[:20]) != active:
-            seg = Segment.open(pdir, int(name[:20]))
-            try:
-                part._rebuild_index(seg)  # sealed segment: rebuilt under writer.lock
-            finally:
-                seg.close()
+            part.damaged_indexes.add(int(name[:20]))  # sealed: recover() rebuilds it
         elif name.endswith(".index") and tail_recovery:
             # The active segment's index: tail recovery recreates a missing
             # one and fills it from the log.
@@ -478,6 +469,10 @@ def _repair_partition(part: object, pdir: str, findings: list[Finding], tail_rec
                 except FileNotFoundError:
                     pass
     if tail_recovery:
-        # Torn tail, half-done roll, active index: the writer's tail recovery.
-        part.end_offset()
-
+        # Torn tail, half-done roll, active index, damaged sealed indexes.
+        part.recover()
+    elif part.damaged_indexes:
+        # Tail recovery would cut at damage that has valid batches after it:
+        # rebuild only the sealed indexes, under the writer's locks.
+        with part._lock, part._flock:
+            part._rebuild_indexes()

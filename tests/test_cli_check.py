@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import minikafka
+from minikafka.batch import Status
 from minikafka.check import check, open_segment_file, repair, walk_segment
-from minikafka.segment import Status
 
 
 def make_dir(path: Path, records: int = 3000) -> Path:

@@ -7,8 +7,8 @@ import json
 import sys
 from typing import Any
 
+from ...batch import Status
 from ...check import batch_fields, batch_records, open_segment_file, walk_segment
-from ...segment import Status
 from ..output import record_json
 
 NAME = "dump"
