@@ -343,10 +343,14 @@ class Broker(Closeable):
         return topic
 
     @staticmethod
-    def _live_members(store: OffsetStore) -> list[str]:
-        """Live members of the group, sorted (caller holds the group lock,
-        so nobody joins meanwhile)."""
-        return sorted(live_members(store.dir, read_state(store.dir), LIVE_SESSION_TIMEOUT))
+    def _refuse_if_live(store: OffsetStore, why: str) -> None:
+        """``GroupNotEmptyError`` if the group has live members (caller holds
+        the group lock, so nobody joins meanwhile)."""
+        live = sorted(live_members(store.dir, read_state(store.dir), LIVE_SESSION_TIMEOUT))
+        if live:
+            raise GroupNotEmptyError(
+                f"group {store.group_id!r} has {len(live)} live member(s) ({', '.join(live)}); {why}"
+            )
 
     def _existing_group(self, group_id: str) -> OffsetStore:
         store = self.offset_store(group_id)
@@ -374,12 +378,7 @@ class Broker(Closeable):
             checked[TopicPartition(topic, partition)] = offset
         store = self.offset_store(group_id)
         with store.locked():
-            live = self._live_members(store)
-            if live:
-                raise GroupNotEmptyError(
-                    f"group {group_id!r} has {len(live)} live member(s) ({', '.join(live)}); "
-                    f"offsets can only be changed while no consumer of the group runs"
-                )
+            self._refuse_if_live(store, "offsets can only be changed while no consumer of the group runs")
             if validate_only:
                 return
             store.update(lambda current: {**current, **checked})
@@ -391,12 +390,7 @@ class Broker(Closeable):
         store = self._existing_group(group_id)
         grave = os.path.join(self._tmp_dir, f"delete-group-{uuid.uuid4().hex}")
         with store.locked():
-            live = self._live_members(store)
-            if live:
-                raise GroupNotEmptyError(
-                    f"group {group_id!r} has {len(live)} live member(s) ({', '.join(live)}); "
-                    f"stop its consumers before deleting it"
-                )
+            self._refuse_if_live(store, "stop its consumers before deleting it")
             os.rename(store.dir, grave)
         with self._lock:
             self._groups.pop(group_id, None)
