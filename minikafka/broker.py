@@ -258,7 +258,8 @@ class Broker(Closeable):
         with self._lock:
             store = self._groups.get(group_id)
             if store is None:
-                store = OffsetStore(self._groups_dir, group_id, self.options.fsync)
+                store = OffsetStore(self._groups_dir, group_id, self.options.fsync,
+                                    self.options.request_timeout)
                 self._groups[group_id] = store
             return store
 

@@ -44,13 +44,14 @@ from __future__ import annotations
 import os
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import NamedTuple
 
 from xxhash import xxh3_64_intdigest
 
-from .errors import CorruptLogError, InvalidArgumentError
+from .errors import CorruptLogError, InvalidArgumentError, TimeoutError
 from .format import OFFSETS_RECORD_VERSION
 from .locking import FileLock
 from .records import TopicPartition
@@ -188,8 +189,12 @@ class OffsetStore:
     """The committed offsets of one group in one data directory, and the
     group's directory and lock."""
 
-    def __init__(self, groups_dir: str, group_id: str, fsync: bool = False) -> None:
+    def __init__(self, groups_dir: str, group_id: str, fsync: bool = False,
+                 request_timeout: float | None = None) -> None:
         self.group_id = group_id
+        #: Longest wait for the group lock (None: forever); past it
+        #: :meth:`locked` raises TimeoutError naming the lock.
+        self.request_timeout = request_timeout
         self.dir = os.path.join(groups_dir, encode_group_id(group_id))
         self.path = os.path.join(self.dir, "offsets")
         self.fsync = fsync
@@ -203,10 +208,27 @@ class OffsetStore:
         return self._flock
 
     @contextmanager
-    def locked(self) -> Iterator[None]:
-        """Hold the group lock: commits and membership changes serialize."""
-        with self._thread_lock, self._lock():
-            yield
+    def locked(self, timeout: float | None = None) -> Iterator[None]:
+        """Hold the group lock: commits and membership changes serialize.
+        Waits at most ``timeout`` (default ``request_timeout``), then raises
+        :class:`~minikafka.TimeoutError` naming the lock (and its holder)."""
+        if timeout is None:
+            timeout = self.request_timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
+        flock = self._lock()
+        if not self._thread_lock.acquire(timeout=-1 if timeout is None else timeout):
+            raise TimeoutError(
+                f"timed out after {timeout:g} s waiting for lock {flock.path} (held by another "
+                f"thread of this process)"
+            )
+        try:
+            flock.acquire(timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))
+            try:
+                yield
+            finally:
+                flock.release()
+        finally:
+            self._thread_lock.release()
 
     def _read(self, fd: int | None = None) -> _Slots:
         """The newest committed state; reads ``fd`` if given, else the file."""

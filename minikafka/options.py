@@ -190,6 +190,14 @@ class BrokerOptions(TopicSettings):
         default=0.004, validator=number("poll_interval", positive=True)
     )
 
+    #: Longest wait (s) of a call that takes no timeout of its own (the
+    #: constructors, subscribe, commit, close, a group join) for a lock held
+    #: by another thread or process; past it they raise
+    #: :class:`~minikafka.TimeoutError` naming what they waited for.
+    request_timeout: float = attrs.field(
+        default=30.0, validator=number("request_timeout", positive=True)
+    )
+
     def topic_config(self, partitions: int, **overrides: Any) -> TopicConfig:
         """The config of a new topic: these defaults, then ``overrides``
         (topic settings; None means "the default")."""
