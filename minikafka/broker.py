@@ -15,6 +15,7 @@ the files are the only shared state.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import threading
@@ -44,6 +45,7 @@ from .records import TopicPartition
 from .topic import METADATA, Topic, read_metadata, validate_topic_name, write_metadata
 
 MARKER = "minikafka.json"
+log = logging.getLogger("minikafka")
 DOORBELL = "doorbell"  # futex word that wakes readers in every process (doorbell.py)
 
 
@@ -83,6 +85,10 @@ class Broker(Closeable):
                 self.topic(name).apply_retention()
             except (TopicNotFoundError, ClosedError):
                 pass  # deleted by another process meanwhile
+            except CorruptLogError as e:
+                # One damaged topic must not make the others unusable: it
+                # raises when used; retention of it waits for a repair.
+                log.warning("topic %r skipped at open: %s", name, e)
 
     def _clean_tmp(self, older_than: float = 600.0) -> None:
         """Remove what a process that died mid-create or mid-delete left in
@@ -107,7 +113,12 @@ class Broker(Closeable):
             return
         except ValueError as e:
             raise CorruptLogError(f"{marker}: not valid JSON ({e})") from None
-        if meta.get("format", 0) > DATA_DIR_VERSION:
+        if not isinstance(meta, dict):
+            raise CorruptLogError(f"{marker}: must be a JSON object, not {type(meta).__name__}")
+        version = meta.get("format", 0)
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise CorruptLogError(f"{marker}: data format must be an int, not {version!r}")
+        if version > DATA_DIR_VERSION:
             raise CorruptLogError(
                 f"{marker}: data format {meta['format']} is newer than this minikafka "
                 f"reads ({DATA_DIR_VERSION})"

@@ -56,12 +56,18 @@ def read_metadata(directory: str, name: str) -> TopicConfig:
         raise TopicNotFoundError(f"topic {name!r} does not exist") from None
     except ValueError as e:
         raise CorruptLogError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(meta, dict) or meta.get("format", 0) > TOPIC_META_VERSION:
-        raise CorruptLogError(f"{path}: unknown topic metadata format {meta.get('format')!r}")
+    if not isinstance(meta, dict):
+        raise CorruptLogError(f"{path}: topic metadata must be a JSON object, not {type(meta).__name__}")
+    version = meta.get("format", 0)
+    if not isinstance(version, int) or isinstance(version, bool) or version > TOPIC_META_VERSION:
+        raise CorruptLogError(f"{path}: unknown topic metadata format {version!r}")
     if meta.get("hash", HASH_NAME) != HASH_NAME:
         raise CorruptLogError(f"{path}: unknown partition hash {meta['hash']!r}")
     fields = {f.name for f in TopicConfig.__attrs_attrs__}
-    return TopicConfig(**{k: v for k, v in meta.items() if k in fields})
+    try:
+        return TopicConfig(**{k: v for k, v in meta.items() if k in fields})
+    except (TypeError, ValueError) as e:  # InvalidArgumentError is a ValueError
+        raise CorruptLogError(f"{path}: damaged topic metadata ({e})") from None
 
 
 class Topic:

@@ -108,8 +108,6 @@ def test_unflushed_records_are_written_at_exit(data_dir: Path, make_broker) -> N
     assert [r.value for r in records] == [b"r%d" % i for i in range(100)]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 #5: breaking out of iteration redelivers the "
-                   "last yielded record")
 def test_break_out_of_iteration_consumes_the_yielded_record(broker, produce) -> None:
     broker.create_topic("t")
     produce("t", [b"a", b"b", b"c", b"d", b"e"])
