@@ -47,6 +47,8 @@ from .topic import METADATA, Topic, read_metadata, validate_topic_name, write_me
 MARKER = "minikafka.json"
 log = logging.getLogger("minikafka")
 DOORBELL = "doorbell"  # futex word that wakes readers in every process (doorbell.py)
+#: What a data directory holds besides its marker.
+OWN_ENTRIES = frozenset({"topics", "groups", "tmp", DOORBELL})
 
 
 class Broker(Closeable):
@@ -71,9 +73,9 @@ class Broker(Closeable):
         self._topics_dir = str(self.path / "topics")
         self._groups_dir = str(self.path / "groups")
         self._tmp_dir = str(self.path / "tmp")
+        self._check_marker()
         for d in (self._topics_dir, self._groups_dir, self._tmp_dir):
             os.makedirs(d, exist_ok=True)
-        self._check_marker()
         self._clean_tmp()
         self._lock = threading.RLock()
         self._topics: dict[str, Topic] = {}
@@ -107,6 +109,18 @@ class Broker(Closeable):
         try:
             meta = json.loads(marker.read_text())
         except FileNotFoundError:
+            os.makedirs(self.path, exist_ok=True)
+            # Never take over someone else's files: only an empty directory
+            # (or one holding nothing but minikafka's own entries, from
+            # before the marker existed) becomes a data directory.
+            foreign = sorted(n for n in os.listdir(self.path)
+                             if n not in OWN_ENTRIES and not n.startswith(f"{MARKER}."))
+            if foreign:
+                raise InvalidArgumentError(
+                    f"{self.path} is not a minikafka data directory (no {MARKER}) and is not "
+                    f"empty ({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}): "
+                    f"refusing to take it over"
+                ) from None
             tmp = self.path / f"{MARKER}.{os.getpid()}.tmp"
             tmp.write_text(json.dumps({"format": DATA_DIR_VERSION}) + "\n")
             os.replace(tmp, marker)

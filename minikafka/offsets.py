@@ -77,6 +77,10 @@ def encode_group_id(group_id: object) -> str:
         raise TypeError(f"group_id must be a str, not {type(group_id).__name__}")
     if not group_id:
         raise InvalidArgumentError("group_id must not be empty")
+    try:
+        group_id.encode()
+    except UnicodeEncodeError as e:
+        raise InvalidArgumentError(f"group_id {group_id!r} is not valid Unicode ({e.reason})") from None
     out = []
     for ch in group_id:
         if ch in _SAFE:

@@ -100,6 +100,10 @@ def optional_name(name: str) -> Validator:
             raise TypeError(f"{name} must be a str or None, not {_type_name(value)}")
         if not value:
             raise InvalidArgumentError(f"{name} must not be empty")
+        try:
+            value.encode()
+        except UnicodeEncodeError as e:
+            raise InvalidArgumentError(f"{name} {value!r} is not valid Unicode ({e.reason})") from None
 
     return check
 
