@@ -41,6 +41,7 @@ Offsets record (also the whole of a version 1 file)::
 
 from __future__ import annotations
 
+import errno
 import os
 import struct
 import threading
@@ -185,6 +186,18 @@ def decode_file(data: bytes, path: str) -> _Slots:
     return best
 
 
+def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    """Write all of ``data`` at ``offset``. A write can come back short (a
+    full disk); the retry of the rest then raises the error (ENOSPC)."""
+    view = memoryview(data)
+    while view:
+        n = os.pwrite(fd, view, offset)
+        if n <= 0:
+            raise OSError(errno.ENOSPC, f"short write ({len(view)} bytes not written)")
+        view = view[n:]
+        offset += n
+
+
 def _read_all(fd: int) -> bytes:
     return os.pread(fd, os.fstat(fd).st_size, 0)
 
@@ -280,8 +293,8 @@ class OffsetStore:
                 self._rewrite(record)
                 return
             target = 1 - state.slot  # never the slot that holds the newest record
-            os.pwrite(fd, SLOT_LEN.pack(len(record)) + record,
-                      FILE_HEADER.size + target * state.slot_size)
+            _pwrite_all(fd, SLOT_LEN.pack(len(record)) + record,
+                        FILE_HEADER.size + target * state.slot_size)
             if self.fsync:
                 os.fdatasync(fd)
         finally:
@@ -300,11 +313,20 @@ class OffsetStore:
         tmp = f"{self.path}.{os.getpid()}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
-            os.write(fd, data)
-            if self.fsync:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
+            try:
+                _pwrite_all(fd, bytes(data), 0)
+                if self.fsync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+        except BaseException:
+            # A file written short (a full disk) must never replace the
+            # previous offsets: drop it, the old file stays current.
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
         os.rename(tmp, self.path)
         if self.fsync:
             dfd = os.open(self.dir, os.O_RDONLY)
