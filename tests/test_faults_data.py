@@ -166,8 +166,6 @@ def test_earliest_never_raises_while_retention_runs(make_broker, monkeypatch) ->
         c.close()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 #7: a consumer of a deleted and recreated topic "
-                   "stalls forever")
 def test_consumer_follows_or_fails_when_topic_is_recreated(broker, make_broker, produce) -> None:
     broker.create_topic("t")
     produce("t", [b"a", b"b"])
