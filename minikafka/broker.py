@@ -42,7 +42,7 @@ from .locking import FileLock, Waker
 from .offsets import OffsetStore, decode_group_id
 from .options import BrokerOptions, make
 from .records import TopicPartition
-from .topic import METADATA, Topic, read_metadata, validate_topic_name, write_metadata
+from .topic import METADATA, Topic, read_metadata, read_topic_id, validate_topic_name, write_metadata
 
 MARKER = "minikafka.json"
 log = logging.getLogger("minikafka")
@@ -284,9 +284,16 @@ class Broker(Closeable):
             store = self._groups.get(group_id)
             if store is None:
                 store = OffsetStore(self._groups_dir, group_id, self.options.fsync,
-                                    self.options.request_timeout)
+                                    self.options.request_timeout, self._topic_id)
                 self._groups[group_id] = store
             return store
+
+    def _topic_id(self, name: str) -> int | None:
+        """The id of topic ``name`` now (None: no such topic); reads
+        topic.json without the broker lock (callers hold a group lock)."""
+        if not isinstance(name, str) or not name or "/" in name or name in (".", ".."):
+            return None
+        return read_topic_id(os.path.join(self._topics_dir, name))
 
     def list_groups(self) -> list[str]:
         """Ids of the groups that have members or committed offsets, sorted."""

@@ -65,7 +65,8 @@ FILE_HEADER = struct.Struct("<4sHHII")
 SLOT_LEN = struct.Struct("<I")
 MIN_SLOT = 4096
 TOPIC_LEN = struct.Struct("<H")
-ENTRY_TAIL = struct.Struct("<Iq")
+ENTRY_TAIL = struct.Struct("<Iq")  # record version 1
+ENTRY_TAIL_V2 = struct.Struct("<IqQ")  # version 2: + the topic's id
 CHECKSUM = struct.Struct("<Q")
 _SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 
@@ -107,17 +108,22 @@ def decode_group_id(name: str) -> str:
     return raw.decode()
 
 
-def encode_offsets(sequence: int, offsets: Mapping[TopicPartition, int]) -> bytes:
+def encode_offsets(sequence: int, offsets: Mapping[TopicPartition, int],
+                   ids: Mapping[str, int] | None = None) -> bytes:
+    """A record of ``offsets``; ``ids``: each topic's id (topic.json), 0 if unknown."""
+    ids = ids or {}
     parts = [HEADER.pack(MAGIC, OFFSETS_RECORD_VERSION, 0, sequence, len(offsets))]
     for (topic, partition), offset in sorted(offsets.items()):
         raw = topic.encode()
-        parts.append(TOPIC_LEN.pack(len(raw)) + raw + ENTRY_TAIL.pack(partition, offset))
+        parts.append(TOPIC_LEN.pack(len(raw)) + raw
+                     + ENTRY_TAIL_V2.pack(partition, offset, ids.get(topic, 0)))
     body = b"".join(parts)
     return body + CHECKSUM.pack(xxh3_64_intdigest(body))
 
 
-def decode_offsets(data: bytes, path: str) -> tuple[int, dict[TopicPartition, int]]:
-    """(sequence, offsets) from a file's bytes; CorruptLogError if damaged."""
+def decode_offsets(data: bytes, path: str) -> tuple[int, dict[TopicPartition, int], dict[str, int]]:
+    """(sequence, offsets, topic ids) from a record's bytes; CorruptLogError
+    if damaged. A version 1 record has no ids: every topic's is 0."""
     if len(data) < HEADER.size + CHECKSUM.size:
         raise CorruptLogError(f"{path}: group offsets file is truncated ({len(data)} bytes)")
     body, (checksum,) = data[:-8], CHECKSUM.unpack(data[-8:])
@@ -127,6 +133,8 @@ def decode_offsets(data: bytes, path: str) -> tuple[int, dict[TopicPartition, in
     if version > OFFSETS_RECORD_VERSION:
         raise CorruptLogError(f"{path}: group offsets format {version} is newer than this minikafka")
     offsets = {}
+    ids: dict[str, int] = {}
+    tail = ENTRY_TAIL if version == 1 else ENTRY_TAIL_V2
     p = HEADER.size
     try:
         for _ in range(count):
@@ -135,14 +143,15 @@ def decode_offsets(data: bytes, path: str) -> tuple[int, dict[TopicPartition, in
                 raise ValueError("topic name runs past the end")
             topic = body[p + 2 : p + 2 + n].decode()
             p += 2 + n
-            partition, offset = ENTRY_TAIL.unpack_from(body, p)
-            p += ENTRY_TAIL.size
+            partition, offset, *topic_id = tail.unpack_from(body, p)
+            p += tail.size
             offsets[TopicPartition(topic, partition)] = offset
+            ids[topic] = topic_id[0] if topic_id else 0
     except (struct.error, ValueError) as e:  # UnicodeDecodeError is a ValueError
         raise CorruptLogError(f"{path}: group offsets file is malformed ({e})") from None
     if p != len(body):
         raise CorruptLogError(f"{path}: group offsets file has {len(body) - p} bytes after its entries")
-    return sequence, offsets
+    return sequence, offsets, ids
 
 
 class _Slots(NamedTuple):
@@ -151,6 +160,7 @@ class _Slots(NamedTuple):
 
     sequence: int
     offsets: dict[TopicPartition, int]
+    ids: dict[str, int]
     slot: int | None
     slot_size: int
 
@@ -174,11 +184,11 @@ def decode_file(data: bytes, path: str) -> _Slots:
         if not length or length > slot_size - SLOT_LEN.size or end > len(data):
             continue
         try:
-            sequence, offsets = decode_offsets(data[start + SLOT_LEN.size : end], path)
+            sequence, offsets, ids = decode_offsets(data[start + SLOT_LEN.size : end], path)
         except CorruptLogError:
             continue  # torn by a crash mid-commit: the other slot holds the state before
         if best is None or sequence > best.sequence:
-            best = _Slots(sequence, offsets, slot, slot_size)
+            best = _Slots(sequence, offsets, ids, slot, slot_size)
     if best is None:
         raise CorruptLogError(
             f"{path}: group offsets file has no valid record (both slots fail their checksum)"
@@ -207,8 +217,12 @@ class OffsetStore:
     group's directory and lock."""
 
     def __init__(self, groups_dir: str, group_id: str, fsync: bool = False,
-                 request_timeout: float | None = None) -> None:
+                 request_timeout: float | None = None,
+                 topic_id: Callable[[str], int | None] | None = None) -> None:
         self.group_id = group_id
+        #: A topic's current id (None: no such topic). Offsets committed for
+        #: another id are of a deleted topic of the same name: not ours.
+        self.topic_id = topic_id
         #: Longest wait for the group lock (None: forever); past it
         #: :meth:`locked` raises TimeoutError naming the lock.
         self.request_timeout = request_timeout
@@ -254,14 +268,26 @@ class OffsetStore:
                 with open(self.path, "rb") as f:
                     data = f.read()
             except FileNotFoundError:
-                return _Slots(0, {}, None, 0)
+                return _Slots(0, {}, {}, None, 0)
         else:
             data = _read_all(fd)
         return decode_file(data, self.path)
 
     def load(self) -> dict[TopicPartition, int]:
-        """Every committed offset of the group."""
-        return self._read().offsets
+        """Every committed offset of the group (of the topics as they are now)."""
+        return self._current(self._read())[0]
+
+    def _current(self, state: _Slots) -> tuple[dict[TopicPartition, int], dict[str, int]]:
+        """``state``'s offsets and ids without those of topics since deleted
+        and created again (a delete killed before it dropped its offsets)."""
+        if self.topic_id is None:
+            return dict(state.offsets), dict(state.ids)
+        now: dict[str, int | None] = {t: self.topic_id(t) for t in state.ids}
+        stale = {t for t, i in now.items() if i is not None and i != state.ids[t]}
+        if not stale:
+            return dict(state.offsets), dict(state.ids)
+        return ({tp: o for tp, o in state.offsets.items() if tp.topic not in stale},
+                {t: i for t, i in state.ids.items() if t not in stale})
 
     def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
         """Merge ``offsets`` into the group's committed offsets, atomically."""
@@ -284,11 +310,16 @@ class OffsetStore:
         except FileNotFoundError:
             fd = None
         try:
-            state = self._read(fd) if fd is not None else _Slots(0, {}, None, 0)
-            offsets = change(dict(state.offsets))
-            if fd is not None and offsets == state.offsets:
+            state = self._read(fd) if fd is not None else _Slots(0, {}, {}, None, 0)
+            current, known = self._current(state)
+            offsets = change(current)
+            ids = {}
+            for topic in {tp.topic for tp in offsets}:
+                now = self.topic_id(topic) if self.topic_id is not None else None
+                ids[topic] = now if now is not None else known.get(topic, 0)
+            if fd is not None and offsets == state.offsets and ids == state.ids:
                 return
-            record = encode_offsets(state.sequence + 1, offsets)
+            record = encode_offsets(state.sequence + 1, offsets, ids)
             if fd is None or state.slot is None or SLOT_LEN.size + len(record) > state.slot_size:
                 self._rewrite(record)
                 return

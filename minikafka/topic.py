@@ -38,8 +38,30 @@ def validate_topic_name(name: object) -> str:
     return name
 
 
+def new_topic_id() -> int:
+    """A random non-zero u64 naming one incarnation of a topic (0 is "no
+    id": a topic created before ids existed)."""
+    return int.from_bytes(os.urandom(8), "little") or 1
+
+
+def read_topic_id(directory: str) -> int | None:
+    """The id in ``directory``'s topic.json: 0 if it has none (an older
+    topic), None if it is missing or unreadable. Reads the file without any
+    broker lock (the group lock may be held)."""
+    try:
+        with open(os.path.join(directory, METADATA)) as f:
+            meta = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict):
+        return None
+    topic_id = meta.get("id", 0)
+    return topic_id if isinstance(topic_id, int) and not isinstance(topic_id, bool) else None
+
+
 def write_metadata(directory: str, name: str, config: TopicConfig, created_ms: int) -> None:
-    meta: dict[str, Any] = {"format": TOPIC_META_VERSION, "name": name, "hash": HASH_NAME}
+    meta: dict[str, Any] = {"format": TOPIC_META_VERSION, "name": name, "hash": HASH_NAME,
+                            "id": new_topic_id()}
     meta.update(config.to_json())
     meta["created_ms"] = created_ms
     with open(os.path.join(directory, METADATA), "w") as f:

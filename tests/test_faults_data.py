@@ -46,8 +46,6 @@ def test_idle_writer_resynchronises_with_the_real_tail(data_dir: Path) -> None:
         b.close()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 #3: a recreated topic inherits the old topic's "
-                   "committed offsets after a delete killed midway")
 def test_recreated_topic_is_new_to_every_group(data_dir: Path, make_broker) -> None:
     broker = make_broker()
     broker.create_topic("t")
