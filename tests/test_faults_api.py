@@ -106,7 +106,6 @@ def test_subscribe_none_names_topics(broker) -> None:
         c.subscribe(None)  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 #14: send_many('t', b'abc') does not name values")
 def test_send_many_of_bytes_names_values(broker, data_dir: Path) -> None:
     broker.create_topic("t")
     with Producer(broker) as p, pytest.raises(TypeError, match="values"):
@@ -126,7 +125,6 @@ def test_poll_with_a_string_timeout_is_a_type_error(broker) -> None:
         c.poll("1")  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 #14: a negative timestamp_ms is accepted")
 def test_negative_timestamp_is_refused_and_writes_nothing(broker, data_dir: Path) -> None:
     broker.create_topic("t")
     with Producer(broker) as p, pytest.raises(minikafka.InvalidArgumentError, match="timestamp"):
