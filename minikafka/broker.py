@@ -15,6 +15,7 @@ the files are the only shared state.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import threading
@@ -45,13 +46,16 @@ from .locking import FileLock, Waker
 from .offsets import OffsetStore, decode_group_id
 from .options import BrokerOptions, make
 from .records import TopicPartition
-from .topic import METADATA, Topic, read_metadata, validate_topic_name, write_metadata
+from .topic import METADATA, Topic, read_metadata, read_topic_id, validate_topic_name, write_metadata
 
 MARKER = "minikafka.json"
 # A member whose lock is held but whose heartbeat is older than this (the
 # consumers' default session_timeout) is not live for administration.
 LIVE_SESSION_TIMEOUT = 10.0
+log = logging.getLogger("minikafka")
 DOORBELL = "doorbell"  # futex word that wakes readers in every process (doorbell.py)
+#: What a data directory holds besides its marker.
+OWN_ENTRIES = frozenset({"topics", "groups", "tmp", DOORBELL})
 
 
 class Broker(Closeable):
@@ -78,9 +82,9 @@ class Broker(Closeable):
         self._topics_dir = str(self.path / "topics")
         self._groups_dir = str(self.path / "groups")
         self._tmp_dir = str(self.path / "tmp")
+        self._check_marker()
         for d in (self._topics_dir, self._groups_dir, self._tmp_dir):
             os.makedirs(d, exist_ok=True)
-        self._check_marker()
         self._clean_tmp()
         self._lock = threading.RLock()
         self._topics: dict[str, Topic] = {}
@@ -92,6 +96,10 @@ class Broker(Closeable):
                 self.topic(name).apply_retention()
             except (TopicNotFoundError, ClosedError):
                 pass  # deleted by another process meanwhile
+            except CorruptLogError as e:
+                # One damaged topic must not make the others unusable: it
+                # raises when used; retention of it waits for a repair.
+                log.warning("topic %r skipped at open: %s", name, e)
 
     def _clean_tmp(self, older_than: float = 600.0) -> None:
         """Remove what a process that died mid-create or mid-delete left in
@@ -110,13 +118,30 @@ class Broker(Closeable):
         try:
             meta = json.loads(marker.read_text())
         except FileNotFoundError:
+            os.makedirs(self.path, exist_ok=True)
+            # Never take over someone else's files: only an empty directory
+            # (or one holding nothing but minikafka's own entries, from
+            # before the marker existed) becomes a data directory.
+            foreign = sorted(n for n in os.listdir(self.path)
+                             if n not in OWN_ENTRIES and not n.startswith(f"{MARKER}."))
+            if foreign:
+                raise InvalidArgumentError(
+                    f"{self.path} is not a minikafka data directory (no {MARKER}) and is not "
+                    f"empty ({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}): "
+                    f"refusing to take it over"
+                ) from None
             tmp = self.path / f"{MARKER}.{os.getpid()}.tmp"
             tmp.write_text(json.dumps({"format": DATA_DIR_VERSION}) + "\n")
             os.replace(tmp, marker)
             return
         except ValueError as e:
             raise CorruptLogError(f"{marker}: not valid JSON ({e})") from None
-        if meta.get("format", 0) > DATA_DIR_VERSION:
+        if not isinstance(meta, dict):
+            raise CorruptLogError(f"{marker}: must be a JSON object, not {type(meta).__name__}")
+        version = meta.get("format", 0)
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise CorruptLogError(f"{marker}: data format must be an int, not {version!r}")
+        if version > DATA_DIR_VERSION:
             raise CorruptLogError(
                 f"{marker}: data format {meta['format']} is newer than this minikafka "
                 f"reads ({DATA_DIR_VERSION})"
@@ -268,9 +293,17 @@ class Broker(Closeable):
         with self._lock:
             store = self._groups.get(group_id)
             if store is None:
-                store = OffsetStore(self._groups_dir, group_id, self.options.fsync)
+                store = OffsetStore(self._groups_dir, group_id, self.options.fsync,
+                                    self.options.request_timeout, self._topic_id)
                 self._groups[group_id] = store
             return store
+
+    def _topic_id(self, name: str) -> int | None:
+        """The id of topic ``name`` now (None: no such topic); reads
+        topic.json without the broker lock (callers hold a group lock)."""
+        if not isinstance(name, str) or not name or "/" in name or name in (".", ".."):
+            return None
+        return read_topic_id(os.path.join(self._topics_dir, name))
 
     def list_groups(self) -> list[str]:
         """Ids of the groups that have members or committed offsets, sorted."""

@@ -173,9 +173,17 @@ class Consumer(Closeable):
         self._check_open()
         if isinstance(topics, str):
             topics = (topics,)
-        names = tuple(dict.fromkeys(topics))
-        for name in names:
+        try:
+            given = list(topics)
+        except TypeError:
+            raise TypeError(
+                f"topics must be an iterable of topic names, not {type(topics).__name__}") from None
+        for name in given:
+            if isinstance(name, (list, tuple, set, frozenset)):
+                raise TypeError(f"topics must be topic names (str), not a {type(name).__name__}: "
+                                f"Consumer(broker, 't1', 't2') takes each topic as its own argument")
             validate_topic_name(name)
+        names = tuple(dict.fromkeys(given))
         if listener is not None:
             assigned = getattr(listener, "on_partitions_assigned", None) or getattr(
                 listener, "on_assign", None)
@@ -284,8 +292,11 @@ class Consumer(Closeable):
             raise TypeError(f"max_records must be an int, not {type(max_records).__name__}")
         elif max_records <= 0:
             raise InvalidArgumentError(f"max_records must be > 0, got {max_records}")
-        if timeout is not None and (not isinstance(timeout, (int, float)) or timeout < 0):
-            raise InvalidArgumentError(f"timeout must be a number >= 0 or None, got {timeout!r}")
+        if timeout is not None:
+            if not isinstance(timeout, (int, float)) or isinstance(timeout, bool):
+                raise TypeError(f"timeout must be a number or None, not {type(timeout).__name__}")
+            if not timeout >= 0:  # also NaN, which would wait forever
+                raise InvalidArgumentError(f"timeout must be a number >= 0 or None, got {timeout!r}")
         self._settle()
         if self._auto_commit and time.monotonic() - self._last_commit >= self.config.auto_commit_interval:
             self._commit_positions()
@@ -403,6 +414,9 @@ class Consumer(Closeable):
         """Per partition, the earliest offset whose timestamp is >= the
         given time (ms), or None if every record is older."""
         self._check_open()
+        if not isinstance(timestamps, Mapping):
+            raise TypeError(f"timestamps must be a mapping of TopicPartition to ms, not "
+                            f"{type(timestamps).__name__}")
         for tp, ts in timestamps.items():
             if not isinstance(ts, int) or isinstance(ts, bool):
                 raise TypeError(f"timestamp for {tp} must be an int (ms), not {type(ts).__name__}")

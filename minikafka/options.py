@@ -100,6 +100,10 @@ def optional_name(name: str) -> Validator:
             raise TypeError(f"{name} must be a str or None, not {_type_name(value)}")
         if not value:
             raise InvalidArgumentError(f"{name} must not be empty")
+        try:
+            value.encode()
+        except UnicodeEncodeError as e:
+            raise InvalidArgumentError(f"{name} {value!r} is not valid Unicode ({e.reason})") from None
 
     return check
 
@@ -191,6 +195,14 @@ class BrokerOptions(TopicSettings):
     #: rings a futex doorbell that wakes readers at once (docs/concurrency.md).
     poll_interval: float = attrs.field(
         default=0.004, validator=number("poll_interval", positive=True)
+    )
+
+    #: Longest wait (s) of a call that takes no timeout of its own (the
+    #: constructors, subscribe, commit, close, a group join) for a lock held
+    #: by another thread or process; past it they raise
+    #: :class:`~minikafka.TimeoutError` naming what they waited for.
+    request_timeout: float = attrs.field(
+        default=30.0, validator=number("request_timeout", positive=True)
     )
 
     def topic_config(self, partitions: int, **overrides: Any) -> TopicConfig:

@@ -50,6 +50,8 @@ def to_bytes(data: Any, what: str) -> bytes:
 def check_timestamp(timestamp_ms: Any) -> int:
     if not isinstance(timestamp_ms, int) or isinstance(timestamp_ms, bool):
         raise TypeError(f"timestamp_ms must be an int, not {type(timestamp_ms).__name__}")
+    if timestamp_ms < 0:
+        raise InvalidArgumentError(f"timestamp_ms must be >= 0 (ms since the epoch), got {timestamp_ms}")
     return int(timestamp_ms)
 
 
@@ -151,7 +153,7 @@ class SendFront:
             self.check_partition(route, partition)
         if timestamp_ms is None:
             ts = _time_ns() // 1_000_000
-        elif type(timestamp_ms) is int:
+        elif type(timestamp_ms) is int and timestamp_ms >= 0:
             ts = timestamp_ms
         else:
             ts = check_timestamp(timestamp_ms)
@@ -170,6 +172,9 @@ class SendFront:
         """``send_many``'s arguments as lists (serialized), checked for
         matching lengths and partition; returns (values, keys, timestamp).
         Keys and values are type-checked when they are encoded."""
+        if isinstance(values, (bytes, bytearray, memoryview, str)):
+            raise TypeError(f"send_many values must be an iterable of values, not one "
+                            f"{type(values).__name__} (for one record use send)")
         values = values if isinstance(values, list) else list(values)
         if keys is not None:
             keys = keys if isinstance(keys, list) else list(keys)
