@@ -15,6 +15,7 @@ the files are the only shared state.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import threading
@@ -45,13 +46,16 @@ from .locking import FileLock, Waker
 from .offsets import OffsetStore, decode_group_id
 from .options import BrokerOptions, make
 from .records import TopicPartition
-from .topic import METADATA, Topic, read_metadata, validate_topic_name, write_metadata
+from .topic import METADATA, Topic, read_metadata, read_topic_id, validate_topic_name, write_metadata
 
 MARKER = "minikafka.json"
 # A member whose lock is held but whose heartbeat is older than this (the
 # consumers' default session_timeout) is not live for administration.
 LIVE_SESSION_TIMEOUT = 10.0
+log = logging.getLogger("minikafka")
 DOORBELL = "doorbell"  # futex word that wakes readers in every process (doorbell.py)
+#: What a data directory holds besides its marker.
+OWN_ENTRIES = frozenset({"topics", "groups", "tmp", DOORBELL})
 
 
 class Broker(Closeable):
@@ -61,6 +65,8 @@ class Broker(Closeable):
     keywords (or ``options=BrokerOptions(...)``). It is safe to share
     between threads; every process that opens the same path sees the same
     topics, records and committed offsets.
+
+    Attributes: ``path`` (absolute), ``options`` (its :class:`BrokerOptions`).
     """
 
     def __init__(self, path: str | os.PathLike[str], options: BrokerOptions | None = None,
@@ -76,9 +82,9 @@ class Broker(Closeable):
         self._topics_dir = str(self.path / "topics")
         self._groups_dir = str(self.path / "groups")
         self._tmp_dir = str(self.path / "tmp")
+        self._check_marker()
         for d in (self._topics_dir, self._groups_dir, self._tmp_dir):
             os.makedirs(d, exist_ok=True)
-        self._check_marker()
         self._clean_tmp()
         self._lock = threading.RLock()
         self._topics: dict[str, Topic] = {}
@@ -90,6 +96,10 @@ class Broker(Closeable):
                 self.topic(name).apply_retention()
             except (TopicNotFoundError, ClosedError):
                 pass  # deleted by another process meanwhile
+            except CorruptLogError as e:
+                # One damaged topic must not make the others unusable: it
+                # raises when used; retention of it waits for a repair.
+                log.warning("topic %r skipped at open: %s", name, e)
 
     def _clean_tmp(self, older_than: float = 600.0) -> None:
         """Remove what a process that died mid-create or mid-delete left in
@@ -108,13 +118,30 @@ class Broker(Closeable):
         try:
             meta = json.loads(marker.read_text())
         except FileNotFoundError:
+            os.makedirs(self.path, exist_ok=True)
+            # Never take over someone else's files: only an empty directory
+            # (or one holding nothing but minikafka's own entries, from
+            # before the marker existed) becomes a data directory.
+            foreign = sorted(n for n in os.listdir(self.path)
+                             if n not in OWN_ENTRIES and not n.startswith(f"{MARKER}."))
+            if foreign:
+                raise InvalidArgumentError(
+                    f"{self.path} is not a minikafka data directory (no {MARKER}) and is not "
+                    f"empty ({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}): "
+                    f"refusing to take it over"
+                ) from None
             tmp = self.path / f"{MARKER}.{os.getpid()}.tmp"
             tmp.write_text(json.dumps({"format": DATA_DIR_VERSION}) + "\n")
             os.replace(tmp, marker)
             return
         except ValueError as e:
             raise CorruptLogError(f"{marker}: not valid JSON ({e})") from None
-        if meta.get("format", 0) > DATA_DIR_VERSION:
+        if not isinstance(meta, dict):
+            raise CorruptLogError(f"{marker}: must be a JSON object, not {type(meta).__name__}")
+        version = meta.get("format", 0)
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise CorruptLogError(f"{marker}: data format must be an int, not {version!r}")
+        if version > DATA_DIR_VERSION:
             raise CorruptLogError(
                 f"{marker}: data format {meta['format']} is newer than this minikafka "
                 f"reads ({DATA_DIR_VERSION})"
@@ -129,6 +156,7 @@ class Broker(Closeable):
 
     @property
     def closed(self) -> bool:
+        """Whether ``close()`` was called (every later call raises ClosedError)."""
         return self._closed
 
     # -- topics ---------------------------------------------------------------
@@ -265,9 +293,17 @@ class Broker(Closeable):
         with self._lock:
             store = self._groups.get(group_id)
             if store is None:
-                store = OffsetStore(self._groups_dir, group_id, self.options.fsync)
+                store = OffsetStore(self._groups_dir, group_id, self.options.fsync,
+                                    self.options.request_timeout, self._topic_id)
                 self._groups[group_id] = store
             return store
+
+    def _topic_id(self, name: str) -> int | None:
+        """The id of topic ``name`` now (None: no such topic); reads
+        topic.json without the broker lock (callers hold a group lock)."""
+        if not isinstance(name, str) or not name or "/" in name or name in (".", ".."):
+            return None
+        return read_topic_id(os.path.join(self._topics_dir, name))
 
     def list_groups(self) -> list[str]:
         """Ids of the groups that have members or committed offsets, sorted."""
@@ -321,18 +357,17 @@ class Broker(Closeable):
             changes["retention_bytes"] = retention_bytes
         if not changes:
             raise InvalidArgumentError("alter_topic: give retention_ms and/or retention_bytes")
-        config = attrs.evolve(topic.config, **changes)  # validates: TypeError / InvalidArgumentError
+        attrs.evolve(topic.config, **changes)  # validates: TypeError / InvalidArgumentError
         meta_path = os.path.join(self._topics_dir, name, METADATA)
-        staging = os.path.join(self._tmp_dir, f"alter-{uuid.uuid4().hex}")
         with self._lock:
             with open(meta_path) as f:
-                created_ms = json.load(f).get("created_ms", 0)
-            os.makedirs(staging)
-            try:
-                write_metadata(staging, name, config, created_ms)
-                os.replace(os.path.join(staging, METADATA), meta_path)  # atomic for other processes
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
+                meta = json.load(f)
+            meta.update(changes)
+            tmp = f"{meta_path}.{os.getpid()}.tmp"
+            with open(tmp, "w") as f:
+                json.dump(meta, f, indent=2, sort_keys=True)
+                f.write("\n")
+            os.replace(tmp, meta_path)
             old = self._topics.pop(name, None)
             if old is not None:
                 old.close()
@@ -341,9 +376,9 @@ class Broker(Closeable):
         return topic
 
     @staticmethod
-    def _check_no_live_members(store: OffsetStore, why: str) -> None:
-        """``GroupNotEmptyError`` if the group has live members (the caller
-        holds the group lock, so nobody joins meanwhile)."""
+    def _refuse_if_live(store: OffsetStore, why: str) -> None:
+        """``GroupNotEmptyError`` if the group has live members (caller holds
+        the group lock, so nobody joins meanwhile)."""
         live = sorted(live_members(store.dir, read_state(store.dir), LIVE_SESSION_TIMEOUT))
         if live:
             raise GroupNotEmptyError(
@@ -376,8 +411,7 @@ class Broker(Closeable):
             checked[TopicPartition(topic, partition)] = offset
         store = self.offset_store(group_id)
         with store.locked():
-            self._check_no_live_members(
-                store, "offsets can only be changed while no consumer of the group runs")
+            self._refuse_if_live(store, "offsets can only be changed while no consumer of the group runs")
             if validate_only:
                 return
             store.update(lambda current: {**current, **checked})
@@ -389,7 +423,7 @@ class Broker(Closeable):
         store = self._existing_group(group_id)
         grave = os.path.join(self._tmp_dir, f"delete-group-{uuid.uuid4().hex}")
         with store.locked():
-            self._check_no_live_members(store, "stop its consumers before deleting it")
+            self._refuse_if_live(store, "stop its consumers before deleting it")
             os.rename(store.dir, grave)
         with self._lock:
             self._groups.pop(group_id, None)

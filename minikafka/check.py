@@ -17,7 +17,7 @@ All decoding goes through :func:`open_segment_file`, :func:`walk_segment`,
 :func:`batch_fields` and :func:`batch_records`, which use
 ``batch.BatchWalker`` and ``batch.decode_records`` — the same code the
 readers run — and repairs through ``Partition.recover`` (tail recovery and
-index rebuild, under ``writer.lock``) in :func:`_repair_partition`.
+the rebuild of damaged indexes) in :func:`_repair_partition`.
 """
 
 from __future__ import annotations
@@ -41,19 +41,14 @@ from .format import (
     SEGMENT_HEADER_SIZE,
     U32,
     index_name,
-    is_segment_name,
-    segment_name,
 )
-from .group_state import STATE, read_state
 from .index import OffsetIndex
-from .locking import FileLock
 from .offsets import decode_file, decode_group_id
 from .records import Record
 from .segment import Segment, UnfinishedSegmentError
 from .topic import METADATA, read_metadata
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes in total)
-REWRITE_MARKER = f"write it again (format {DATA_DIR_VERSION})"
 
 
 @attrs.frozen
@@ -95,7 +90,7 @@ class CheckReport:
         return tuple(f for f in self.findings if f.repair is not None)
 
 
-# -- the decoding entry points ----------------------------------------------
+# -- the decoding entry points (ported to the batch walker at merge) --------
 
 
 def open_segment_file(path: str) -> Segment:
@@ -127,13 +122,13 @@ class Batch(NamedTuple):
 
 
 def walk_segment(seg: Segment) -> Iterator[Batch]:
-    """Every batch of a segment in order, then the step that ends the walk
-    (END marker, EMPTY, or INVALID)."""
+    """Every batch of a segment in order (``batch.BatchWalker``), then the
+    step that ends the walk (END marker, EMPTY, or INVALID)."""
     walker = BatchWalker(seg.mm, seg.capacity, SEGMENT_HEADER_SIZE, seg.base)
     for info in walker:
         yield Batch(walker.pos, info, walker.offset, info.length)
     pos = walker.pos
-    raw = U32.unpack_from(seg.mm, pos)[0] if pos + U32.size <= seg.capacity else 0
+    raw = U32.unpack_from(seg.mm, pos)[0] if pos + 4 <= seg.capacity else 0
     yield Batch(pos, BatchInfo(walker.status), walker.offset, raw)
 
 
@@ -198,13 +193,13 @@ class _Checker:
                 meta = json.load(f)
         except FileNotFoundError:
             self.find(path, None, "missing: not a minikafka data directory, or its marker was deleted",
-                      REWRITE_MARKER)
+                      f"write it again (format {DATA_DIR_VERSION})")
             return
         except ValueError as e:
-            self.find(path, None, f"not valid JSON ({e})", REWRITE_MARKER)
+            self.find(path, None, f"not valid JSON ({e})", f"write it again (format {DATA_DIR_VERSION})")
             return
         if not isinstance(meta, dict) or not isinstance(meta.get("format"), int):
-            self.find(path, None, "has no format number", REWRITE_MARKER)
+            self.find(path, None, "has no format number", f"write it again (format {DATA_DIR_VERSION})")
         elif meta["format"] > DATA_DIR_VERSION:
             self.find(path, None, f"data format {meta['format']} is newer than this minikafka "
                                   f"reads ({DATA_DIR_VERSION})")
@@ -232,7 +227,7 @@ class _Checker:
 
     def check_partition(self, directory: str) -> None:
         names = os.listdir(directory)
-        bases = sorted(int(n[:20]) for n in names if is_segment_name(n))
+        bases = sorted(int(n[:20]) for n in names if len(n) == 24 and n.endswith(".log") and n[:20].isdigit())
         expected: int | None = None  # where the previous segment ended
         for i, base in enumerate(bases):
             last = i == len(bases) - 1
@@ -382,13 +377,21 @@ class _Checker:
                 decode_file(data, path)
             except CorruptLogError as e:
                 self.find(path, None, f"group {group!r}: {str(e).removeprefix(path + ': ')}")
-        path = os.path.join(directory, STATE)
+        path = os.path.join(directory, "state.json")
         if os.path.exists(path):
             self.files += 1
             try:
-                read_state(directory)
-            except CorruptLogError as e:
-                self.find(path, None, f"group {group!r}: {str(e).removeprefix(path + ': ')}")
+                with open(path) as f:
+                    state = json.load(f)
+            except ValueError as e:
+                self.find(path, None, f"group {group!r}: not valid JSON ({e})")
+                return
+            ok = (
+                isinstance(state, dict) and isinstance(state.get("generation"), int)
+                and isinstance(state.get("members"), dict) and isinstance(state.get("assignment"), dict)
+            )
+            if not ok:
+                self.find(path, None, f"group {group!r}: lacks generation, members or assignment")
 
     def _advance(self, n: int) -> None:
         self.done += n
@@ -423,7 +426,10 @@ def repair(path: str | os.PathLike[str], report: CheckReport | None = None, *,
         return attrs.evolve(report, repaired=())
     marker = os.path.join(root, "minikafka.json")
     if any(f.path == marker for f in todo):
-        os.unlink(marker)  # a Broker writes a missing marker when it opens the directory
+        tmp = f"{marker}.{os.getpid()}.tmp"
+        with open(tmp, "w") as f:
+            f.write(json.dumps({"format": DATA_DIR_VERSION}) + "\n")
+        os.replace(tmp, marker)
     with Broker(root) as broker:
         for name in broker.list_topics():
             topic = broker.topic(name)
@@ -432,41 +438,41 @@ def repair(path: str | os.PathLike[str], report: CheckReport | None = None, *,
                 pdir = os.path.join(tdir, str(p))
                 mine = [f for f in todo if os.path.dirname(f.path) == pdir]
                 if mine:
-                    damaged = {f.path for f in report.findings if f.repair is None}
-                    _repair_partition(topic.partition(p), mine, damaged)
+                    # Tail recovery would cut at damage that has valid batches after it.
+                    blocked = any(os.path.dirname(f.path) == pdir and f.repair is None
+                                  for f in report.findings)
+                    _repair_partition(topic.partition(p), pdir, mine, tail_recovery=not blocked)
     after = check(root, progress=progress)
     still = {(f.path, f.problem) for f in after.findings}
     return attrs.evolve(after, repaired=tuple(f for f in todo if (f.path, f.problem) not in still))
 
 
-def _repair_partition(part: object, findings: list[Finding], damaged: set[str]) -> None:
-    """Delete orphan indexes; the rest is ``Partition.recover``: tail
-    recovery (torn tail, half-done roll, the active segment's index, which
-    it refills from the log once deleted) and the rebuild of the sealed
-    segments' indexes put in ``damaged_indexes``. Not when the active
-    segment is in ``damaged`` (findings nothing repairs): tail recovery
-    would cut it at the damage, discarding the valid batches after it."""
+def _repair_partition(part: object, pdir: str, findings: list[Finding], tail_recovery: bool) -> None:
     from .partition import Partition
 
     assert isinstance(part, Partition)
     bases = part.bases()
     active = bases[-1] if bases else None
-    if active is not None and os.path.join(part.dir, segment_name(active)) in damaged:
-        return
-    lock = FileLock(os.path.join(part.dir, "writer.lock"))
-    try:
-        with lock:  # no writer meanwhile
-            for f in findings:
-                name = os.path.basename(f.path)
-                if not name.endswith(".index"):
-                    continue
-                base = int(name[:20]) if len(name) == 26 and name[:20].isdigit() else None
-                if base not in bases:
-                    os.unlink(f.path)  # an orphan index
-                elif base != active:
-                    part.damaged_indexes.add(base)
-                elif os.path.exists(f.path):
+    for f in findings:
+        name = os.path.basename(f.path)
+        if name.endswith(".index") and (len(name) != 26 or not name[:20].isdigit()
+                                        or int(name[:20]) not in bases):
+            os.unlink(f.path)  # an orphan index
+        elif name.endswith(".index") and int(name[:20]) != active:
+            part.damaged_indexes.add(int(name[:20]))  # sealed: recover() rebuilds it
+        elif name.endswith(".index") and tail_recovery:
+            # The active segment's index: tail recovery recreates a missing
+            # one and fills it from the log.
+            with part._lock, part._flock:
+                try:
                     os.unlink(f.path)
-    finally:
-        lock.close()  # part.recover() takes the same flock on a descriptor of its own
-    part.recover()
+                except FileNotFoundError:
+                    pass
+    if tail_recovery:
+        # Torn tail, half-done roll, active index, damaged sealed indexes.
+        part.recover()
+    elif part.damaged_indexes:
+        # Tail recovery would cut at damage that has valid batches after it:
+        # rebuild only the sealed indexes, under the writer's locks.
+        with part._lock, part._flock:
+            part._rebuild_indexes()
