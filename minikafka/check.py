@@ -41,7 +41,9 @@ from .format import (
     SEGMENT_HEADER_SIZE,
     U32,
     index_name,
+    is_segment_name,
 )
+from .group_state import STATE, read_state
 from .index import OffsetIndex
 from .offsets import decode_file, decode_group_id
 from .records import Record
@@ -227,7 +229,7 @@ class _Checker:
 
     def check_partition(self, directory: str) -> None:
         names = os.listdir(directory)
-        bases = sorted(int(n[:20]) for n in names if len(n) == 24 and n.endswith(".log") and n[:20].isdigit())
+        bases = sorted(int(n[:20]) for n in names if is_segment_name(n))
         expected: int | None = None  # where the previous segment ended
         for i, base in enumerate(bases):
             last = i == len(bases) - 1
@@ -377,21 +379,13 @@ class _Checker:
                 decode_file(data, path)
             except CorruptLogError as e:
                 self.find(path, None, f"group {group!r}: {str(e).removeprefix(path + ': ')}")
-        path = os.path.join(directory, "state.json")
+        path = os.path.join(directory, STATE)
         if os.path.exists(path):
             self.files += 1
             try:
-                with open(path) as f:
-                    state = json.load(f)
-            except ValueError as e:
-                self.find(path, None, f"group {group!r}: not valid JSON ({e})")
-                return
-            ok = (
-                isinstance(state, dict) and isinstance(state.get("generation"), int)
-                and isinstance(state.get("members"), dict) and isinstance(state.get("assignment"), dict)
-            )
-            if not ok:
-                self.find(path, None, f"group {group!r}: lacks generation, members or assignment")
+                read_state(directory)  # the consumers' own parser: what it refuses is damage
+            except CorruptLogError as e:
+                self.find(path, None, f"group {group!r}: {str(e).removeprefix(path + ': ')}")
 
     def _advance(self, n: int) -> None:
         self.done += n
