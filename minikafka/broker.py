@@ -308,6 +308,7 @@ class Broker(Closeable):
             for store in self._groups.values():
                 store.close()
             self._groups.clear()
+            self.waker.close()  # the doorbell mapping (issue 9 #15)
 
 
 def connect(url: str | os.PathLike[str], **options: Any) -> Broker:
