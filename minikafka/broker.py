@@ -15,12 +15,15 @@ the files are the only shared state.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
+from types import EllipsisType
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -31,20 +34,28 @@ from .doorbell import open_doorbell
 from .errors import (
     ClosedError,
     CorruptLogError,
+    GroupNotEmptyError,
     InvalidArgumentError,
+    InvalidPartitionError,
     TopicExistsError,
     TopicNotFoundError,
 )
 from .format import DATA_DIR_VERSION
-from .group_state import STATE, GroupDescription, describe
+from .group_state import STATE, GroupDescription, describe, live_members, read_state
 from .locking import FileLock, Waker
 from .offsets import OffsetStore, decode_group_id
 from .options import BrokerOptions, make
 from .records import TopicPartition
-from .topic import METADATA, Topic, read_metadata, validate_topic_name, write_metadata
+from .topic import METADATA, Topic, read_metadata, read_topic_id, validate_topic_name, write_metadata
 
 MARKER = "minikafka.json"
+# A member whose lock is held but whose heartbeat is older than this (the
+# consumers' default session_timeout) is not live for administration.
+LIVE_SESSION_TIMEOUT = 10.0
+log = logging.getLogger("minikafka")
 DOORBELL = "doorbell"  # futex word that wakes readers in every process (doorbell.py)
+#: What a data directory holds besides its marker.
+OWN_ENTRIES = frozenset({"topics", "groups", "tmp", DOORBELL})
 
 
 class Broker(Closeable):
@@ -54,6 +65,8 @@ class Broker(Closeable):
     keywords (or ``options=BrokerOptions(...)``). It is safe to share
     between threads; every process that opens the same path sees the same
     topics, records and committed offsets.
+
+    Attributes: ``path`` (absolute), ``options`` (its :class:`BrokerOptions`).
     """
 
     def __init__(self, path: str | os.PathLike[str], options: BrokerOptions | None = None,
@@ -69,9 +82,9 @@ class Broker(Closeable):
         self._topics_dir = str(self.path / "topics")
         self._groups_dir = str(self.path / "groups")
         self._tmp_dir = str(self.path / "tmp")
+        self._check_marker()
         for d in (self._topics_dir, self._groups_dir, self._tmp_dir):
             os.makedirs(d, exist_ok=True)
-        self._check_marker()
         self._clean_tmp()
         self._lock = threading.RLock()
         self._topics: dict[str, Topic] = {}
@@ -83,6 +96,10 @@ class Broker(Closeable):
                 self.topic(name).apply_retention()
             except (TopicNotFoundError, ClosedError):
                 pass  # deleted by another process meanwhile
+            except CorruptLogError as e:
+                # One damaged topic must not make the others unusable: it
+                # raises when used; retention of it waits for a repair.
+                log.warning("topic %r skipped at open: %s", name, e)
 
     def _clean_tmp(self, older_than: float = 600.0) -> None:
         """Remove what a process that died mid-create or mid-delete left in
@@ -101,13 +118,30 @@ class Broker(Closeable):
         try:
             meta = json.loads(marker.read_text())
         except FileNotFoundError:
+            os.makedirs(self.path, exist_ok=True)
+            # Never take over someone else's files: only an empty directory
+            # (or one holding nothing but minikafka's own entries, from
+            # before the marker existed) becomes a data directory.
+            foreign = sorted(n for n in os.listdir(self.path)
+                             if n not in OWN_ENTRIES and not n.startswith(f"{MARKER}."))
+            if foreign:
+                raise InvalidArgumentError(
+                    f"{self.path} is not a minikafka data directory (no {MARKER}) and is not "
+                    f"empty ({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}): "
+                    f"refusing to take it over"
+                ) from None
             tmp = self.path / f"{MARKER}.{os.getpid()}.tmp"
             tmp.write_text(json.dumps({"format": DATA_DIR_VERSION}) + "\n")
             os.replace(tmp, marker)
             return
         except ValueError as e:
             raise CorruptLogError(f"{marker}: not valid JSON ({e})") from None
-        if meta.get("format", 0) > DATA_DIR_VERSION:
+        if not isinstance(meta, dict):
+            raise CorruptLogError(f"{marker}: must be a JSON object, not {type(meta).__name__}")
+        version = meta.get("format", 0)
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise CorruptLogError(f"{marker}: data format must be an int, not {version!r}")
+        if version > DATA_DIR_VERSION:
             raise CorruptLogError(
                 f"{marker}: data format {meta['format']} is newer than this minikafka "
                 f"reads ({DATA_DIR_VERSION})"
@@ -122,6 +156,7 @@ class Broker(Closeable):
 
     @property
     def closed(self) -> bool:
+        """Whether ``close()`` was called (every later call raises ClosedError)."""
         return self._closed
 
     # -- topics ---------------------------------------------------------------
@@ -258,9 +293,17 @@ class Broker(Closeable):
         with self._lock:
             store = self._groups.get(group_id)
             if store is None:
-                store = OffsetStore(self._groups_dir, group_id, self.options.fsync)
+                store = OffsetStore(self._groups_dir, group_id, self.options.fsync,
+                                    self.options.request_timeout, self._topic_id)
                 self._groups[group_id] = store
             return store
+
+    def _topic_id(self, name: str) -> int | None:
+        """The id of topic ``name`` now (None: no such topic); reads
+        topic.json without the broker lock (callers hold a group lock)."""
+        if not isinstance(name, str) or not name or "/" in name or name in (".", ".."):
+            return None
+        return read_topic_id(os.path.join(self._topics_dir, name))
 
     def list_groups(self) -> list[str]:
         """Ids of the groups that have members or committed offsets, sorted."""
@@ -294,6 +337,98 @@ class Broker(Closeable):
             if tp.partition < topic.partitions:
                 out[tp] = max(0, topic.partition(tp.partition).end_offset() - committed)
         return out
+
+    # -- administration (added for the command line) ---------------------------
+
+    def alter_topic(self, name: str, *, retention_ms: int | EllipsisType | None = ...,
+                    retention_bytes: int | EllipsisType | None = ...) -> Topic:
+        """Change a topic's retention (``None``: keep forever / unbounded;
+        omitted: unchanged) and apply it now.
+
+        ``topic.json`` is replaced atomically; other processes see a new
+        file and reopen the topic with the new values on their next lookup.
+        """
+        self._check_open()
+        topic = self.topic(name)
+        changes: dict[str, Any] = {}
+        if retention_ms is not ...:
+            changes["retention_ms"] = retention_ms
+        if retention_bytes is not ...:
+            changes["retention_bytes"] = retention_bytes
+        if not changes:
+            raise InvalidArgumentError("alter_topic: give retention_ms and/or retention_bytes")
+        attrs.evolve(topic.config, **changes)  # validates: TypeError / InvalidArgumentError
+        meta_path = os.path.join(self._topics_dir, name, METADATA)
+        with self._lock:
+            with open(meta_path) as f:
+                meta = json.load(f)
+            meta.update(changes)
+            tmp = f"{meta_path}.{os.getpid()}.tmp"
+            with open(tmp, "w") as f:
+                json.dump(meta, f, indent=2, sort_keys=True)
+                f.write("\n")
+            os.replace(tmp, meta_path)
+            old = self._topics.pop(name, None)
+            if old is not None:
+                old.close()
+        topic = self.topic(name)
+        topic.apply_retention()
+        return topic
+
+    @staticmethod
+    def _refuse_if_live(store: OffsetStore, why: str) -> None:
+        """``GroupNotEmptyError`` if the group has live members (caller holds
+        the group lock, so nobody joins meanwhile)."""
+        live = sorted(live_members(store.dir, read_state(store.dir), LIVE_SESSION_TIMEOUT))
+        if live:
+            raise GroupNotEmptyError(
+                f"group {store.group_id!r} has {len(live)} live member(s) ({', '.join(live)}); {why}"
+            )
+
+    def _existing_group(self, group_id: str) -> OffsetStore:
+        store = self.offset_store(group_id)
+        if not os.path.isdir(store.dir) or group_id not in self.list_groups():
+            raise InvalidArgumentError(f"group {group_id!r} does not exist in {self.path}")
+        return store
+
+    def alter_group_offsets(self, group_id: str, offsets: Mapping[TopicPartition, int], *,
+                            validate_only: bool = False) -> None:
+        """Set committed offsets of a group that has no live members (as
+        Kafka's AdminClient.alterConsumerGroupOffsets); other partitions'
+        offsets are kept. ``GroupNotEmptyError`` if a member is running.
+        ``validate_only``: every check, nothing written (a dry run)."""
+        self._check_open()
+        checked: dict[TopicPartition, int] = {}
+        for tp, offset in offsets.items():
+            if not isinstance(offset, int) or isinstance(offset, bool):
+                raise TypeError(f"offsets: offset of {tp} must be an int, not {type(offset).__name__}")
+            if offset < 0:
+                raise InvalidArgumentError(f"offsets: offset of {tp} must be >= 0, got {offset}")
+            topic, partition = tp
+            n = self.topic(topic).partitions
+            if not 0 <= partition < n:
+                raise InvalidPartitionError(f"offsets: {topic} has partitions 0..{n - 1}, not {partition}")
+            checked[TopicPartition(topic, partition)] = offset
+        store = self.offset_store(group_id)
+        with store.locked():
+            self._refuse_if_live(store, "offsets can only be changed while no consumer of the group runs")
+            if validate_only:
+                return
+            store.update(lambda current: {**current, **checked})
+
+    def delete_group(self, group_id: str) -> None:
+        """Delete a group with no live members: its committed offsets and
+        membership files. ``GroupNotEmptyError`` if a member is running."""
+        self._check_open()
+        store = self._existing_group(group_id)
+        grave = os.path.join(self._tmp_dir, f"delete-group-{uuid.uuid4().hex}")
+        with store.locked():
+            self._refuse_if_live(store, "stop its consumers before deleting it")
+            os.rename(store.dir, grave)
+        with self._lock:
+            self._groups.pop(group_id, None)
+        store.close()
+        shutil.rmtree(grave, ignore_errors=True)
 
     def close(self) -> None:
         """Close every topic and group file; later calls raise ClosedError."""

@@ -99,6 +99,8 @@ class Consumer(Closeable):
     ``session_timeout``: a member whose heartbeat stopped this long is
     dropped; a member whose process died is dropped within
     ``heartbeat_interval``.
+
+    Attributes: ``config`` (the :class:`ConsumerConfig` in use), ``group_id``.
     """
 
     def __init__(self, broker: Broker, *topics: str, config: ConsumerConfig | None = None,
@@ -171,9 +173,17 @@ class Consumer(Closeable):
         self._check_open()
         if isinstance(topics, str):
             topics = (topics,)
-        names = tuple(dict.fromkeys(topics))
-        for name in names:
+        try:
+            given = list(topics)
+        except TypeError:
+            raise TypeError(
+                f"topics must be an iterable of topic names, not {type(topics).__name__}") from None
+        for name in given:
+            if isinstance(name, (list, tuple, set, frozenset)):
+                raise TypeError(f"topics must be topic names (str), not a {type(name).__name__}: "
+                                f"Consumer(broker, 't1', 't2') takes each topic as its own argument")
             validate_topic_name(name)
+        names = tuple(dict.fromkeys(given))
         if listener is not None:
             assigned = getattr(listener, "on_partitions_assigned", None) or getattr(
                 listener, "on_assign", None)
@@ -200,6 +210,7 @@ class Consumer(Closeable):
         self._manual = False
 
     def subscription(self) -> set[str]:
+        """The subscribed topic names (empty without a subscription)."""
         return set(self._subscription or ())
 
     def assign(self, partitions: Iterable[TopicPartition]) -> None:
@@ -281,8 +292,11 @@ class Consumer(Closeable):
             raise TypeError(f"max_records must be an int, not {type(max_records).__name__}")
         elif max_records <= 0:
             raise InvalidArgumentError(f"max_records must be > 0, got {max_records}")
-        if timeout is not None and (not isinstance(timeout, (int, float)) or timeout < 0):
-            raise InvalidArgumentError(f"timeout must be a number >= 0 or None, got {timeout!r}")
+        if timeout is not None:
+            if not isinstance(timeout, (int, float)) or isinstance(timeout, bool):
+                raise TypeError(f"timeout must be a number or None, not {type(timeout).__name__}")
+            if not timeout >= 0:  # also NaN, which would wait forever
+                raise InvalidArgumentError(f"timeout must be a number >= 0 or None, got {timeout!r}")
         self._settle()
         if self._auto_commit and time.monotonic() - self._last_commit >= self.config.auto_commit_interval:
             self._commit_positions()
@@ -385,10 +399,14 @@ class Consumer(Closeable):
     # -- offsets lookups ------------------------------------------------------------------------
 
     def beginning_offsets(self, tps: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+        """The first retained offset of each partition (assigned or not):
+        where ``seek_to_beginning`` goes."""
         self._check_open()
         return self._backend.beginning_offsets([as_tp(tp) for tp in tps])
 
     def end_offsets(self, tps: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+        """The offset the next record written to each partition will get
+        (assigned or not): where ``seek_to_end`` goes."""
         self._check_open()
         return self._backend.end_offsets([as_tp(tp) for tp in tps])
 
@@ -396,6 +414,9 @@ class Consumer(Closeable):
         """Per partition, the earliest offset whose timestamp is >= the
         given time (ms), or None if every record is older."""
         self._check_open()
+        if not isinstance(timestamps, Mapping):
+            raise TypeError(f"timestamps must be a mapping of TopicPartition to ms, not "
+                            f"{type(timestamps).__name__}")
         for tp, ts in timestamps.items():
             if not isinstance(ts, int) or isinstance(ts, bool):
                 raise TypeError(f"timestamp for {tp} must be an int (ms), not {type(ts).__name__}")
@@ -407,10 +428,12 @@ class Consumer(Closeable):
         self._backend.pause(self._assigned(tps))
 
     def resume(self, *tps: TopicPartition) -> None:
+        """Return records of these paused partitions again, from their positions."""
         self._check_open()
         self._backend.resume(self._assigned(tps))
 
     def paused(self) -> set[TopicPartition]:
+        """The assigned partitions that are paused."""
         return self._backend.paused()
 
     def close(self) -> None:

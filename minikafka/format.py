@@ -86,7 +86,7 @@ BATCH_VERSION = 1  # batch header byte 12
 INDEX_VERSION = 1  # <base>.index header
 TOPIC_META_VERSION = 1  # topics/<name>/topic.json "format"
 DATA_DIR_VERSION = 1  # <data>/minikafka.json "format"
-OFFSETS_RECORD_VERSION = 1  # one record of groups/<id>/offsets (its file header: offsets.FILE_VERSION)
+OFFSETS_RECORD_VERSION = 2  # one record of groups/<id>/offsets (its file header: offsets.FILE_VERSION)
 INT64_MIN = -(1 << 63)
 
 SEGMENT_MAGIC = b"MKSG"

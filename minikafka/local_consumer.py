@@ -11,6 +11,7 @@ the facade's, in consumer.py. The interface is in docs/architecture.md.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterable
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from .partition import Partition
     from .topic import Topic
 
+log = logging.getLogger("minikafka")
 SUBSCRIPTION_REFRESH = 0.5  # seconds between looks for newly created subscribed topics
 
 
@@ -152,19 +154,38 @@ class LocalConsumer:
     def _refresh(self, force: bool = False) -> None:
         """Follow the subscription: the group's assignment, or else every
         partition of the subscribed topics that exist."""
+        now = time.monotonic()
+        due = force or now - self._last_refresh >= SUBSCRIPTION_REFRESH
+        if due:
+            self._last_refresh = now
+            self._follow_recreated()
         if self._subscription is None:
             return
         if self._member is not None:
             self._member.sync(force)
             return
-        now = time.monotonic()
-        if not force and now - self._last_refresh < SUBSCRIPTION_REFRESH:
+        if not due:
             return
-        self._last_refresh = now
         tps = [TopicPartition(name, p) for name in self._subscription
                for p in range(self._partition_count(name) or 0)]
         if set(tps) != set(self._assigned):
             self._set_assignment(tps)
+
+    def _follow_recreated(self) -> None:
+        """A topic deleted and created again (by any process) is a new
+        topic: read its partitions from the start of their new logs (as
+        ``auto_offset_reset`` says), not the old files, which would stay
+        silent forever."""
+        for tp, entry in list(self._assigned.items()):
+            try:
+                part = self._topic_of(tp).partition(tp.partition)
+            except (TopicNotFoundError, InvalidPartitionError):
+                continue  # gone, or now too few partitions: the assignment drops it
+            if part is not entry.part:
+                log.info("topic %r was deleted and created again: %s/%d is read as a new partition",
+                         tp.topic, tp.topic, tp.partition)
+                entry.reader.close()
+                self._assigned[tp] = _Entry(part)
 
     # -- reading --------------------------------------------------------------------------------
 

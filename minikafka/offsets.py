@@ -41,16 +41,18 @@ Offsets record (also the whole of a version 1 file)::
 
 from __future__ import annotations
 
+import errno
 import os
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import NamedTuple
 
 from xxhash import xxh3_64_intdigest
 
-from .errors import CorruptLogError, InvalidArgumentError
+from .errors import CorruptLogError, InvalidArgumentError, TimeoutError
 from .format import OFFSETS_RECORD_VERSION
 from .locking import FileLock
 from .records import TopicPartition
@@ -63,7 +65,8 @@ FILE_HEADER = struct.Struct("<4sHHII")
 SLOT_LEN = struct.Struct("<I")
 MIN_SLOT = 4096
 TOPIC_LEN = struct.Struct("<H")
-ENTRY_TAIL = struct.Struct("<Iq")
+ENTRY_TAIL = struct.Struct("<Iq")  # record version 1
+ENTRY_TAIL_V2 = struct.Struct("<IqQ")  # version 2: + the topic's id
 CHECKSUM = struct.Struct("<Q")
 _SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 
@@ -76,6 +79,10 @@ def encode_group_id(group_id: object) -> str:
         raise TypeError(f"group_id must be a str, not {type(group_id).__name__}")
     if not group_id:
         raise InvalidArgumentError("group_id must not be empty")
+    try:
+        group_id.encode()
+    except UnicodeEncodeError as e:
+        raise InvalidArgumentError(f"group_id {group_id!r} is not valid Unicode ({e.reason})") from None
     out = []
     for ch in group_id:
         if ch in _SAFE:
@@ -101,17 +108,22 @@ def decode_group_id(name: str) -> str:
     return raw.decode()
 
 
-def encode_offsets(sequence: int, offsets: Mapping[TopicPartition, int]) -> bytes:
+def encode_offsets(sequence: int, offsets: Mapping[TopicPartition, int],
+                   ids: Mapping[str, int] | None = None) -> bytes:
+    """A record of ``offsets``; ``ids``: each topic's id (topic.json), 0 if unknown."""
+    ids = ids or {}
     parts = [HEADER.pack(MAGIC, OFFSETS_RECORD_VERSION, 0, sequence, len(offsets))]
     for (topic, partition), offset in sorted(offsets.items()):
         raw = topic.encode()
-        parts.append(TOPIC_LEN.pack(len(raw)) + raw + ENTRY_TAIL.pack(partition, offset))
+        parts.append(TOPIC_LEN.pack(len(raw)) + raw
+                     + ENTRY_TAIL_V2.pack(partition, offset, ids.get(topic, 0)))
     body = b"".join(parts)
     return body + CHECKSUM.pack(xxh3_64_intdigest(body))
 
 
-def decode_offsets(data: bytes, path: str) -> tuple[int, dict[TopicPartition, int]]:
-    """(sequence, offsets) from a file's bytes; CorruptLogError if damaged."""
+def decode_offsets(data: bytes, path: str) -> tuple[int, dict[TopicPartition, int], dict[str, int]]:
+    """(sequence, offsets, topic ids) from a record's bytes; CorruptLogError
+    if damaged. A version 1 record has no ids: every topic's is 0."""
     if len(data) < HEADER.size + CHECKSUM.size:
         raise CorruptLogError(f"{path}: group offsets file is truncated ({len(data)} bytes)")
     body, (checksum,) = data[:-8], CHECKSUM.unpack(data[-8:])
@@ -121,6 +133,8 @@ def decode_offsets(data: bytes, path: str) -> tuple[int, dict[TopicPartition, in
     if version > OFFSETS_RECORD_VERSION:
         raise CorruptLogError(f"{path}: group offsets format {version} is newer than this minikafka")
     offsets = {}
+    ids: dict[str, int] = {}
+    tail = ENTRY_TAIL if version == 1 else ENTRY_TAIL_V2
     p = HEADER.size
     try:
         for _ in range(count):
@@ -129,14 +143,15 @@ def decode_offsets(data: bytes, path: str) -> tuple[int, dict[TopicPartition, in
                 raise ValueError("topic name runs past the end")
             topic = body[p + 2 : p + 2 + n].decode()
             p += 2 + n
-            partition, offset = ENTRY_TAIL.unpack_from(body, p)
-            p += ENTRY_TAIL.size
+            partition, offset, *topic_id = tail.unpack_from(body, p)
+            p += tail.size
             offsets[TopicPartition(topic, partition)] = offset
+            ids[topic] = topic_id[0] if topic_id else 0
     except (struct.error, ValueError) as e:  # UnicodeDecodeError is a ValueError
         raise CorruptLogError(f"{path}: group offsets file is malformed ({e})") from None
     if p != len(body):
         raise CorruptLogError(f"{path}: group offsets file has {len(body) - p} bytes after its entries")
-    return sequence, offsets
+    return sequence, offsets, ids
 
 
 class _Slots(NamedTuple):
@@ -145,6 +160,7 @@ class _Slots(NamedTuple):
 
     sequence: int
     offsets: dict[TopicPartition, int]
+    ids: dict[str, int]
     slot: int | None
     slot_size: int
 
@@ -168,16 +184,28 @@ def decode_file(data: bytes, path: str) -> _Slots:
         if not length or length > slot_size - SLOT_LEN.size or end > len(data):
             continue
         try:
-            sequence, offsets = decode_offsets(data[start + SLOT_LEN.size : end], path)
+            sequence, offsets, ids = decode_offsets(data[start + SLOT_LEN.size : end], path)
         except CorruptLogError:
             continue  # torn by a crash mid-commit: the other slot holds the state before
         if best is None or sequence > best.sequence:
-            best = _Slots(sequence, offsets, slot, slot_size)
+            best = _Slots(sequence, offsets, ids, slot, slot_size)
     if best is None:
         raise CorruptLogError(
             f"{path}: group offsets file has no valid record (both slots fail their checksum)"
         )
     return best
+
+
+def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    """Write all of ``data`` at ``offset``. A write can come back short (a
+    full disk); the retry of the rest then raises the error (ENOSPC)."""
+    view = memoryview(data)
+    while view:
+        n = os.pwrite(fd, view, offset)
+        if n <= 0:
+            raise OSError(errno.ENOSPC, f"short write ({len(view)} bytes not written)")
+        view = view[n:]
+        offset += n
 
 
 def _read_all(fd: int) -> bytes:
@@ -188,8 +216,16 @@ class OffsetStore:
     """The committed offsets of one group in one data directory, and the
     group's directory and lock."""
 
-    def __init__(self, groups_dir: str, group_id: str, fsync: bool = False) -> None:
+    def __init__(self, groups_dir: str, group_id: str, fsync: bool = False,
+                 request_timeout: float | None = None,
+                 topic_id: Callable[[str], int | None] | None = None) -> None:
         self.group_id = group_id
+        #: A topic's current id (None: no such topic). Offsets committed for
+        #: another id are of a deleted topic of the same name: not ours.
+        self.topic_id = topic_id
+        #: Longest wait for the group lock (None: forever); past it
+        #: :meth:`locked` raises TimeoutError naming the lock.
+        self.request_timeout = request_timeout
         self.dir = os.path.join(groups_dir, encode_group_id(group_id))
         self.path = os.path.join(self.dir, "offsets")
         self.fsync = fsync
@@ -203,10 +239,27 @@ class OffsetStore:
         return self._flock
 
     @contextmanager
-    def locked(self) -> Iterator[None]:
-        """Hold the group lock: commits and membership changes serialize."""
-        with self._thread_lock, self._lock():
-            yield
+    def locked(self, timeout: float | None = None) -> Iterator[None]:
+        """Hold the group lock: commits and membership changes serialize.
+        Waits at most ``timeout`` (default ``request_timeout``), then raises
+        :class:`~minikafka.TimeoutError` naming the lock (and its holder)."""
+        if timeout is None:
+            timeout = self.request_timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
+        flock = self._lock()
+        if not self._thread_lock.acquire(timeout=-1 if timeout is None else timeout):
+            raise TimeoutError(
+                f"timed out after {timeout:g} s waiting for lock {flock.path} (held by another "
+                f"thread of this process)"
+            )
+        try:
+            flock.acquire(timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))
+            try:
+                yield
+            finally:
+                flock.release()
+        finally:
+            self._thread_lock.release()
 
     def _read(self, fd: int | None = None) -> _Slots:
         """The newest committed state; reads ``fd`` if given, else the file."""
@@ -215,14 +268,26 @@ class OffsetStore:
                 with open(self.path, "rb") as f:
                     data = f.read()
             except FileNotFoundError:
-                return _Slots(0, {}, None, 0)
+                return _Slots(0, {}, {}, None, 0)
         else:
             data = _read_all(fd)
         return decode_file(data, self.path)
 
     def load(self) -> dict[TopicPartition, int]:
-        """Every committed offset of the group."""
-        return self._read().offsets
+        """Every committed offset of the group (of the topics as they are now)."""
+        return self._current(self._read())[0]
+
+    def _current(self, state: _Slots) -> tuple[dict[TopicPartition, int], dict[str, int]]:
+        """``state``'s offsets and ids without those of topics since deleted
+        and created again (a delete killed before it dropped its offsets)."""
+        if self.topic_id is None:
+            return dict(state.offsets), dict(state.ids)
+        now: dict[str, int | None] = {t: self.topic_id(t) for t in state.ids}
+        stale = {t for t, i in now.items() if i is not None and i != state.ids[t]}
+        if not stale:
+            return dict(state.offsets), dict(state.ids)
+        return ({tp: o for tp, o in state.offsets.items() if tp.topic not in stale},
+                {t: i for t, i in state.ids.items() if t not in stale})
 
     def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
         """Merge ``offsets`` into the group's committed offsets, atomically."""
@@ -245,17 +310,22 @@ class OffsetStore:
         except FileNotFoundError:
             fd = None
         try:
-            state = self._read(fd) if fd is not None else _Slots(0, {}, None, 0)
-            offsets = change(dict(state.offsets))
-            if fd is not None and offsets == state.offsets:
+            state = self._read(fd) if fd is not None else _Slots(0, {}, {}, None, 0)
+            current, known = self._current(state)
+            offsets = change(current)
+            ids = {}
+            for topic in {tp.topic for tp in offsets}:
+                now = self.topic_id(topic) if self.topic_id is not None else None
+                ids[topic] = now if now is not None else known.get(topic, 0)
+            if fd is not None and offsets == state.offsets and ids == state.ids:
                 return
-            record = encode_offsets(state.sequence + 1, offsets)
+            record = encode_offsets(state.sequence + 1, offsets, ids)
             if fd is None or state.slot is None or SLOT_LEN.size + len(record) > state.slot_size:
                 self._rewrite(record)
                 return
             target = 1 - state.slot  # never the slot that holds the newest record
-            os.pwrite(fd, SLOT_LEN.pack(len(record)) + record,
-                      FILE_HEADER.size + target * state.slot_size)
+            _pwrite_all(fd, SLOT_LEN.pack(len(record)) + record,
+                        FILE_HEADER.size + target * state.slot_size)
             if self.fsync:
                 os.fdatasync(fd)
         finally:
@@ -274,11 +344,20 @@ class OffsetStore:
         tmp = f"{self.path}.{os.getpid()}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
-            os.write(fd, data)
-            if self.fsync:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
+            try:
+                _pwrite_all(fd, bytes(data), 0)
+                if self.fsync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+        except BaseException:
+            # A file written short (a full disk) must never replace the
+            # previous offsets: drop it, the old file stays current.
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
         os.rename(tmp, self.path)
         if self.fsync:
             dfd = os.open(self.dir, os.O_RDONLY)

@@ -38,8 +38,30 @@ def validate_topic_name(name: object) -> str:
     return name
 
 
+def new_topic_id() -> int:
+    """A random non-zero u64 naming one incarnation of a topic (0 is "no
+    id": a topic created before ids existed)."""
+    return int.from_bytes(os.urandom(8), "little") or 1
+
+
+def read_topic_id(directory: str) -> int | None:
+    """The id in ``directory``'s topic.json: 0 if it has none (an older
+    topic), None if it is missing or unreadable. Reads the file without any
+    broker lock (the group lock may be held)."""
+    try:
+        with open(os.path.join(directory, METADATA)) as f:
+            meta = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict):
+        return None
+    topic_id = meta.get("id", 0)
+    return topic_id if isinstance(topic_id, int) and not isinstance(topic_id, bool) else None
+
+
 def write_metadata(directory: str, name: str, config: TopicConfig, created_ms: int) -> None:
-    meta: dict[str, Any] = {"format": TOPIC_META_VERSION, "name": name, "hash": HASH_NAME}
+    meta: dict[str, Any] = {"format": TOPIC_META_VERSION, "name": name, "hash": HASH_NAME,
+                            "id": new_topic_id()}
     meta.update(config.to_json())
     meta["created_ms"] = created_ms
     with open(os.path.join(directory, METADATA), "w") as f:
@@ -56,17 +78,26 @@ def read_metadata(directory: str, name: str) -> TopicConfig:
         raise TopicNotFoundError(f"topic {name!r} does not exist") from None
     except ValueError as e:
         raise CorruptLogError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(meta, dict) or meta.get("format", 0) > TOPIC_META_VERSION:
-        raise CorruptLogError(f"{path}: unknown topic metadata format {meta.get('format')!r}")
+    if not isinstance(meta, dict):
+        raise CorruptLogError(f"{path}: topic metadata must be a JSON object, not {type(meta).__name__}")
+    version = meta.get("format", 0)
+    if not isinstance(version, int) or isinstance(version, bool) or version > TOPIC_META_VERSION:
+        raise CorruptLogError(f"{path}: unknown topic metadata format {version!r}")
     if meta.get("hash", HASH_NAME) != HASH_NAME:
         raise CorruptLogError(f"{path}: unknown partition hash {meta['hash']!r}")
     fields = {f.name for f in TopicConfig.__attrs_attrs__}
-    return TopicConfig(**{k: v for k, v in meta.items() if k in fields})
+    try:
+        return TopicConfig(**{k: v for k, v in meta.items() if k in fields})
+    except (TypeError, ValueError) as e:  # InvalidArgumentError is a ValueError
+        raise CorruptLogError(f"{path}: damaged topic metadata ({e})") from None
 
 
 class Topic:
     """A topic of one data directory. Obtain it from ``Broker.topic`` or
-    ``Broker.create_topic``; one object per name and broker."""
+    ``Broker.create_topic``; one object per name and broker.
+
+    Attributes: ``name``; ``config``, its :class:`TopicConfig` (as saved in
+    ``topic.json`` when the topic was created)."""
 
     def __init__(self, name: str, directory: str, config: TopicConfig, waker: Waker, fsync: bool) -> None:
         self.name = name
@@ -126,10 +157,13 @@ class Topic:
         return {p: self.partition(p).end_offset() for p in range(self.partitions)}
 
     def apply_retention(self) -> None:
+        """Delete the closed segments that ``retention_ms`` / ``retention_bytes``
+        no longer keep (also runs when a segment rolls and when a broker opens)."""
         for p in range(self.partitions):
             self.partition(p).apply_retention()
 
     def close(self) -> None:
+        """Unmap this topic's partitions in this process (``Broker.close`` does it)."""
         with self._lock:
             self.closed = True
             for part in self._parts:

@@ -94,21 +94,18 @@ def test_slow_callback_does_not_stall_other_topics(broker) -> None:
 
 # -- 14: messages that name what was wrong -----------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="issue 9 #14: Consumer(b, ['t']) says 'unhashable type: list'")
 def test_consumer_given_a_list_names_topics(broker) -> None:
     broker.create_topic("t")
     with pytest.raises(TypeError, match="topic"):
         Consumer(broker, ["t"])  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 #14: subscribe(None) does not name the argument")
 def test_subscribe_none_names_topics(broker) -> None:
     broker.create_topic("t")
     with Consumer(broker) as c, pytest.raises(TypeError, match="topics"):
         c.subscribe(None)  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 #14: send_many('t', b'abc') does not name values")
 def test_send_many_of_bytes_names_values(broker, data_dir: Path) -> None:
     broker.create_topic("t")
     with Producer(broker) as p, pytest.raises(TypeError, match="values"):
@@ -116,22 +113,18 @@ def test_send_many_of_bytes_names_values(broker, data_dir: Path) -> None:
     assert end_offset(data_dir) == 0
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 #14: a group id with a lone surrogate raises "
-                   "UnicodeEncodeError")
 def test_group_id_with_lone_surrogate_names_group_id(broker) -> None:
     broker.create_topic("t")
     with pytest.raises((minikafka.InvalidArgumentError, TypeError), match="group"):
         Consumer(broker, "t", group_id="bad\ud800")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 #14: poll('1') is not a TypeError")
 def test_poll_with_a_string_timeout_is_a_type_error(broker) -> None:
     broker.create_topic("t")
     with Consumer(broker, "t") as c, pytest.raises(TypeError, match="timeout"):
         c.poll("1")  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 #14: a negative timestamp_ms is accepted")
 def test_negative_timestamp_is_refused_and_writes_nothing(broker, data_dir: Path) -> None:
     broker.create_topic("t")
     with Producer(broker) as p, pytest.raises(minikafka.InvalidArgumentError, match="timestamp"):
@@ -139,8 +132,6 @@ def test_negative_timestamp_is_refused_and_writes_nothing(broker, data_dir: Path
     assert end_offset(data_dir) == 0
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 #14: Broker() silently takes over a non-empty "
-                   "directory that is not a minikafka directory")
 def test_broker_refuses_a_foreign_non_empty_directory(tmp_path: Path) -> None:
     foreign = tmp_path / "home"
     foreign.mkdir()

@@ -365,8 +365,6 @@ def _with_group_state(data_dir: Path) -> Path:
     return path
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 #11: invalid state.json raises JSONDecodeError, "
-                   "not CorruptLogError")
 @pytest.mark.parametrize("content", [b"{not json", b"[]", b'{"members": 3}'])
 def test_damaged_group_state_raises_naming_it(data_dir: Path, content: bytes) -> None:
     path = _with_group_state(data_dir)
@@ -380,8 +378,6 @@ def test_damaged_group_state_raises_naming_it(data_dir: Path, content: bytes) ->
 
 # -- metadata ------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="issue 9 #11: topic.json of the wrong shape raises "
-                   "AttributeError/TypeError, and makes Broker() refuse the directory")
 @pytest.mark.parametrize("content", [b"[]", b'{"partitions": "two"}', b'"x"', b"{bad json"])
 def test_damaged_topic_json_names_the_file_and_spares_other_topics(data_dir: Path, content: bytes) -> None:
     with Broker(data_dir, retention_bytes=1 << 20) as b:
@@ -398,8 +394,6 @@ def test_damaged_topic_json_names_the_file_and_spares_other_topics(data_dir: Pat
         assert [r.value for r in _read(b, "good")] == [b"kept"]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 #11: minikafka.json of the wrong shape raises "
-                   "AttributeError, not CorruptLogError")
 @pytest.mark.parametrize("content", [b"[]", b'"x"', b'{"format": "one"}'])
 def test_damaged_directory_marker_names_the_file(data_dir: Path, content: bytes) -> None:
     Broker(data_dir).close()

@@ -46,8 +46,6 @@ def test_idle_writer_resynchronises_with_the_real_tail(data_dir: Path) -> None:
         b.close()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 #3: a recreated topic inherits the old topic's "
-                   "committed offsets after a delete killed midway")
 def test_recreated_topic_is_new_to_every_group(data_dir: Path, make_broker) -> None:
     broker = make_broker()
     broker.create_topic("t")
@@ -108,8 +106,6 @@ def test_unflushed_records_are_written_at_exit(data_dir: Path, make_broker) -> N
     assert [r.value for r in records] == [b"r%d" % i for i in range(100)]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 #5: breaking out of iteration redelivers the "
-                   "last yielded record")
 def test_break_out_of_iteration_consumes_the_yielded_record(broker, produce) -> None:
     broker.create_topic("t")
     produce("t", [b"a", b"b", b"c", b"d", b"e"])
@@ -168,8 +164,6 @@ def test_earliest_never_raises_while_retention_runs(make_broker, monkeypatch) ->
         c.close()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 #7: a consumer of a deleted and recreated topic "
-                   "stalls forever")
 def test_consumer_follows_or_fails_when_topic_is_recreated(broker, make_broker, produce) -> None:
     broker.create_topic("t")
     produce("t", [b"a", b"b"])

@@ -146,8 +146,6 @@ def test_topic_creation_on_a_full_disk(disk: Path) -> None:
 LONG = "t" * 200  # long topic names make the offsets record outgrow its 4 KiB slot
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 #2: a short write of the group offsets file is not "
-                   "detected; the group's offsets are then unreadable")
 def test_commit_on_a_nearly_full_disk_keeps_the_previous_offsets(disk: Path) -> None:
     data = disk / "data"
     with Broker(data, segment_bytes=4096) as b:

@@ -127,8 +127,6 @@ def test_create_topic_raises_only_documented_errors(fuzz_broker: Broker, name: A
     fuzz_broker.delete_topic(name)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 (found by this fuzz, phase 1): consumer calls raise "
-                   "AttributeError for non-mapping arguments, e.g. offsets_for_times(None)")
 @FUZZ
 @given(timeout=short_timeouts, max_records=anything, tp=anything, offset=anything, offsets=anything)
 def test_consumer_calls_raise_only_documented_errors(fuzz_broker: Broker, timeout: Any, max_records: Any,
@@ -166,8 +164,6 @@ def test_broker_options_raise_only_documented_errors(tmp_path_factory: pytest.Te
         assert documented(e), f"undocumented {type(e).__name__}: {e}"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 (found by this fuzz, phase 1): poll(timeout=nan) waits "
-                   "forever instead of raising InvalidArgumentError")
 def test_poll_with_nan_timeout_does_not_hang(tmp_path: Path) -> None:
     result = run_child("""
         import sys, minikafka

@@ -160,7 +160,6 @@ def test_poll_honours_its_timeout(data_dir, topic_dir, holders) -> None:
     assert result == "RETURNED" or result.startswith("TIMEOUT minikafka"), result
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 #12: a group join hangs on a held group lock")
 def test_group_join_waits_at_most_request_timeout(data_dir, topic_dir, holders) -> None:
     with minikafka.Broker(data_dir) as b, minikafka.Consumer(b, group_id="g") as c:
         c.commit({minikafka.TopicPartition("t", 0): 1})  # the group directory exists
@@ -169,6 +168,18 @@ def test_group_join_waits_at_most_request_timeout(data_dir, topic_dir, holders) 
     holders.append(hold(lock, True))
     result = call(data_dir, """
         outcome(lambda: minikafka.Consumer(broker(), "t", group_id="g").poll(timeout=0.5))
+        """)
+    assert_timed_out(result, lock)
+
+
+def test_commit_and_close_wait_at_most_request_timeout(data_dir, topic_dir, holders) -> None:
+    with minikafka.Broker(data_dir) as b, minikafka.Consumer(b, group_id="g") as c:
+        c.commit({minikafka.TopicPartition("t", 0): 1})
+    lock = data_dir / "groups" / "g" / "lock"
+    holders.append(hold(lock, True))
+    result = call(data_dir, """
+        c = minikafka.Consumer(broker(), group_id="g")
+        outcome(lambda: c.commit({minikafka.TopicPartition("t", 0): 2}))
         """)
     assert_timed_out(result, lock)
 

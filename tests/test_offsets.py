@@ -81,18 +81,18 @@ def test_groups_are_independent(groups_dir: Path) -> None:
 
 
 def test_offsets_file_layout() -> None:
-    data = encode_offsets(3, {TP("zz", 1): 10, TP("a", 2): -1})
+    data = encode_offsets(3, {TP("zz", 1): 10, TP("a", 2): -1}, {"zz": 7})
     magic, version, reserved, seq, count = struct.unpack_from("<4sHHQI", data, 0)
-    assert (magic, version, reserved, seq, count) == (b"MKGO", 1, 0, 3, 2)
+    assert (magic, version, reserved, seq, count) == (b"MKGO", 2, 0, 3, 2)
     p = 20
     entries = []
     for _ in range(count):
         (n,) = struct.unpack_from("<H", data, p)
         topic = data[p + 2 : p + 2 + n].decode()
-        partition, offset = struct.unpack_from("<Iq", data, p + 2 + n)
-        entries.append((topic, partition, offset))
-        p += 2 + n + 12
-    assert entries == [("a", 2, -1), ("zz", 1, 10)]  # sorted by topic-partition
+        partition, offset, topic_id = struct.unpack_from("<IqQ", data, p + 2 + n)
+        entries.append((topic, partition, offset, topic_id))
+        p += 2 + n + 20
+    assert entries == [("a", 2, -1, 0), ("zz", 1, 10, 7)]  # sorted by topic-partition
     assert len(data) == p + 8
     assert struct.unpack_from("<Q", data, p)[0] == xxh3_64_intdigest(data[:p])
 
@@ -107,7 +107,43 @@ def test_offsets_file_layout() -> None:
     ),
 )
 def test_offsets_encoding_round_trip(seq: int, offsets: dict) -> None:
-    assert decode_offsets(encode_offsets(seq, offsets), "p") == (seq, offsets)
+    ids = {tp.topic: hash(tp.topic) % 2**64 for tp in offsets}
+    assert decode_offsets(encode_offsets(seq, offsets, ids), "p") == (seq, offsets, ids)
+
+
+def _v1_record(seq: int, offsets: dict) -> bytes:
+    """A record version 1 (no topic ids), as minikafka wrote it before ids."""
+    parts = [struct.pack("<4sHHQI", b"MKGO", 1, 0, seq, len(offsets))]
+    for (topic, partition), offset in sorted(offsets.items()):
+        raw = topic.encode()
+        parts.append(struct.pack("<H", len(raw)) + raw + struct.pack("<Iq", partition, offset))
+    body = b"".join(parts)
+    return body + struct.pack("<Q", xxh3_64_intdigest(body))
+
+
+def test_version_1_records_are_still_read(groups_dir: Path) -> None:
+    offsets = {TP("a", 0): 5, TP("b", 3): 9}
+    assert decode_offsets(_v1_record(4, offsets), "p") == (4, offsets, {"a": 0, "b": 0})
+    (groups_dir / "g").mkdir()
+    (groups_dir / "g" / "offsets").write_bytes(_v1_record(4, offsets))
+    # Topics from before ids (id 0) keep their offsets.
+    store = OffsetStore(str(groups_dir), "g", topic_id=lambda topic: 0)
+    assert store.load() == offsets
+    store.commit({TP("a", 0): 6})
+    assert store.load() == {TP("a", 0): 6, TP("b", 3): 9}
+    store.close()
+
+
+def test_offsets_of_a_recreated_topic_are_dropped(groups_dir: Path) -> None:
+    ids = {"t": 11, "u": 12}
+    store = OffsetStore(str(groups_dir), "g", topic_id=ids.get)
+    store.commit({TP("t", 0): 8, TP("u", 0): 3})
+    ids["t"] = 99  # "t" deleted and created again: a new topic
+    assert store.load() == {TP("u", 0): 3}
+    store.commit({TP("u", 0): 4})
+    ids["t"] = 11  # even the old id is gone from the file now
+    assert store.load() == {TP("u", 0): 4}
+    store.close()
 
 
 # -- crash safety ---------------------------------------------------------------------
@@ -278,7 +314,7 @@ def test_newer_file_format_version_is_refused(groups_dir: Path) -> None:
 
 def test_newer_format_version_is_refused(groups_dir: Path) -> None:
     data = bytearray(encode_offsets(1, {TP("t", 0): 1}))
-    struct.pack_into("<H", data, 4, 2)
+    struct.pack_into("<H", data, 4, 3)
     body = bytes(data[:-8])
     data[-8:] = struct.pack("<Q", xxh3_64_intdigest(body))
     (groups_dir / "g").mkdir()

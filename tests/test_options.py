@@ -17,6 +17,8 @@ from minikafka import BrokerOptions, Consumer, ConsumerConfig, ProducerConfig, T
     ("option", "value"),
     [
         ("poll_interval", -1),
+        ("request_timeout", 0),
+        ("request_timeout", float("nan")),
         ("consumer_timeout", -5),
         ("auto_commit_interval", -1),
         ("session_timeout", 0),
@@ -29,8 +31,8 @@ from minikafka import BrokerOptions, Consumer, ConsumerConfig, ProducerConfig, T
 )
 def test_bad_consumer_or_broker_values_name_the_option(broker, option, value):
     with pytest.raises(minikafka.InvalidArgumentError, match=option):
-        if option == "poll_interval":
-            BrokerOptions(poll_interval=value)
+        if option in ("poll_interval", "request_timeout"):
+            BrokerOptions(**{option: value})
         else:
             Consumer(broker, **{option: value})
 
