@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kafka_broker import kafka_bootstrap, kafka_url  # noqa: F401  (Kafka test broker fixtures)
 
 import minikafka
 
