@@ -80,18 +80,26 @@ class KafkaBroker:
     ``request_timeout`` (seconds, default 30) bounds every admin call;
     ``config`` adds librdkafka settings to those of the URL's query (they
     apply to the admin client and to every Producer and Consumer made on
-    this broker). Safe to share between threads.
+    this broker); ``producer_config`` / ``consumer_config`` apply only to
+    Producers / Consumers (e.g. ``fetch.wait.max.ms``). Safe to share
+    between threads.
     """
 
     def __init__(self, url: str, *, request_timeout: float = 30.0,
-                 config: dict[str, Any] | None = None) -> None:
+                 config: dict[str, Any] | None = None,
+                 producer_config: dict[str, Any] | None = None,
+                 consumer_config: dict[str, Any] | None = None) -> None:
         from confluent_kafka.admin import AdminClient
 
         self.url = url
         self.request_timeout = _check_timeout("request_timeout", request_timeout)
-        if config is not None and not isinstance(config, dict):
-            raise TypeError(f"config must be a dict, not {type(config).__name__}")
+        for name, value in (("config", config), ("producer_config", producer_config),
+                            ("consumer_config", consumer_config)):
+            if value is not None and not isinstance(value, dict):
+                raise TypeError(f"{name} must be a dict, not {type(value).__name__}")
         self.config: dict[str, Any] = {**parse_url(url), **(config or {})}
+        self.producer_config: dict[str, Any] = dict(producer_config or {})
+        self.consumer_config: dict[str, Any] = dict(consumer_config or {})
         self._admin = AdminClient(dict(self.config))
         self._lock = threading.Lock()
         self._probe: OffsetProbe | None = None
