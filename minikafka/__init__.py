@@ -20,6 +20,7 @@ from .errors import (
     TopicExistsError,
     TopicNotFoundError,
 )
+from .kafka.mirror import MirrorResult, mirror
 from .membership import GroupDescription, MemberDescription
 from .options import BrokerOptions, TopicConfig
 from .producer import Producer, RecordFuture, SendManyResult
@@ -41,6 +42,7 @@ __all__ = [
     "InvalidTopicError",
     "MemberDescription",
     "MiniKafkaError",
+    "MirrorResult",
     "NoOffsetError",
     "Producer",
     "Record",
@@ -55,4 +57,5 @@ __all__ = [
     "TopicPartition",
     "__version__",
     "connect",
+    "mirror",
 ]
