@@ -273,3 +273,32 @@ def test_closed_backends_refuse_calls(writer: KafkaRecordWriter, make_backend: A
     writer.close()
     with pytest.raises(minikafka.ClosedError):
         writer.produce(topic, 0, None, b"v", None, 1)
+
+
+def test_a_failing_deserializer_loses_no_record(writer: KafkaRecordWriter, make_backend: Any,
+                                                topic: str) -> None:
+    for i, v in enumerate([b"a", b"b", b"bad", b"c"]):
+        writer.produce(topic, 0, None, v, None, 1 + i)
+    writer.flush(10)
+    failing = [True]
+
+    def decode(value: bytes) -> str:
+        if value == b"bad" and failing[0]:
+            failing[0] = False
+            raise ValueError("cannot decode")
+        return value.decode()
+
+    backend = make_backend(value_deserializer=decode)
+    tp = TP(topic, 0)
+    backend.assign([tp])
+    got: list[minikafka.Record] = []
+    deadline = time.monotonic() + 10
+    raised = False
+    while len(got) < 4 and time.monotonic() < deadline:
+        try:
+            got.extend(backend.fetch(500, 0.2))
+        except ValueError:
+            raised = True
+    assert raised
+    assert [(r.offset, r.value) for r in got] == [(0, "a"), (1, "b"), (2, "bad"), (3, "c")]
+    assert backend.position(tp) == 4

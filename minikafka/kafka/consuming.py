@@ -241,37 +241,66 @@ class KafkaConsumerBackend:
                 if self._error is not None:
                     error, self._error = self._error, None
                     raise error
-                records = self._records(messages, KafkaError._PARTITION_EOF) if messages else []
+                records = self._records_or_rewind(messages, KafkaError._PARTITION_EOF) if messages else []
             if records or self._wake.is_set() or self._closed:
                 return records
             if deadline is not None and time.monotonic() >= deadline:
                 return records
 
+    def _records_or_rewind(self, messages: list[Any], eof_code: int) -> list[Record]:
+        """Records of ``messages``; if building them fails (a deserializer
+        raised), no record of the batch is lost: every partition goes back
+        to where the batch started and is fetched again."""
+        before = dict(self._positions)
+        try:
+            return self._records(messages, eof_code)
+        except BaseException:
+            for tp in {TopicPartition(m.topic(), m.partition()) for m in messages}:
+                if tp in before and self._positions.get(tp) is not None:
+                    self._positions[tp] = before[tp]
+                    self._seeks[tp] = before[tp]
+            raise
+
     def _records(self, messages: list[Any], eof_code: int) -> list[Record]:
-        out = []
+        # The hot loop: messages come in runs per partition, so the
+        # TopicPartition and its position are looked up once per run.
+        out: list[Record] = []
+        append = out.append
         positions = self._positions
         key_de, value_de = self._key_de, self._value_de
+        plain = key_de is None and value_de is None
+        make = tuple.__new__
+        tp: TopicPartition | None = None
+        topic, part, expected = "", -1, -1
         for m in messages:
             err = m.error()
-            tp = TopicPartition(m.topic(), m.partition())
             if err is not None:
+                this = TopicPartition(m.topic(), m.partition())
                 if err.code() == eof_code:
-                    self._eof[tp] = m.offset()
+                    self._eof[this] = m.offset()
                     continue
-                raise _consume_error(err, tp)
+                raise _consume_error(err, this)
+            if m.partition() != part or m.topic() != topic or tp is None:
+                if tp is not None and expected >= 0:
+                    positions[tp] = expected
+                topic, part = m.topic(), m.partition()
+                tp = TopicPartition(topic, part)
+                expected = positions.get(tp, -1)
             offset = m.offset()
-            expected = positions.get(tp)
-            if expected is None or offset < expected:
+            if expected < 0 or offset < expected:
                 continue  # fetched before a seek or a revoke: not ours to return
             key, value = m.key(), m.value()
-            if key_de is not None and key is not None:
-                key = key_de(key)
-            if value_de is not None and value is not None:
-                value = value_de(value)
+            if not plain:
+                if key_de is not None and key is not None:
+                    key = key_de(key)
+                if value_de is not None and value is not None:
+                    value = value_de(value)
             headers = m.headers()
-            out.append(Record(tp.topic, tp.partition, offset, m.timestamp()[1], key, value,
-                              tuple(headers) if headers else ()))
-            positions[tp] = offset + 1
+            append(make(Record, (topic, part, offset, m.timestamp()[1], key, value,
+                                 tuple(headers) if headers else ())))
+            expected = offset + 1
+        if tp is not None and expected >= 0:
+            positions[tp] = expected
         return out
 
     def _apply_seeks(self) -> None:

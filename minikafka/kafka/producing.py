@@ -31,9 +31,13 @@ POLL_INTERVAL = 0.05
 
 
 class Delivery:
-    """One record on its way to the cluster; settled by its delivery report."""
+    """One record on its way to the cluster; settled by its delivery report.
 
-    __slots__ = ("_callbacks", "_event", "error", "offset", "partition", "timestamp", "topic", "writer")
+    No lock or event per record (one is costly at 100k records/s): settling
+    sets plain fields, and the rare waiter sleeps on its writer's condition.
+    """
+
+    __slots__ = ("_callbacks", "done_", "error", "offset", "partition", "timestamp", "topic", "writer")
 
     def __init__(self, writer: KafkaRecordWriter, topic: str, partition: int, timestamp: int) -> None:
         self.writer = writer
@@ -42,8 +46,15 @@ class Delivery:
         self.timestamp = timestamp
         self.offset = -1
         self.error: BaseException | None = None
-        self._event = threading.Event()
+        self.done_ = False
         self._callbacks: list[Callable[[Delivery], Any]] | None = None
+
+    def report(self, err: Any, msg: Any) -> None:
+        """confluent-kafka's delivery callback for this record."""
+        if err is None:
+            self.settle(msg.offset(), msg.timestamp()[1], None)
+        else:
+            self.settle(-1, None, translate(err, f"producing to {self.topic}/{self.partition}"))
 
     def settle(self, offset: int, timestamp: int | None, error: BaseException | None) -> None:
         if error is None:
@@ -52,19 +63,18 @@ class Delivery:
                 self.timestamp = timestamp  # the broker's, under LogAppendTime
         else:
             self.error = error
-        self._event.set()
+        self.done_ = True
+        if self.writer.waiters:
+            self.writer.wake()
         for fn in self._callbacks or ():
             fn(self)
 
     def done(self) -> bool:
-        return self._event.is_set()
+        return self.done_
 
     def wait(self, timeout: float | None) -> None:
         """Until the delivery report arrived; ``TimeoutError`` after ``timeout``."""
-        if self._event.is_set():
-            return
-        self.writer.serve(timeout, until=self._event)
-        if not self._event.is_set():
+        if not self.done_ and not self.writer.wait_for(self, timeout):
             raise TimeoutError(f"record for {self.topic}/{self.partition}: not acknowledged "
                                f"within {timeout:g} s")
 
@@ -78,7 +88,7 @@ class Delivery:
         if self._callbacks is None:
             self._callbacks = []
         self._callbacks.append(fn)
-        if self._event.is_set():
+        if self.done_:
             fn(self)
 
 
@@ -108,7 +118,10 @@ class KafkaRecordWriter:
         self.request_timeout = request_timeout
         self._producer = Producer({**settings, **config})
         self._produce = self._producer.produce
+        self._poll = self._producer.poll
         self._lock = threading.Lock()
+        self._settled = threading.Condition(self._lock)
+        self.waiters = 0
         self._closed = False
         self._stop = threading.Event()
         self._poller = threading.Thread(target=self._poll_loop, name="minikafka-kafka-delivery",
@@ -121,9 +134,18 @@ class KafkaRecordWriter:
         while not self._stop.is_set():
             poll(POLL_INTERVAL)
 
-    def serve(self, timeout: float | None, until: threading.Event) -> None:
-        """Wait for ``until`` while delivery reports are served (by the poller)."""
-        until.wait(timeout)
+    def wake(self) -> None:
+        with self._settled:
+            self._settled.notify_all()
+
+    def wait_for(self, delivery: Delivery, timeout: float | None) -> bool:
+        """Until ``delivery`` is settled (reports are served by the poller thread)."""
+        with self._settled:
+            self.waiters += 1
+            try:
+                return self._settled.wait_for(lambda: delivery.done_, timeout)
+            finally:
+                self.waiters -= 1
 
     def produce(self, topic: str, partition: int, key: bytes | None, value: bytes | None,
                 headers: Sequence[tuple[str, bytes | None]] | None, timestamp_ms: int) -> Delivery:
@@ -133,15 +155,9 @@ class KafkaRecordWriter:
         if self._closed:
             raise ClosedError("producer is closed")
         delivery = Delivery(self, topic, partition, timestamp_ms)
+        report = delivery.report
         if headers:
             headers = list(headers)
-
-        def report(err: Any, msg: Any) -> None:
-            if err is None:
-                delivery.settle(msg.offset(), msg.timestamp()[1], None)
-            else:
-                delivery.settle(-1, None, translate(err, f"producing to {topic}/{partition}"))
-
         try:
             self._produce(topic, value, key, partition=partition, timestamp=timestamp_ms,
                           headers=headers or None, on_delivery=report)  # type: ignore[arg-type]
@@ -149,6 +165,7 @@ class KafkaRecordWriter:
             self._produce_when_room(topic, value, key, partition, timestamp_ms, headers, report)
         except Exception as e:
             raise translate(e, f"producing to {topic}/{partition}") from None
+        self._poll(0)  # serve reports here, as confluent-kafka's docs do (the poller is the backstop)
         return delivery
 
     def _produce_when_room(self, topic: str, value: bytes | None, key: bytes | None, partition: int,

@@ -1,0 +1,263 @@
+"""What minikafka's Kafka backend costs on top of confluent-kafka.
+
+Same Tansu broker (benchmarks/tansu.py), same client settings, same
+records, interleaved A/B (raw, minikafka, raw, minikafka, ...), median of
+``--repeat`` runs:
+
+- produce: one call per record, naming the partition (minikafka's keyed
+  choice, xxh3), then flush. raw = ``confluent_kafka.Producer.produce``;
+  minikafka = the Kafka backend's writer (a Delivery per record, settled by
+  the delivery report).
+- consume: ``assign`` from the beginning, read every record. raw =
+  ``consume(500)`` skipping error events; minikafka = the backend's
+  ``fetch(500)`` building ``Record`` tuples (headers, positions).
+- latency: one record at a time, ``linger.ms=0``, a consumer thread in the
+  same process takes the receive time; p50/p99 of receive - send.
+
+Phase 1 measures the Kafka backend classes directly; once Producer and
+Consumer run on the backend, the minikafka side becomes those facades.
+
+    PYTHONPATH=. python -m benchmarks.kafka_layer [--records N] [--repeat R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from typing import Any
+
+from . import tansu
+from .common import make_keys, make_values, percentile
+
+CLIENT = {"enable.idempotence": True, "linger.ms": 5}
+CONSUMER = {"fetch.wait.max.ms": 10, "enable.auto.commit": False, "enable.partition.eof": True}
+PARTITIONS = 3
+
+
+def _partitions(keys: list[bytes]) -> list[int]:
+    from minikafka.partitioners import xxh3
+
+    return [xxh3(k, PARTITIONS) for k in keys]
+
+
+def produce_raw(bootstrap: str, topic: str, keys: list[bytes], values: list[bytes],
+                parts: list[int]) -> float:
+    from confluent_kafka import Producer
+
+    p = Producer({"bootstrap.servers": bootstrap, **CLIENT})
+    produce, poll = p.produce, p.poll
+    acked = [0]
+
+    def report(err: Any, msg: Any) -> None:
+        if err is None:
+            acked[0] += 1
+
+    t0 = time.perf_counter()
+    for k, v, part in zip(keys, values, parts, strict=True):
+        try:
+            produce(topic, v, k, partition=part, on_delivery=report)
+        except BufferError:
+            poll(0.005)
+            produce(topic, v, k, partition=part, on_delivery=report)
+        poll(0)
+    p.flush(60)
+    elapsed = time.perf_counter() - t0
+    assert acked[0] == len(values), acked
+    return len(values) / elapsed
+
+
+def produce_mk(bootstrap: str, topic: str, keys: list[bytes], values: list[bytes],
+               parts: list[int]) -> float:
+    from minikafka.kafka.producing import KafkaRecordWriter
+
+    w = KafkaRecordWriter({"bootstrap.servers": bootstrap, **CLIENT})
+    produce = w.produce
+    t0 = time.perf_counter()
+    now = time.time_ns() // 1_000_000
+    deliveries = [produce(topic, part, k, v, None, now)
+                  for k, v, part in zip(keys, values, parts, strict=True)]
+    w.flush(60)
+    elapsed = time.perf_counter() - t0
+    assert all(d.done() and d.error is None for d in deliveries)
+    w.close()
+    return len(values) / elapsed
+
+
+def consume_raw(bootstrap: str, topic: str, n: int, read_fields: bool = False) -> float:
+    """``read_fields``: also read what a Record holds (key, value, offset,
+    timestamp, headers), as any application does."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"raw-{uuid.uuid4().hex}", **CONSUMER})
+    t0 = time.perf_counter()
+    c.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
+    got = 0
+    deadline = time.monotonic() + 120
+    while got < n and time.monotonic() < deadline:
+        for m in c.consume(500, 0.1):
+            if m.error() is None:
+                if read_fields:
+                    m.key(), m.value(), m.offset(), m.timestamp(), m.headers()
+                got += 1
+    elapsed = time.perf_counter() - t0
+    c.close()
+    assert got == n, got
+    return n / elapsed
+
+
+class _Settings:
+    group_id = None
+    auto_offset_reset = "earliest"
+    key_deserializer = None
+    value_deserializer = None
+    session_timeout = 10.0
+    heartbeat_interval = 1.0
+    max_poll_interval = 300.0
+
+
+class _Hooks:
+    def assigned(self, partitions: Any) -> None:
+        pass
+
+    def revoking(self, partitions: Any, reason: str) -> None:
+        pass
+
+
+def consume_mk(broker: Any, topic: str, n: int) -> float:
+    from minikafka import TopicPartition
+    from minikafka.kafka.consuming import KafkaConsumerBackend
+
+    backend = KafkaConsumerBackend(broker, _Settings(), _Hooks(), extra_config=CONSUMER)
+    t0 = time.perf_counter()
+    backend.assign([TopicPartition(topic, p) for p in range(PARTITIONS)])
+    got = 0
+    deadline = time.monotonic() + 120
+    while got < n and time.monotonic() < deadline:
+        got += len(backend.fetch(500, 0.1))
+    elapsed = time.perf_counter() - t0
+    backend.close()
+    assert got == n, got
+    return n / elapsed
+
+
+def latency(bootstrap: str, broker: Any, topic: str, count: int, layer: bool) -> tuple[float, float]:
+    """p50, p99 of send -> receive (µs), one record at a time, linger.ms=0."""
+    from confluent_kafka import Consumer, Producer
+    from confluent_kafka import TopicPartition as KTP
+
+    from minikafka import TopicPartition
+    from minikafka.kafka.consuming import KafkaConsumerBackend
+    from minikafka.kafka.producing import KafkaRecordWriter
+
+    end = broker.topic(topic).end_offsets()[0]
+    received: list[float] = []
+    ready = threading.Event()
+    stop = threading.Event()
+
+    def receive() -> None:
+        if layer:
+            backend = KafkaConsumerBackend(broker, _Settings(), _Hooks(), extra_config=CONSUMER)
+            backend.assign([TopicPartition(topic, 0)])
+            backend.seek(TopicPartition(topic, 0), end)
+            ready.set()
+            while not stop.is_set():
+                for r in backend.fetch(10, 0.05):
+                    received.append(time.perf_counter() - float(r.value))
+            backend.close()
+        else:
+            c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"lat-{uuid.uuid4().hex}", **CONSUMER})
+            c.assign([KTP(topic, 0, end)])
+            ready.set()
+            while not stop.is_set():
+                for m in c.consume(10, 0.05):
+                    if m.error() is None:
+                        received.append(time.perf_counter() - float(m.value()))
+            c.close()
+
+    thread = threading.Thread(target=receive)
+    thread.start()
+    ready.wait()
+    time.sleep(0.3)  # the consumer's first fetch is under way
+    config = {"bootstrap.servers": bootstrap, **CLIENT, "linger.ms": 0}
+    if layer:
+        w = KafkaRecordWriter(config)
+        for _ in range(count):
+            w.produce(topic, 0, None, repr(time.perf_counter()).encode(), None,
+                      time.time_ns() // 1_000_000)
+            time.sleep(0.002)
+        w.flush(30)
+        w.close()
+    else:
+        p = Producer(config)
+        for _ in range(count):
+            p.produce(topic, repr(time.perf_counter()).encode(), partition=0)
+            p.poll(0)
+            time.sleep(0.002)
+        p.flush(30)
+    deadline = time.monotonic() + 10
+    while len(received) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stop.set()
+    thread.join()
+    lat = sorted(x * 1e6 for x in received)
+    return percentile(lat, 0.5), percentile(lat, 0.99)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--records", type=int, default=100_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--latency-records", type=int, default=500)
+    args = ap.parse_args()
+
+    import minikafka
+
+    keys, values = make_keys(args.records), make_values(args.records)
+    parts = _partitions(keys)
+    figures: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory(prefix="minikafka-kbench-") as tmp, tansu.broker(tmp) as bootstrap:
+        broker = minikafka.connect(f"kafka://{bootstrap}")
+        for _ in range(args.repeat):
+            for side in ("raw", "mk"):
+                topic = f"kb-{side}-{uuid.uuid4().hex[:8]}"
+                broker.create_topic(topic, partitions=PARTITIONS)
+                if side == "raw":
+                    figures.setdefault("produce raw", []).append(
+                        produce_raw(bootstrap, topic, keys, values, parts))
+                    figures.setdefault("consume raw", []).append(consume_raw(bootstrap, topic, args.records))
+                    figures.setdefault("consume-fields raw", []).append(
+                        consume_raw(bootstrap, topic, args.records, read_fields=True))
+                else:
+                    figures.setdefault("produce mk", []).append(
+                        produce_mk(bootstrap, topic, keys, values, parts))
+                    figures.setdefault("consume mk", []).append(consume_mk(broker, topic, args.records))
+                    figures["consume-fields mk"] = figures["consume mk"]
+        lat_topic = f"kb-lat-{uuid.uuid4().hex[:8]}"
+        broker.create_topic(lat_topic)
+        for _ in range(args.repeat):
+            for layer in (False, True):
+                p50, p99 = latency(bootstrap, broker, lat_topic, args.latency_records, layer)
+                side = "mk" if layer else "raw"
+                figures.setdefault(f"latency p50 {side}", []).append(p50)
+                figures.setdefault(f"latency p99 {side}", []).append(p99)
+        broker.close()
+    med = {k: statistics.median(v) for k, v in figures.items()}
+    print(f"Kafka backend vs confluent-kafka, Tansu on 127.0.0.1, {args.records:,} records "
+          f"(16 B key, 100 B value), median of {args.repeat}, interleaved")
+    print(f"{'case':<22}{'confluent-kafka':>18}{'minikafka':>14}{'cost':>10}")
+    for op in ("produce", "consume", "consume-fields"):
+        raw, mk = med[f"{op} raw"], med[f"{op} mk"]
+        print(f"{op + ' (rec/s)':<22}{raw:>18,.0f}{mk:>14,.0f}{(1 - mk / raw) * 100:>9.1f}%")
+    for q in ("p50", "p99"):
+        raw, mk = med[f"latency {q} raw"], med[f"latency {q} mk"]
+        print(f"{'latency ' + q + ' (µs)':<22}{raw:>18,.0f}{mk:>14,.0f}{mk - raw:>+9.0f}µs")
+    print("consume-fields: the raw loop also reads key, value, offset, timestamp and headers")
+    print("targets: throughput cost <= 15%, added latency <= 100 µs")
+
+
+if __name__ == "__main__":
+    main()
