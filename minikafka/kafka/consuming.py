@@ -235,7 +235,13 @@ class KafkaConsumerBackend:
                     self._apply_seeks()
                 left = SLICE if deadline is None else min(SLICE, max(0.0, deadline - time.monotonic()))
                 try:
-                    messages = consume(max_records, left)
+                    # consume(n, t) waits for n messages or t: take what is queued,
+                    # else wait for one message, then take what came with it.
+                    messages = consume(max_records, 0)
+                    if not messages and left > 0:
+                        messages = consume(1, left)
+                        if messages and max_records > 1:
+                            messages += consume(max_records - 1, 0)
                 except Exception as e:
                     raise translate(e, "fetching records") from None
                 if self._error is not None:
