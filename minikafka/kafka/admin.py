@@ -100,7 +100,7 @@ class KafkaBroker:
         self.config: dict[str, Any] = {**parse_url(url), **(config or {})}
         self.producer_config: dict[str, Any] = dict(producer_config or {})
         self.consumer_config: dict[str, Any] = dict(consumer_config or {})
-        self._admin = AdminClient(dict(self.config))
+        self._admin: Any = AdminClient(dict(self.config))
         self._lock = threading.Lock()
         self._probe: OffsetProbe | None = None
         self._closed = False
@@ -294,5 +294,6 @@ class KafkaBroker:
                 return
             self._closed = True
             probe, self._probe = self._probe, None
+            self._admin = None  # librdkafka's handle goes now, not at garbage collection
         if probe is not None:
             probe.close()

@@ -209,3 +209,5 @@ class KafkaRecordWriter:
             self._stop.set()
             if self._poller is not threading.current_thread():
                 self._poller.join(1.0)
+                if not self._poller.is_alive():  # the handle goes now, not at garbage collection
+                    self._producer = self._produce = self._poll = None  # type: ignore[assignment]
