@@ -78,6 +78,7 @@ class KafkaBroker:
     """A Kafka cluster opened through ``minikafka.connect("kafka://...")``.
 
     ``request_timeout`` (seconds, default 30) bounds every admin call;
+    ``auto_create_topics`` lets a Producer create the topics it sends to;
     ``config`` adds librdkafka settings to those of the URL's query (they
     apply to the admin client and to every Producer and Consumer made on
     this broker); ``producer_config`` / ``consumer_config`` apply only to
@@ -85,7 +86,7 @@ class KafkaBroker:
     between threads.
     """
 
-    def __init__(self, url: str, *, request_timeout: float = 30.0,
+    def __init__(self, url: str, *, request_timeout: float = 30.0, auto_create_topics: bool = False,
                  config: dict[str, Any] | None = None,
                  producer_config: dict[str, Any] | None = None,
                  consumer_config: dict[str, Any] | None = None) -> None:
@@ -93,6 +94,9 @@ class KafkaBroker:
 
         self.url = url
         self.request_timeout = _check_timeout("request_timeout", request_timeout)
+        if not isinstance(auto_create_topics, bool):
+            raise TypeError(f"auto_create_topics must be a bool, not {type(auto_create_topics).__name__}")
+        self.auto_create_topics = auto_create_topics
         for name, value in (("config", config), ("producer_config", producer_config),
                             ("consumer_config", consumer_config)):
             if value is not None and not isinstance(value, dict):
@@ -214,6 +218,29 @@ class KafkaBroker:
         if not count:
             raise TopicNotFoundError(f"topic {name!r} does not exist on {self.url}")
         return KafkaTopic(self, name, count)
+
+    def topic_for_send(self, name: str) -> KafkaTopic:
+        """``topic(name)``, creating it when ``auto_create_topics`` is on
+        (internal: what a Producer writes to)."""
+        try:
+            return self.topic(name)
+        except TopicNotFoundError:
+            if not self.auto_create_topics:
+                raise TopicNotFoundError(
+                    f"topic {name!r} does not exist on {self.url} (create it with create_topic, "
+                    f"or connect with auto_create_topics=True)") from None
+        try:
+            return self.create_topic(name)
+        except TopicExistsError:
+            return self.topic(name)
+
+    def consumer_backend(self, config: Any, hooks: Any) -> Any:
+        """Where a Consumer on this broker reads (the consumer backend
+        interface of docs/architecture.md)."""
+        from .consuming import KafkaConsumerBackend
+
+        self._check_open()
+        return KafkaConsumerBackend(self, config, hooks)
 
     def list_topics(self) -> list[str]:
         """Names of all topics, sorted; internal ones (``__consumer_offsets`` ...) hidden."""
