@@ -219,6 +219,9 @@ def latency(bootstrap: str, broker: Any, topic: str, count: int, layer: bool) ->
         time.sleep(0.01)
     stop.set()
     thread.join()
+    if len(received) < count:
+        raise RuntimeError(f"latency ({'minikafka' if layer else 'raw'}): {len(received)} of {count} "
+                           f"records arrived (warm-up seen: {warm.is_set()})")
     lat = sorted(x * 1e6 for x in received)
     return percentile(lat, 0.5), percentile(lat, 0.99)
 
