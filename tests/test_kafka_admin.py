@@ -215,9 +215,9 @@ def test_describe_group_lists_connected_members(kbroker: KafkaBroker, kafka_boot
 
 def test_topic_for_send_creates_only_when_allowed(kafka_url: str) -> None:
     name = _name("auto")
-    with minikafka.connect(kafka_url, request_timeout=10) as strict:
-        with pytest.raises(minikafka.TopicNotFoundError, match="auto_create_topics"):
-            strict.topic_for_send(name)
+    with (minikafka.connect(kafka_url, request_timeout=10) as strict,
+          pytest.raises(minikafka.TopicNotFoundError, match="auto_create_topics")):
+        strict.topic_for_send(name)
     with minikafka.connect(kafka_url, request_timeout=10, auto_create_topics=True) as lenient:
         assert lenient.topic_for_send(name).partitions == 1
         assert name in lenient.list_topics()
