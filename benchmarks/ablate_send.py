@@ -54,9 +54,9 @@ def main() -> None:
     real_append = partition.Partition.append
     counter = [0]
 
-    def no_append(self, buf, count, first_ts, max_ts):
-        counter[0] += count
-        return counter[0] - count
+    def no_append(self, batch):
+        counter[0] += batch.count
+        return counter[0] - batch.count
 
     partition.Partition.append = no_append  # type: ignore[method-assign]
     try:

@@ -138,13 +138,13 @@ def child_main(handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]]) 
     print(json.dumps(result), flush=True)
 
 
-def poll_all(broker: Any, topic: str, n: int) -> float:
-    """Seconds for a new earliest-reset Consumer to poll ``n`` records of
-    ``topic`` (creating the consumer included)."""
+def poll_all(broker: Any, topic: str, n: int, **options: Any) -> float:
+    """Seconds for a new earliest-reset Consumer (with ``options``) to poll
+    ``n`` records of ``topic`` (creating the consumer included)."""
     from minikafka import Consumer
 
     t0 = time.perf_counter()
-    c = Consumer(broker, topic, auto_offset_reset="earliest")
+    c = Consumer(broker, topic, auto_offset_reset="earliest", **options)
     got = 0
     while got < n:
         records = c.poll(timeout=1.0)

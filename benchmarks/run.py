@@ -173,6 +173,9 @@ def targets(rows: list[Row]) -> list[dict[str, Any]]:
     add("send per call >= 1,000,000 rec/s", rate("mk_send"), per_s, lambda v: v >= 1e6)
     add("poll >= 1,000,000 rec/s (Record objects)", rate("mk_poll"), per_s, lambda v: v >= 1e6)
     add("bulk send (send_many) >= 3,000,000 rec/s", rate("mk_bulk"), per_s, lambda v: v >= 3e6)
+    poll_rate, str_rate = rate("mk_poll"), rate("mk_poll_str")
+    add("poll with a str deserializer >= 0.8x poll without",
+        str_rate / poll_rate if poll_rate and str_rate else None, times, lambda v: v >= 0.8)
     add("vs sqlite3 WAL: produce >= 3x (send per call)", adv("sqlite3 WAL table produce"), times,
         lambda v: v >= 3)
     add("vs sqlite3 WAL: consume >= 1x", adv("sqlite3 WAL table consume"), times, lambda v: v >= 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 
 from minikafka import Broker, Consumer, Producer, TopicPartition
@@ -11,13 +12,18 @@ from .common import Config, Row, make_keys, make_values, median_of, poll_all, sc
 TOPIC = "bench"
 
 
-def _fill(broker: Broker, keys: list[bytes], values: list[bytes], partitions: int = 1) -> None:
+TEXT_TOPIC = "bench-text"
+_TO_ASCII = bytes(65 + i % 26 for i in range(256))  # any byte -> a letter
+
+
+def _fill(broker: Broker, keys: list[bytes], values: list[bytes], partitions: int = 1,
+          topic: str = TOPIC) -> None:
     """Write the records (untimed set-up) through the bulk path."""
-    broker.create_topic(TOPIC, partitions=partitions)
+    broker.create_topic(topic, partitions=partitions)
     with Producer(broker) as p:
         step = 100_000
         for i in range(0, len(values), step):
-            p.send_many(TOPIC, values[i:i + step], keys[i:i + step])
+            p.send_many(topic, values[i:i + step], keys[i:i + step])
 
 
 def produce(cfg: Config, keys: list[bytes], values: list[bytes]) -> list[Row]:
@@ -63,9 +69,15 @@ def consume(cfg: Config, keys: list[bytes], values: list[bytes]) -> list[Row]:
     rows = []
     with scratch_dir(cfg.tmp, "mk-consume-") as d, Broker(d) as b:
         _fill(b, keys, values)
+        # The same records with every value byte mapped to a letter, so
+        # that bytes.decode (UTF-8) accepts them.
+        _fill(b, keys, [v.translate(_TO_ASCII) for v in values], topic=TEXT_TOPIC)
 
         def poll() -> dict[str, float]:
             return {"rate": n / poll_all(b, TOPIC, n)}
+
+        def poll_str() -> dict[str, float]:
+            return {"rate": n / poll_all(b, TEXT_TOPIC, n, value_deserializer=bytes.decode)}
 
         def iterate() -> dict[str, float]:
             t0 = time.perf_counter()
@@ -81,12 +93,16 @@ def consume(cfg: Config, keys: list[bytes], values: list[bytes]) -> list[Row]:
                 raise RuntimeError(f"iteration read {got} records, expected {n}")
             return {"rate": n / dt}
 
-        cfg.log("  minikafka consume: poll")
-        r_poll = median_of(cfg.repeat, poll)
+        cfg.log("  minikafka consume: poll, and poll with a str value_deserializer, interleaved")
+        pairs = [(poll(), poll_str()) for _ in range(max(1, cfg.repeat))]
+        r_poll = {"rate": statistics.median(a["rate"] for a, _ in pairs)}
+        r_str = {"rate": statistics.median(b["rate"] for _, b in pairs)}
         cfg.log("  minikafka consume: iteration")
         r_iter = median_of(cfg.repeat, iterate)
         rows.append(Row("minikafka", "consume: poll() to the end (Record objects)", n,
                         rate=r_poll["rate"], note="max_poll_records=500", extra={"key": "mk_poll"}))
+        rows.append(Row("minikafka", "consume: poll(), value_deserializer=bytes.decode", n,
+                        rate=r_str["rate"], note="str values", extra={"key": "mk_poll_str"}))
         rows.append(Row("minikafka", "consume: for record in consumer", n, rate=r_iter["rate"],
                         extra={"key": "mk_iter"}))
     return rows

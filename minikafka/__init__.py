@@ -17,12 +17,13 @@ from .errors import (
     MiniKafkaError,
     NoOffsetError,
     RecordTooLargeError,
+    TimeoutError,
     TopicExistsError,
     TopicNotFoundError,
 )
+from .group_state import GroupDescription, MemberDescription
 from .kafka.mirror import MirrorResult, mirror
-from .membership import GroupDescription, MemberDescription
-from .options import BrokerOptions, TopicConfig
+from .options import BrokerOptions, ConsumerConfig, ProducerConfig, TopicConfig, TopicSettings
 from .producer import Producer, RecordFuture, SendManyResult
 from .records import Record, RecordMetadata, TopicPartition
 from .topic import Topic
@@ -35,6 +36,7 @@ __all__ = [
     "ClosedError",
     "CommitFailedError",
     "Consumer",
+    "ConsumerConfig",
     "CorruptLogError",
     "GroupDescription",
     "InvalidArgumentError",
@@ -45,16 +47,19 @@ __all__ = [
     "MirrorResult",
     "NoOffsetError",
     "Producer",
+    "ProducerConfig",
     "Record",
     "RecordFuture",
     "RecordMetadata",
     "RecordTooLargeError",
     "SendManyResult",
+    "TimeoutError",
     "Topic",
     "TopicConfig",
     "TopicExistsError",
     "TopicNotFoundError",
     "TopicPartition",
+    "TopicSettings",
     "__version__",
     "connect",
     "mirror",

@@ -21,10 +21,12 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+import attrs
+
+from .closeable import Closeable
 from .doorbell import open_doorbell
 from .errors import (
     ClosedError,
@@ -33,11 +35,11 @@ from .errors import (
     TopicExistsError,
     TopicNotFoundError,
 )
-from .format import FORMAT_VERSION
-from .group import GroupStore, decode_group_id
+from .format import DATA_DIR_VERSION
+from .group_state import STATE, GroupDescription, describe
 from .locking import FileLock, Waker
-from .membership import GroupDescription, describe
-from .options import BrokerOptions
+from .offsets import OffsetStore, decode_group_id
+from .options import BrokerOptions, make
 from .records import TopicPartition
 from .topic import METADATA, Topic, read_metadata, validate_topic_name, write_metadata
 
@@ -45,7 +47,7 @@ MARKER = "minikafka.json"
 DOORBELL = "doorbell"  # futex word that wakes readers in every process (doorbell.py)
 
 
-class Broker:
+class Broker(Closeable):
     """A data directory opened by this process.
 
     ``Broker(path, **options)`` takes :class:`BrokerOptions` fields as
@@ -59,14 +61,9 @@ class Broker:
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"path must be a str or path-like, not {type(path).__name__}")
         if options is None:
-            try:
-                options = BrokerOptions(**kwargs)
-            except TypeError as e:
-                if "unexpected keyword" in str(e):
-                    raise TypeError(f"Broker: {e}") from None
-                raise
+            options = make(BrokerOptions, "Broker", **kwargs)
         elif kwargs:
-            options = BrokerOptions(**{**_options_dict(options), **kwargs})
+            options = make(BrokerOptions, "Broker", **{**attrs.asdict(options), **kwargs})
         self.options = options
         self.path = Path(path).absolute()
         self._topics_dir = str(self.path / "topics")
@@ -78,7 +75,7 @@ class Broker:
         self._clean_tmp()
         self._lock = threading.RLock()
         self._topics: dict[str, Topic] = {}
-        self._groups: dict[str, GroupStore] = {}
+        self._groups: dict[str, OffsetStore] = {}
         self.waker = Waker(options.poll_interval, open_doorbell(str(self.path / DOORBELL)))
         self._closed = False
         for name in self.list_topics():
@@ -105,26 +102,19 @@ class Broker:
             meta = json.loads(marker.read_text())
         except FileNotFoundError:
             tmp = self.path / f"{MARKER}.{os.getpid()}.tmp"
-            tmp.write_text(json.dumps({"format": FORMAT_VERSION}) + "\n")
+            tmp.write_text(json.dumps({"format": DATA_DIR_VERSION}) + "\n")
             os.replace(tmp, marker)
             return
         except ValueError as e:
             raise CorruptLogError(f"{marker}: not valid JSON ({e})") from None
-        if meta.get("format", 0) > FORMAT_VERSION:
+        if meta.get("format", 0) > DATA_DIR_VERSION:
             raise CorruptLogError(
                 f"{marker}: data format {meta['format']} is newer than this minikafka "
-                f"reads ({FORMAT_VERSION})"
+                f"reads ({DATA_DIR_VERSION})"
             )
 
     def __repr__(self) -> str:
         return f"<Broker {str(self.path)!r}{' closed' if self._closed else ''}>"
-
-    def __enter__(self) -> Broker:
-        return self
-
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
     def _check_open(self) -> None:
         if self._closed:
@@ -136,24 +126,20 @@ class Broker:
 
     # -- topics ---------------------------------------------------------------
 
-    def create_topic(self, name: str, partitions: int = 1, *, retention_ms: int | None = None,
-                     retention_bytes: int | None = None, segment_bytes: int | None = None,
-                     segment_ms: int | None = None,
-                     index_interval_bytes: int | None = None) -> Topic:
+    def create_topic(self, name: str, partitions: int = 1, **settings: int | None) -> Topic:
         """Create a topic; ``TopicExistsError`` if the name is taken.
 
-        Unset options take the broker's defaults. Creation is atomic across
-        processes: the topic is built in ``tmp/`` and renamed into place.
+        ``settings``: any :class:`TopicSettings` field (``retention_ms``,
+        ``retention_bytes``, ``segment_bytes``, ``segment_ms``,
+        ``index_interval_bytes``); unset or None ones take the broker's
+        defaults. Creation is atomic across processes: the topic is built
+        in ``tmp/`` and renamed into place.
         """
         self._check_open()
         validate_topic_name(name)
         if not isinstance(partitions, int) or isinstance(partitions, bool):
             raise TypeError(f"partitions must be an int, not {type(partitions).__name__}")
-        config = self.options.topic_config(
-            partitions, retention_ms=retention_ms, retention_bytes=retention_bytes,
-            segment_bytes=segment_bytes, segment_ms=segment_ms,
-            index_interval_bytes=index_interval_bytes,
-        )
+        config = self.options.topic_config(partitions, **settings)
         final = os.path.join(self._topics_dir, name)
         if os.path.exists(final):
             raise TopicExistsError(f"topic {name!r} already exists in {self.path}")
@@ -202,8 +188,9 @@ class Broker:
             self._topics[name] = topic
             return topic
 
-    def _topic_or_create(self, name: str) -> Topic:
-        """``topic(name)``, creating it when ``auto_create_topics`` is on."""
+    def topic_for_send(self, name: str) -> Topic:
+        """``topic(name)``, creating it when ``auto_create_topics`` is on
+        (internal: what a Producer writes to)."""
         try:
             return self.topic(name)
         except TopicNotFoundError:
@@ -261,15 +248,17 @@ class Broker:
                 for lock in locks:
                     lock.close()
         for group_id in self.list_groups():
-            self._group(group_id).forget_topic(name)
+            self.offset_store(group_id).forget_topic(name)
 
     # -- groups ---------------------------------------------------------------
 
-    def _group(self, group_id: str) -> GroupStore:
+    def offset_store(self, group_id: str) -> OffsetStore:
+        """The committed offsets of ``group_id`` (internal: shared by this
+        process's consumers of the group)."""
         with self._lock:
             store = self._groups.get(group_id)
             if store is None:
-                store = GroupStore(self._groups_dir, group_id, self.options.fsync)
+                store = OffsetStore(self._groups_dir, group_id, self.options.fsync)
                 self._groups[group_id] = store
             return store
 
@@ -279,25 +268,25 @@ class Broker:
         return sorted(
             decode_group_id(n) for n in os.listdir(self._groups_dir)
             if os.path.exists(os.path.join(self._groups_dir, n, "offsets"))
-            or os.path.exists(os.path.join(self._groups_dir, n, "state.json"))
+            or os.path.exists(os.path.join(self._groups_dir, n, STATE))
         )
 
     def describe_group(self, group_id: str) -> GroupDescription:
         """The group's generation, members (with their assignments and last
         heartbeats) and committed offsets."""
         self._check_open()
-        return describe(self, self._group(group_id))
+        return describe(self.offset_store(group_id))
 
     def committed_offsets(self, group_id: str) -> dict[TopicPartition, int]:
         """Every offset committed by ``group_id`` (next offset to read)."""
         self._check_open()
-        return self._group(group_id).load()
+        return self.offset_store(group_id).load()
 
     def lag(self, group_id: str) -> dict[TopicPartition, int]:
         """Per committed partition: end offset - committed offset."""
         self._check_open()
         out = {}
-        for tp, committed in sorted(self._group(group_id).load().items()):
+        for tp, committed in sorted(self.offset_store(group_id).load().items()):
             try:
                 topic = self.topic(tp.topic)
             except TopicNotFoundError:
@@ -319,12 +308,6 @@ class Broker:
             for store in self._groups.values():
                 store.close()
             self._groups.clear()
-
-
-def _options_dict(options: BrokerOptions) -> dict[str, Any]:
-    import attrs
-
-    return attrs.asdict(options)
 
 
 def connect(url: str | os.PathLike[str], **options: Any) -> Broker:

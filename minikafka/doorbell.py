@@ -9,12 +9,21 @@ dir>/doorbell`` (one page, never truncated; see docs/format.md).
 
 Protocol (the classic futex pattern, lock-free):
 
-- a writer publishes its batch, then stores a new random value in the word
-  and calls FUTEX_WAKE for all waiters;
+- a writer publishes its batch, then stores a new random value in the word,
+  and calls FUTEX_WAKE for all waiters only if the waiter count (the second
+  word) is non-zero: a syscall per batch only while somebody sleeps;
 - a reader reads the word *before* it looks for records, and if it found
-  none calls FUTEX_WAIT(word, value_read): the kernel puts it to sleep only
-  if the word still holds that value, so a ring that happened after the
-  read is never missed.
+  none raises the waiter count (atomically, with FUTEX_WAKE_OP), calls
+  FUTEX_WAIT(word, value_read) — the kernel puts it to sleep only if the
+  word still holds that value, so a ring that happened after the read is
+  never missed — and lowers the count again.
+
+The count is raised before the waiter's FUTEX_WAIT compares the word, and
+the ringer reads it after storing the word with a full fence in between
+(an atomic read-modify-write: the acquire of an uncontended lock), so
+either the ringer sees the count or the waiter sees the new word. A waiter
+killed while asleep leaves the count raised: rings then always call
+FUTEX_WAKE, as before this optimisation, which is safe.
 
 Writers of different partitions may race on the word; each stores a random
 value (not old + 1), so two racing rings cannot both store the value a
@@ -33,6 +42,7 @@ import platform
 import random
 import struct
 import sys
+import threading
 from collections.abc import Callable
 
 # futex(2) syscall numbers per machine (asm/unistd.h).
@@ -45,9 +55,22 @@ _SYS_FUTEX = {
 }
 _FUTEX_WAIT = 0
 _FUTEX_WAKE = 1
+_FUTEX_WAKE_OP = 5
 _WAKE_ALL = 0x7FFFFFFF
 _WORD = struct.Struct("<I")
+WAITERS_AT = 4  # the waiter count: a u32 after the doorbell word
 SIZE = mmap.PAGESIZE
+
+
+def _add_op(n: int) -> int:
+    """FUTEX_OP(FUTEX_OP_ADD, n, FUTEX_OP_CMP_EQ, 0): atomically add ``n``
+    (12-bit signed) to the second word; the compare only decides a wake of
+    nobody (0 waiters asked for)."""
+    return (1 << 28) | ((n & 0xFFF) << 12)
+
+
+_INCREMENT = _add_op(1)
+_DECREMENT = _add_op(-1)
 
 
 class _Timespec(ctypes.Structure):
@@ -57,14 +80,17 @@ class _Timespec(ctypes.Structure):
 class Doorbell:
     """The futex word of one data directory, mapped shared."""
 
-    __slots__ = ("_addr", "_mm", "_nr", "_syscall", "_word")
+    __slots__ = ("_addr", "_fence", "_mm", "_nr", "_syscall", "_waiters", "_waiters_addr", "_word")
 
     def __init__(self, mm: mmap.mmap, nr: int, syscall: Callable[..., int]) -> None:
         self._mm = mm
-        # The ctypes view pins the mapping (mmap.close() would fail while it
-        # exists), so the address stays valid for the doorbell's lifetime.
+        # The ctypes views pin the mapping (mmap.close() would fail while
+        # they exist), so the addresses stay valid for the doorbell's lifetime.
         self._word = ctypes.c_uint32.from_buffer(mm)
         self._addr = ctypes.c_void_p(ctypes.addressof(self._word))
+        self._waiters = ctypes.c_uint32.from_buffer(mm, WAITERS_AT)
+        self._waiters_addr = ctypes.c_void_p(ctypes.addressof(self._waiters))
+        self._fence = threading.Lock()
         self._nr = nr
         self._syscall = syscall
 
@@ -72,12 +98,21 @@ class Doorbell:
         """Read before looking for records; pass to :meth:`wait`."""
         return _WORD.unpack_from(self._mm, 0)[0]
 
+    def waiters(self) -> int:
+        """Readers asleep (or about to be) on this doorbell, in any process."""
+        return _WORD.unpack_from(self._mm, WAITERS_AT)[0]
+
     def ring(self) -> None:
         """Wake every reader waiting on this data directory, in any process."""
-        old = _WORD.unpack_from(self._mm, 0)[0]
+        mm = self._mm
+        old = _WORD.unpack_from(mm, 0)[0]
         new = random.getrandbits(32)
-        _WORD.pack_into(self._mm, 0, new if new != old else new ^ 1)
-        self._syscall(self._nr, self._addr, _FUTEX_WAKE, _WAKE_ALL, None, None, 0)
+        _WORD.pack_into(mm, 0, new if new != old else new ^ 1)
+        fence = self._fence  # store -> full fence -> load (see the module docstring)
+        fence.acquire()
+        fence.release()
+        if _WORD.unpack_from(mm, WAITERS_AT)[0]:
+            self._syscall(self._nr, self._addr, _FUTEX_WAKE, _WAKE_ALL, None, None, 0)
 
     def wait(self, seen: int, seconds: float) -> None:
         """Sleep until a ring after ``seen`` was read, or ``seconds`` pass.
@@ -85,7 +120,12 @@ class Doorbell:
         Returns at once if the word no longer holds ``seen``. Spurious
         wake-ups are possible; callers re-check. The GIL is released."""
         ts = _Timespec(int(seconds), int((seconds % 1.0) * 1e9))
-        self._syscall(self._nr, self._addr, _FUTEX_WAIT, ctypes.c_uint32(seen), ctypes.byref(ts), None, 0)
+        syscall, nr, waiters = self._syscall, self._nr, self._waiters_addr
+        syscall(nr, waiters, _FUTEX_WAKE_OP, 0, None, waiters, _INCREMENT)
+        try:
+            syscall(nr, self._addr, _FUTEX_WAIT, ctypes.c_uint32(seen), ctypes.byref(ts), None, 0)
+        finally:
+            syscall(nr, waiters, _FUTEX_WAKE_OP, 0, None, waiters, _DECREMENT)
 
 
 def open_doorbell(path: str) -> Doorbell | None:
@@ -116,5 +156,8 @@ def open_doorbell(path: str) -> Doorbell | None:
     # A wake with nobody waiting returns 0; -1 means no usable futex (ENOSYS
     # under emulation, EPERM under a seccomp filter).
     if syscall(nr, bell._addr, _FUTEX_WAKE, _WAKE_ALL, None, None, 0) < 0:
+        return None
+    # FUTEX_WAKE_OP (the waiter count) must work too: add 0 as the probe.
+    if syscall(nr, bell._waiters_addr, _FUTEX_WAKE_OP, 0, None, bell._waiters_addr, _add_op(0)) < 0:
         return None
     return bell

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 
 class MiniKafkaError(Exception):
     """Base class of all errors raised by minikafka."""
@@ -46,3 +48,9 @@ class ClosedError(MiniKafkaError):
 class CommitFailedError(MiniKafkaError):
     """A commit named a partition this group member does not own (it was
     reassigned in a rebalance, or never assigned): fenced off."""
+
+
+class TimeoutError(MiniKafkaError, builtins.TimeoutError):
+    """A call waited longer than its timeout (for a lock another process
+    holds, or is frozen while holding, for a write, a flush). The message
+    names what it waited for and, where known, who holds it."""

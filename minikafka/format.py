@@ -1,5 +1,8 @@
 """The on-disk byte layout of segments, batches, records and indexes.
 
+Layouts only: the code that builds, checks and decodes batches is in
+``batch.py``, segment files in ``segment.py``, index files in ``index.py``.
+
 All integers are little-endian. ``docs/format.md`` repeats these tables
 with the recovery rules; keep both in step.
 
@@ -77,11 +80,13 @@ import struct
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from xxhash import xxh3_64_intdigest
-
-from .records import Record
-
-FORMAT_VERSION = 1
+# One version per file format; a reader accepts every version up to its own.
+SEGMENT_VERSION = 1  # <base>.log header
+BATCH_VERSION = 1  # batch header byte 12
+INDEX_VERSION = 1  # <base>.index header
+TOPIC_META_VERSION = 1  # topics/<name>/topic.json "format"
+DATA_DIR_VERSION = 1  # <data>/minikafka.json "format"
+OFFSETS_RECORD_VERSION = 1  # one record of groups/<id>/offsets (its file header: offsets.FILE_VERSION)
 INT64_MIN = -(1 << 63)
 
 SEGMENT_MAGIC = b"MKSG"
@@ -95,12 +100,10 @@ SEG_SEAL_AT = 32
 
 BATCH_HEADER = struct.Struct("<IQBBHqIIqq")
 BATCH_HEADER_SIZE = BATCH_HEADER.size  # 48
-BATCH_VERSION = 1
 CHECKSUMMED_FROM = 12
 CHECKSUM = struct.Struct("<Q")
 CHECKSUM_AT = 4
 U32 = struct.Struct("<I")
-EMPTY = 0
 END_OF_SEGMENT = 0xFFFFFFFF
 # Every batch leaves room for one more length word after it: the writer
 # zeroes it before publishing (stale bytes of a writer that died are never
@@ -132,10 +135,8 @@ def index_name(base_offset: int) -> str:
     return f"{base_offset:020d}.index"
 
 
-def batch_checksum(buf: Any, length: int) -> int:
-    """Checksum of a whole batch held in ``buf`` (bytes-like, from byte 0)."""
-    with memoryview(buf) as mv:
-        return xxh3_64_intdigest(mv[CHECKSUMMED_FROM:length], seed=length)
+def is_segment_name(name: str) -> bool:
+    return len(name) == 24 and name.endswith(".log") and name[:20].isdigit()
 
 
 def encode_headers(headers: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> bytes:
@@ -202,76 +203,3 @@ def decode_headers(data: bytes, p: int) -> Headers:
             out.append((name, data[p : p + vlen]))
             p += vlen
     return tuple(out)
-
-
-def skip_records(data: bytes, p: int, n: int) -> int:
-    """Byte position after skipping ``n`` records that start at ``data[p]``."""
-    unpack = RECORD_PREFIX.unpack_from
-    for _ in range(n):
-        _, klen, vlen, hlen = unpack(data, p)
-        p += RECORD_PREFIX_SIZE + (klen if klen > 0 else 0) + (vlen if vlen > 0 else 0) + hlen
-    return p
-
-
-_new_record = tuple.__new__
-
-
-def decode_records(
-    data: bytes,
-    p: int,
-    n: int,
-    topic: str,
-    partition: int,
-    offset: int,
-    key_deserializer: Any = None,
-    value_deserializer: Any = None,
-) -> tuple[list[Record], int]:
-    """Decode ``n`` records starting at byte ``p``; the first has ``offset``.
-
-    Returns the records and the byte position after the last one. This is
-    the consumer's hot loop: one ``unpack_from`` and a few slices a record.
-    """
-    unpack = RECORD_PREFIX.unpack_from
-    out: list[Record] = []
-    append = out.append
-    for off in range(offset, offset + n):
-        ts, klen, vlen, hlen = unpack(data, p)
-        p += RECORD_PREFIX_SIZE
-        if klen >= 0:
-            key = data[p : p + klen]
-            p += klen
-        else:
-            key = None
-        if vlen >= 0:
-            value = data[p : p + vlen]
-            p += vlen
-        else:
-            value = None
-        if hlen:
-            headers = decode_headers(data, p)
-            p += hlen
-        else:
-            headers = NO_HEADERS
-        append(_new_record(Record, (topic, partition, off, ts, key, value, headers)))
-    if key_deserializer is not None or value_deserializer is not None:
-        # None (a null key or value) is passed through, as send() does.
-        out = [
-            r._replace(
-                key=r.key if key_deserializer is None or r.key is None else key_deserializer(r.key),
-                value=r.value if value_deserializer is None or r.value is None
-                else value_deserializer(r.value),
-            )
-            for r in out
-        ]
-    return out, p
-
-
-def record_timestamps(data: bytes, p: int, n: int) -> list[int]:
-    """Timestamps of ``n`` records starting at byte ``p`` (for time lookups)."""
-    unpack = RECORD_PREFIX.unpack_from
-    out = []
-    for _ in range(n):
-        ts, klen, vlen, hlen = unpack(data, p)
-        out.append(ts)
-        p += RECORD_PREFIX_SIZE + (klen if klen > 0 else 0) + (vlen if vlen > 0 else 0) + hlen
-    return out

@@ -11,21 +11,118 @@ from __future__ import annotations
 import mmap
 import os
 
+from .batch import BatchWalker, Status, read_batch
+from .files import NEVER, create_preallocated
 from .format import (
-    FORMAT_VERSION,
     INDEX_ENTRY,
     INDEX_ENTRY_SIZE,
     INDEX_HEADER,
     INDEX_HEADER_SIZE,
     INDEX_MAGIC,
+    INDEX_VERSION,
+    INT64_MIN,
+    SEGMENT_HEADER_SIZE,
     index_name,
 )
-from .segment import allocate
 
 _unpack_entry = INDEX_ENTRY.unpack_from
+Entry = tuple[int, int, int]  # relative offset, position, max timestamp before
+
+#: ``last_indexed_pos`` of a segment with no entry yet: its first batch is due.
+NOT_INDEXED = -NEVER
 
 
-class OffsetIndex:
+def index_due(pos: int, last_indexed_pos: int, interval: int) -> bool:
+    """The index-interval rule: a batch at ``pos`` gets an entry when it
+    starts at least ``interval`` bytes after the last indexed batch (so the
+    first batch of a segment always does)."""
+    return pos - last_indexed_pos >= interval
+
+
+def points_at_batch(mm: mmap.mmap, capacity: int, base: int, entry: Entry) -> bool:
+    """Whether an index entry points at a valid batch with its offset
+    (every entry is checked against the log before it is used)."""
+    rel, pos, _ = entry
+    return (SEGMENT_HEADER_SIZE <= pos < capacity
+            and read_batch(mm, pos, capacity, base + rel).status is Status.BATCH)
+
+
+def build_entries(mm: mmap.mmap, capacity: int, base: int, interval: int) -> list[Entry]:
+    """The entries a writer would have written for the batches of a
+    segment, from its log (index rebuild, and readers' in-memory index)."""
+    entries: list[Entry] = []
+    last = NOT_INDEXED
+    walker = BatchWalker(mm, capacity, SEGMENT_HEADER_SIZE, base, verify=True, max_ts=INT64_MIN)
+    for _ in walker:
+        if index_due(walker.pos, last, interval):
+            entries.append((walker.offset - base, walker.pos, walker.max_ts))
+            last = walker.pos
+    return entries
+
+
+def rebuild_file(directory: str, base: int, mm: mmap.mmap, capacity: int, interval: int) -> None:
+    """Rewrite ``<base>.index`` from the log of a sealed segment (the
+    writer, flock held): the same entries the writer wrote as it went."""
+    entries = build_entries(mm, capacity, base, interval)
+    OffsetIndex.create(directory, base, OffsetIndex.size_for(capacity, interval))
+    index = OffsetIndex.open(directory, base, writable=True)
+    if index is not None:
+        index.write_entries(entries)
+        index.close()
+
+
+class _Lookups:
+    """Binary searches over ``count`` entries read with ``entry(i)``."""
+
+    __slots__ = ()
+    count: int
+
+    def entry(self, i: int) -> Entry:
+        raise NotImplementedError
+
+    def floor_offset(self, relative: int) -> Entry | None:
+        """The last entry whose relative offset is <= ``relative``."""
+        lo, hi = 0, self.count
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.entry(mid)[0] <= relative:
+                lo = mid + 1
+            else:
+                hi = mid
+        return self.entry(lo - 1) if lo else None
+
+    def floor_time(self, timestamp: int) -> Entry | None:
+        """The last entry before which every record is older than
+        ``timestamp``: scanning from it finds the first record >= it."""
+        lo, hi = 0, self.count
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.entry(mid)[2] < timestamp:
+                lo = mid + 1
+            else:
+                hi = mid
+        return self.entry(lo - 1) if lo else None
+
+    def close(self) -> None:
+        pass
+
+
+class MemoryIndex(_Lookups):
+    """An index built from the log in memory: what a reader uses when the
+    file is missing or wrong (a reader never writes; the writer rebuilds
+    the file)."""
+
+    __slots__ = ("count", "entries")
+
+    def __init__(self, entries: list[Entry]) -> None:
+        self.entries = entries
+        self.count = len(entries)
+
+    def entry(self, i: int) -> Entry:
+        return self.entries[i]
+
+
+class OffsetIndex(_Lookups):
     """A mapped index file; entries are (relative offset, position, max
     timestamp before the batch)."""
 
@@ -44,18 +141,9 @@ class OffsetIndex:
 
     @classmethod
     def create(cls, directory: str, base: int, size: int) -> None:
-        final = os.path.join(directory, index_name(base))
-        tmp = final + ".tmp"
-        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            allocate(fd, size)
-            os.pwrite(fd, INDEX_HEADER.pack(INDEX_MAGIC, FORMAT_VERSION, 0, base), 0)
-        except BaseException:
-            os.close(fd)
-            os.unlink(tmp)
-            raise
-        os.close(fd)
-        os.rename(tmp, final)
+        """Create an empty ``<base>.index`` atomically (replacing one)."""
+        create_preallocated(os.path.join(directory, index_name(base)), size,
+                            INDEX_HEADER.pack(INDEX_MAGIC, INDEX_VERSION, 0, base))
 
     @classmethod
     def open(cls, directory: str, base: int, writable: bool = False) -> OffsetIndex | None:
@@ -73,10 +161,19 @@ class OffsetIndex:
         finally:
             os.close(fd)
         magic, version, _, hbase = INDEX_HEADER.unpack_from(mm, 0)
-        if magic != INDEX_MAGIC or hbase != base or version > FORMAT_VERSION:
+        if magic != INDEX_MAGIC or hbase != base or version > INDEX_VERSION:
             mm.close()
             return None
         return cls(path, base, mm)
+
+    @classmethod
+    def exists_valid(cls, directory: str, base: int) -> bool:
+        """Whether ``<base>.index`` is there with a header this reads."""
+        index = cls.open(directory, base)
+        if index is None:
+            return False
+        index.close()
+        return True
 
     def _count(self) -> int:
         """Number of entries: binary search for the first with position 0."""
@@ -94,31 +191,8 @@ class OffsetIndex:
         """Re-count entries another process may have added."""
         self.count = self._count()
 
-    def entry(self, i: int) -> tuple[int, int, int]:
+    def entry(self, i: int) -> Entry:
         return _unpack_entry(self.mm, INDEX_HEADER_SIZE + i * INDEX_ENTRY_SIZE)
-
-    def floor_offset(self, relative: int) -> tuple[int, int, int] | None:
-        """The last entry whose relative offset is <= ``relative``."""
-        lo, hi = 0, self.count
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if self.entry(mid)[0] <= relative:
-                lo = mid + 1
-            else:
-                hi = mid
-        return self.entry(lo - 1) if lo else None
-
-    def floor_time(self, timestamp: int) -> tuple[int, int, int] | None:
-        """The last entry before which every record is older than
-        ``timestamp``: scanning from it finds the first record >= it."""
-        lo, hi = 0, self.count
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if self.entry(mid)[2] < timestamp:
-                lo = mid + 1
-            else:
-                hi = mid
-        return self.entry(lo - 1) if lo else None
 
     def append(self, relative: int, position: int, max_before: int) -> None:
         if self.count >= self.slots:
@@ -135,6 +209,12 @@ class OffsetIndex:
         if end > start:
             self.mm[start:end] = bytes(end - start)
         self.count = count
+
+    def write_entries(self, entries: list[Entry]) -> None:
+        """Replace every entry (a rebuild)."""
+        self.truncate_entries(0)
+        for e in entries:
+            self.append(*e)
 
     def close(self) -> None:
         self.mm.close()

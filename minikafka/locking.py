@@ -16,6 +16,8 @@ import weakref
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from .errors import TimeoutError
+
 if TYPE_CHECKING:
     from .doorbell import Doorbell
 
@@ -41,9 +43,19 @@ class FileLock:
     flock belongs to the open file description, so two FileLock objects on
     one path conflict even inside one process; a thread lock must still
     guard one FileLock shared by threads.
+
+    ``acquire(timeout=...)`` never waits longer than asked: it polls with
+    ``LOCK_NB`` on a bounded back-off and raises
+    :class:`~minikafka.TimeoutError` naming the lock file and the holder's
+    pid (from ``/proc/locks``, where readable). The lock file's content is
+    never touched: some lock files (a group member's) carry data.
     """
 
     __slots__ = ("__weakref__", "_fd", "path")
+
+    #: First and longest sleep between two tries of a contended lock.
+    FIRST_SLEEP = 0.0001
+    MAX_SLEEP = 0.01
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -63,13 +75,62 @@ class FileLock:
                 pass
             self._fd = -1
 
-    def acquire(self, blocking: bool = True) -> bool:
+    def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
+        """Take the lock. ``blocking=False``: one try, False if it is held.
+        Otherwise wait, forever when ``timeout`` is None, else at most
+        ``timeout`` seconds and then raise :class:`~minikafka.TimeoutError`."""
         fd = self._open()
+        if blocking and timeout is None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            return True
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
         except BlockingIOError:
-            return False
-        return True
+            if not blocking:
+                return False
+        assert timeout is not None  # blocking without a timeout returned above
+        deadline = time.monotonic() + max(0.0, timeout)
+        sleep = self.FIRST_SLEEP
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(self._timeout_message(timeout))
+            time.sleep(min(sleep, remaining))
+            sleep = min(self.MAX_SLEEP, sleep * 2)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                pass
+
+    def _timeout_message(self, timeout: float) -> str:
+        pids = self.holders()
+        who = f" (held by pid {', '.join(map(str, pids))})" if pids else ""
+        return f"timed out after {timeout:g} s waiting for lock {self.path}{who}"
+
+    def holders(self) -> list[int]:
+        """Pids that hold a flock on this file, from ``/proc/locks`` (Linux);
+        empty where unknown. The pid is the process that took the lock (a
+        forked child sharing it is not listed)."""
+        try:
+            st = os.fstat(self._open())
+            with open("/proc/locks") as f:
+                lines = f.read().splitlines()
+        except OSError:
+            return []
+        ident = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+        pids = []
+        for line in lines:
+            fields = line.split()
+            # "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; blocked
+            # waiters appear as "1: -> FLOCK ..." and are not holders.
+            if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == ident:
+                try:
+                    pids.append(int(fields[4]))
+                except ValueError:
+                    continue
+        return sorted(set(pids))
 
     def fileno(self) -> int:
         return self._open()

@@ -1,322 +1,314 @@
-"""Consumer-group membership shared by every thread and process of a
-data directory, with no coordinator process.
+"""The consumer-group protocol, with no coordinator process: ``GroupMember``.
 
-Files under ``groups/<encoded id>/``::
-
-    lock          flock: serializes membership changes and commits
-    state.json    generation, members and their assignment (replaced whole)
-    members/<id>  one per member; the member holds a flock on it for life.
-                  16 bytes: last heartbeat (i64 ms), last poll (i64 ms)
-    owners/<topic>+<p>  partition ownership locks (never deleted)
-
-Ownership is a kernel lock, not a belief: a member reads and commits a
-partition only while it holds that partition's owner flock, so two members
-never own one partition at the same instant, whatever their views of the
-state file. A dead process's flocks are released by the kernel at once, so
-its partitions move as soon as a peer notices (every ``heartbeat_interval``)
-— well within ``session_timeout``, which catches members that are alive but
+Every member of a group, in any thread or process on the data directory,
+runs the same code over the group's files (group_state.py). Ownership is a
+kernel lock, not a belief: a member reads and commits a partition only
+while it holds that partition's owner flock, so two members never own one
+partition at the same instant, whatever their views of the state file. A
+dead process's flocks are released by the kernel at once, so its
+partitions move as soon as a peer notices (every ``heartbeat_interval``) —
+well within ``session_timeout``, which catches members that are alive but
 frozen (their heartbeat stops). Each change of members or partitions bumps
-the generation; members compare generations to learn their view is stale.
+the generation.
+
+Partitions are given up in one place, :meth:`GroupMember.release`, whatever
+the reason: the listener's ``revoking`` (the user's ``on_revoke``, then the
+commit) runs while the owner lock is still held, so the next owner reads
+the final commit.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import os
 import socket
-import struct
 import threading
 import time
 import uuid
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
-
-import attrs
+from collections.abc import Callable, Iterable
+from typing import Protocol
 
 from .assignor import assign
-from .errors import TopicNotFoundError
-from .locking import FileLock
+from .errors import CommitFailedError
+from .group_state import (
+    MEMBERS,
+    OWNERS,
+    GroupState,
+    MemberState,
+    StateCache,
+    live_members,
+    member_path,
+    now_ms,
+    owner_path,
+    read_state,
+    write_heartbeat,
+    write_state,
+)
+from .locking import FileLock, Waker
+from .offsets import OffsetStore
+from .options import ConsumerConfig
 from .records import TopicPartition
 
-if TYPE_CHECKING:
-    from .broker import Broker
-    from .group import GroupStore
-
-STATE = "state.json"
-HEARTBEAT = struct.Struct("<qq")  # heartbeat ms, last poll ms
+SYNC_INTERVAL = 0.05  # seconds between looks at the group's state file while polling
+PARTITION_CHECK_EVERY = 5  # heartbeats between checks for created or deleted topics
+log = logging.getLogger("minikafka")
 
 
-@attrs.frozen
-class MemberDescription:
-    """One member of a group, as recorded in its state file."""
+class MemberListener(Protocol):
+    """What a member tells the consumer backend about its partitions."""
 
-    member_id: str
-    host: str
-    pid: int
-    topics: tuple[str, ...]
-    assignment: tuple[TopicPartition, ...]
-    last_heartbeat_ms: int | None
-    last_poll_ms: int | None
+    def taken(self, partitions: set[TopicPartition]) -> None:
+        """These partitions are ours now (their owner locks are held)."""
 
+    def revoking(self, partitions: set[TopicPartition], reason: str) -> None:
+        """These are about to be given up: last chance to commit them."""
 
-@attrs.frozen
-class GroupDescription:
-    """A group's generation, members and committed offsets."""
-
-    group_id: str
-    generation: int
-    members: tuple[MemberDescription, ...]
-    committed: dict[TopicPartition, int] = attrs.field(hash=False)
+    def released(self, partitions: set[TopicPartition]) -> None:
+        """These are no longer ours."""
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
+class GroupMember:
+    """This consumer's seat in a group.
 
+    ``lock`` is the consumer's lock: the polling thread holds it around
+    every call here, and the heartbeat thread takes it to release the
+    partitions of a member that stopped polling. ``partition_count(topic)``
+    gives a topic's partitions (None if it does not exist).
+    """
 
-def empty_state() -> dict[str, Any]:
-    return {"format": 1, "generation": 0, "members": {}, "assignment": {}}
-
-
-def read_state(group_dir: str) -> dict[str, Any]:
-    try:
-        with open(os.path.join(group_dir, STATE)) as f:
-            state = json.load(f)
-    except FileNotFoundError:
-        return empty_state()
-    return state
-
-
-def state_key(group_dir: str) -> tuple[int, int, int] | None:
-    """Changes whenever state.json is replaced: one stat, no read."""
-    try:
-        st = os.stat(os.path.join(group_dir, STATE))
-    except FileNotFoundError:
-        return None
-    return st.st_ino, st.st_mtime_ns, st.st_size
-
-
-def write_state(group_dir: str, state: dict[str, Any]) -> None:
-    """Replace state.json atomically (the caller holds the group lock)."""
-    tmp = os.path.join(group_dir, f"{STATE}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(state, f, sort_keys=True)
-    os.replace(tmp, os.path.join(group_dir, STATE))
-
-
-def read_heartbeat(path: str) -> tuple[int, int] | None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return None
-    try:
-        data = os.pread(fd, HEARTBEAT.size, 0)
-    finally:
-        os.close(fd)
-    return HEARTBEAT.unpack(data) if len(data) == HEARTBEAT.size else None
-
-
-def member_alive(path: str, session_timeout: float, now_ms: int) -> bool:
-    """A member is alive while its flock is held and its heartbeat is fresh."""
-    try:
-        fd = os.open(path, os.O_RDWR)
-    except FileNotFoundError:
-        return False
-    try:
-        import fcntl
-
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pass  # held: the process is alive
-        else:
-            return False  # nobody holds it: the member is gone
-        data = os.pread(fd, HEARTBEAT.size, 0)
-    finally:
-        os.close(fd)  # also drops the probe's flock, if it got one
-    if len(data) < HEARTBEAT.size:
-        return True  # just created, heartbeat not written yet
-    heartbeat, _ = HEARTBEAT.unpack(data)
-    return now_ms - heartbeat <= session_timeout * 1000
-
-
-def owner_lock_name(tp: TopicPartition) -> str:
-    return f"{tp.topic}+{tp.partition}"
-
-
-class Membership:
-    """This consumer's seat in a group."""
-
-    def __init__(self, broker: Broker, store: GroupStore, session_timeout: float) -> None:
-        self.broker = broker
+    def __init__(self, store: OffsetStore, waker: Waker, partition_count: Callable[[str], int | None],
+                 listener: MemberListener, lock: threading.RLock, config: ConsumerConfig,
+                 stopped: Callable[[], bool]) -> None:
         self.store = store
         self.dir = store.dir
-        self.session_timeout = session_timeout
+        self.waker = waker
+        self.partition_count = partition_count
+        self.listener = listener
+        self.lock = lock
+        self.config = config  # session_timeout, heartbeat_interval, max_poll_interval
+        self.stopped = stopped  # true once the consumer or its broker is closed
         self.member_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
-        self.members_dir = os.path.join(self.dir, "members")
-        self.owners_dir = os.path.join(self.dir, "owners")
         self.topics: tuple[str, ...] = ()
+        self.generation = 0
+        self.owned: dict[TopicPartition, FileLock] = {}  # owner flocks we hold
+        self.pending: set[TopicPartition] = set()  # assigned to us, owner lock still held elsewhere
+        self.last_poll = time.monotonic()
         self._member_lock: FileLock | None = None
-        self._write_lock = threading.Lock()
-        self._state_cache: tuple[tuple[int, int, int] | None, dict[str, Any]] = (None, {})
+        self._heartbeat_lock = threading.Lock()
+        # One cache per thread that reads the state: sync (polling thread)
+        # must notice a change even after check (heartbeat thread) read it.
+        self._sync_cache = StateCache(self.dir)
+        self._check_cache = StateCache(self.dir)
+        self._last_sync = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
-    @property
-    def member_path(self) -> str:
-        return os.path.join(self.members_dir, self.member_id)
-
-    # -- joining and leaving --------------------------------------------------
+    # -- joining and leaving ------------------------------------------------------------------
 
     def join(self, topics: Iterable[str]) -> None:
-        """Enter the group (or change subscription) and rebalance."""
+        """Enter the group (or change subscription), rebalance, and take
+        our share."""
         self.topics = tuple(topics)
-        os.makedirs(self.members_dir, exist_ok=True)
-        os.makedirs(self.owners_dir, exist_ok=True)
+        self._enter()
+        self.sync(force=True)
+        if self._thread is None:
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._heartbeat_loop, name="minikafka-heartbeat",
+                                            daemon=True)
+            self._thread.start()
+
+    def _enter(self) -> None:
+        os.makedirs(os.path.join(self.dir, MEMBERS), exist_ok=True)
+        os.makedirs(os.path.join(self.dir, OWNERS), exist_ok=True)
         if self._member_lock is None:
-            lock = FileLock(self.member_path)
+            lock = FileLock(member_path(self.dir, self.member_id))
             lock.acquire()
             self._member_lock = lock
-            self.heartbeat(_now_ms())
+            self.heartbeat(now_ms())
         with self.store.locked():
-            state = read_state(self.dir)
-            self._drop_dead(state)
-            state["members"][self.member_id] = {
-                "topics": list(self.topics),
-                "host": socket.gethostname(),
-                "pid": os.getpid(),
-                "joined_ms": _now_ms(),
-            }
-            self._rebalance(state)
+            state = self._without_dead(read_state(self.dir))
+            member = MemberState(self.topics, socket.gethostname(), os.getpid(), now_ms())
+            self._rebalance(state.with_member(self.member_id, member))
 
     def leave(self) -> None:
-        """Leave the group; the others rebalance at once."""
+        """Release every partition and leave; the others rebalance at once."""
+        self._stop.set()
+        try:
+            self.release(set(self.owned), "leave")
+        finally:
+            self.pending = set()
+            self._exit()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+        self._thread = None
+
+    def _exit(self) -> None:
         if self._member_lock is None:
             return
         with self.store.locked():
             state = read_state(self.dir)
-            if self.member_id in state["members"]:
-                del state["members"][self.member_id]
-                self._drop_dead(state)
-                self._rebalance(state)
+            if self.member_id in state.members:
+                self._rebalance(self._without_dead(state.without([self.member_id])))
         try:
-            os.unlink(self.member_path)
+            os.unlink(member_path(self.dir, self.member_id))
         except FileNotFoundError:
             pass
         self._member_lock.close()
         self._member_lock = None
 
     def abandon(self) -> None:
-        """Drop our member lock without touching the state (the broker is
-        closed): peers see us as dead and rebalance."""
+        """The broker is closed: nothing can be committed or rewritten. Drop
+        our locks; peers see us as dead and rebalance."""
+        self._stop.set()
+        for lock in self.owned.values():
+            lock.close()
+        self.owned.clear()
+        self.pending = set()
         if self._member_lock is not None:
             self._member_lock.close()
             self._member_lock = None
+
+    # -- adopting the assignment ----------------------------------------------------------------
+
+    def sync(self, force: bool = False) -> None:
+        """Adopt the group's current assignment (caller holds ``lock``):
+        release what is no longer ours, take what is ours once its owner
+        lock is free."""
+        now = time.monotonic()
+        if not force and now - self._last_sync < SYNC_INTERVAL:
+            return
+        self._last_sync = now
+        if not force and not self.pending and not self._sync_cache.changed():
+            return
+        state = self._sync_cache.get()
+        if self.member_id not in state.members:
+            # Dropped by the others (we looked dead or idle): start over.
+            self.release(set(self.owned), "dropped")
+            self._enter()
+            state = self._sync_cache.get()
+        self.generation = state.generation
+        mine = state.owned_by(self.member_id)
+        self.release(set(self.owned) - mine, "revoked")
+        taken = set()
+        for tp in sorted(mine - set(self.owned)):
+            lock = FileLock(owner_path(self.dir, tp))
+            if lock.acquire(blocking=False):
+                self.owned[tp] = lock
+                taken.add(tp)
+            else:
+                lock.close()
+        self.pending = mine - set(self.owned)
+        if taken:
+            self.listener.taken(taken)
+
+    def release(self, partitions: set[TopicPartition], reason: str) -> None:
+        """Give up ``partitions``: the listener commits them while we still
+        own them, then the owner locks go and the next owner is woken."""
+        partitions = partitions & set(self.owned)
+        if not partitions:
+            return
+        try:
+            self.listener.revoking(set(partitions), reason)
+        finally:
+            for tp in partitions:
+                self.owned.pop(tp).close()  # closing the fd releases the flock
+            self.listener.released(set(partitions))
+            self.waker.notify()  # the next owner, waiting for the lock, looks again
+
+    def check_owned(self, partitions: Iterable[TopicPartition]) -> None:
+        """CommitFailedError unless this member owns every one of ``partitions``."""
+        foreign = sorted(set(partitions) - set(self.owned))
+        if foreign:
+            raise CommitFailedError(
+                f"group {self.store.group_id!r}: this member does not own "
+                f"{', '.join(f'{tp.topic}/{tp.partition}' for tp in foreign)} "
+                f"(generation {self.generation}); its offsets were not committed"
+            )
+
+    # -- keeping the group right ------------------------------------------------------------------
 
     def heartbeat(self, last_poll_ms: int) -> None:
         lock = self._member_lock
         if lock is None:
             return
-        with self._write_lock:
-            fd = lock._open()
-            os.pwrite(fd, HEARTBEAT.pack(_now_ms(), last_poll_ms), 0)
+        with self._heartbeat_lock:
+            write_heartbeat(lock.fileno(), last_poll_ms)
 
-    # -- keeping the group right ----------------------------------------------
+    def _dead(self, state: GroupState) -> list[str]:
+        alive = live_members(self.dir, state, self.config.session_timeout)
+        return [m for m in state.members if m != self.member_id and m not in alive]
 
-    def _drop_dead(self, state: dict[str, Any]) -> bool:
-        now = _now_ms()
-        dead = [
-            m for m in state["members"]
-            if m != self.member_id
-            and not member_alive(os.path.join(self.members_dir, m), self.session_timeout, now)
-        ]
+    def _without_dead(self, state: GroupState) -> GroupState:
+        dead = self._dead(state)
         for m in dead:
-            del state["members"][m]
             try:
-                os.unlink(os.path.join(self.members_dir, m))
+                os.unlink(member_path(self.dir, m))
             except FileNotFoundError:
                 pass
-        return bool(dead)
+        return state.without(dead)
 
-    def _partitions(self, state: dict[str, Any]) -> list[TopicPartition]:
-        topics = sorted({t for m in state["members"].values() for t in m["topics"]})
-        out: list[TopicPartition] = []
-        for name in topics:
-            try:
-                n = self.broker.topic(name).partitions
-            except TopicNotFoundError:
-                continue
-            out.extend(TopicPartition(name, p) for p in range(n))
+    def _partitions(self, state: GroupState) -> set[TopicPartition]:
+        out: set[TopicPartition] = set()
+        for name in state.topics():
+            n = self.partition_count(name)
+            out.update(TopicPartition(name, p) for p in range(n or 0))
         return out
 
-    def _rebalance(self, state: dict[str, Any]) -> None:
-        previous = {m: [TopicPartition(*tp) for tp in tps] for m, tps in state["assignment"].items()}
-        members = {m: info["topics"] for m, info in state["members"].items()}
-        result = assign(members, self._partitions(state), previous)
-        state["assignment"] = {m: [list(tp) for tp in tps] for m, tps in result.items()}
-        state["generation"] = int(state.get("generation", 0)) + 1
-        write_state(self.dir, state)
+    def _rebalance(self, state: GroupState) -> None:
+        """Assign, write the next generation (group lock held), wake members."""
+        members = {m: info.topics for m, info in state.members.items()}
+        result = assign(members, self._partitions(state), state.assignment)
+        write_state(self.dir, state.rebalanced(result))
         # Members blocked in poll() look at the new assignment now, rather
         # than after their next timed wake-up.
-        self.broker.waker.notify()
-
-    def _cached_state(self) -> dict[str, Any]:
-        """state.json, parsed again only when it was replaced."""
-        key = state_key(self.dir)
-        if key is None or key != self._state_cache[0]:
-            self._state_cache = (key, read_state(self.dir))
-        return self._state_cache[1]
+        self.waker.notify()
 
     def check(self, partitions_too: bool) -> None:
-        """Peer check (heartbeat thread): drop dead members; rebalance when
-        members died or subscribed topics appeared or vanished."""
-        state = self._cached_state()
-        now = _now_ms()
-        suspects = any(
-            m != self.member_id
-            and not member_alive(os.path.join(self.members_dir, m), self.session_timeout, now)
-            for m in state["members"]
-        )
-        stale_parts = False
-        if partitions_too and not suspects:
-            assigned = {TopicPartition(*tp) for tps in state["assignment"].values() for tp in tps}
-            stale_parts = assigned != set(self._partitions(state))
-        if not (suspects or stale_parts):
+        """Peer check: drop dead members; rebalance when members died or
+        subscribed topics appeared or vanished."""
+        state = self._check_cache.get()
+        suspects = bool(self._dead(state))
+        if not suspects and not (partitions_too and state.assigned() != self._partitions(state)):
             return
         with self.store.locked():
             state = read_state(self.dir)
-            if self.member_id not in state["members"]:
+            if self.member_id not in state.members:
                 return  # we were dropped; our poll thread rejoins
-            changed = self._drop_dead(state)
-            assigned = {TopicPartition(*tp) for tps in state["assignment"].values() for tp in tps}
-            if changed or assigned != set(self._partitions(state)):
-                self._rebalance(state)
+            alive = self._without_dead(state)
+            if alive != state or state.assigned() != self._partitions(state):
+                self._rebalance(alive)
 
-    def owner_lock(self, tp: TopicPartition) -> FileLock | None:
-        """The owner flock of ``tp`` if free now, else None."""
-        lock = FileLock(os.path.join(self.owners_dir, owner_lock_name(tp)))
-        if lock.acquire(blocking=False):
-            return lock
-        lock.close()
-        return None
-
-
-def describe(broker: Broker, store: GroupStore) -> GroupDescription:
-    state = read_state(store.dir)
-    members = []
-    for m, info in sorted(state["members"].items()):
-        hb = read_heartbeat(os.path.join(store.dir, "members", m))
-        members.append(
-            MemberDescription(
-                member_id=m,
-                host=info.get("host", ""),
-                pid=int(info.get("pid", 0)),
-                topics=tuple(info.get("topics", ())),
-                assignment=tuple(TopicPartition(*tp) for tp in state["assignment"].get(m, ())),
-                last_heartbeat_ms=hb[0] if hb else None,
-                last_poll_ms=hb[1] if hb else None,
-            )
-        )
-    return GroupDescription(
-        group_id=store.group_id,
-        generation=int(state.get("generation", 0)),
-        members=tuple(members),
-        committed=store.load(),
-    )
+    def _heartbeat_loop(self) -> None:
+        """Background: heartbeat, notice dead peers and new topics, and
+        release everything if the application stopped polling."""
+        stop = self._stop
+        ticks = 0
+        while not stop.wait(self.config.heartbeat_interval):
+            try:
+                idle = time.monotonic() - self.last_poll
+                if idle > self.config.max_poll_interval and self.owned:
+                    # leave() holds the lock while it joins this thread: wait
+                    # for the lock only as long as we are not being stopped.
+                    while not self.lock.acquire(timeout=SYNC_INTERVAL):
+                        if stop.is_set():
+                            return
+                    try:
+                        if stop.is_set():
+                            return
+                        log.warning("consumer %s did not poll for %.0f s: leaving group %r",
+                                    self.member_id, idle, self.store.group_id)
+                        try:
+                            self.release(set(self.owned), "poll-timeout")
+                        finally:
+                            self._exit()
+                    finally:
+                        self.lock.release()
+                    continue
+                self.heartbeat(int((time.time() - idle) * 1000))
+                self.check(partitions_too=ticks % PARTITION_CHECK_EVERY == 0)
+            except Exception:  # keep heartbeating through passing errors
+                if self.stopped():
+                    return
+                log.exception("minikafka heartbeat of group %r failed", self.store.group_id)
+            ticks += 1

@@ -1,71 +1,171 @@
-"""Broker options and per-topic configuration, with their defaults."""
+"""Every option of the library, validated one way: frozen attrs classes.
+
+``BrokerOptions`` (a data directory), ``TopicConfig`` (one topic, saved in
+``topic.json``), ``ProducerConfig`` and ``ConsumerConfig``. They share the
+validators below: a wrong type raises ``TypeError`` and a bad value raises
+``InvalidArgumentError``, both naming the option. The five per-topic
+storage settings and their defaults are written once, in
+:class:`TopicSettings`; the broker's defaults and each topic's config
+inherit them.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import attrs
 
 from .errors import InvalidArgumentError
-from .format import BATCH_HEADER_SIZE, RECORD_PREFIX_SIZE, SEGMENT_HEADER_SIZE, TRAILER_SIZE
+from .format import BATCH_HEADER_SIZE, SEGMENT_HEADER_SIZE, TRAILER_SIZE
 
 MiB = 1 << 20
 MIN_SEGMENT_BYTES = 4096
 MAX_SEGMENT_BYTES = (1 << 32) - 1  # positions in the index are u32
+AUTO_OFFSET_RESETS = ("earliest", "latest", "none")
+
+Validator = Callable[[Any, Any, Any], None]
 
 
-def _optional_non_negative(name: str):
+def _type_name(value: Any) -> str:
+    return type(value).__name__
+
+
+def integer(name: str, minimum: int = 0, maximum: int | None = None, optional: bool = False) -> Validator:
+    """An int (never a bool) in ``minimum..maximum``; None too if ``optional``."""
+
+    def check(_inst: Any, _attr: Any, value: Any) -> None:
+        if value is None and optional:
+            return
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise TypeError(f"{name} must be an int{' or None' if optional else ''}, not {_type_name(value)}")
+        if maximum is not None and not minimum <= value <= maximum:
+            raise InvalidArgumentError(f"{name} must be between {minimum} and {maximum}, got {value}")
+        if value < minimum:
+            raise InvalidArgumentError(f"{name} must be >= {minimum}, got {value}")
+
+    return check
+
+
+def number(name: str, positive: bool = False, optional: bool = False) -> Validator:
+    """An int or float (never a bool), >= 0 (> 0 if ``positive``); None too
+    if ``optional``."""
+
+    def check(_inst: Any, _attr: Any, value: Any) -> None:
+        if value is None and optional:
+            return
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise TypeError(
+                f"{name} must be a number{' or None' if optional else ''}, not {_type_name(value)}"
+            )
+        if not (value > 0 if positive else value >= 0):  # also rejects NaN
+            raise InvalidArgumentError(f"{name} must be {'>' if positive else '>='} 0, got {value!r}")
+
+    return check
+
+
+def boolean(name: str) -> Validator:
+    def check(_inst: Any, _attr: Any, value: Any) -> None:
+        if not isinstance(value, bool):
+            raise TypeError(f"{name} must be a bool, not {_type_name(value)}")
+
+    return check
+
+
+def optional_callable(name: str) -> Validator:
+    def check(_inst: Any, _attr: Any, value: Any) -> None:
+        if value is not None and not callable(value):
+            raise TypeError(f"{name} must be callable, not {_type_name(value)}")
+
+    return check
+
+
+def partitioner_option(_inst: Any, _attr: Any, value: Any) -> None:
+    """None, a callable, or a key hash's name ("xxh3", "murmur2")."""
+    if value is None or callable(value):
+        return
+    if not isinstance(value, str):
+        raise TypeError(f"partitioner must be callable or a str, not {_type_name(value)}")
+    if value not in KEY_HASH_NAMES:
+        raise InvalidArgumentError(
+            f"partitioner must be a callable or one of {', '.join(KEY_HASH_NAMES)}; got {value!r}")
+
+
+#: The key hashes a Producer's ``partitioner`` may name (partitioners.py).
+KEY_HASH_NAMES = ("xxh3", "murmur2")
+
+
+def one_of(name: str, choices: tuple[str, ...]) -> Validator:
+    def check(_inst: Any, _attr: Any, value: Any) -> None:
+        if not isinstance(value, str):
+            raise TypeError(f"{name} must be a str, not {_type_name(value)}")
+        if value not in choices:
+            raise InvalidArgumentError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+
+    return check
+
+
+def optional_name(name: str) -> Validator:
+    """None or a non-empty str."""
+
     def check(_inst: Any, _attr: Any, value: Any) -> None:
         if value is None:
             return
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise TypeError(f"{name} must be an int or None, not {type(value).__name__}")
-        if value < 0:
-            raise InvalidArgumentError(f"{name} must be >= 0, got {value}")
+        if not isinstance(value, str):
+            raise TypeError(f"{name} must be a str or None, not {_type_name(value)}")
+        if not value:
+            raise InvalidArgumentError(f"{name} must not be empty")
 
     return check
 
 
-def _segment_bytes(_inst: Any, _attr: Any, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"segment_bytes must be an int, not {type(value).__name__}")
-    if not MIN_SEGMENT_BYTES <= value <= MAX_SEGMENT_BYTES:
-        raise InvalidArgumentError(
-            f"segment_bytes must be between {MIN_SEGMENT_BYTES} and {MAX_SEGMENT_BYTES}, got {value}"
-        )
-
-
-def _positive_int(name: str):
-    def check(_inst: Any, _attr: Any, value: Any) -> None:
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-        if value <= 0:
-            raise InvalidArgumentError(f"{name} must be > 0, got {value}")
-
-    return check
+def make(cls: type, owner: str, **kwargs: Any) -> Any:
+    """``cls(**kwargs)``, with an unknown keyword reported as ``owner``'s."""
+    try:
+        return cls(**kwargs)
+    except TypeError as e:
+        if "unexpected keyword" in str(e):
+            raise TypeError(f"{owner}: {e}") from None
+        raise
 
 
 @attrs.frozen
-class TopicConfig:
-    """How one topic stores its partitions; saved in ``topic.json``."""
+class TopicSettings:
+    """The storage settings of a topic, with their defaults (the one place
+    they are written). ``BrokerOptions`` holds the defaults for new topics;
+    ``TopicConfig`` what one topic uses."""
 
-    partitions: int = attrs.field(default=1, validator=_positive_int("partitions"))
-    #: Size of each preallocated segment file. A segment rolls when full.
-    segment_bytes: int = attrs.field(default=16 * MiB, validator=_segment_bytes)
-    #: Roll the active segment once it is this old (ms), if it holds data.
-    segment_ms: int | None = attrs.field(
-        default=7 * 24 * 3600 * 1000, validator=_optional_non_negative("segment_ms")
+    #: Size of each preallocated segment file (16 MiB). A segment rolls when full.
+    segment_bytes: int = attrs.field(
+        default=16 * MiB, validator=integer("segment_bytes", MIN_SEGMENT_BYTES, MAX_SEGMENT_BYTES)
     )
-    #: Delete closed segments whose newest record is older than this (ms).
-    retention_ms: int | None = attrs.field(default=None, validator=_optional_non_negative("retention_ms"))
-    #: Delete the oldest closed segments while the partition exceeds this.
+    #: Roll the active segment once it is this old (ms), if it holds data (7 days).
+    segment_ms: int | None = attrs.field(
+        default=7 * 24 * 3600 * 1000, validator=integer("segment_ms", optional=True)
+    )
+    #: Delete closed segments whose newest record is older than this (ms); None keeps them.
+    retention_ms: int | None = attrs.field(default=None, validator=integer("retention_ms", optional=True))
+    #: Delete the oldest closed segments while a partition exceeds this; None = unbounded.
     retention_bytes: int | None = attrs.field(
-        default=None, validator=_optional_non_negative("retention_bytes")
+        default=None, validator=integer("retention_bytes", optional=True)
     )
     #: Bytes of log between two sparse index entries.
-    index_interval_bytes: int = attrs.field(
-        default=4096, validator=_positive_int("index_interval_bytes")
-    )
+    index_interval_bytes: int = attrs.field(default=4096, validator=integer("index_interval_bytes", 1))
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in attrs.fields(TopicSettings))
+
+    def settings(self) -> dict[str, Any]:
+        """The topic settings alone (for a subclass: without its own fields)."""
+        return {name: getattr(self, name) for name in TopicSettings.names()}
+
+
+@attrs.frozen
+class TopicConfig(TopicSettings):
+    """How one topic stores its partitions; saved in ``topic.json``."""
+
+    partitions: int = attrs.field(default=1, validator=integer("partitions", 1), kw_only=True)
 
     @property
     def max_batch_bytes(self) -> int:
@@ -81,54 +181,105 @@ class TopicConfig:
         return attrs.asdict(self)
 
 
-# The encoded size of a record with no key, value or headers.
-RECORD_OVERHEAD = RECORD_PREFIX_SIZE
-
-
 @attrs.frozen
-class BrokerOptions:
+class BrokerOptions(TopicSettings):
     """Options of one :class:`~minikafka.Broker`; every one has a default.
 
-    The topic-level fields are defaults for ``create_topic``; each topic
-    records its own values in ``topic.json`` when it is created.
+    The topic settings (inherited from :class:`TopicSettings`) are defaults
+    for ``create_topic``; each topic records its own values in
+    ``topic.json`` when it is created.
     """
 
-    #: Default size of each preallocated segment file (16 MiB).
-    segment_bytes: int = attrs.field(default=16 * MiB, validator=_segment_bytes)
-    #: Default age (ms) at which a non-empty active segment rolls (7 days).
-    segment_ms: int | None = attrs.field(
-        default=7 * 24 * 3600 * 1000, validator=_optional_non_negative("segment_ms")
-    )
-    #: Default time retention (ms); None keeps records forever.
-    retention_ms: int | None = attrs.field(default=None, validator=_optional_non_negative("retention_ms"))
-    #: Default size retention per partition (bytes); None = unbounded.
-    retention_bytes: int | None = attrs.field(
-        default=None, validator=_optional_non_negative("retention_bytes")
-    )
-    #: Bytes of log between two sparse index entries.
-    index_interval_bytes: int = attrs.field(
-        default=4096, validator=_positive_int("index_interval_bytes")
-    )
     #: msync every batch before it counts as written, and fsync group
     #: offset files: survives power loss, at the cost of a disk flush.
-    fsync: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    fsync: bool = attrs.field(default=False, validator=boolean("fsync"))
     #: Create unknown topics (one partition) on first ``send``.
     auto_create_topics: bool = attrs.field(
-        default=False, validator=attrs.validators.instance_of(bool)
+        default=False, validator=boolean("auto_create_topics")
     )
     #: Where futexes are unavailable (not Linux), the longest sleep of a
     #: waiting reader between checks for records from other processes; it
     #: bounds the cross-process wake-up latency there. On Linux every append
     #: rings a futex doorbell that wakes readers at once (docs/concurrency.md).
-    poll_interval: float = attrs.field(default=0.004)
+    poll_interval: float = attrs.field(
+        default=0.004, validator=number("poll_interval", positive=True)
+    )
 
     def topic_config(self, partitions: int, **overrides: Any) -> TopicConfig:
-        values: dict[str, Any] = {
-            "segment_bytes": self.segment_bytes,
-            "segment_ms": self.segment_ms,
-            "retention_ms": self.retention_ms,
-            "retention_bytes": self.retention_bytes,
-            "index_interval_bytes": self.index_interval_bytes,
-        }
+        """The config of a new topic: these defaults, then ``overrides``
+        (topic settings; None means "the default")."""
+        unknown = sorted(set(overrides) - set(TopicSettings.names()))
+        if unknown:
+            raise TypeError(f"create_topic() got an unexpected keyword argument {unknown[0]!r}")
+        values = self.settings()
         values.update({k: v for k, v in overrides.items() if v is not None})
         return TopicConfig(partitions=partitions, **values)
+
+
+@attrs.frozen
+class ProducerConfig:
+    """Options of a :class:`~minikafka.Producer` (keywords of its constructor)."""
+
+    #: Applied to every non-None key before it is written.
+    key_serializer: Callable[[Any], Any] | None = attrs.field(
+        default=None, validator=optional_callable("key_serializer")
+    )
+    #: Applied to every non-None value before it is written.
+    value_serializer: Callable[[Any], Any] | None = attrs.field(
+        default=None, validator=optional_callable("value_serializer")
+    )
+    #: ``partitioner(key, num_partitions) -> int`` for records without an explicit
+    #: partition, or the key hash of keyed ones: ``"xxh3"`` (the default) or
+    #: ``"murmur2"`` (the Java client's).
+    partitioner: Callable[[bytes | None, int], int] | str | None = attrs.field(
+        default=None, validator=partitioner_option
+    )
+    #: Longest time (ms) a record waits for its batch to fill; 0 writes every send at once.
+    linger_ms: float = attrs.field(default=5, validator=number("linger_ms"))
+    #: Bytes of records per partition batch.
+    batch_size: int = attrs.field(default=16384, validator=integer("batch_size", 1))
+    #: Largest record accepted (never more than one segment holds).
+    max_record_bytes: int = attrs.field(default=MiB, validator=integer("max_record_bytes", 1))
+
+
+@attrs.frozen
+class ConsumerConfig:
+    """Options of a :class:`~minikafka.Consumer` (keywords of its
+    constructor); see its docstring and docs/api.md for their meaning."""
+
+    group_id: str | None = attrs.field(default=None, validator=optional_name("group_id"))
+    auto_offset_reset: str = attrs.field(
+        default="latest", validator=one_of("auto_offset_reset", AUTO_OFFSET_RESETS)
+    )
+    enable_auto_commit: bool = attrs.field(default=True, validator=boolean("enable_auto_commit"))
+    #: Seconds between automatic commits of the positions (checked in poll).
+    auto_commit_interval: float = attrs.field(default=5.0, validator=number("auto_commit_interval"))
+    key_deserializer: Callable[[bytes], Any] | None = attrs.field(
+        default=None, validator=optional_callable("key_deserializer")
+    )
+    value_deserializer: Callable[[bytes], Any] | None = attrs.field(
+        default=None, validator=optional_callable("value_deserializer")
+    )
+    max_poll_records: int = attrs.field(default=500, validator=integer("max_poll_records", 1))
+    #: Iteration ends after this many seconds without a record; None: until close().
+    consumer_timeout: float | None = attrs.field(
+        default=None, validator=number("consumer_timeout", optional=True)
+    )
+    on_assign: Callable[[set[Any]], Any] | None = attrs.field(
+        default=None, validator=optional_callable("on_assign")
+    )
+    on_revoke: Callable[[set[Any]], Any] | None = attrs.field(
+        default=None, validator=optional_callable("on_revoke")
+    )
+    #: A member whose heartbeat stopped this long (s) is dropped from its group.
+    session_timeout: float = attrs.field(default=10.0, validator=number("session_timeout", positive=True))
+    #: Seconds between heartbeats (and checks for dead peers).
+    heartbeat_interval: float = attrs.field(
+        default=0.1, validator=number("heartbeat_interval", positive=True)
+    )
+    #: A member that does not poll for this long (s) leaves its group.
+    max_poll_interval: float = attrs.field(
+        default=300.0, validator=number("max_poll_interval", positive=True)
+    )
+    #: Iteration ends once every assigned partition is read to its end offset.
+    stop_at_end: bool = attrs.field(default=False, validator=boolean("stop_at_end"))

@@ -15,18 +15,12 @@ import os
 import threading
 import time
 import uuid
-from enum import Enum
-from typing import NamedTuple
-
-from xxhash import xxh3_64_intdigest
 
 from .errors import CorruptLogError
+from .files import allocate, create_preallocated
 from .format import (
-    BATCH_HEADER,
     BATCH_HEADER_SIZE,
-    CHECKSUMMED_FROM,
     END_OF_SEGMENT,
-    FORMAT_VERSION,
     SEALED,
     SEG_FLAGS,
     SEG_FLAGS_AT,
@@ -35,20 +29,10 @@ from .format import (
     SEGMENT_HEADER,
     SEGMENT_HEADER_SIZE,
     SEGMENT_MAGIC,
-    TRAILER_SIZE,
+    SEGMENT_VERSION,
     U32,
     segment_name,
 )
-
-
-def allocate(fd: int, size: int) -> None:
-    """Give the file ``size`` bytes of real, zeroed blocks: a full disk is an
-    OSError now, not a SIGBUS on a later write through the mapping."""
-    if hasattr(os, "posix_fallocate"):
-        os.posix_fallocate(fd, 0, size)
-    else:  # pragma: no cover - macOS has no posix_fallocate
-        os.ftruncate(fd, size)
-
 
 # Spare segments. The first write to each page of a freshly fallocated file
 # costs a page fault plus the filesystem's conversion of an unwritten extent
@@ -123,63 +107,16 @@ class UnfinishedSegmentError(CorruptLogError):
     records, so readers treat it as not there yet and a writer recreates it."""
 
 
-class Status(Enum):
-    BATCH = "batch"  # a whole, valid batch
-    EMPTY = "empty"  # nothing written here yet
-    END = "end"  # end-of-segment marker: continue in the next segment
-    INVALID = "invalid"  # short, garbled or checksum-failing bytes
-
-
-class BatchInfo(NamedTuple):
-    status: Status
-    length: int = 0
-    base_offset: int = 0
-    count: int = 0  # type: ignore[assignment]  # shadows tuple.count, never called on BatchInfo
-    max_timestamp: int = 0
-    data: bytes = b""
-
-
-_EMPTY = BatchInfo(Status.EMPTY)
-_END = BatchInfo(Status.END)
-_INVALID = BatchInfo(Status.INVALID)
-
-
-def read_batch(mm: mmap.mmap, pos: int, capacity: int, expected_offset: int) -> BatchInfo:
-    """Validate the batch at ``pos``; its base offset must be ``expected_offset``.
-
-    The bytes are copied out once (``data``) so the caller can decode them
-    without holding a view of the mapping.
-    """
-    if pos + TRAILER_SIZE > capacity:
-        return _EMPTY
-    (length,) = U32.unpack_from(mm, pos)
-    if length == 0:
-        return _EMPTY
-    if length == END_OF_SEGMENT:
-        return _END
-    if length <= BATCH_HEADER_SIZE or pos + length + TRAILER_SIZE > capacity:
-        return _INVALID
-    data = mm[pos : pos + length]
-    (_, checksum, version, _, _, base, count, _, _, max_ts) = BATCH_HEADER.unpack_from(data, 0)
-    if base != expected_offset or count == 0 or version != 1:
-        return _INVALID
-    with memoryview(data) as mv:
-        if xxh3_64_intdigest(mv[CHECKSUMMED_FROM:], seed=length) != checksum:
-            return _INVALID
-    return BatchInfo(Status.BATCH, length, base, count, max_ts, data)
-
-
 class Segment:
     """A mapped segment file. Each user (a writer, one reader cursor) maps
     its own, so a mapping is closed by exactly the code that opened it."""
 
-    __slots__ = ("base", "capacity", "created_ms", "fd", "mm", "path", "writable")
+    __slots__ = ("base", "capacity", "created_ms", "fd", "mm", "path", "short")
 
-    def __init__(self, path: str, base: int, mm: mmap.mmap, writable: bool) -> None:
+    def __init__(self, path: str, base: int, mm: mmap.mmap) -> None:
         self.path = path
         self.base = base
         self.mm = mm
-        self.writable = writable
         self.fd = -1
         magic, version, _, hbase, capacity, created, _, _ = SEGMENT_HEADER.unpack_from(mm, 0)
         if magic != SEGMENT_MAGIC or hbase != base or capacity < len(mm):
@@ -188,14 +125,15 @@ class Segment:
                     f"{path}: not a minikafka segment or header damaged (nothing published in it)"
                 )
             raise CorruptLogError(f"{path}: not a minikafka segment or header damaged")
-        if version > FORMAT_VERSION:
+        if version > SEGMENT_VERSION:
             raise CorruptLogError(
                 f"{path}: segment format version {version} is newer than this "
-                f"minikafka reads ({FORMAT_VERSION})"
+                f"minikafka reads ({SEGMENT_VERSION})"
             )
         # A file cut short (copied partially, truncated by hand) is read up to
         # its real end only; a writer regrows it first (see open()).
         self.capacity = len(mm)
+        self.short = capacity > len(mm)
         self.created_ms = created
 
     @classmethod
@@ -222,7 +160,7 @@ class Segment:
         if not writable:
             os.close(fd)
         try:
-            seg = cls(path, base, mm, writable)
+            seg = cls(path, base, mm)
         except BaseException:
             mm.close()
             if writable:
@@ -243,7 +181,7 @@ class Segment:
         """
         final = os.path.join(directory, segment_name(base))
         header = SEGMENT_HEADER.pack(
-            SEGMENT_MAGIC, FORMAT_VERSION, 0, base, capacity, int(time.time() * 1000), 0, 0
+            SEGMENT_MAGIC, SEGMENT_VERSION, 0, base, capacity, int(time.time() * 1000), 0, 0
         )
         spare = _take_spare(directory, capacity)
         if spare is not None:
@@ -254,17 +192,7 @@ class Segment:
                 os.close(fd)
             os.rename(spare, final)
             return
-        tmp = final + ".tmp"
-        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            allocate(fd, capacity)
-            os.pwrite(fd, header, 0)
-        except BaseException:
-            os.close(fd)
-            os.unlink(tmp)
-            raise
-        os.close(fd)
-        os.rename(tmp, final)
+        create_preallocated(final, capacity, header)
 
     @property
     def sealed(self) -> bool:

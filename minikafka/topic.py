@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from xxhash import xxh3_64_intdigest
 
 from .errors import ClosedError, CorruptLogError, InvalidTopicError, TopicNotFoundError
-from .format import FORMAT_VERSION
+from .format import TOPIC_META_VERSION
 from .options import TopicConfig
 from .partition import Partition
 
@@ -39,7 +39,7 @@ def validate_topic_name(name: object) -> str:
 
 
 def write_metadata(directory: str, name: str, config: TopicConfig, created_ms: int) -> None:
-    meta: dict[str, Any] = {"format": FORMAT_VERSION, "name": name, "hash": HASH_NAME}
+    meta: dict[str, Any] = {"format": TOPIC_META_VERSION, "name": name, "hash": HASH_NAME}
     meta.update(config.to_json())
     meta["created_ms"] = created_ms
     with open(os.path.join(directory, METADATA), "w") as f:
@@ -56,7 +56,7 @@ def read_metadata(directory: str, name: str) -> TopicConfig:
         raise TopicNotFoundError(f"topic {name!r} does not exist") from None
     except ValueError as e:
         raise CorruptLogError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(meta, dict) or meta.get("format", 0) > FORMAT_VERSION:
+    if not isinstance(meta, dict) or meta.get("format", 0) > TOPIC_META_VERSION:
         raise CorruptLogError(f"{path}: unknown topic metadata format {meta.get('format')!r}")
     if meta.get("hash", HASH_NAME) != HASH_NAME:
         raise CorruptLogError(f"{path}: unknown partition hash {meta['hash']!r}")

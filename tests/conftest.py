@@ -7,17 +7,27 @@ Broker on it with 1 MiB segments; ``make_broker`` opens further Brokers
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 from kafka_broker import kafka_bootstrap, kafka_url  # noqa: F401  (Kafka test broker fixtures)
 
 import minikafka
 
 DEFAULT_SEGMENT_BYTES = 1 << 20
+
+# Hypothesis example counts (tests that pin max_examples keep theirs): "dev"
+# keeps the default run fast; CI (the CI environment variable, as CI
+# services and .ci/run set it) runs more. HYPOTHESIS_PROFILE overrides both.
+settings.register_profile("dev", max_examples=100)
+settings.register_profile("ci", max_examples=500)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE")
+                      or ("ci" if os.environ.get("CI", "").lower() not in ("", "0", "false") else "dev"))
 
 
 def _close_quietly(obj: Any) -> None:

@@ -174,7 +174,7 @@ def group_member(path: str, topic: str, group_id: str, name: str, log_path: str,
         )
         consumer.subscribe([topic])
         log.write(kind="joined", member=name, t=time.monotonic(), pid=os.getpid(),
-                  member_id=consumer._membership.member_id if consumer._membership else None)
+                  member_id=consumer.member_id)
         while not stop.is_set():
             records = consumer.poll(timeout=0.05)
             if not records:

@@ -151,19 +151,20 @@ def test_send_many_uniform_too_large_writes_nothing(broker):
 
 def test_send_many_uniform_batches_match_the_general_loop(make_broker):
     """The uniform fast path cuts batches where the per-record loop would."""
-    from minikafka.producer import _encode_uniform
+    from minikafka.batch import build_uniform
 
     broker = make_broker()
     broker.create_topic("t")
     values = [b"v" * 100] * 5000
     keys = [b"k" * 16] * 5000
     with Producer(broker) as p:
-        state = p._topic_state("t")
-        fast = p._encode_bulk(state, keys, values, 99)
+        backend = p._backend
+        route = backend._route("t")
+        fast = backend._encode_bulk(route, keys, values, 99)
         # A trailing mixed-length record forces the general loop for the rest.
-        slow = p._encode_bulk(state, [*keys, b"kk"], [*values, b"v"], 99)
-    fast_counts = [count for _, count in fast]
-    slow_counts = [count for _, count in slow]
+        slow = backend._encode_bulk(route, [*keys, b"kk"], [*values, b"v"], 99)
+    fast_counts = [b.count for b in fast]
+    slow_counts = [b.count for b in slow]
     assert fast_counts[:-1] == slow_counts[: len(fast) - 1]  # the same full batches
-    assert bytes(fast[0][0]) == bytes(slow[0][0])
-    assert _encode_uniform(None, [b"ab"] * 3, -1, 2, 7, 2)[1][1] == 1
+    assert bytes(fast[0].buf) == bytes(slow[0].buf)
+    assert build_uniform(None, [b"ab"] * 3, -1, 2, 7, 2)[1].count == 1

@@ -170,3 +170,45 @@ def test_an_unusable_doorbell_file_means_polling_not_an_error(tmp_path: Path) ->
         c = minikafka.Consumer(broker, "t", auto_offset_reset="earliest")
         assert [r.value for r in c.poll(timeout=5)] == [b"x"]
         c.close()
+
+
+def test_waiter_count_is_raised_while_a_reader_sleeps(tmp_path: Path) -> None:
+    waiter = open_doorbell(str(tmp_path / "doorbell"))
+    ringer = open_doorbell(str(tmp_path / "doorbell"))
+    assert waiter is not None and ringer is not None
+    assert ringer.waiters() == 0
+    thread, took = wait_in_thread(waiter, waiter.value(), 10.0)
+    deadline = time.monotonic() + 5
+    while ringer.waiters() != 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert ringer.waiters() == 1  # seen through another mapping
+    ringer.ring()
+    thread.join(5)
+    assert took and took[0] < 2.0
+    assert ringer.waiters() == 0
+
+
+def test_ring_calls_futex_wake_only_when_someone_waits(tmp_path: Path) -> None:
+    bell = open_doorbell(str(tmp_path / "doorbell"))
+    assert bell is not None
+    calls: list[int] = []
+    real = bell._syscall
+
+    def counting(nr, addr, op, *rest):
+        calls.append(op)
+        return real(nr, addr, op, *rest)
+
+    bell._syscall = counting
+    before = bell.value()
+    for _ in range(100):
+        bell.ring()
+    assert calls == []  # nobody waits: no syscall at all
+    assert bell.value() != before  # but the word still changes
+    thread, took = wait_in_thread(bell, bell.value(), 10.0)
+    deadline = time.monotonic() + 5
+    while bell.waiters() != 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    bell.ring()
+    thread.join(5)
+    assert took and took[0] < 2.0
+    assert 1 in calls  # FUTEX_WAKE, once somebody waited

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import minikafka
 from minikafka import Broker, Producer
+from minikafka.batch import BatchBuilder, batch_checksum, decode_records, record_timestamps, skip_records
 from minikafka.format import (
     BATCH_HEADER,
     BATCH_HEADER_SIZE,
@@ -29,34 +30,28 @@ from minikafka.format import (
     SEGMENT_MAGIC,
     TRAILER_SIZE,
     U32,
-    batch_checksum,
     decode_headers,
-    decode_records,
     encode_headers,
     index_name,
-    record_timestamps,
     segment_name,
-    skip_records,
 )
 from minikafka.records import Record
 
 
 def encode_record(ts: int, key: bytes | None, value: bytes | None, headers=()) -> bytes:
-    """A record exactly as the docstring table lays it out."""
-    hdr = encode_headers(headers)
-    return (
-        RECORD_PREFIX.pack(ts, -1 if key is None else len(key), -1 if value is None else len(value), len(hdr))
-        + (key or b"") + (value or b"") + hdr
-    )
+    """One record, encoded by the batch builder."""
+    b = BatchBuilder(ts)
+    b.append(ts, key, value, encode_headers(headers))
+    return bytes(b.buf[BATCH_HEADER_SIZE:])
 
 
 def encode_batch(base: int, records: list[bytes], first_ts: int = 0, max_ts: int = 0) -> bytearray:
-    length = BATCH_HEADER_SIZE + sum(map(len, records))
-    buf = bytearray(BATCH_HEADER.pack(length, 0, 1, 0, 0, base, len(records), 0, first_ts, max_ts))
+    """A batch of already encoded records, finished by the batch builder."""
+    b = BatchBuilder(first_ts)
     for r in records:
-        buf += r
-    CHECKSUM.pack_into(buf, CHECKSUM_AT, batch_checksum(buf, length))
-    return buf
+        b.buf += r
+    b.count, b.max_ts = len(records), max_ts
+    return b.finish(base)
 
 
 # -- struct sizes and names match the tables -----------------------------------

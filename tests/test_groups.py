@@ -14,9 +14,9 @@ from collections.abc import Callable
 
 import pytest
 
-import minikafka
 from minikafka import Consumer, TopicPartition
 from minikafka.errors import CommitFailedError
+from minikafka.group_state import read_state
 
 T = [TopicPartition("t", p) for p in range(6)]
 
@@ -36,14 +36,14 @@ def settle(*consumers: Consumer, timeout: float = 10.0,
             continue
         owned = [c.assignment() for c in consumers]
         flat = [tp for a in owned for tp in a]
-        if not consumers[0]._pending and all(not c._pending for c in consumers) and \
+        if not any(c._backend.rebalancing() for c in consumers) and \
                 len(flat) == len(set(flat)) and sorted(flat) == sorted(_all_parts(consumers[0])):
             return
     raise AssertionError(f"group did not settle: {[sorted(c.assignment()) for c in consumers]}")
 
 
 def _all_parts(c: Consumer) -> list[TopicPartition]:
-    broker = c._broker
+    broker = c._backend._broker
     return [TopicPartition(t, p) for t in sorted(c.subscription())
             for p in range(broker.topic(t).partitions)]
 
@@ -130,7 +130,7 @@ def test_members_with_different_subscriptions(broker, make_consumer):
     a = make_consumer("t", group_id="g")
     b = make_consumer("t", "u", group_id="g")
     everything = {TopicPartition(t, p) for t in "tu" for p in range(2)}
-    settle(a, b, until=lambda: not a._pending and not b._pending
+    settle(a, b, until=lambda: not a._backend.rebalancing() and not b._backend.rebalancing()
            and a.assignment() | b.assignment() == everything)
     assert not a.assignment() & b.assignment()
     assert all(tp.topic == "t" for tp in a.assignment()), "a is not subscribed to u"
@@ -252,11 +252,10 @@ def test_member_dropped_by_peers_rejoins_on_poll(six, make_consumer):
     settle(a, b)
     # Forge a's disappearance from the state file, as peers do with a member
     # whose heartbeat stopped: its owner locks still fence the partitions.
-    m = a._membership
+    m = a._backend._member
     with m.store.locked():
-        state = minikafka.membership.read_state(m.dir)
-        del state["members"][m.member_id]
-        m._rebalance(state)
+        state = read_state(m.dir)
+        m._rebalance(state.without([m.member_id]))
     b.poll(timeout=0.05)
     assert b.assignment() | a.assignment() == set(T)
     assert not b.assignment() & a.assignment(), "a partition owned twice"
@@ -275,10 +274,10 @@ def test_describe_group(six, make_consumer):
     assert desc.group_id == "g"
     assert desc.generation == a.generation == b.generation
     assert sorted(m.member_id for m in desc.members) == sorted(
-        [a._membership.member_id, b._membership.member_id])
+        [a.member_id, b.member_id])
     by_id = {m.member_id: m for m in desc.members}
-    assert set(by_id[a._membership.member_id].assignment) == a.assignment()
-    assert set(by_id[b._membership.member_id].assignment) == b.assignment()
+    assert set(by_id[a.member_id].assignment) == a.assignment()
+    assert set(by_id[b.member_id].assignment) == b.assignment()
     now_ms = time.time() * 1000
     for m in desc.members:
         assert m.topics == ("t",)
@@ -308,3 +307,76 @@ def test_lag(six, make_consumer, produce):
     assert six.lag("g") == {T[2]: 0, T[3]: 0}
     produce("t", [b"more"] * 3, partition=3)
     assert six.lag("g") == {T[2]: 0, T[3]: 3}
+
+
+# -- one release path: revoke, poll-interval expiry and close ------------------------------------
+
+
+def _recording_member(make_consumer, revoked: list, **kwargs) -> Consumer:
+    return member(make_consumer, on_revoke=lambda tps: revoked.append(set(tps)), **kwargs)
+
+
+def test_every_release_path_runs_on_revoke_then_commits(six, make_consumer, produce):
+    produce("t", [b"x"] * 12, partition=0)
+    produce("t", [b"y"] * 12, partition=5)
+
+    # 1. revoke: a second member joins and takes half.
+    revoked_a: list = []
+    a = _recording_member(make_consumer, revoked_a)
+    a.poll(timeout=0.5, max_records=100)
+    b = member(make_consumer)
+    settle(a, b)
+    assert revoked_a and revoked_a[0] == set(T) - a.assignment()
+    committed = six.committed_offsets("g")
+    assert all(committed[tp] == (12 if tp.partition in (0, 5) else 0) for tp in revoked_a[0])
+
+    # 2. poll-interval expiry: c stops polling; its heartbeat thread releases
+    # its partitions, running on_revoke and the commit before the locks go.
+    a.close()
+    b.close()
+    revoked_c: list = []
+    c = _recording_member(make_consumer, revoked_c, max_poll_interval=0.3, heartbeat_interval=0.02)
+    assert c.poll(timeout=0.6) == []
+    assert not revoked_c, "waiting in poll longer than max_poll_interval is still polling"
+    produce("t", [b"w"] * 4, partition=0)
+    assert len(c.poll(timeout=1)) == 4
+    deadline = time.monotonic() + 5
+    while not revoked_c and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert revoked_c == [set(T)]
+    assert six.lag("g") == {tp: 0 for tp in T}
+    d = member(make_consumer)
+    settle(d)
+    assert d.assignment() == set(T)
+    d.close()
+
+    # 3. close: on_revoke with everything owned, then the final commit.
+    revoked_e: list = []
+    e = _recording_member(make_consumer, revoked_e)
+    settle(e)
+    produce("t", [b"z"] * 3, partition=0)
+    assert len(e.poll(timeout=1)) == 3
+    e.close()
+    assert revoked_e == [set(T)]
+    assert six.committed_offsets("g")[T[0]] == 19
+
+
+def test_close_while_the_heartbeat_thread_waits_to_expire_the_member(six, make_consumer):
+    """close() holds the consumer's lock while it stops the heartbeat thread;
+    a heartbeat thread waiting for that lock to release an idle member's
+    partitions must give up rather than deadlock the close."""
+    import threading
+
+    c = member(make_consumer, max_poll_interval=0.2, heartbeat_interval=0.01)
+    settle(c)
+
+    def close_holding_the_lock() -> None:
+        with c._backend._lock:
+            time.sleep(0.4)  # idle past max_poll_interval: the heartbeat thread wants the lock
+            c.close()
+
+    closer = threading.Thread(target=close_holding_the_lock, daemon=True)
+    closer.start()
+    closer.join(5)
+    assert not closer.is_alive(), "close() deadlocked with the heartbeat thread"
+    assert six.describe_group("g").members == ()

@@ -115,7 +115,7 @@ def test_round_trip_keeps_every_field(writer: KafkaRecordWriter, make_backend: A
 def test_deliveries_settle_without_flush(writer: KafkaRecordWriter, topic: str) -> None:
     done: list[int] = []
     d = writer.produce(topic, 1, b"k", b"v", None, int(time.time() * 1000))
-    d.add_done_callback(lambda delivery: done.append(delivery.offset))
+    d.add_done_callback(lambda delivery: done.append(delivery.result(0).offset))
     deadline = time.monotonic() + 10
     while not d.done() and time.monotonic() < deadline:
         time.sleep(0.01)

@@ -1,16 +1,19 @@
 """Model-based test: a hypothesis state machine drives the real library
-(topics, sends, flushes, consumers, seeks, commits, offset lookups, broker
-reopening) next to a plain in-memory model and asserts they never differ.
+(topics with and without retention, sends, send_many, flushes, consumers,
+a group of two subscribed members, seeks, commits, offset lookups, topic
+deletion, broker reopening) next to a plain in-memory model and asserts
+they never differ.
 
-Examples: ``MINIKAFKA_MODEL_EXAMPLES`` (default 300), ~30 steps each.
+Examples: the hypothesis profile (tests/conftest.py: "dev" by default,
+"ci" larger when CI is set), ~30 steps each.
 """
 
 from __future__ import annotations
 
-import os
 import random
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -23,9 +26,9 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 import minikafka
 from minikafka import TopicPartition as TP
 
-EXAMPLES = int(os.environ.get("MINIKAFKA_MODEL_EXAMPLES", "300"))
 TOPIC_NAMES = ["t0", "orders.v1", "a-b_C", "x"]
 GROUPS = [None, "g1", "grp.2"]
+PAIR_GROUP = "pair"  # the group of two subscribed members (rule group_of_two)
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 
@@ -114,11 +117,15 @@ class LogMachine(RuleBasedStateMachine):
         self.broker = minikafka.Broker(self.dir)
         self.producer = minikafka.Producer(self.broker)
         self.topics: dict[str, int] = {}  # name -> partitions
+        self.retention: dict[str, tuple[int, int]] = {}  # name -> (retention_bytes, segment_bytes)
         self.log: dict[TP, list[Rec]] = {}
+        self.begin: dict[TP, int] = {}  # first retained offset, as last observed
+        self.written: dict[TP, int] = {}  # bytes of key + value absorbed
         self.staged: dict[TP, dict[int, Rec]] = {}  # absorbed but not yet dense
         self.pending: list[Pending] = []
-        self.committed: dict[str, dict[TP, int]] = {g: {} for g in GROUPS if g}
+        self.committed: dict[str, dict[TP, int]] = {g: {} for g in [*GROUPS, PAIR_GROUP] if g}
         self.consumers: list[CModel] = []
+        self.groups_of_two = 0  # each costs a rebalance (~50 ms): a few per example
 
     def teardown(self) -> None:
         try:
@@ -134,6 +141,11 @@ class LogMachine(RuleBasedStateMachine):
     def all_tps(self) -> list[TP]:
         return [TP(t, p) for t, n in sorted(self.topics.items()) for p in range(n)]
 
+    def kept_tps(self) -> list[TP]:
+        """Partitions of topics without retention: consumers read these, so
+        that where a position resolves never depends on when segments roll."""
+        return [tp for tp in self.all_tps() if tp.topic not in self.retention]
+
     def end(self, tp: TP) -> int:
         return len(self.log[tp])
 
@@ -148,17 +160,7 @@ class LogMachine(RuleBasedStateMachine):
                 left.append(p)
                 continue
             assert p.future.done()
-            md = p.future.result(timeout=10)
-            assert md.topic == p.topic
-            if p.partition is not None:
-                assert md.partition == p.partition
-            assert 0 <= md.partition < self.topics[p.topic]
-            if p.rec.timestamp is not None:
-                assert md.timestamp == p.rec.timestamp
-            tp = TP(p.topic, md.partition)
-            staged = self.staged[tp]
-            assert md.offset >= self.end(tp) and md.offset not in staged, (md, self.end(tp))
-            staged[md.offset] = p.rec._replace(timestamp=md.timestamp)
+            self.stage(p, p.future.result(timeout=10))
         self.pending = left
         for tp, staged in self.staged.items():
             log = self.log[tp]
@@ -166,6 +168,34 @@ class LogMachine(RuleBasedStateMachine):
                 log.append(staged.pop(len(log)))
             if force:
                 assert not staged, f"{tp}: offsets not dense, missing {len(log)}, have {sorted(staged)}"
+        if force:
+            self.observe_retention()
+
+    def stage(self, p: Pending, md: minikafka.RecordMetadata) -> None:
+        """Learn where one sent record was written."""
+        assert md.topic == p.topic
+        if p.partition is not None:
+            assert md.partition == p.partition
+        assert 0 <= md.partition < self.topics[p.topic]
+        if p.rec.timestamp is not None:
+            assert md.timestamp == p.rec.timestamp
+        tp = TP(p.topic, md.partition)
+        staged = self.staged[tp]
+        assert md.offset >= self.end(tp) and md.offset not in staged, (md, self.end(tp))
+        staged[md.offset] = p.rec._replace(timestamp=md.timestamp)
+        self.written[tp] += len(p.rec.key or b"") + len(p.rec.value or b"")
+
+    def observe_retention(self) -> None:
+        """Everything is written: where each retention topic now begins.
+        Retention only moves the beginning forward, never past the end, and
+        acts once a partition holds well over its retention_bytes."""
+        for name, (retention_bytes, segment_bytes) in self.retention.items():
+            for p, b in self.broker.topic(name).beginning_offsets().items():
+                tp = TP(name, p)
+                assert self.begin[tp] <= b <= self.end(tp), (tp, self.begin[tp], b, self.end(tp))
+                if self.written[tp] > retention_bytes + 3 * segment_bytes:
+                    assert b > 0, f"{tp}: {self.written[tp]} bytes written, nothing deleted"
+                self.begin[tp] = b
 
     def check_record(self, r: minikafka.Record) -> None:
         tp = TP(r.topic, r.partition)
@@ -184,10 +214,10 @@ class LogMachine(RuleBasedStateMachine):
             return pos
         if pos is None and cm.group is not None:
             pos = self.committed[cm.group].get(tp)
-        if pos is None or not 0 <= pos <= self.end(tp):
+        if pos is None or not self.begin[tp] <= pos <= self.end(tp):
             if cm.reset == "none":
                 return None
-            pos = 0 if cm.reset == "earliest" else self.end(tp)
+            pos = self.begin[tp] if cm.reset == "earliest" else self.end(tp)
         return pos
 
     def unresolved(self, cm: CModel) -> bool:
@@ -210,6 +240,10 @@ class LogMachine(RuleBasedStateMachine):
     def pick_topic(self, i: int) -> str:
         return sorted(self.topics)[i % len(self.topics)]
 
+    def pick_kept_topic(self, i: int) -> str:
+        kept = sorted(t for t in self.topics if t not in self.retention)
+        return kept[i % len(kept)]
+
     # -- topics and producing ---------------------------------------------------
 
     @initialize(name_i=picks, partitions=st.integers(1, 4), layout=LAYOUT,
@@ -222,17 +256,26 @@ class LogMachine(RuleBasedStateMachine):
             self.new_consumer(**consumer)
 
     @precondition(lambda self: len(self.topics) < len(TOPIC_NAMES))
-    @rule(name_i=picks, partitions=st.integers(1, 4), layout=LAYOUT)
-    def create_topic(self, name_i: int, partitions: int, layout: tuple[int, int]) -> None:
+    @rule(name_i=picks, partitions=st.integers(1, 4), layout=LAYOUT, retain=st.booleans())
+    def create_topic(self, name_i: int, partitions: int, layout: tuple[int, int],
+                     retain: bool = False) -> None:
+        """A topic; with ``retain``, one that keeps only ~2 segments per partition."""
         free = [n for n in TOPIC_NAMES if n not in self.topics]
         name = free[name_i % len(free)]
-        topic = self.broker.create_topic(name, partitions, segment_bytes=layout[0],
-                                         index_interval_bytes=layout[1])
+        segment_bytes = 4096 if retain else layout[0]  # retention acts after a few small segments
+        retention_bytes = 2 * segment_bytes if retain else None
+        topic = self.broker.create_topic(name, partitions, segment_bytes=segment_bytes,
+                                         index_interval_bytes=layout[1], retention_bytes=retention_bytes)
         assert topic.partitions == partitions and topic.name == name
+        assert topic.config.retention_bytes == retention_bytes
         self.topics[name] = partitions
+        if retention_bytes is not None:
+            self.retention[name] = (retention_bytes, segment_bytes)
         for p in range(partitions):
             self.log[TP(name, p)] = []
             self.staged[TP(name, p)] = {}
+            self.begin[TP(name, p)] = 0
+            self.written[TP(name, p)] = 0
         with pytest.raises(minikafka.TopicExistsError):
             self.broker.create_topic(name)
         assert self.broker.list_topics() == sorted(self.topics)
@@ -275,6 +318,64 @@ class LogMachine(RuleBasedStateMachine):
             self._send(topic, key, rnd.randbytes(rnd.randrange(size)), partition, None,
                        None if ts is None else ts + i if ts < INT64_MAX - 64 else ts)
 
+    @rule(topic_i=picks, count=st.integers(1, 60), size=st.integers(0, 600), seed=st.integers(0, 1 << 30),
+          keyed=st.booleans(), uniform=st.booleans(), part=st.none() | picks, ts=timestamps)
+    def send_many(self, topic_i: int, count: int, size: int, seed: int, keyed: bool, uniform: bool,
+                  part: int | None, ts: int | None) -> None:
+        """The bulk path: written at once, after what was sent before; keyed
+        records go to their key's partition unless one is named."""
+        topic = self.pick_topic(topic_i)
+        n = self.topics[topic]
+        rnd = random.Random(seed)
+        if uniform:  # one length for every value (and key): the fastest encoder
+            values: list[bytes | None] = [rnd.randbytes(size) for _ in range(count)]
+            keys = [b"k%d" % rnd.randrange(10) for _ in range(count)] if keyed else None
+        else:
+            values = [None if rnd.random() < 0.1 else rnd.randbytes(rnd.randrange(size + 1))
+                      for _ in range(count)]
+            keys = [None if rnd.random() < 0.2 else rnd.randbytes(rnd.randrange(1, 9))
+                    for _ in range(count)] if keyed else None
+        partition = None if part is None else part % n
+        result = self.producer.send_many(topic, values, keys, partition=partition, timestamp_ms=ts)
+        mds = result.metadata()
+        assert len(mds) == result.count == count
+        assert len({md.timestamp for md in mds}) == 1
+        for i, md in enumerate(mds):
+            key = keys[i] if keys is not None else None
+            expected = partition if partition is not None else (
+                xxhash.xxh3_64_intdigest(key) % n if key is not None else None)
+            self.stage(Pending(None, topic, expected, Rec(key, values[i], (), ts)), md)
+        self.absorb()
+
+    @precondition(lambda self: len(self.topics) > 1)
+    @rule(topic_i=picks)
+    def delete_topic(self, topic_i: int) -> None:
+        """Delete a topic (closing the consumers reading it first): its
+        records and every group's offsets for it go; the name is free again."""
+        topic = self.pick_topic(topic_i)
+        self.absorb(force=True)
+        for cm in [cm for cm in self.consumers if any(tp.topic == topic for tp in cm.tps)]:
+            cm.consumer.close()
+            self.consumers.remove(cm)
+        self.broker.delete_topic(topic)
+        for tp in [tp for tp in self.log if tp.topic == topic]:
+            for table in (self.log, self.staged, self.begin, self.written):
+                del table[tp]
+        for offsets in self.committed.values():
+            for tp in [tp for tp in offsets if tp.topic == topic]:
+                del offsets[tp]
+        del self.topics[topic]
+        self.retention.pop(topic, None)
+        assert self.broker.list_topics() == sorted(self.topics)
+        with pytest.raises(minikafka.TopicNotFoundError):
+            self.broker.topic(topic)
+        with pytest.raises(minikafka.TopicNotFoundError):
+            self.producer.send(topic, b"x")
+        with pytest.raises(minikafka.TopicNotFoundError):
+            self.broker.delete_topic(topic)
+        for group, offsets in self.committed.items():
+            assert self.broker.committed_offsets(group) == offsets
+
     @rule(timeout=st.sampled_from([None, 30.0]))
     def flush(self, timeout: float | None) -> None:
         self.producer.flush(timeout)
@@ -304,20 +405,70 @@ class LogMachine(RuleBasedStateMachine):
         assert c.assignment() == set(tps)
         self.consumers.append(CModel(c, group, mode, reset, tps))
 
-    @precondition(lambda self: len(self.consumers) < 4)
+    @precondition(lambda self: len(self.consumers) < 4 and self.kept_tps())
     @rule(**CONSUMER)
     def new_consumer(self, group_i: int, subscribe: bool, reset: str, picks_: list[int], ctor: bool) -> None:
         group = GROUPS[group_i % len(GROUPS)]
         if subscribe and group is not None and any(
                 cm.group == group and cm.mode == "subscribe" for cm in self.consumers):
-            subscribe = False  # one member per group: assignment stays predictable
+            subscribe = False  # one member per group here: see group_of_two for more
         if subscribe:
-            names = {self.pick_topic(i) for i in picks_} or {self.pick_topic(0)}
+            names = {self.pick_kept_topic(i) for i in picks_} or {self.pick_kept_topic(0)}
             tps = [tp for tp in self.all_tps() if tp.topic in names]
         else:
-            everything = self.all_tps()
+            everything = self.kept_tps()
             tps = sorted({everything[i % len(everything)] for i in picks_})
         self.open_consumer(group, "subscribe" if subscribe else "assign", reset, tps, ctor)
+
+    @precondition(lambda self: self.kept_tps() and self.groups_of_two < 2)
+    @rule(picks_=st.lists(picks, max_size=3), first=st.integers(0, 20),
+          reset=st.sampled_from(["earliest", "latest"]))
+    def group_of_two(self, picks_: list[int], first: int, reset: str) -> None:
+        """Two members subscribe in one group: the second joins after the
+        first read a few records. Between them they read every record from
+        the group's committed offsets to the end exactly once, each
+        partition in order (the first member's revoke commits what it read
+        before the second takes over), and closing commits the end."""
+        self.groups_of_two += 1
+        names = sorted({self.pick_kept_topic(i) for i in picks_} or {self.pick_kept_topic(0)})
+        tps = [tp for tp in self.all_tps() if tp.topic in names]
+        self.absorb(force=True)
+        committed = self.committed[PAIR_GROUP]
+        start = {tp: committed[tp] if tp in committed and committed[tp] <= self.end(tp)
+                 else 0 if reset == "earliest" else self.end(tp) for tp in tps}
+        got: dict[TP, list[int]] = {tp: [] for tp in tps}
+
+        def take(records: list[minikafka.Record]) -> int:
+            for r in records:
+                got[TP(r.topic, r.partition)].append(r.offset)
+                self.check_record(r)
+            return len(records)
+
+        def member() -> minikafka.Consumer:
+            return minikafka.Consumer(self.broker, *names, group_id=PAIR_GROUP, auto_offset_reset=reset,
+                                      heartbeat_interval=0.02)
+
+        with member() as a:
+            assert a.assignment() == set(tps)
+            take(a.poll(timeout=0, max_records=first + 1))
+            with member() as b:
+                deadline = time.monotonic() + 10
+                while True:  # until the two own disjoint halves that cover everything
+                    take(a.poll(timeout=0.01))
+                    take(b.poll(timeout=0.01))
+                    mine, theirs = a.assignment(), b.assignment()
+                    if mine | theirs == set(tps) and not mine & theirs and not (
+                            a._backend.rebalancing() or b._backend.rebalancing()):
+                        break
+                    assert time.monotonic() < deadline, f"no stable split: {mine} / {theirs}"
+                if len(tps) > 1:
+                    assert a.assignment() and b.assignment(), "both members get partitions"
+                while take(a.poll(timeout=0, max_records=1000)) + take(b.poll(timeout=0, max_records=1000)):
+                    pass
+        for tp in tps:
+            assert got[tp] == list(range(start[tp], self.end(tp))), (tp, start[tp], got[tp])
+            committed[tp] = self.end(tp)
+        assert self.broker.committed_offsets(PAIR_GROUP) == committed
 
     @precondition(lambda self: self.consumers)
     @rule(i=picks)
@@ -485,10 +636,13 @@ class LogMachine(RuleBasedStateMachine):
         assert set(got) == set(tps)
         for tp in tps:
             assert got[tp] == ends[tp] if flush else got[tp] >= ends[tp], (tp, got[tp], ends[tp])
-        for t in self.topics:
-            assert self.broker.topic(t).beginning_offsets() == dict.fromkeys(range(self.topics[t]), 0)
+        begins = {TP(t, p): b for t in self.topics
+                  for p, b in self.broker.topic(t).beginning_offsets().items()}
         if c is not None:
-            assert c.beginning_offsets(tps) == dict.fromkeys(tps, 0)
+            assert c.beginning_offsets(tps) == begins
+        for tp in tps:  # retention may have acted since the last flush
+            assert begins[tp] == self.begin[tp] if flush or tp.topic not in self.retention \
+                else begins[tp] >= self.begin[tp], (tp, begins[tp], self.begin[tp])
 
     @precondition(lambda self: self.consumers)
     @rule(i=picks, tp_i=picks, ts=timestamps, near=st.none() | st.tuples(picks, st.integers(-1, 1)))
@@ -502,12 +656,12 @@ class LogMachine(RuleBasedStateMachine):
         if ts is None:
             ts = 0
         ts = max(INT64_MIN, min(INT64_MAX, ts))
-        expect = next((o for o, r in enumerate(log) if r.timestamp >= ts), None)
+        expect = next((o for o in range(self.begin[tp], len(log)) if log[o].timestamp >= ts), None)
         assert self.pick_consumer(i).consumer.offsets_for_times({tp: ts}) == {tp: expect}, (tp, ts)
 
     @rule(group_i=picks)
     def lag(self, group_i: int) -> None:
-        group = GROUPS[1 + group_i % (len(GROUPS) - 1)]
+        group = sorted(self.committed)[group_i % len(self.committed)]
         self.absorb(force=True)
         expect = {tp: max(0, self.end(tp) - o) for tp, o in self.committed[group].items()}
         assert self.broker.lag(group) == expect
@@ -535,6 +689,7 @@ class LogMachine(RuleBasedStateMachine):
             topic = self.broker.topic(name)
             assert topic.partitions == n
             assert topic.end_offsets() == {p: self.end(TP(name, p)) for p in range(n)}
+        self.observe_retention()  # opening a broker applies retention
         for group, offsets in self.committed.items():
             assert self.broker.committed_offsets(group) == offsets
         if read_back:
@@ -548,7 +703,7 @@ class LogMachine(RuleBasedStateMachine):
         with minikafka.Consumer(self.broker, auto_offset_reset="none") as c:
             c.assign(tps)
             c.seek_to_beginning()
-            seen = dict.fromkeys(tps, 0)
+            seen = {tp: self.begin[tp] for tp in tps}
             while batch := c.poll(timeout=0, max_records=1000):
                 for r in batch:
                     tp = TP(r.topic, r.partition)
@@ -566,8 +721,7 @@ class LogMachine(RuleBasedStateMachine):
                 assert ends[p] >= self.end(TP(name, p))
 
 
-LogMachine.TestCase.settings = settings(
-    max_examples=EXAMPLES,
+LogMachine.TestCase.settings = settings(  # max_examples: from the profile (conftest.py)
     stateful_step_count=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],

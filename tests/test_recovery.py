@@ -354,8 +354,10 @@ def test_last_batch_file_truncated_at_every_byte(single: Template, tmp_path: Pat
             else:
                 assert visible == single.expected[:prev_base]
             end = n if p >= length else base
-            assert broker.topic("t").end_offsets() == {0: end}
-            assert path.stat().st_size == SEG  # regrown, never left short
+            assert broker.topic("t").end_offsets() == {0: end}  # read-only
+            assert path.stat().st_size == pos + p
+            broker.topic("t").partition(0).recover()
+            assert path.stat().st_size == SEG  # regrown by the writer, never left short
             assert read_all(broker) == single.expected[:end]
             more = append_more(broker, end)
             assert read_all(broker) == single.expected[:end] + more
@@ -496,7 +498,8 @@ def test_index_damage_single_segment(single: Template, tmp_path: Path, damage: s
     n = len(single.expected)
     with Broker(data) as broker:
         _check_lookups(broker, single.expected)
-        assert broker.topic("t").end_offsets() == {0: n}  # the writer rebuilds the index
+        assert broker.topic("t").end_offsets() == {0: n}
+        broker.topic("t").partition(0).recover()  # the writer rebuilds the index
         assert idx_path(data, 0).read_bytes() == original
         _check_lookups(broker, single.expected)
     check_recovered(data, single.expected, n)
@@ -786,20 +789,19 @@ def test_kill_9_while_producing(tmp_path: Path, segment_bytes: int) -> None:
         assert len(seg_bases(path)) > 1 or segment_bytes > 1 << 16
 
 
-def test_index_rebuild_in_a_reader_thread_keeps_a_writer_threads_lock(
+def test_a_reader_never_takes_the_writer_lock_nor_writes_an_index(
     multi: Template, tmp_path: Path
 ) -> None:
-    """A lookup that rebuilds a sealed segment's index takes the partition's
-    writer lock. flock belongs to the process's open file description, so
-    it must also take the partition's thread lock: otherwise its release
-    would drop the lock a writer thread of the same process holds mid-append,
-    letting another process write at the same time."""
+    """A lookup in a sealed segment whose index is missing neither waits for
+    a writer holding the lock (in this process or another) nor writes the
+    file: it uses an index built in memory. The writer rebuilds the file."""
     data = multi.copy(tmp_path / "data")
     idx_path(data, 0).unlink()
     with Broker(data) as broker:
         part = broker.topic("t").partition(0)
         holding, probe, done = threading.Event(), threading.Event(), threading.Event()
         still_held: list[bool] = []
+        sought: list[bool] = []
 
         def writer() -> None:  # what append() holds while it writes
             with part._lock:
@@ -815,7 +817,8 @@ def test_index_rebuild_in_a_reader_thread_keeps_a_writer_threads_lock(
         def reader() -> None:
             r = part.reader()
             try:
-                assert r.seek(5)  # a sealed segment without index: rebuilt
+                sought.append(r.seek(5))
+                sought.append([rec.offset for rec in r.read(1)] == [5])
             finally:
                 r.close()
 
@@ -824,10 +827,12 @@ def test_index_rebuild_in_a_reader_thread_keeps_a_writer_threads_lock(
         assert holding.wait(5)
         rd = threading.Thread(target=reader)
         rd.start()
-        rd.join(0.3)  # let it rebuild (or block on the lock)
+        rd.join(5)  # finishes while the writer still holds both locks
+        assert sought == [True, True]
+        assert not idx_path(data, 0).exists()
         probe.set()
         assert done.wait(5)
         w.join(5)
-        rd.join(5)
         assert still_held == [True]
+        part.recover()
         assert idx_path(data, 0).exists()

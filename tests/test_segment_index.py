@@ -13,6 +13,7 @@ import pytest
 
 import minikafka
 from minikafka import Broker, Producer
+from minikafka.batch import BatchBuilder, Status, batch_checksum, read_batch
 from minikafka.format import (
     BATCH_HEADER,
     BATCH_HEADER_SIZE,
@@ -25,28 +26,25 @@ from minikafka.format import (
     INDEX_HEADER_SIZE,
     INDEX_MAGIC,
     INT64_MIN,
-    RECORD_PREFIX,
     SEGMENT_HEADER,
     SEGMENT_HEADER_SIZE,
     SEGMENT_MAGIC,
     U32,
-    batch_checksum,
     index_name,
     segment_name,
 )
 from minikafka.index import OffsetIndex
-from minikafka.segment import Segment, Status, read_batch, read_seal
+from minikafka.reader import locate
+from minikafka.segment import Segment, read_seal
 
 CAP = 4096
 
 
 def make_batch(base: int, values: list[bytes], ts: int = 1000) -> bytearray:
-    body = b"".join(RECORD_PREFIX.pack(ts + i, -1, len(v), 0) + v for i, v in enumerate(values))
-    length = BATCH_HEADER_SIZE + len(body)
-    buf = bytearray(BATCH_HEADER.pack(length, 0, 1, 0, 0, base, len(values), 0, ts, ts + len(values) - 1))
-    buf += body
-    CHECKSUM.pack_into(buf, CHECKSUM_AT, batch_checksum(buf, length))
-    return buf
+    b = BatchBuilder(ts)
+    for i, v in enumerate(values):
+        b.append(ts + i, None, v)
+    return b.finish(base)
 
 
 def put(mm: mmap.mmap, pos: int, buf: bytes) -> int:
@@ -111,7 +109,7 @@ def test_short_file_reads_to_its_end_and_a_writer_regrows_it(tmp_path: Path) -> 
     path = tmp_path / segment_name(0)
     os.truncate(path, 1000)
     s = Segment.open(str(tmp_path), 0)
-    assert s.capacity == 1000 and not s.writable
+    assert s.capacity == 1000 and s.fd == -1  # read-only: no descriptor kept
     s.close()
     assert path.stat().st_size == 1000  # a reader never changes the file
     s = Segment.open(str(tmp_path), 0, writable=True)
@@ -324,18 +322,23 @@ def test_rebuilt_index_equals_the_written_one(tmp_path: Path, interval: int) -> 
         (pdir / index_name(b)).unlink()
     with Broker(path) as broker:
         part = broker.topic("t").partition(0)
-        # A lookup in a sealed segment without its index rebuilds it.
+        # A lookup in a sealed segment without its index uses an index built
+        # in memory, finds the right batch and writes nothing.
         for b in bases[:-1]:
             seg = Segment.open(str(pdir), b)
             try:
-                part.locate(seg, b + 3)
+                pos, boff = locate(part, seg, b + 3)
+                assert boff <= b + 3 and read_batch(seg.mm, pos, seg.capacity, boff).status is Status.BATCH
             finally:
                 seg.close()
-            assert (pdir / index_name(b)).read_bytes() == originals[b]
-        # The active segment's index is rebuilt by the writer's recovery.
-        assert not (pdir / index_name(bases[-1])).exists()
+            assert not (pdir / index_name(b)).exists()
         assert broker.topic("t").end_offsets() == {0: 60}
-        assert (pdir / index_name(bases[-1])).read_bytes() == originals[bases[-1]]
+        assert not any(pdir.glob("*.index"))  # end_offset is read-only too
+        # The writer rebuilds every index file: sealed ones as readers
+        # reported them, the active one with the tail.
+        part.recover()
+        for b in bases:
+            assert (pdir / index_name(b)).read_bytes() == originals[b]
         assert part.offset_for_time(10_000 + 10 * 37) == 37
         assert part.offset_for_time(10_000 + 10 * 37 - 5) == 37
         assert part.offset_for_time(10_000 + 10 * 60) is None
@@ -349,16 +352,20 @@ def test_locate_uses_the_index_and_checks_it(tmp_path: Path) -> None:
         part = broker.topic("t").partition(0)
         seg = Segment.open(str(pdir), bases[0])
         try:
-            pos, boff = part.locate(seg, 5)
+            pos, boff = locate(part, seg, 5)
             assert boff == 5 and pos > SEGMENT_HEADER_SIZE  # one batch per record, every one indexed
             info = read_batch(seg.mm, pos, seg.capacity, 5)
             assert info.status is Status.BATCH
-            # An entry that points at the wrong place is caught, and the
-            # index rebuilt.
+            # An entry that points at the wrong place is caught: the reader
+            # uses an index built in memory, and the writer rebuilds the file.
             with open(pdir / index_name(bases[0]), "r+b") as f:
                 f.seek(INDEX_HEADER_SIZE + 5 * INDEX_ENTRY_SIZE + 4)
                 f.write(struct.pack("<I", pos + 1))
-            assert part.locate(seg, 5) == (SEGMENT_HEADER_SIZE, bases[0])
-            assert part.locate(seg, 5) == (pos, 5)
+            damaged = (pdir / index_name(bases[0])).read_bytes()
+            assert locate(part, seg, 5) == (pos, 5)
+            assert (pdir / index_name(bases[0])).read_bytes() == damaged
+            part.recover()
+            assert (pdir / index_name(bases[0])).read_bytes() != damaged
+            assert locate(part, seg, 5) == (pos, 5)
         finally:
             seg.close()

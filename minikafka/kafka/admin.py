@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import Any
 
 from ..errors import ClosedError, InvalidArgumentError, TopicExistsError, TopicNotFoundError
-from ..membership import GroupDescription, MemberDescription
+from ..group_state import GroupDescription, MemberDescription
 from ..partitioners import xxh3
 from ..records import TopicPartition
 from ..topic import validate_topic_name
@@ -233,6 +233,14 @@ class KafkaBroker:
             return self.create_topic(name)
         except TopicExistsError:
             return self.topic(name)
+
+    def producer_backend(self, front: Any, config: Any) -> Any:
+        """Where a Producer on this broker writes (the producer backend
+        interface of docs/architecture.md)."""
+        from .producing import KafkaProducer
+
+        self._check_open()
+        return KafkaProducer(self, front, config)
 
     def consumer_backend(self, config: Any, hooks: Any) -> Any:
         """Where a Consumer on this broker reads (the consumer backend

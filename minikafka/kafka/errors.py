@@ -10,24 +10,16 @@ from __future__ import annotations
 import builtins
 from typing import Any
 
-from .. import errors as _errors
 from ..errors import (
     InvalidArgumentError,
     InvalidPartitionError,
     InvalidTopicError,
     MiniKafkaError,
     RecordTooLargeError,
+    TimeoutError,
     TopicExistsError,
     TopicNotFoundError,
 )
-
-
-class _FallbackTimeoutError(MiniKafkaError, builtins.TimeoutError):
-    """A call waited longer than its timeout (errors.TimeoutError once merged)."""
-
-
-#: minikafka.TimeoutError (a MiniKafkaError and a builtin TimeoutError).
-TimeoutError: type[MiniKafkaError] = getattr(_errors, "TimeoutError", _FallbackTimeoutError)
 
 
 class KafkaBackendError(MiniKafkaError):

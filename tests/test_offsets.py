@@ -16,8 +16,8 @@ from xxhash import xxh3_64_intdigest
 
 import minikafka
 from minikafka import Broker, TopicPartition
-from minikafka.group import (
-    GroupStore,
+from minikafka.offsets import (
+    OffsetStore,
     decode_file,
     decode_group_id,
     decode_offsets,
@@ -37,7 +37,7 @@ def groups_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def store(groups_dir: Path):
-    s = GroupStore(str(groups_dir), "billing")
+    s = OffsetStore(str(groups_dir), "billing")
     yield s
     s.close()
 
@@ -45,16 +45,16 @@ def store(groups_dir: Path):
 # -- commit and load ---------------------------------------------------------------
 
 
-def test_empty_group_has_no_offsets(store: GroupStore, groups_dir: Path) -> None:
+def test_empty_group_has_no_offsets(store: OffsetStore, groups_dir: Path) -> None:
     assert store.load() == {}
     assert not (groups_dir / "billing").exists()  # nothing written by a read
 
 
-def test_commit_merges_and_persists(store: GroupStore, groups_dir: Path) -> None:
+def test_commit_merges_and_persists(store: OffsetStore, groups_dir: Path) -> None:
     store.commit({TP("a", 0): 5, TP("a", 1): 7})
     store.commit({TP("a", 1): 9, TP("b", 3): 0})
     assert store.load() == {TP("a", 0): 5, TP("a", 1): 9, TP("b", 3): 0}
-    other = GroupStore(str(groups_dir), "billing")  # another process's view
+    other = OffsetStore(str(groups_dir), "billing")  # another process's view
     assert other.load() == store.load()
     other.close()
     state = decode_file((groups_dir / "billing" / "offsets").read_bytes(), "x")
@@ -63,7 +63,7 @@ def test_commit_merges_and_persists(store: GroupStore, groups_dir: Path) -> None
     assert sorted(p.name for p in (groups_dir / "billing").iterdir()) == ["lock", "offsets"]
 
 
-def test_forget_topic(store: GroupStore) -> None:
+def test_forget_topic(store: OffsetStore) -> None:
     store.commit({TP("a", 0): 5, TP("b", 0): 6})
     store.forget_topic("a")
     assert store.load() == {TP("b", 0): 6}
@@ -72,7 +72,7 @@ def test_forget_topic(store: GroupStore) -> None:
 
 
 def test_groups_are_independent(groups_dir: Path) -> None:
-    a, b = GroupStore(str(groups_dir), "a"), GroupStore(str(groups_dir), "b")
+    a, b = OffsetStore(str(groups_dir), "a"), OffsetStore(str(groups_dir), "b")
     a.commit({TP("t", 0): 1})
     b.commit({TP("t", 0): 2})
     assert a.load() == {TP("t", 0): 1} and b.load() == {TP("t", 0): 2}
@@ -113,7 +113,7 @@ def test_offsets_encoding_round_trip(seq: int, offsets: dict) -> None:
 # -- crash safety ---------------------------------------------------------------------
 
 
-def test_leftover_temp_files_do_not_matter(store: GroupStore, groups_dir: Path) -> None:
+def test_leftover_temp_files_do_not_matter(store: OffsetStore, groups_dir: Path) -> None:
     store.commit({TP("t", 0): 5})
     d = groups_dir / "billing"
     # A committer that died before its rename: garbage, a partial file, a
@@ -127,7 +127,7 @@ def test_leftover_temp_files_do_not_matter(store: GroupStore, groups_dir: Path) 
 
 
 def test_creating_the_file_fails_before_rename_keeps_no_offsets(
-    store: GroupStore, monkeypatch: pytest.MonkeyPatch
+    store: OffsetStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def no_rename(src, dst):
         raise OSError("simulated crash before rename")
@@ -143,7 +143,7 @@ def test_creating_the_file_fails_before_rename_keeps_no_offsets(
 
 @pytest.mark.parametrize("written", [0, 1, 4, 10, 30, -1])
 def test_a_commit_torn_mid_write_leaves_the_previous_offsets(
-    store: GroupStore, monkeypatch: pytest.MonkeyPatch, written: int
+    store: OffsetStore, monkeypatch: pytest.MonkeyPatch, written: int
 ) -> None:
     """A crash during the in-place write tears only the slot being written."""
     store.commit({TP("t", 0): 5})
@@ -161,11 +161,11 @@ def test_a_commit_torn_mid_write_leaves_the_previous_offsets(
     assert store.load() == {TP("t", 0): 6, TP("u", 1): 1}
     store.commit({TP("t", 0): 8})  # the torn slot is simply written again
     assert store.load() == {TP("t", 0): 8, TP("u", 1): 1}
-    assert GroupStore(store.dir.rsplit("/", 1)[0], "billing").load() == store.load()
+    assert OffsetStore(store.dir.rsplit("/", 1)[0], "billing").load() == store.load()
 
 
 def test_commits_alternate_slots_and_grow_the_file_when_a_slot_is_full(
-    store: GroupStore, groups_dir: Path
+    store: OffsetStore, groups_dir: Path
 ) -> None:
     path = groups_dir / "billing" / "offsets"
     slots = []
@@ -186,7 +186,7 @@ def test_version_1_files_are_read_and_rewritten_on_the_next_commit(groups_dir: P
     (groups_dir / "g").mkdir()
     path = groups_dir / "g" / "offsets"
     path.write_bytes(encode_offsets(4, {TP("t", 0): 10}))
-    s = GroupStore(str(groups_dir), "g")
+    s = OffsetStore(str(groups_dir), "g")
     assert s.load() == {TP("t", 0): 10}
     s.commit({TP("t", 1): 2})
     state = decode_file(path.read_bytes(), "x")
@@ -201,7 +201,7 @@ SECOND = {**FIRST, TP("orders", 0): 18}
 
 def _committed_file(groups_dir: Path) -> bytes:
     """An offsets file after two commits: FIRST in slot 0, SECOND in slot 1."""
-    s = GroupStore(str(groups_dir), "g")
+    s = OffsetStore(str(groups_dir), "g")
     s.commit(FIRST)
     s.commit(SECOND)
     s.close()
@@ -209,7 +209,7 @@ def _committed_file(groups_dir: Path) -> bytes:
 
 
 def _load_or_error(groups_dir: Path) -> dict | None:
-    s = GroupStore(str(groups_dir), "g")
+    s = OffsetStore(str(groups_dir), "g")
     try:
         return s.load()
     except minikafka.CorruptLogError as e:
@@ -265,7 +265,7 @@ def test_garbage_offsets_file_is_a_clear_error(groups_dir: Path, content: bytes)
 
 
 def test_newer_file_format_version_is_refused(groups_dir: Path) -> None:
-    s = GroupStore(str(groups_dir), "g")
+    s = OffsetStore(str(groups_dir), "g")
     s.commit({TP("t", 0): 1})
     path = groups_dir / "g" / "offsets"
     data = bytearray(path.read_bytes())
@@ -284,7 +284,7 @@ def test_newer_format_version_is_refused(groups_dir: Path) -> None:
     (groups_dir / "g").mkdir()
     (groups_dir / "g" / "offsets").write_bytes(bytes(data))
     with pytest.raises(minikafka.CorruptLogError, match="newer"):
-        GroupStore(str(groups_dir), "g").load()
+        OffsetStore(str(groups_dir), "g").load()
 
 
 def test_well_checksummed_but_malformed_body_is_a_clear_error(groups_dir: Path) -> None:
@@ -300,14 +300,14 @@ def test_well_checksummed_but_malformed_body_is_a_clear_error(groups_dir: Path) 
     ):
         path.write_bytes(body + struct.pack("<Q", xxh3_64_intdigest(body)))
         with pytest.raises(minikafka.CorruptLogError):
-            GroupStore(str(groups_dir), "g").load()
+            OffsetStore(str(groups_dir), "g").load()
 
 
 def test_corrupt_offsets_surface_through_the_broker(tmp_path: Path) -> None:
     path = tmp_path / "data"
     with Broker(path) as broker:
         broker.create_topic("t")
-        broker._group("g").commit({TP("t", 0): 3})
+        broker.offset_store("g").commit({TP("t", 0): 3})
         assert broker.committed_offsets("g") == {TP("t", 0): 3}
     offsets = next((path / "groups").glob("*/offsets"))
     raw = bytearray(offsets.read_bytes())
@@ -367,7 +367,7 @@ def test_group_id_rules() -> None:
 def test_any_group_id_stays_inside_groups_dir(tmp_path: Path) -> None:
     with Broker(tmp_path / "data") as broker:
         for gid in ("../escape", "/abs", "a/../../b", "..", "."):
-            broker._group(gid).commit({TP("t", 0): 1})
+            broker.offset_store(gid).commit({TP("t", 0): 1})
         assert sorted(broker.list_groups()) == sorted(["../escape", "/abs", "a/../../b", "..", "."])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
     assert all(p.parent.name == "groups" for p in (tmp_path / "data" / "groups").iterdir())

@@ -1,4 +1,5 @@
-"""Consumer-group committed offsets: one small sidecar file per group.
+"""A consumer group's committed offsets: one small sidecar file per group,
+and the group lock that serializes commits and membership changes.
 
 ``<data>/groups/<encoded id>/offsets`` holds two slots, each big enough for
 one *offsets record* (the group's whole committed state, with a sequence
@@ -50,7 +51,7 @@ from typing import NamedTuple
 from xxhash import xxh3_64_intdigest
 
 from .errors import CorruptLogError, InvalidArgumentError
-from .format import FORMAT_VERSION
+from .format import OFFSETS_RECORD_VERSION
 from .locking import FileLock
 from .records import TopicPartition
 
@@ -101,7 +102,7 @@ def decode_group_id(name: str) -> str:
 
 
 def encode_offsets(sequence: int, offsets: Mapping[TopicPartition, int]) -> bytes:
-    parts = [HEADER.pack(MAGIC, FORMAT_VERSION, 0, sequence, len(offsets))]
+    parts = [HEADER.pack(MAGIC, OFFSETS_RECORD_VERSION, 0, sequence, len(offsets))]
     for (topic, partition), offset in sorted(offsets.items()):
         raw = topic.encode()
         parts.append(TOPIC_LEN.pack(len(raw)) + raw + ENTRY_TAIL.pack(partition, offset))
@@ -117,7 +118,7 @@ def decode_offsets(data: bytes, path: str) -> tuple[int, dict[TopicPartition, in
     magic, version, _, sequence, count = HEADER.unpack_from(body, 0)
     if magic != MAGIC or xxh3_64_intdigest(body) != checksum:
         raise CorruptLogError(f"{path}: group offsets file fails its checksum")
-    if version > FORMAT_VERSION:
+    if version > OFFSETS_RECORD_VERSION:
         raise CorruptLogError(f"{path}: group offsets format {version} is newer than this minikafka")
     offsets = {}
     p = HEADER.size
@@ -183,8 +184,9 @@ def _read_all(fd: int) -> bytes:
     return os.pread(fd, os.fstat(fd).st_size, 0)
 
 
-class GroupStore:
-    """The committed offsets of one group in one data directory."""
+class OffsetStore:
+    """The committed offsets of one group in one data directory, and the
+    group's directory and lock."""
 
     def __init__(self, groups_dir: str, group_id: str, fsync: bool = False) -> None:
         self.group_id = group_id
@@ -225,15 +227,16 @@ class GroupStore:
     def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
         """Merge ``offsets`` into the group's committed offsets, atomically."""
         with self.locked():
-            self._update(lambda current: {**current, **offsets})
+            self.update(lambda current: {**current, **offsets})
 
     def forget_topic(self, topic: str) -> None:
         """Drop the offsets of a deleted topic."""
         with self.locked():
-            self._update(lambda current: {tp: o for tp, o in current.items() if tp.topic != topic})
+            self.update(lambda current: {tp: o for tp, o in current.items() if tp.topic != topic})
 
-    def _update(self, change: Callable[[dict[TopicPartition, int]], dict[TopicPartition, int]]) -> None:
-        """Read the newest state, apply ``change``, store it (group lock held).
+    def update(self, change: Callable[[dict[TopicPartition, int]], dict[TopicPartition, int]]) -> None:
+        """Read the newest state, apply ``change``, store it. The caller
+        holds :meth:`locked` (so it can check the group in the same hold).
 
         The file is replaced by rename only under the group lock, so ``fd``
         stays the current file for the whole update."""
@@ -288,3 +291,4 @@ class GroupStore:
         if self._flock is not None:
             self._flock.close()
             self._flock = None
+

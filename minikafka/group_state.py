@@ -1,0 +1,256 @@
+"""A consumer group's shared files, typed: ``state.json`` and the member
+files. This is the only module that reads or writes them.
+
+Files under ``groups/<encoded id>/`` (``offsets`` and ``lock``: offsets.py)::
+
+    state.json    generation, members and their assignment; replaced whole
+                  (write a temporary file, rename) under the group lock
+    members/<id>  one per member; the member holds a flock on it for life.
+                  16 bytes: last heartbeat (i64 ms), last poll (i64 ms)
+    owners/<topic>+<p>  partition ownership locks (never deleted)
+
+``state.json`` (format 1)::
+
+    {"format": 1, "generation": 7,
+     "members": {"<member id>": {"topics": [...], "host": "...", "pid": 123, "joined_ms": ...}},
+     "assignment": {"<member id>": [["topic", 0], ...]}}
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import struct
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from .errors import CorruptLogError
+from .offsets import OffsetStore
+from .records import TopicPartition
+
+STATE = "state.json"
+STATE_VERSION = 1
+MEMBERS = "members"
+OWNERS = "owners"
+HEARTBEAT = struct.Struct("<qq")  # heartbeat ms, last poll ms
+StateKey = tuple[int, int, int]
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@attrs.frozen
+class MemberState:
+    """One member as ``state.json`` records it."""
+
+    topics: tuple[str, ...]
+    host: str = ""
+    pid: int = 0
+    joined_ms: int = 0
+
+
+@attrs.frozen
+class GroupState:
+    """What ``state.json`` holds. Immutable: changes make a new state."""
+
+    generation: int = 0
+    members: Mapping[str, MemberState] = attrs.field(factory=dict)
+    assignment: Mapping[str, tuple[TopicPartition, ...]] = attrs.field(factory=dict)
+
+    def owned_by(self, member_id: str) -> set[TopicPartition]:
+        return set(self.assignment.get(member_id, ()))
+
+    def assigned(self) -> set[TopicPartition]:
+        return {tp for tps in self.assignment.values() for tp in tps}
+
+    def topics(self) -> list[str]:
+        """Every topic some member subscribes to, sorted."""
+        return sorted({t for m in self.members.values() for t in m.topics})
+
+    def with_member(self, member_id: str, member: MemberState) -> GroupState:
+        return attrs.evolve(self, members={**self.members, member_id: member})
+
+    def without(self, member_ids: Iterable[str]) -> GroupState:
+        gone = set(member_ids)
+        return attrs.evolve(self, members={m: s for m, s in self.members.items() if m not in gone})
+
+    def rebalanced(self, assignment: Mapping[str, Iterable[TopicPartition]]) -> GroupState:
+        """The next generation, with ``assignment``."""
+        return attrs.evolve(
+            self, generation=self.generation + 1,
+            assignment={m: tuple(tps) for m, tps in assignment.items()},
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": STATE_VERSION,
+            "generation": self.generation,
+            "members": {m: {"topics": list(s.topics), "host": s.host, "pid": s.pid,
+                            "joined_ms": s.joined_ms} for m, s in self.members.items()},
+            "assignment": {m: [list(tp) for tp in tps] for m, tps in self.assignment.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: Any, path: str) -> GroupState:
+        try:
+            if data.get("format", 1) > STATE_VERSION:
+                raise CorruptLogError(f"{path}: group state format {data['format']} is newer "
+                                      f"than this minikafka reads ({STATE_VERSION})")
+            members = {
+                str(m): MemberState(tuple(info.get("topics", ())), str(info.get("host", "")),
+                                    int(info.get("pid", 0)), int(info.get("joined_ms", 0)))
+                for m, info in data.get("members", {}).items()
+            }
+            assignment = {
+                str(m): tuple(TopicPartition(str(t), int(p)) for t, p in tps)
+                for m, tps in data.get("assignment", {}).items()
+            }
+            return cls(int(data.get("generation", 0)), members, assignment)
+        except (AttributeError, TypeError, ValueError) as e:
+            raise CorruptLogError(f"{path}: malformed group state ({e})") from None
+
+
+def read_state(group_dir: str) -> GroupState:
+    path = os.path.join(group_dir, STATE)
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        return GroupState()
+    except ValueError as e:
+        raise CorruptLogError(f"{path}: not valid JSON ({e})") from None
+    return GroupState.from_json(data, path)
+
+
+def write_state(group_dir: str, state: GroupState) -> None:
+    """Replace state.json atomically (the caller holds the group lock)."""
+    tmp = os.path.join(group_dir, f"{STATE}.{os.getpid()}.tmp")
+    with open(tmp, "w") as f:
+        json.dump(state.to_json(), f, sort_keys=True)
+    os.replace(tmp, os.path.join(group_dir, STATE))
+
+
+def state_key(group_dir: str) -> StateKey | None:
+    """Changes whenever state.json is replaced: one stat, no read."""
+    try:
+        st = os.stat(os.path.join(group_dir, STATE))
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+class StateCache:
+    """state.json of one group, parsed again only when it was replaced."""
+
+    def __init__(self, group_dir: str) -> None:
+        self.dir = group_dir
+        self.key: StateKey | None = None
+        self.state = GroupState()
+
+    def changed(self) -> bool:
+        return state_key(self.dir) != self.key
+
+    def get(self) -> GroupState:
+        key = state_key(self.dir)
+        if key is None or key != self.key:
+            self.key, self.state = key, read_state(self.dir)
+        return self.state
+
+
+# -- member files -------------------------------------------------------------------------------
+
+
+def member_path(group_dir: str, member_id: str) -> str:
+    return os.path.join(group_dir, MEMBERS, member_id)
+
+
+def owner_path(group_dir: str, tp: TopicPartition) -> str:
+    return os.path.join(group_dir, OWNERS, f"{tp.topic}+{tp.partition}")
+
+
+def write_heartbeat(fd: int, last_poll_ms: int) -> None:
+    os.pwrite(fd, HEARTBEAT.pack(now_ms(), last_poll_ms), 0)
+
+
+def read_heartbeat(path: str) -> tuple[int, int] | None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        data = os.pread(fd, HEARTBEAT.size, 0)
+    finally:
+        os.close(fd)
+    return HEARTBEAT.unpack(data) if len(data) == HEARTBEAT.size else None
+
+
+def member_alive(path: str, session_timeout: float, now: int) -> bool:
+    """A member is alive while its flock is held and its heartbeat is fresh."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pass  # held: the process is alive
+        else:
+            return False  # nobody holds it: the member is gone
+        data = os.pread(fd, HEARTBEAT.size, 0)
+    finally:
+        os.close(fd)  # also drops the probe's flock, if it got one
+    if len(data) < HEARTBEAT.size:
+        return True  # just created, heartbeat not written yet
+    heartbeat, _ = HEARTBEAT.unpack(data)
+    return now - heartbeat <= session_timeout * 1000
+
+
+def live_members(group_dir: str, state: GroupState, session_timeout: float) -> set[str]:
+    """The members of ``state`` that are alive (see :func:`member_alive`)."""
+    now = now_ms()
+    return {m for m in state.members if member_alive(member_path(group_dir, m), session_timeout, now)}
+
+
+# -- describe_group -----------------------------------------------------------------------------
+
+
+@attrs.frozen
+class MemberDescription:
+    """One member of a group, as recorded in its state file."""
+
+    member_id: str
+    host: str
+    pid: int
+    topics: tuple[str, ...]
+    assignment: tuple[TopicPartition, ...]
+    last_heartbeat_ms: int | None
+    last_poll_ms: int | None
+
+
+@attrs.frozen
+class GroupDescription:
+    """A group's generation, members and committed offsets."""
+
+    group_id: str
+    generation: int
+    members: tuple[MemberDescription, ...]
+    committed: dict[TopicPartition, int] = attrs.field(hash=False)
+
+
+def describe(store: OffsetStore) -> GroupDescription:
+    state = read_state(store.dir)
+    members = []
+    for m, info in sorted(state.members.items()):
+        hb = read_heartbeat(member_path(store.dir, m))
+        members.append(MemberDescription(
+            member_id=m, host=info.host, pid=info.pid, topics=info.topics,
+            assignment=state.assignment.get(m, ()),
+            last_heartbeat_ms=hb[0] if hb else None, last_poll_ms=hb[1] if hb else None,
+        ))
+    return GroupDescription(store.group_id, state.generation, tuple(members), store.load())

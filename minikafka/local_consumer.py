@@ -1,0 +1,364 @@
+"""``LocalConsumer``: the consumer backend over a data directory.
+
+It holds what is specific to reading local partitions: per partition a
+reader and a position (None until resolved from the committed offset or
+``auto_offset_reset``), fetching with the doorbell to wait on, seeks, the
+offset lookups and commits to the group's offsets file. The group
+protocol is delegated to :class:`~minikafka.membership.GroupMember`; what
+every backend shares (validation, iteration, listeners, auto-commit) is
+the facade's, in consumer.py. The interface is in docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from .errors import (
+    ClosedError,
+    InvalidArgumentError,
+    InvalidPartitionError,
+    NoOffsetError,
+    TopicNotFoundError,
+)
+from .membership import SYNC_INTERVAL, GroupMember
+from .options import ConsumerConfig
+from .records import Record, TopicPartition
+
+if TYPE_CHECKING:
+    from .broker import Broker
+    from .consumer_backend import ConsumerHooks
+    from .partition import Partition
+    from .topic import Topic
+
+SUBSCRIPTION_REFRESH = 0.5  # seconds between looks for newly created subscribed topics
+
+
+class _Entry:
+    """Per assigned partition: its storage, read cursor and position."""
+
+    __slots__ = ("part", "position", "reader", "ready")
+
+    def __init__(self, part: Partition) -> None:
+        self.part = part
+        self.reader = part.reader()
+        self.position: int | None = None  # None: from the committed offset or the reset policy
+        self.ready = False  # reader is positioned at ``position``
+
+
+class LocalConsumer:
+    """Reads a broker's partitions for one :class:`~minikafka.Consumer`.
+
+    Every method runs under one re-entrant lock, also taken by the group's
+    heartbeat thread; a ``fetch`` waits for records without holding it.
+    """
+
+    def __init__(self, broker: Broker, config: ConsumerConfig, hooks: ConsumerHooks) -> None:
+        self._broker = broker
+        self._config = config
+        self._hooks = hooks
+        self._store = broker.offset_store(config.group_id) if config.group_id is not None else None
+        self._lock = threading.RLock()
+        self._assigned: dict[TopicPartition, _Entry] = {}
+        self._paused: set[TopicPartition] = set()
+        self._subscription: tuple[str, ...] | None = None
+        self._member: GroupMember | None = None
+        self._last_refresh = 0.0
+        self._rotate = 0
+        self._closed = False
+
+    @property
+    def member_id(self) -> str | None:
+        return self._member.member_id if self._member is not None else None
+
+    @property
+    def generation(self) -> int:
+        return self._member.generation if self._member is not None else 0
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClosedError("consumer is closed")
+        if self._broker.closed:
+            raise ClosedError(f"broker {str(self._broker.path)!r} is closed")
+
+    # -- the group member's listener ----------------------------------------------------------
+
+    def taken(self, partitions: set[TopicPartition]) -> None:
+        self._set_assignment([*self._assigned, *sorted(partitions - set(self._assigned))])
+        self._hooks.assigned(set(partitions))
+
+    def revoking(self, partitions: set[TopicPartition], reason: str) -> None:
+        self._hooks.revoking(partitions, reason)
+
+    def released(self, partitions: set[TopicPartition]) -> None:
+        self._set_assignment([tp for tp in self._assigned if tp not in partitions])
+
+    # -- assignment -----------------------------------------------------------------------------
+
+    def subscribe(self, topics: tuple[str, ...]) -> None:
+        with self._lock:
+            self._check_open()
+            self._subscription = topics
+            if self._store is None:
+                self._refresh(force=True)
+                return
+            if self._member is None:
+                self._member = GroupMember(
+                    self._store, self._broker.waker, self._partition_count, self, self._lock,
+                    self._config, stopped=lambda: self._closed or self._broker.closed,
+                )
+            self._member.join(topics)
+
+    def unsubscribe(self) -> None:
+        with self._lock:
+            self._check_open()
+            member, self._member = self._member, None
+            self._subscription = None
+            if member is not None:
+                member.leave()
+            self._set_assignment([])
+
+    def assign(self, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            self._topic_of(tp)  # TopicNotFoundError / InvalidPartitionError before any change
+        with self._lock:
+            self._check_open()
+            self._set_assignment(partitions)
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self._assigned)
+
+    def rebalancing(self) -> bool:
+        return self._member is not None and bool(self._member.pending)
+
+    def _set_assignment(self, tps: Iterable[TopicPartition]) -> None:
+        new: dict[TopicPartition, _Entry] = {}
+        for tp in tps:
+            entry = self._assigned.pop(tp, None)
+            new[tp] = entry if entry is not None else _Entry(self._topic_of(tp).partition(tp.partition))
+        for tp, entry in self._assigned.items():  # no longer assigned
+            entry.reader.close()
+            self._paused.discard(tp)
+        self._assigned = new
+
+    def _partition_count(self, name: str) -> int | None:
+        try:
+            return self._broker.topic(name).partitions
+        except TopicNotFoundError:
+            return None
+
+    def _refresh(self, force: bool = False) -> None:
+        """Follow the subscription: the group's assignment, or else every
+        partition of the subscribed topics that exist."""
+        if self._subscription is None:
+            return
+        if self._member is not None:
+            self._member.sync(force)
+            return
+        now = time.monotonic()
+        if not force and now - self._last_refresh < SUBSCRIPTION_REFRESH:
+            return
+        self._last_refresh = now
+        tps = [TopicPartition(name, p) for name in self._subscription
+               for p in range(self._partition_count(name) or 0)]
+        if set(tps) != set(self._assigned):
+            self._set_assignment(tps)
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def fetch(self, max_records: int, timeout: float | None) -> list[Record]:
+        waker = self._broker.waker
+        start = time.monotonic()
+        deadline = float("inf") if timeout is None else start + timeout
+        while True:
+            generation = waker.generation
+            with self._lock:
+                if self._closed:
+                    return []  # closed by another thread while we waited
+                self._check_open()
+                if self._member is not None:
+                    # Waiting in poll counts as polling: max_poll_interval
+                    # is for an application that stopped calling poll.
+                    self._member.last_poll = time.monotonic()
+                self._refresh()
+                records = self._fetch(max_records)
+            if records:
+                return records
+            now = time.monotonic()
+            if now >= deadline:
+                return records
+            wait = waker.backoff(start)
+            if self._member is not None:
+                wait = min(wait, SYNC_INTERVAL)  # a rebalance is noticed within SYNC_INTERVAL
+            waker.wait(generation, min(wait, deadline - now))
+
+    def _fetch(self, max_records: int) -> list[Record]:
+        out: list[Record] = []
+        items = list(self._assigned.items())
+        if not items:
+            return out
+        self._rotate = (self._rotate + 1) % len(items)
+        kd, vd = self._config.key_deserializer, self._config.value_deserializer
+        items = [(tp, s) for tp, s in items[self._rotate:] + items[: self._rotate]
+                 if tp not in self._paused]
+        # Position every partition before reading any, so that a
+        # NoOffsetError comes before records are taken (as in Kafka).
+        for tp, entry in items:
+            self._ensure_ready(tp, entry)
+        taken: list[tuple[_Entry, int]] = []
+        try:
+            for tp, entry in items:
+                records = entry.reader.read(max_records - len(out), kd, vd)
+                if not records and entry.reader.behind:
+                    # Retention deleted what comes next: outside the retained
+                    # range, so auto_offset_reset decides, as for a seek there.
+                    entry.ready = False
+                    self._ensure_ready(tp, entry)
+                    records = entry.reader.read(max_records - len(out), kd, vd)
+                if records:
+                    taken.append((entry, records[0].offset))
+                    entry.position = entry.reader.offset
+                    out += records
+                    if len(out) >= max_records:
+                        break
+        except NoOffsetError:
+            for entry, first in taken:  # fetch raises: the records read so far were never returned
+                entry.position, entry.ready = first, False
+            raise
+        return out
+
+    def wakeup(self) -> None:
+        if not self._broker.closed:
+            self._broker.waker.notify()
+
+    # -- positions ------------------------------------------------------------------------------
+
+    def _entry(self, tp: TopicPartition) -> _Entry:
+        entry = self._assigned.get(tp)
+        if entry is None:
+            raise InvalidArgumentError(f"{tp.topic}/{tp.partition} is not assigned to this consumer")
+        return entry
+
+    def _reset_offset(self, tp: TopicPartition, part: Partition, why: str) -> int:
+        reset = self._config.auto_offset_reset
+        if reset == "earliest":
+            return part.beginning_offset()
+        if reset == "latest":
+            return part.end_offset()
+        raise NoOffsetError(f"{tp.topic}/{tp.partition}: {why} and auto_offset_reset='none'")
+
+    def _ensure_ready(self, tp: TopicPartition, entry: _Entry) -> None:
+        """Position the reader, resolving an unknown or out-of-range offset."""
+        if entry.ready:
+            return
+        part = entry.part
+        if entry.position is None:
+            committed = self._store.load().get(tp) if self._store is not None else None
+            if committed is None:
+                entry.position = self._reset_offset(tp, part, "no committed offset")
+            else:
+                entry.position = committed
+        if not entry.reader.seek(entry.position):
+            begin, end = part.beginning_offset(), part.end_offset()
+            entry.position = self._reset_offset(
+                tp, part, f"offset {entry.position} is outside the retained range {begin}..{end}"
+            )
+            if not entry.reader.seek(entry.position):
+                raise NoOffsetError(f"{tp.topic}/{tp.partition}: cannot position at {entry.position}")
+        entry.ready = True
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        with self._lock:
+            entry = self._entry(tp)
+            entry.position, entry.ready = offset, False
+
+    def position(self, tp: TopicPartition) -> int:
+        with self._lock:
+            entry = self._entry(tp)
+            self._ensure_ready(tp, entry)
+            assert entry.position is not None
+            return entry.position
+
+    def positions(self) -> dict[TopicPartition, int]:
+        with self._lock:
+            return {tp: s.position for tp, s in self._assigned.items() if s.position is not None}
+
+    def pause(self, tps: list[TopicPartition]) -> None:
+        with self._lock:
+            for tp in tps:
+                self._entry(tp)
+            self._paused.update(tps)
+
+    def resume(self, tps: list[TopicPartition]) -> None:
+        with self._lock:
+            for tp in tps:
+                self._entry(tp)
+            self._paused.difference_update(tps)
+
+    def paused(self) -> set[TopicPartition]:
+        return set(self._paused)
+
+    # -- committed offsets ----------------------------------------------------------------------
+
+    def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        with self._lock:
+            self._check_open()
+            if self._store is None:
+                raise InvalidArgumentError("commit() needs a consumer created with a group_id")
+            if self._member is not None:
+                self._member.check_owned(offsets)
+            self._store.commit(offsets)
+
+    def committed(self, tp: TopicPartition) -> int | None:
+        self._check_open()
+        return self._store.load().get(tp) if self._store is not None else None
+
+    # -- lookups ----------------------------------------------------------------------------------
+
+    def _topic_of(self, tp: TopicPartition) -> Topic:
+        topic = self._broker.topic(tp.topic)
+        if not 0 <= tp.partition < topic.partitions:
+            raise InvalidPartitionError(
+                f"{tp.topic}/{tp.partition}: topic {tp.topic!r} has partitions 0..{topic.partitions - 1}"
+            )
+        return topic
+
+    def _part(self, tp: TopicPartition) -> Partition:
+        entry = self._assigned.get(tp)
+        return entry.part if entry is not None else self._topic_of(tp).partition(tp.partition)
+
+    def beginning_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        self._check_open()
+        return {tp: self._part(tp).beginning_offset() for tp in tps}
+
+    def end_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        self._check_open()
+        return {tp: self._part(tp).end_offset() for tp in tps}
+
+    def offsets_for_times(self, times: dict[TopicPartition, int]) -> dict[TopicPartition, int | None]:
+        self._check_open()
+        return {tp: self._part(tp).offset_for_time(ts) for tp, ts in times.items()}
+
+    def close(self) -> None:
+        """Leave the group (releasing partitions through the listener) and
+        close the readers; with the broker closed, just drop the locks."""
+        with self._lock:
+            if self._closed:
+                return
+            member, self._member = self._member, None
+            try:
+                if member is not None:
+                    if self._broker.closed:
+                        member.abandon()
+                    else:
+                        member.leave()
+            finally:
+                if member is not None:
+                    member.abandon()  # whatever leave() could not release
+                self._closed = True
+                self.wakeup()  # a fetch blocked in another thread returns now
+                for entry in self._assigned.values():
+                    entry.reader.close()
+                self._assigned.clear()

@@ -1,0 +1,221 @@
+"""Issue 9, defects 13-16: API robustness (callbacks, messages, closing,
+logging). Strict xfails name the defect; remove them with the fix."""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import minikafka
+from minikafka import Broker, Consumer, Producer, TopicPartition
+
+TP = TopicPartition("t", 0)
+
+
+def end_offset(data_dir: Path, topic: str = "t") -> int:
+    with Broker(data_dir) as other:
+        return other.topic(topic).end_offsets()[0]
+
+
+# -- 13: callbacks and the producer lock ----------------------------------------
+
+@pytest.mark.xfail(strict=True, reason="issue 9 #13: a raising done-callback kills the linger thread")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_raising_callback_does_not_stop_later_writes(broker, data_dir: Path) -> None:
+    broker.create_topic("t")
+    p = Producer(broker, linger_ms=1)
+    try:
+        called = threading.Event()
+
+        def bad(_fut: object) -> None:
+            called.set()
+            raise RuntimeError("user callback failed")
+
+        p.send("t", b"one").add_done_callback(bad)
+        assert called.wait(2)
+        p.send("t", b"two")
+        # No flush: the linger thread must still be writing.
+        deadline = time.monotonic() + 2
+        while end_offset(data_dir) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert end_offset(data_dir) == 2, "the record sent after a failing callback was never written"
+    finally:
+        p.close()
+
+
+@pytest.mark.xfail(strict=True, reason="issue 9 #13: KeyboardInterrupt during a write is stored in "
+                   "the future and flush() returns normally")
+def test_keyboard_interrupt_during_write_propagates(broker, monkeypatch) -> None:
+    broker.create_topic("t")
+    p = Producer(broker, linger_ms=10_000)
+    p.send("t", b"x")
+    raised = []
+
+    def interrupted(*_args: object, **_kwargs: object) -> int:
+        raised.append(1)
+        raise KeyboardInterrupt
+
+    # Ctrl-C arriving inside the write system call, whichever the writer uses.
+    for name in ("pwritev", "pwrite", "write", "writev"):
+        if hasattr(os, name):
+            monkeypatch.setattr(os, name, interrupted)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            p.flush(timeout=2)
+    finally:
+        monkeypatch.undo()
+        assert raised, "no write system call was made: the test needs updating"
+        p.close()
+
+
+@pytest.mark.xfail(strict=True, reason="issue 9 #13: the producer lock is held across user callbacks: "
+                   "one slow callback stalls sends to every topic")
+def test_slow_callback_does_not_stall_other_topics(broker) -> None:
+    broker.create_topic("a")
+    broker.create_topic("b")
+    p = Producer(broker, linger_ms=1)
+    started = threading.Event()
+    try:
+        p.send("a", b"x").add_done_callback(lambda _f: (started.set(), time.sleep(1.0)))
+        assert started.wait(2)
+        t0 = time.monotonic()
+        p.send("b", b"y")
+        took = time.monotonic() - t0
+        assert took < 0.3, f"send to another topic waited {took:.2f} s for a callback"
+    finally:
+        p.close()
+
+
+# -- 14: messages that name what was wrong -----------------------------------------
+
+@pytest.mark.xfail(strict=True, reason="issue 9 #14: Consumer(b, ['t']) says 'unhashable type: list'")
+def test_consumer_given_a_list_names_topics(broker) -> None:
+    broker.create_topic("t")
+    with pytest.raises(TypeError, match="topic"):
+        Consumer(broker, ["t"])  # type: ignore[arg-type]
+
+
+@pytest.mark.xfail(strict=True, reason="issue 9 #14: subscribe(None) does not name the argument")
+def test_subscribe_none_names_topics(broker) -> None:
+    broker.create_topic("t")
+    with Consumer(broker) as c, pytest.raises(TypeError, match="topics"):
+        c.subscribe(None)  # type: ignore[arg-type]
+
+
+@pytest.mark.xfail(strict=True, reason="issue 9 #14: send_many('t', b'abc') does not name values")
+def test_send_many_of_bytes_names_values(broker, data_dir: Path) -> None:
+    broker.create_topic("t")
+    with Producer(broker) as p, pytest.raises(TypeError, match="values"):
+        p.send_many("t", b"abc")
+    assert end_offset(data_dir) == 0
+
+
+@pytest.mark.xfail(strict=True, reason="issue 9 #14: a group id with a lone surrogate raises "
+                   "UnicodeEncodeError")
+def test_group_id_with_lone_surrogate_names_group_id(broker) -> None:
+    broker.create_topic("t")
+    with pytest.raises((minikafka.InvalidArgumentError, TypeError), match="group"):
+        Consumer(broker, "t", group_id="bad\ud800")
+
+
+@pytest.mark.xfail(strict=True, reason="issue 9 #14: poll('1') is not a TypeError")
+def test_poll_with_a_string_timeout_is_a_type_error(broker) -> None:
+    broker.create_topic("t")
+    with Consumer(broker, "t") as c, pytest.raises(TypeError, match="timeout"):
+        c.poll("1")  # type: ignore[arg-type]
+
+
+@pytest.mark.xfail(strict=True, reason="issue 9 #14: a negative timestamp_ms is accepted")
+def test_negative_timestamp_is_refused_and_writes_nothing(broker, data_dir: Path) -> None:
+    broker.create_topic("t")
+    with Producer(broker) as p, pytest.raises(minikafka.InvalidArgumentError, match="timestamp"):
+        p.send("t", b"x", timestamp_ms=-1)
+    assert end_offset(data_dir) == 0
+
+
+@pytest.mark.xfail(strict=True, reason="issue 9 #14: Broker() silently takes over a non-empty "
+                   "directory that is not a minikafka directory")
+def test_broker_refuses_a_foreign_non_empty_directory(tmp_path: Path) -> None:
+    foreign = tmp_path / "home"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    with pytest.raises(minikafka.MiniKafkaError, match="minikafka"):
+        Broker(foreign)
+    assert sorted(os.listdir(foreign)) == ["notes.txt"], "the refused directory was changed"
+
+
+def test_broker_accepts_empty_and_own_directories(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    Broker(empty).close()
+    Broker(empty).close()  # now marked: reopened
+    Broker(tmp_path / "new").close()
+
+
+# -- 15: close releases every file ------------------------------------------------
+
+def _files_of(data_dir: Path) -> list[str]:
+    root = str(data_dir.resolve())
+    out = []
+    with open("/proc/self/maps") as f:
+        out += [line.split()[-1] for line in f if root in line]
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(root):
+            out.append(target)
+    return out
+
+
+@pytest.mark.xfail(strict=True, reason="issue 9 #15: Broker.close() leaves the doorbell mapped")
+def test_broker_close_releases_every_file(data_dir: Path) -> None:
+    b = Broker(data_dir, segment_bytes=4096)
+    b.create_topic("t")
+    with Producer(b) as p:
+        p.send("t", b"x").result(5)
+    with Consumer(b, "t", group_id="g", auto_offset_reset="earliest") as c:
+        c.poll(timeout=0.5)
+    b.close()
+    assert _files_of(data_dir) == []
+
+
+# -- 16: logging ----------------------------------------------------------------------
+
+@pytest.mark.xfail(strict=True, reason="issue 9 #16: cutting a torn tail is not logged")
+def test_cut_tail_is_logged_as_a_warning(data_dir: Path, caplog) -> None:
+    with Broker(data_dir) as b:
+        b.create_topic("t")
+        with Producer(b) as p:
+            p.send("t", b"x").result(5)
+    log = sorted((data_dir / "topics" / "t" / "0").glob("*.log"))[-1]
+    data = log.read_bytes()
+    (length,) = struct.unpack_from("<I", data, 64)
+    with open(log, "r+b") as f:  # a torn batch after the last one
+        f.seek(64 + length)
+        f.write(struct.pack("<I", 200) + os.urandom(100))
+    caplog.set_level(logging.INFO, logger="minikafka")
+    with Broker(data_dir) as b, Producer(b) as p:
+        assert p.send("t", b"y").result(5).offset == 1
+    warnings = [r for r in caplog.records if r.name.startswith("minikafka") and r.levelno >= logging.WARNING]
+    assert warnings and log.name in warnings[0].getMessage()
+
+
+@pytest.mark.xfail(strict=True, reason="issue 9 #16: the polling fallback is not logged")
+def test_doorbell_fallback_is_logged(data_dir: Path, caplog) -> None:
+    data_dir.mkdir()
+    Broker(data_dir).close()
+    bell = data_dir / "doorbell"
+    bell.unlink()
+    bell.mkdir()  # cannot be opened as a file: polling
+    caplog.set_level(logging.INFO, logger="minikafka")
+    Broker(data_dir).close()
+    infos = [r for r in caplog.records if r.name.startswith("minikafka") and r.levelno >= logging.INFO]
+    assert any("doorbell" in r.getMessage() for r in infos)

@@ -1,0 +1,119 @@
+"""FileLock timeouts (issue 9 #12, lock half): a real second process holds
+the lock, running or frozen with SIGSTOP; ``acquire(timeout=...)`` must
+return within its deadline with a ``minikafka.TimeoutError`` that names the
+lock file and the holder's pid."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import minikafka
+from minikafka.locking import FileLock
+
+HOLDER = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(60)
+"""
+
+
+def hold(path: Path) -> subprocess.Popen[str]:
+    """A child process that holds an flock on ``path`` until killed."""
+    child = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)],
+                             stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    assert child.stdout.readline().strip() == "locked"
+    return child
+
+
+@pytest.fixture
+def lock_path(tmp_path: Path) -> Path:
+    return tmp_path / "writer.lock"
+
+
+@pytest.fixture
+def holder(lock_path: Path) -> Iterator[subprocess.Popen[str]]:
+    child = hold(lock_path)
+    yield child
+    child.kill()
+    child.wait()
+
+
+def test_timeout_error_is_both_kinds() -> None:
+    assert issubclass(minikafka.TimeoutError, minikafka.MiniKafkaError)
+    assert issubclass(minikafka.TimeoutError, TimeoutError)
+    assert "TimeoutError" in minikafka.__all__
+
+
+def test_free_lock_is_taken_at_once(lock_path: Path) -> None:
+    lock = FileLock(str(lock_path))
+    started = time.monotonic()
+    assert lock.acquire(timeout=5)
+    assert time.monotonic() - started < 0.5
+    lock.release()
+    lock.close()
+
+
+@pytest.mark.parametrize("frozen", [False, True], ids=["running", "sigstopped"])
+def test_held_lock_times_out_naming_file_and_pid(
+        lock_path: Path, holder: subprocess.Popen[str], frozen: bool) -> None:
+    if frozen:
+        os.kill(holder.pid, signal.SIGSTOP)
+    lock = FileLock(str(lock_path))
+    started = time.monotonic()
+    with pytest.raises(minikafka.TimeoutError) as info:
+        lock.acquire(timeout=0.3)
+    waited = time.monotonic() - started
+    assert 0.3 <= waited < 1.5
+    message = str(info.value)
+    assert str(lock_path) in message
+    assert f"pid {holder.pid}" in message
+    assert lock.holders() == [holder.pid]
+    assert lock.acquire(blocking=False) is False
+    # The kernel drops the flock of a dead process: the next try succeeds.
+    holder.kill()
+    holder.wait()
+    assert lock.acquire(timeout=2)
+    assert lock.holders() == [os.getpid()]
+    lock.close()
+
+
+def test_waiter_gets_the_lock_when_the_holder_lets_go(
+        lock_path: Path, holder: subprocess.Popen[str]) -> None:
+    lock = FileLock(str(lock_path))
+    killer = subprocess.Popen([sys.executable, "-c",
+                               f"import os,time,signal; time.sleep(0.2); os.kill({holder.pid}, 9)"])
+    started = time.monotonic()
+    assert lock.acquire(timeout=5)
+    assert time.monotonic() - started < 2
+    killer.wait()
+    lock.close()
+
+
+def test_zero_timeout_is_one_try(lock_path: Path, holder: subprocess.Popen[str]) -> None:
+    lock = FileLock(str(lock_path))
+    started = time.monotonic()
+    with pytest.raises(minikafka.TimeoutError):
+        lock.acquire(timeout=0)
+    assert time.monotonic() - started < 0.2
+    lock.close()
+
+
+def test_lock_file_content_is_never_written(lock_path: Path) -> None:
+    # Member lock files carry a heartbeat: the lock must not write into them.
+    lock_path.write_bytes(b"heartbeat data")
+    lock = FileLock(str(lock_path))
+    assert lock.acquire(timeout=1)
+    lock.release()
+    lock.close()
+    assert lock_path.read_bytes() == b"heartbeat data"
