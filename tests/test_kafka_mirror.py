@@ -1,8 +1,7 @@
 """minikafka.mirror and ``minikafka mirror``: copies keep partition, key,
 value, headers and timestamp; committed progress means no second copy.
 
-Directory to directory here; the directory -> Kafka -> directory round trip
-joins once Producer/Consumer run on the Kafka backend.
+Directory to directory, and directory -> Kafka (Tansu) -> directory.
 """
 
 from __future__ import annotations
@@ -110,3 +109,21 @@ def test_cli(source: minikafka.Broker, tmp_path: Path, capsys: pytest.CaptureFix
     assert mirror_main([str(source.path), str(dest), "-t", "absent", "-q"]) == 1
     assert "absent" in capsys.readouterr().err
     assert mirror_main([str(source.path)]) == 2
+
+
+def test_round_trip_through_kafka(source: minikafka.Broker, tmp_path: Path, kafka_url: str) -> None:
+    """directory -> Kafka -> directory: identical records; second runs copy nothing."""
+    import uuid
+
+    topic = f"rt-{uuid.uuid4().hex[:10]}"
+    source.create_topic(topic, partitions=3)
+    fill(source, topic, 0, 120)
+    there = minikafka.mirror(source, kafka_url, topic, progress=False)
+    assert there.records == 120
+    back_path = tmp_path / "back"
+    back = minikafka.mirror(kafka_url, back_path, topic, progress=False)
+    assert back.records == 120
+    with minikafka.Broker(back_path) as dest:
+        assert read_all(dest, topic) == read_all(source, topic)
+    assert minikafka.mirror(source, kafka_url, topic, progress=False).records == 0
+    assert minikafka.mirror(kafka_url, back_path, topic, progress=False).records == 0
