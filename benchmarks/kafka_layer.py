@@ -4,19 +4,20 @@ Same Tansu broker (benchmarks/tansu.py), same client settings, same
 records, interleaved A/B (raw, minikafka, raw, minikafka, ...), median of
 ``--repeat`` runs:
 
-- produce: one call per record, naming the partition (minikafka's keyed
-  choice, xxh3), then flush. raw = ``confluent_kafka.Producer.produce``;
-  minikafka = the Kafka backend's writer (a Delivery per record, settled by
-  the delivery report).
+- produce: one call per keyed record, then flush. raw =
+  ``confluent_kafka.Producer.produce`` naming the partition (xxh3 computed
+  beforehand, outside the timing); minikafka = ``minikafka.Producer.send``
+  on ``connect("kafka://...")`` (the front half checks the record and
+  computes the partition; a RecordFuture per record).
 - consume: ``assign`` from the beginning, read every record. raw =
-  ``consume(500)`` skipping error events; minikafka = the backend's
-  ``fetch(500)`` building ``Record`` tuples (headers, positions).
+  ``consume(500)`` skipping error events; minikafka =
+  ``minikafka.Consumer.poll(max_records=500)`` building ``Record`` tuples.
 - latency: one record every 2 ms, ``linger.ms=0``, ``fetch.wait.max.ms=1``,
   a consumer thread in the same process takes the receive time (after a
   warm-up record arrived); p50/p99 of receive - send.
 
-Phase 1 measures the Kafka backend classes directly; once Producer and
-Consumer run on the backend, the minikafka side becomes those facades.
+The minikafka side is the public Producer/Consumer (what an application
+calls); ``benchmarks/run.py --only kafka`` prints the same rows.
 
     PYTHONPATH=. python -m benchmarks.kafka_layer [--records N] [--repeat R]
 """
@@ -75,18 +76,17 @@ def produce_raw(bootstrap: str, topic: str, keys: list[bytes], values: list[byte
 
 def produce_mk(bootstrap: str, topic: str, keys: list[bytes], values: list[bytes],
                parts: list[int]) -> float:
-    from minikafka.kafka.producing import KafkaRecordWriter
+    import minikafka
 
-    w = KafkaRecordWriter({"bootstrap.servers": bootstrap, **CLIENT})
-    produce = w.produce
-    t0 = time.perf_counter()
-    now = time.time_ns() // 1_000_000
-    deliveries = [produce(topic, part, k, v, None, now)
-                  for k, v, part in zip(keys, values, parts, strict=True)]
-    w.flush(60)
-    elapsed = time.perf_counter() - t0
-    assert all(d.done() and d.error is None for d in deliveries)
-    w.close()
+    with minikafka.connect(f"kafka://{bootstrap}", producer_config=CLIENT) as broker:
+        p = minikafka.Producer(broker, linger_ms=CLIENT["linger.ms"])
+        send = p.send
+        t0 = time.perf_counter()
+        futures = [send(topic, v, k) for k, v in zip(keys, values, strict=True)]
+        p.flush(60)
+        elapsed = time.perf_counter() - t0
+        assert [f.result(0).partition for f in futures] == parts
+        p.close()
     return len(values) / elapsed
 
 
@@ -112,37 +112,21 @@ def consume_raw(bootstrap: str, topic: str, n: int, read_fields: bool = False) -
     return n / elapsed
 
 
-class _Settings:
-    group_id = None
-    auto_offset_reset = "earliest"
-    key_deserializer = None
-    value_deserializer = None
-    session_timeout = 10.0
-    heartbeat_interval = 1.0
-    max_poll_interval = 300.0
+def consume_mk(bootstrap: str, topic: str, n: int) -> float:
+    import minikafka
 
-
-class _Hooks:
-    def assigned(self, partitions: Any) -> None:
-        pass
-
-    def revoking(self, partitions: Any, reason: str) -> None:
-        pass
-
-
-def consume_mk(broker: Any, topic: str, n: int) -> float:
-    from minikafka import TopicPartition
-    from minikafka.kafka.consuming import KafkaConsumerBackend
-
-    backend = KafkaConsumerBackend(broker, _Settings(), _Hooks(), extra_config=CONSUMER)
-    t0 = time.perf_counter()
-    backend.assign([TopicPartition(topic, p) for p in range(PARTITIONS)])
-    got = 0
-    deadline = time.monotonic() + 120
-    while got < n and time.monotonic() < deadline:
-        got += len(backend.fetch(500, 0.1))
-    elapsed = time.perf_counter() - t0
-    backend.close()
+    with minikafka.connect(f"kafka://{bootstrap}", consumer_config=CONSUMER) as broker:
+        c = minikafka.Consumer(broker, auto_offset_reset="earliest")
+        t0 = time.perf_counter()
+        c.assign([minikafka.TopicPartition(topic, p) for p in range(PARTITIONS)])
+        got = 0
+        deadline = time.monotonic() + 120
+        while got < n and time.monotonic() < deadline:
+            for r in c.poll(timeout=0.1, max_records=500):
+                r.key, r.value, r.offset, r.timestamp, r.headers  # noqa: B018  (as read_fields)
+                got += 1
+        elapsed = time.perf_counter() - t0
+        c.close()
     assert got == n, got
     return n / elapsed
 
@@ -152,9 +136,8 @@ def latency(bootstrap: str, broker: Any, topic: str, count: int, layer: bool) ->
     from confluent_kafka import Consumer, Producer
     from confluent_kafka import TopicPartition as KTP
 
+    import minikafka
     from minikafka import TopicPartition
-    from minikafka.kafka.consuming import KafkaConsumerBackend
-    from minikafka.kafka.producing import KafkaRecordWriter
 
     end = broker.topic(topic).end_offsets()[0]
     received: list[float] = []
@@ -170,14 +153,16 @@ def latency(bootstrap: str, broker: Any, topic: str, count: int, layer: bool) ->
 
     def receive() -> None:
         if layer:
-            backend = KafkaConsumerBackend(broker, _Settings(), _Hooks(), extra_config=LATENCY_CONSUMER)
-            backend.assign([TopicPartition(topic, 0)])
-            backend.seek(TopicPartition(topic, 0), end)
-            ready.set()
-            while not stop.is_set():
-                for r in backend.fetch(10, 0.05):
-                    take(r.value, time.perf_counter())
-            backend.close()
+            with minikafka.connect(f"kafka://{bootstrap}", consumer_config=LATENCY_CONSUMER) as b:
+                c = minikafka.Consumer(b)
+                c.assign([TopicPartition(topic, 0)])
+                c.seek(TopicPartition(topic, 0), end)
+                c.position(TopicPartition(topic, 0))
+                ready.set()
+                while not stop.is_set():
+                    for r in c.poll(timeout=0.05, max_records=10):
+                        take(r.value, time.perf_counter())
+                c.close()
         else:
             c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"lat-{uuid.uuid4().hex}",
                           **LATENCY_CONSUMER})
@@ -195,15 +180,15 @@ def latency(bootstrap: str, broker: Any, topic: str, count: int, layer: bool) ->
     config = {"bootstrap.servers": bootstrap, **CLIENT, "linger.ms": 0}
     deadline = time.monotonic() + 30
     if layer:
-        w = KafkaRecordWriter(config)
-        while not warm.wait(0.01) and time.monotonic() < deadline:
-            w.produce(topic, 0, None, b"warm-up", None, time.time_ns() // 1_000_000)
-        for _ in range(count):
-            w.produce(topic, 0, None, repr(time.perf_counter()).encode(), None,
-                      time.time_ns() // 1_000_000)
-            time.sleep(0.002)
-        w.flush(30)
-        w.close()
+        with minikafka.connect(f"kafka://{bootstrap}", producer_config=config) as b:
+            w = minikafka.Producer(b, linger_ms=0)
+            while not warm.wait(0.01) and time.monotonic() < deadline:
+                w.send(topic, b"warm-up", partition=0)
+            for _ in range(count):
+                w.send(topic, repr(time.perf_counter()).encode(), partition=0)
+                time.sleep(0.002)
+            w.flush(30)
+            w.close()
     else:
         p = Producer(config)
         while not warm.wait(0.01) and time.monotonic() < deadline:
@@ -226,6 +211,62 @@ def latency(bootstrap: str, broker: Any, topic: str, count: int, layer: bool) ->
     return percentile(lat, 0.5), percentile(lat, 0.99)
 
 
+def measure(bootstrap: str, records: int, repeat: int, latency_records: int) -> dict[str, float]:
+    """Medians of every case, raw and minikafka interleaved, on one broker."""
+    import minikafka
+
+    keys, values = make_keys(records), make_values(records)
+    parts = _partitions(keys)
+    figures: dict[str, list[float]] = {}
+    broker = minikafka.connect(f"kafka://{bootstrap}")
+    try:
+        for _ in range(repeat):
+            for side in ("raw", "mk"):
+                topic = f"kb-{side}-{uuid.uuid4().hex[:8]}"
+                broker.create_topic(topic, partitions=PARTITIONS)
+                if side == "raw":
+                    figures.setdefault("produce raw", []).append(
+                        produce_raw(bootstrap, topic, keys, values, parts))
+                    figures.setdefault("consume raw", []).append(consume_raw(bootstrap, topic, records))
+                    figures.setdefault("consume-fields raw", []).append(
+                        consume_raw(bootstrap, topic, records, read_fields=True))
+                else:
+                    figures.setdefault("produce mk", []).append(
+                        produce_mk(bootstrap, topic, keys, values, parts))
+                    figures.setdefault("consume mk", []).append(consume_mk(bootstrap, topic, records))
+                    figures["consume-fields mk"] = figures["consume mk"]
+        lat_topic = f"kb-lat-{uuid.uuid4().hex[:8]}"
+        broker.create_topic(lat_topic)
+        for _ in range(repeat):
+            for layer in (False, True):
+                p50, p99 = latency(bootstrap, broker, lat_topic, latency_records, layer)
+                side = "mk" if layer else "raw"
+                figures.setdefault(f"latency p50 {side}", []).append(p50)
+                figures.setdefault(f"latency p99 {side}", []).append(p99)
+    finally:
+        broker.close()
+    return {k: statistics.median(v) for k, v in figures.items()}
+
+
+def rows(cfg: Any, bootstrap: str) -> list[Any]:
+    """benchmarks/run.py rows: the Kafka backend beside confluent-kafka, same broker, same run."""
+    from .common import Row
+
+    med = measure(bootstrap, cfg.records, cfg.repeat, 100)
+    out = []
+    for op in ("produce", "consume-fields"):
+        raw, mk = med[f"{op} raw"], med[f"{op} mk"]
+        out.append(Row("kafka layer", f"confluent-kafka {op}", cfg.records, raw))
+        out.append(Row("kafka layer", f"minikafka kafka:// {op}", cfg.records, mk,
+                       note=f"cost {(1 - mk / raw) * 100:.1f}% vs raw"))
+    for q in ("p50", "p99"):
+        raw, mk = med[f"latency {q} raw"], med[f"latency {q} mk"]
+        out.append(Row("kafka layer", f"confluent-kafka latency {q}", None, None, raw))
+        out.append(Row("kafka layer", f"minikafka kafka:// latency {q}", None, None, mk,
+                       note=f"{mk - raw:+.0f} µs vs raw"))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--records", type=int, default=100_000)
@@ -235,39 +276,8 @@ def main() -> None:
     # the records are there: a new consumer reads them). Keep the runs short.
     ap.add_argument("--latency-records", type=int, default=100)
     args = ap.parse_args()
-
-    import minikafka
-
-    keys, values = make_keys(args.records), make_values(args.records)
-    parts = _partitions(keys)
-    figures: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="minikafka-kbench-") as tmp, tansu.broker(tmp) as bootstrap:
-        broker = minikafka.connect(f"kafka://{bootstrap}")
-        for _ in range(args.repeat):
-            for side in ("raw", "mk"):
-                topic = f"kb-{side}-{uuid.uuid4().hex[:8]}"
-                broker.create_topic(topic, partitions=PARTITIONS)
-                if side == "raw":
-                    figures.setdefault("produce raw", []).append(
-                        produce_raw(bootstrap, topic, keys, values, parts))
-                    figures.setdefault("consume raw", []).append(consume_raw(bootstrap, topic, args.records))
-                    figures.setdefault("consume-fields raw", []).append(
-                        consume_raw(bootstrap, topic, args.records, read_fields=True))
-                else:
-                    figures.setdefault("produce mk", []).append(
-                        produce_mk(bootstrap, topic, keys, values, parts))
-                    figures.setdefault("consume mk", []).append(consume_mk(broker, topic, args.records))
-                    figures["consume-fields mk"] = figures["consume mk"]
-        lat_topic = f"kb-lat-{uuid.uuid4().hex[:8]}"
-        broker.create_topic(lat_topic)
-        for _ in range(args.repeat):
-            for layer in (False, True):
-                p50, p99 = latency(bootstrap, broker, lat_topic, args.latency_records, layer)
-                side = "mk" if layer else "raw"
-                figures.setdefault(f"latency p50 {side}", []).append(p50)
-                figures.setdefault(f"latency p99 {side}", []).append(p99)
-        broker.close()
-    med = {k: statistics.median(v) for k, v in figures.items()}
+        med = measure(bootstrap, args.records, args.repeat, args.latency_records)
     print(f"Kafka backend vs confluent-kafka, Tansu on 127.0.0.1, {args.records:,} records "
           f"(16 B key, 100 B value), median of {args.repeat}, interleaved")
     print(f"{'case':<22}{'confluent-kafka':>18}{'minikafka':>14}{'cost':>10}")
@@ -277,7 +287,8 @@ def main() -> None:
     for q in ("p50", "p99"):
         raw, mk = med[f"latency {q} raw"], med[f"latency {q} mk"]
         print(f"{'latency ' + q + ' (µs)':<22}{raw:>18,.0f}{mk:>14,.0f}{mk - raw:>+9.0f}µs")
-    print("consume-fields: the raw loop also reads key, value, offset, timestamp and headers")
+    print("consume: raw consume() only; consume-fields: the raw loop also reads key, value, offset, "
+          "timestamp and headers (minikafka's loop reads them in both)")
     print("targets: throughput cost <= 15%, added latency <= 100 µs")
 
 
