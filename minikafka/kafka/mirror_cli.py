@@ -1,6 +1,6 @@
 """``minikafka mirror SOURCE DEST --topic T [-g GROUP]``: the command line of
 :func:`minikafka.mirror`. ``main(argv)`` returns the exit status (0 done,
-1 runtime error, 2 usage error), so the CLI can register it as a subcommand.
+1 runtime error, 2 usage error, 130 after Ctrl-C), so the CLI can register it as a subcommand.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
                         progress=False if args.quiet else None)
     except KeyboardInterrupt:
         print("mirror: interrupted; progress was committed", file=sys.stderr)
-        return 1
+        return 130  # the CLI's status for Ctrl-C
     except (MiniKafkaError, OSError) as e:
         print(f"minikafka mirror: {e}", file=sys.stderr)
         return 1
