@@ -22,6 +22,8 @@ import weakref
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from xxhash import xxh3_64_intdigest
+
 if TYPE_CHECKING:
     from ..options import ProducerConfig
     from .admin import KafkaBroker
@@ -230,7 +232,10 @@ class KafkaProducer:
         route = self._routes.get(topic)
         if route is None:
             t = self._broker.topic_for_send(topic)
-            route = self._routes[topic] = Route(topic, t.partitions, t.partition_for, self._max_record)
+            n = t.partitions
+            # the front half passes bytes: xxh3 % n without KafkaTopic.partition_for's checks
+            route = self._routes[topic] = Route(topic, n, lambda key: xxh3_64_intdigest(key) % n,
+                                                self._max_record)
             self._sticky_bytes[topic] = 0
         return route
 
