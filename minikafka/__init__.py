@@ -5,6 +5,7 @@ producers, consumers, consumer groups, replay and retention, over
 memory-mapped segment files in one data directory. No server to run.
 """
 
+from .aio import AsyncConsumer, AsyncProducer
 from .broker import Broker, connect
 from .consumer import Consumer
 from .errors import (
@@ -31,6 +32,8 @@ from .topic import Topic
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncConsumer",
+    "AsyncProducer",
     "Broker",
     "BrokerOptions",
     "ClosedError",

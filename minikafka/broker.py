@@ -54,6 +54,8 @@ class Broker(Closeable):
     keywords (or ``options=BrokerOptions(...)``). It is safe to share
     between threads; every process that opens the same path sees the same
     topics, records and committed offsets.
+
+    Attributes: ``path`` (absolute), ``options`` (its :class:`BrokerOptions`).
     """
 
     def __init__(self, path: str | os.PathLike[str], options: BrokerOptions | None = None,
@@ -122,6 +124,7 @@ class Broker(Closeable):
 
     @property
     def closed(self) -> bool:
+        """Whether ``close()`` was called (every later call raises ClosedError)."""
         return self._closed
 
     # -- topics ---------------------------------------------------------------

@@ -99,6 +99,8 @@ class Consumer(Closeable):
     ``session_timeout``: a member whose heartbeat stopped this long is
     dropped; a member whose process died is dropped within
     ``heartbeat_interval``.
+
+    Attributes: ``config`` (the :class:`ConsumerConfig` in use), ``group_id``.
     """
 
     def __init__(self, broker: Broker, *topics: str, config: ConsumerConfig | None = None,
@@ -200,6 +202,7 @@ class Consumer(Closeable):
         self._manual = False
 
     def subscription(self) -> set[str]:
+        """The subscribed topic names (empty without a subscription)."""
         return set(self._subscription or ())
 
     def assign(self, partitions: Iterable[TopicPartition]) -> None:
@@ -385,10 +388,14 @@ class Consumer(Closeable):
     # -- offsets lookups ------------------------------------------------------------------------
 
     def beginning_offsets(self, tps: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+        """The first retained offset of each partition (assigned or not):
+        where ``seek_to_beginning`` goes."""
         self._check_open()
         return self._backend.beginning_offsets([as_tp(tp) for tp in tps])
 
     def end_offsets(self, tps: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+        """The offset the next record written to each partition will get
+        (assigned or not): where ``seek_to_end`` goes."""
         self._check_open()
         return self._backend.end_offsets([as_tp(tp) for tp in tps])
 
@@ -407,10 +414,12 @@ class Consumer(Closeable):
         self._backend.pause(self._assigned(tps))
 
     def resume(self, *tps: TopicPartition) -> None:
+        """Return records of these paused partitions again, from their positions."""
         self._check_open()
         self._backend.resume(self._assigned(tps))
 
     def paused(self) -> set[TopicPartition]:
+        """The assigned partitions that are paused."""
         return self._backend.paused()
 
     def close(self) -> None:

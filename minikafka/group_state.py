@@ -224,12 +224,19 @@ def live_members(group_dir: str, state: GroupState, session_timeout: float) -> s
 class MemberDescription:
     """One member of a group, as recorded in its state file."""
 
+    #: The member's id in the group (``Consumer.member_id``).
     member_id: str
+    #: Host name of the member's process.
     host: str
+    #: Process id of the member.
     pid: int
+    #: The topics it subscribed to.
     topics: tuple[str, ...]
+    #: The partitions assigned to it in the current generation.
     assignment: tuple[TopicPartition, ...]
+    #: When it last heartbeat (ms since the epoch); None if never recorded.
     last_heartbeat_ms: int | None
+    #: When it last polled (ms since the epoch); None if never recorded.
     last_poll_ms: int | None
 
 
@@ -237,9 +244,13 @@ class MemberDescription:
 class GroupDescription:
     """A group's generation, members and committed offsets."""
 
+    #: The group's id.
     group_id: str
+    #: The generation: raised by each rebalance.
     generation: int
+    #: The members, by member id.
     members: tuple[MemberDescription, ...]
+    #: The committed offset (next to read) of each partition with one.
     committed: dict[TopicPartition, int] = attrs.field(hash=False)
 
 

@@ -154,6 +154,7 @@ class TopicSettings:
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
+        """The names of the topic settings, in definition order."""
         return tuple(f.name for f in attrs.fields(TopicSettings))
 
     def settings(self) -> dict[str, Any]:
@@ -165,6 +166,7 @@ class TopicSettings:
 class TopicConfig(TopicSettings):
     """How one topic stores its partitions; saved in ``topic.json``."""
 
+    #: Number of partitions (fixed when the topic is created).
     partitions: int = attrs.field(default=1, validator=integer("partitions", 1), kw_only=True)
 
     @property
@@ -178,6 +180,7 @@ class TopicConfig(TopicSettings):
         return self.max_batch_bytes - BATCH_HEADER_SIZE
 
     def to_json(self) -> dict[str, Any]:
+        """Every field by name: what ``topic.json`` stores."""
         return attrs.asdict(self)
 
 
@@ -247,27 +250,36 @@ class ConsumerConfig:
     """Options of a :class:`~minikafka.Consumer` (keywords of its
     constructor); see its docstring and docs/api.md for their meaning."""
 
+    #: The consumer group to join on subscribe (and commit offsets for); None: no group.
     group_id: str | None = attrs.field(default=None, validator=optional_name("group_id"))
+    #: Where a partition without a committed offset starts: "earliest" (the
+    #: first retained record), "latest" (the end) or "none" (NoOffsetError).
     auto_offset_reset: str = attrs.field(
         default="latest", validator=one_of("auto_offset_reset", AUTO_OFFSET_RESETS)
     )
+    #: Commit the positions every ``auto_commit_interval`` s, on rebalance and on close (groups only).
     enable_auto_commit: bool = attrs.field(default=True, validator=boolean("enable_auto_commit"))
     #: Seconds between automatic commits of the positions (checked in poll).
     auto_commit_interval: float = attrs.field(default=5.0, validator=number("auto_commit_interval"))
+    #: Applied to every non-None key as records are read.
     key_deserializer: Callable[[bytes], Any] | None = attrs.field(
         default=None, validator=optional_callable("key_deserializer")
     )
+    #: Applied to every non-None value as records are read.
     value_deserializer: Callable[[bytes], Any] | None = attrs.field(
         default=None, validator=optional_callable("value_deserializer")
     )
+    #: Most records one ``poll`` returns.
     max_poll_records: int = attrs.field(default=500, validator=integer("max_poll_records", 1))
     #: Iteration ends after this many seconds without a record; None: until close().
     consumer_timeout: float | None = attrs.field(
         default=None, validator=number("consumer_timeout", optional=True)
     )
+    #: ``on_assign(partitions)``: runs in the polling thread when partitions arrive.
     on_assign: Callable[[set[Any]], Any] | None = attrs.field(
         default=None, validator=optional_callable("on_assign")
     )
+    #: ``on_revoke(partitions)``: runs before partitions are given up (commit there by hand).
     on_revoke: Callable[[set[Any]], Any] | None = attrs.field(
         default=None, validator=optional_callable("on_revoke")
     )

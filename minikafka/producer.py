@@ -249,6 +249,7 @@ class RecordFuture(tuple):
     __slots__ = ()
 
     def done(self) -> bool:
+        """Whether the record is written (or failed); never waits or writes."""
         b = self[0]
         return b.base_offset >= 0 or b.error is not None
 
@@ -268,6 +269,8 @@ class RecordFuture(tuple):
     get = result  # kafka-python's name
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
+        """What writing the record raised, or None once it is written;
+        waits as ``result()`` does."""
         try:
             self.result(timeout)
         except Exception as e:
@@ -299,7 +302,13 @@ class SendManyResult:
     count). ``metadata()`` expands it to one RecordMetadata per record, in
     the order the records were given."""
 
-    __slots__ = ("_order", "batches", "count", "timestamp", "topic")
+    __slots__ = {
+        "_order": None,
+        "batches": "(partition, base offset, count) of each batch written.",
+        "count": "Number of records written.",
+        "timestamp": "The timestamp (ms) every record got.",
+        "topic": "The topic written to.",
+    }
 
     def __init__(self, topic: str, timestamp: int, count: int) -> None:
         self.topic = topic
@@ -309,9 +318,11 @@ class SendManyResult:
         self._order: list[int] | None = None  # partition of each record; None: one partition
 
     def done(self) -> bool:
+        """Always True: ``send_many`` returns once its records are written."""
         return True
 
     def metadata(self) -> list[RecordMetadata]:
+        """One RecordMetadata per record, in the order the records were given."""
         offsets: dict[int, list[int]] = {}
         for partition, base, count in self.batches:
             offsets.setdefault(partition, []).extend(range(base, base + count))
@@ -364,11 +375,9 @@ class Producer:
     anything is buffered; ``send_many(topic, values, keys=None, *,
     partition=None, timestamp_ms=None) -> SendManyResult`` writes many now;
     ``flush(timeout=None)`` writes everything sent so far.
-    """
 
-    send: Callable[..., RecordFuture]
-    send_many: Callable[..., SendManyResult]
-    flush: Callable[..., None]
+    Attribute: ``config`` (the :class:`ProducerConfig` in use).
+    """
 
     def __init__(
         self,
@@ -400,10 +409,11 @@ class Producer:
             backend = factory(front, config)
         self._broker = broker
         self._backend = backend
-        # Bound once: a send through the facade costs no extra call.
-        self.send = backend.send
-        self.send_many = backend.send_many
-        self.flush = backend.flush
+        # Bound once: a send through the facade costs no extra call. (The
+        # methods below document them and serve calls made via the class.)
+        self.send = backend.send  # type: ignore[method-assign]
+        self.send_many = backend.send_many  # type: ignore[method-assign]
+        self.flush = backend.flush  # type: ignore[method-assign]
         self._closed = False
 
     def __repr__(self) -> str:
@@ -416,6 +426,39 @@ class Producer:
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+    def send(self, topic: str, value: Any = None, key: Any = None, *, partition: int | None = None,
+             headers: HeadersArg | None = None, timestamp_ms: int | None = None) -> RecordFuture:
+        """Queue one record; returns a :class:`RecordFuture` of its RecordMetadata.
+
+        ``key``/``value``: bytes-like, ``str`` or None (after the
+        serializers); ``partition``: explicit, else the partitioner's, the
+        key's (xxh3) or the sticky one for keyless records; ``headers``: a
+        mapping or (name, bytes) pairs; ``timestamp_ms``: default now. Bad
+        arguments raise here, before anything is buffered. The record is
+        written when its batch fills, after ``linger_ms``, on ``flush()``,
+        or when ``result()`` is called.
+        """
+        return self._backend.send(topic, value, key, partition=partition, headers=headers,
+                                  timestamp_ms=timestamp_ms)
+
+    def send_many(self, topic: str, values: Iterable[Any], keys: Iterable[Any] | None = None, *,
+                  partition: int | None = None, timestamp_ms: int | None = None) -> SendManyResult:
+        """Write many records now, in few large batches (the bulk path);
+        returns once they are written.
+
+        ``values`` (and ``keys``, the same length, if given) follow the
+        rules of ``send``; all records share one timestamp. Keyed records go
+        to their key's partition (or the partitioner's choice), the rest to
+        ``partition`` or one partition chosen as for keyless ``send``.
+        Validated first: a call that raises writes nothing.
+        """
+        return self._backend.send_many(topic, values, keys, partition=partition,
+                                       timestamp_ms=timestamp_ms)
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Write every record sent so far; afterwards every send's future is done."""
+        self._backend.flush(timeout)
 
     def close(self, timeout: float | None = None) -> None:
         """Flush, stop background work; later sends raise ClosedError."""

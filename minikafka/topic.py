@@ -66,7 +66,10 @@ def read_metadata(directory: str, name: str) -> TopicConfig:
 
 class Topic:
     """A topic of one data directory. Obtain it from ``Broker.topic`` or
-    ``Broker.create_topic``; one object per name and broker."""
+    ``Broker.create_topic``; one object per name and broker.
+
+    Attributes: ``name``; ``config``, its :class:`TopicConfig` (as saved in
+    ``topic.json`` when the topic was created)."""
 
     def __init__(self, name: str, directory: str, config: TopicConfig, waker: Waker, fsync: bool) -> None:
         self.name = name
@@ -126,10 +129,13 @@ class Topic:
         return {p: self.partition(p).end_offset() for p in range(self.partitions)}
 
     def apply_retention(self) -> None:
+        """Delete the closed segments that ``retention_ms`` / ``retention_bytes``
+        no longer keep (also runs when a segment rolls and when a broker opens)."""
         for p in range(self.partitions):
             self.partition(p).apply_retention()
 
     def close(self) -> None:
+        """Unmap this topic's partitions in this process (``Broker.close`` does it)."""
         with self._lock:
             self.closed = True
             for part in self._parts:

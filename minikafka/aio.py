@@ -1,0 +1,551 @@
+"""asyncio front ends: :class:`AsyncProducer` and :class:`AsyncConsumer`.
+
+Both wrap the synchronous classes, so every option and behaviour is the
+one implementation in producer.py / consumer.py; this module only decides
+*when* to call them. Nothing here blocks the event loop while waiting:
+
+- Records are taken with ``Consumer.poll(0)`` (never waits) in the loop
+  thread and returned without another ``await``, so a cancelled
+  ``poll``/``getone``/``getmany`` cannot lose a record: cancellation can
+  only land at an ``await``, and no record is held across one.
+- Between looks a task waits on an asyncio future that a :class:`_Hub`
+  resolves. A hub is one thread per broker's waker (so one per process in
+  the usual one-directory program), shared by every AsyncConsumer and
+  event loop: it sleeps in ``Waker.wait`` and, when the doorbell rings,
+  wakes every waiting loop through
+  ``call_soon_threadsafe`` (without a doorbell it wakes them every polling
+  interval, as a sync ``poll`` looks then). It starts with the first AsyncConsumer of a
+  broker and ends with the last one. A broker without a waker (a remote
+  backend) gets a hub that wakes waiters every ``FALLBACK_INTERVAL``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import weakref
+from collections.abc import AsyncIterator, Iterable, Mapping
+from types import TracebackType
+from typing import Any
+
+from .consumer import Consumer
+from .errors import ClosedError, InvalidArgumentError
+from .locking import Waker
+from .producer import Producer, RecordFuture, SendManyResult
+from .records import Record, RecordMetadata, TopicPartition
+
+FALLBACK_INTERVAL = 0.005  # seconds between looks on a broker with no waker
+# A group member looks at least this often: rebalances ring the doorbell, but
+# an owner lock freed by a dead process does not. Without a doorbell, as
+# often as a sync poll (50 ms).
+GROUP_RECHECK = 0.1
+GROUP_RECHECK_POLLING = 0.05
+RECHECK = 1.0  # any waiter looks at least this often (a safety net)
+_ITER_CHUNK = 0.5  # seconds per wait of ``async for`` between its own checks
+
+
+def _wake(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+class _Hub:
+    """One waiter thread for one waker, shared by all loops that wait on it."""
+
+    def __init__(self, waker: Waker | None) -> None:
+        # Weak: the hub lives in a registry keyed by the waker, and must not
+        # keep a closed broker's waker (and its doorbell mapping) alive.
+        self._waker_ref = None if waker is None else weakref.ref(waker)
+        self._cond = threading.Condition(threading.Lock())
+        # token -> (loop, future, generation the waiter saw)
+        self._waiters: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Future[None], int]] = {}
+        self._next = 0
+        self._users = 0
+        self._thread: threading.Thread | None = None
+
+    @property
+    def waker(self) -> Waker | None:
+        return None if self._waker_ref is None else self._waker_ref()
+
+    @property
+    def polling(self) -> bool:
+        """No doorbell: other processes' appends are found only by looking."""
+        return getattr(self.waker, "doorbell", None) is None
+
+    def generation(self) -> int:
+        """Read before looking for records; pass to :meth:`wait`."""
+        waker = self.waker
+        return 0 if waker is None else waker.generation
+
+    def acquire(self) -> None:
+        """An AsyncConsumer starts using this hub (the thread starts lazily)."""
+        with self._cond:
+            self._users += 1
+
+    def release(self) -> None:
+        """An AsyncConsumer is done; the last one lets the thread end."""
+        with self._cond:
+            self._users -= 1
+            self._cond.notify_all()
+
+    @property
+    def running(self) -> bool:
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
+    async def wait(self, seen: int, timeout: float) -> None:
+        """Return once the waker moved past ``seen``, or after ``timeout`` s."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        with self._cond:
+            token = self._next
+            self._next += 1
+            self._waiters[token] = (loop, fut, seen)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="minikafka-aio-waker",
+                                                daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+        # A ring between the caller reading ``seen`` and the thread reading
+        # the word would go unnoticed by the thread until its next recheck.
+        if self.generation() != seen:
+            fut.set_result(None)
+        handle = loop.call_later(timeout, _wake, fut)
+        try:
+            await fut
+        finally:
+            handle.cancel()
+            with self._cond:
+                self._waiters.pop(token, None)
+
+    def _fire(self, only_changed: int | None) -> None:
+        """Wake waiters (those whose generation differs from ``only_changed``,
+        or all of them when it is None)."""
+        with self._cond:
+            due = [t for t, (_, _, seen) in self._waiters.items()
+                   if only_changed is None or seen != only_changed]
+            targets = [self._waiters.pop(t) for t in due]
+        for loop, fut, _ in targets:
+            try:
+                loop.call_soon_threadsafe(_wake, fut)
+            except RuntimeError:
+                pass  # that loop is closed
+
+    def _run(self) -> None:
+        waker = self.waker
+        # The waker's own recheck interval: the doorbell's safety-net period,
+        # or the polling interval where there is no doorbell.
+        interval = FALLBACK_INTERVAL if waker is None else max(waker.backoff(0.0), 0.0005)
+        # With a doorbell every append in any process changes the word, so
+        # only a change wakes the loops (their own RECHECK is the safety net).
+        polling = self.polling
+        while True:
+            with self._cond:
+                # With a doorbell the thread keeps waiting on the word while
+                # consumers exist (a registration then needs no hand-off);
+                # otherwise it parks until someone waits.
+                while not self._waiters and self._users > 0 and polling:
+                    self._cond.wait()
+                if not self._waiters and self._users <= 0:  # no users left
+                    if self._thread is threading.current_thread():
+                        self._thread = None
+                    return
+            if waker is None:
+                with self._cond:
+                    self._cond.wait(interval)
+                self._fire(None)
+                continue
+            generation = waker.generation
+            self._fire(generation)
+            waker.wait(generation, interval)
+            now = waker.generation
+            if now != generation:
+                self._fire(now)  # a ring: wake those who saw an older word
+            elif polling:
+                # No doorbell: appends by other processes ring nothing, so a
+                # timeout means "look again" for everyone (as a sync poll).
+                self._fire(None)
+
+
+_hubs: weakref.WeakKeyDictionary[Waker, _Hub] = weakref.WeakKeyDictionary()
+_fallback_hub: list[_Hub] = []
+_hubs_lock = threading.Lock()
+
+
+def _hub_for(broker: Any) -> _Hub:
+    waker = getattr(broker, "waker", None)
+    with _hubs_lock:
+        if not isinstance(waker, Waker):
+            if not _fallback_hub:
+                _fallback_hub.append(_Hub(None))
+            return _fallback_hub[0]
+        hub = _hubs.get(waker)
+        if hub is None:
+            hub = _hubs[waker] = _Hub(waker)
+        return hub
+
+
+def _forget_hubs() -> None:
+    # A forked child has none of its parent's threads: start afresh.
+    global _hubs_lock
+    _hubs_lock = threading.Lock()
+    _hubs.clear()
+    _fallback_hub.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_hubs)
+
+
+def _is_local(broker: Any) -> bool:
+    from .broker import Broker
+
+    return isinstance(broker, Broker)
+
+
+def _settle(fut: asyncio.Future[RecordMetadata], record_future: RecordFuture) -> None:
+    if fut.done():
+        return
+    try:
+        fut.set_result(record_future.result(0))
+    except Exception as e:
+        fut.set_exception(e)
+
+
+class AsyncProducer:
+    """asyncio front end of :class:`~minikafka.Producer`; same options.
+
+    ``await send(...)`` queues a record and returns an asyncio future of its
+    RecordMetadata (resolved when its batch is written: ``linger_ms`` or a
+    full batch, as for ``Producer``); ``send_and_wait`` returns the
+    metadata itself. Records are encoded and (local backend) written in the
+    loop thread: a memory copy into the mapped segment, no waiting.
+    """
+
+    def __init__(self, broker: Any, **options: Any) -> None:
+        self._broker = broker
+        self._producer = Producer(broker, **options)
+        self._local = _is_local(broker)
+
+    def __repr__(self) -> str:
+        return f"<AsyncProducer of {self._producer!r}>"
+
+    @property
+    def producer(self) -> Producer:
+        """The synchronous Producer this wraps (for ``send_many`` and the like)."""
+        return self._producer
+
+    async def __aenter__(self) -> AsyncProducer:
+        return self
+
+    async def __aexit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """aiokafka's habit; the producer is ready once constructed."""
+
+    async def send(self, topic: str, value: Any = None, key: Any = None, *, partition: int | None = None,
+                   headers: Any = None, timestamp_ms: int | None = None) -> asyncio.Future[RecordMetadata]:
+        """Queue one record; returns a future resolving to its RecordMetadata.
+
+        Bad arguments raise here, before anything is queued (as ``Producer.send``)."""
+        record_future = self._producer.send(topic, value, key, partition=partition, headers=headers,
+                                            timestamp_ms=timestamp_ms)
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[RecordMetadata] = loop.create_future()
+        if record_future.done():
+            _settle(fut, record_future)
+            return fut
+
+        def done(rf: RecordFuture) -> None:  # runs in whichever thread wrote the batch
+            try:
+                loop.call_soon_threadsafe(_settle, fut, rf)
+            except RuntimeError:
+                pass  # the loop is closed: nobody is left to await it
+
+        record_future.add_done_callback(done)
+        return fut
+
+    async def send_and_wait(self, topic: str, value: Any = None, key: Any = None, *,
+                            partition: int | None = None, headers: Any = None,
+                            timestamp_ms: int | None = None) -> RecordMetadata:
+        """Send one record and return its RecordMetadata once written."""
+        if self._local:
+            # Write its batch now, in this thread (no waiting on I/O).
+            record_future = self._producer.send(topic, value, key, partition=partition,
+                                                headers=headers, timestamp_ms=timestamp_ms)
+            return record_future.result()
+        fut = await self.send(topic, value, key, partition=partition, headers=headers,
+                              timestamp_ms=timestamp_ms)
+        return await fut
+
+    async def send_many(self, topic: str, values: Iterable[Any], keys: Iterable[Any] | None = None, *,
+                        partition: int | None = None, timestamp_ms: int | None = None) -> SendManyResult:
+        """``Producer.send_many``: write many records now, in few large
+        batches; returns once they are written (local backend: in the loop
+        thread, a memory copy)."""
+        return self._producer.send_many(topic, values, keys, partition=partition,
+                                        timestamp_ms=timestamp_ms)
+
+    async def flush(self, timeout: float | None = None) -> None:
+        """Write every record sent so far; afterwards every send's future is done."""
+        if self._local:
+            self._producer.flush(timeout)
+        else:
+            await asyncio.to_thread(self._producer.flush, timeout)
+
+    async def close(self, timeout: float | None = None) -> None:
+        """Flush and close; later sends raise ClosedError."""
+        if self._local:
+            self._producer.close(timeout)
+        else:
+            await asyncio.to_thread(self._producer.close, timeout)
+
+    stop = close  # aiokafka's name
+
+
+class AsyncConsumer:
+    """asyncio front end of :class:`~minikafka.Consumer`; same options.
+
+    ``await poll(timeout, max_records)`` -> list of records,
+    ``await getone()`` -> one record, ``await getmany(timeout_ms=...)`` ->
+    ``{TopicPartition: [records]}``, ``async for record in consumer``. With
+    ``stop_at_end=True`` iteration ends once every assigned partition is
+    read to its end. Use it from one event loop (like ``Consumer``, from one
+    thread at a time).
+    """
+
+    def __init__(self, broker: Any, *topics: str, **options: Any) -> None:
+        # Every option (stop_at_end and consumer_timeout included) is the
+        # sync Consumer's: validated there, read back from its config.
+        self._consumer = Consumer(broker, *topics, **options)
+        self._group = self._consumer.group_id is not None
+        self._hub = _hub_for(broker)
+        self._hub.acquire()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<AsyncConsumer of {self._consumer!r}>"
+
+    @property
+    def consumer(self) -> Consumer:
+        """The synchronous Consumer this wraps."""
+        return self._consumer
+
+    @property
+    def group_id(self) -> str | None:
+        """The consumer group, or None."""
+        return self._consumer.group_id
+
+    async def __aenter__(self) -> AsyncConsumer:
+        return self
+
+    async def __aexit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """aiokafka's habit; the consumer is ready once constructed."""
+
+    async def close(self) -> None:
+        """Commit (with auto-commit on) and release the partitions."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._consumer.close()
+        finally:
+            self._hub.release()
+
+    stop = close  # aiokafka's name
+
+    def __del__(self) -> None:
+        if not getattr(self, "_closed", True):
+            self._closed = True
+            self._hub.release()
+
+    # -- reading ----------------------------------------------------------------
+
+    def _take(self, max_records: int | None, partitions: tuple[TopicPartition, ...]) -> list[Record]:
+        """Records available now (never waits); only these are ever taken."""
+        consumer = self._consumer
+        if not partitions:
+            return consumer.poll(0.0, max_records)
+        wanted = {TopicPartition(*tp) for tp in partitions}
+        missing = wanted - consumer.assignment()
+        if missing:
+            raise InvalidArgumentError(
+                f"not assigned to this consumer: "
+                f"{', '.join(f'{tp.topic}/{tp.partition}' for tp in sorted(missing))}")
+        others = consumer.assignment() - wanted - consumer.paused()
+        consumer.pause(*others)
+        try:
+            return consumer.poll(0.0, max_records)
+        finally:
+            consumer.resume(*others)
+
+    def _cap(self) -> float:
+        if not self._group:
+            return RECHECK
+        return GROUP_RECHECK_POLLING if self._hub.polling else GROUP_RECHECK
+
+    async def _poll(self, timeout: float | None, max_records: int | None,
+                    partitions: tuple[TopicPartition, ...] = ()) -> list[Record]:
+        if timeout is not None and (not isinstance(timeout, (int, float)) or isinstance(timeout, bool)
+                                    or timeout < 0):
+            raise InvalidArgumentError(f"timeout must be a number >= 0 or None, got {timeout!r}")
+        if self._closed:
+            raise ClosedError("consumer is closed")
+        hub = self._hub
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            seen = hub.generation()
+            records = self._take(max_records, partitions)
+            if records:
+                return records
+            remaining = self._cap() if deadline is None else deadline - loop.time()
+            if remaining <= 0:
+                return records
+            await hub.wait(seen, min(remaining, self._cap()))
+            if self._closed:
+                return []  # closed by another task while we waited
+
+    async def poll(self, timeout: float | None = 0.0, max_records: int | None = None) -> list[Record]:
+        """Records from the assigned partitions, each partition in offset
+        order; waits up to ``timeout`` seconds (None: forever) for one."""
+        return await self._poll(timeout, max_records)
+
+    async def getone(self, *partitions: TopicPartition) -> Record:
+        """Wait for the next record (of ``partitions`` if given)."""
+        while True:
+            records = await self._poll(None, 1, partitions)
+            if records:
+                return records[0]
+            if self._closed:
+                raise ClosedError("consumer is closed")
+
+    async def getmany(self, *partitions: TopicPartition, timeout_ms: int = 0,
+                      max_records: int | None = None) -> dict[TopicPartition, list[Record]]:
+        """Records by partition, as aiokafka: waits up to ``timeout_ms`` for some."""
+        if not isinstance(timeout_ms, (int, float)) or isinstance(timeout_ms, bool):
+            raise TypeError(f"timeout_ms must be a number, not {type(timeout_ms).__name__}")
+        out: dict[TopicPartition, list[Record]] = {}
+        for r in await self._poll(timeout_ms / 1000.0, max_records, partitions):
+            tp = TopicPartition(r.topic, r.partition)
+            batch = out.get(tp)
+            if batch is None:
+                out[tp] = [r]
+            else:
+                batch.append(r)
+        return out
+
+    def __aiter__(self) -> AsyncIterator[Record]:
+        """``async for record in consumer``: see ``__anext__``."""
+        return self
+
+    async def __anext__(self) -> Record:
+        """The next record; ends on close, after ``consumer_timeout`` idle
+        seconds, or (``stop_at_end``) once everything assigned is read."""
+        hub = self._hub
+        loop = asyncio.get_running_loop()
+        config = self._consumer.config
+        limit = config.consumer_timeout
+        idle_until = None if limit is None else loop.time() + limit
+        while not self._closed:
+            seen = hub.generation()
+            try:
+                records = self._take(1, ())
+            except ClosedError:
+                break
+            if records:
+                return records[0]
+            if config.stop_at_end and self.at_end():
+                break
+            wait = self._cap()
+            if idle_until is not None:
+                wait = min(wait, idle_until - loop.time())
+                if wait <= 0:
+                    break
+            await hub.wait(seen, min(wait, _ITER_CHUNK))
+        raise StopAsyncIteration
+
+    def at_end(self) -> bool:
+        """Whether every assigned partition has been read up to its end
+        offset (``Consumer.at_end``)."""
+        return self._consumer.at_end()
+
+    # -- assignment (plain methods, as aiokafka) ------------------------------------
+
+    def subscribe(self, topics: Iterable[str], listener: Any = None) -> None:
+        """Follow all partitions of ``topics`` (with a ``group_id``: join the group)."""
+        self._consumer.subscribe(topics, listener)
+
+    def unsubscribe(self) -> None:
+        """Drop the subscription (leaving the group) or the manual assignment."""
+        self._consumer.unsubscribe()
+
+    def subscription(self) -> set[str]:
+        """The subscribed topic names."""
+        return self._consumer.subscription()
+
+    def assign(self, partitions: Iterable[TopicPartition]) -> None:
+        """Read exactly these partitions (no group management)."""
+        self._consumer.assign(partitions)
+
+    def assignment(self) -> set[TopicPartition]:
+        """The partitions this consumer currently reads."""
+        return self._consumer.assignment()
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        """Make ``offset`` the next record returned for ``tp``."""
+        self._consumer.seek(tp, offset)
+
+    def pause(self, *tps: TopicPartition) -> None:
+        """Stop returning records of these partitions until resume()."""
+        self._consumer.pause(*tps)
+
+    def resume(self, *tps: TopicPartition) -> None:
+        """Return records of these paused partitions again."""
+        self._consumer.resume(*tps)
+
+    def paused(self) -> set[TopicPartition]:
+        """The paused partitions."""
+        return self._consumer.paused()
+
+    # -- coroutines (may touch files or the network) ---------------------------------
+
+    async def commit(self, offsets: Mapping[TopicPartition, int] | None = None) -> None:
+        """Commit ``offsets`` (next offset to read per partition), or the current positions."""
+        self._consumer.commit(offsets)
+
+    async def committed(self, tp: TopicPartition) -> int | None:
+        """The group's committed offset for ``tp`` (None if none or no group)."""
+        return self._consumer.committed(tp)
+
+    async def position(self, tp: TopicPartition) -> int:
+        """The offset of the next record this consumer will return for ``tp``."""
+        return self._consumer.position(tp)
+
+    async def seek_to_beginning(self, *tps: TopicPartition) -> None:
+        """Seek to the first retained offset (all assigned partitions if none given)."""
+        self._consumer.seek_to_beginning(*tps)
+
+    async def seek_to_end(self, *tps: TopicPartition) -> None:
+        """Seek past the last record (all assigned partitions if none given)."""
+        self._consumer.seek_to_end(*tps)
+
+    async def beginning_offsets(self, tps: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+        """First retained offset of each partition."""
+        return self._consumer.beginning_offsets(tps)
+
+    async def end_offsets(self, tps: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+        """Next offset to be written, per partition."""
+        return self._consumer.end_offsets(tps)
+
+    async def offsets_for_times(self, timestamps: Mapping[TopicPartition, int]
+                                ) -> dict[TopicPartition, int | None]:
+        """Per partition, the earliest offset with a timestamp >= the given ms, or None."""
+        return self._consumer.offsets_for_times(timestamps)

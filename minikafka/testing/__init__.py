@@ -1,0 +1,68 @@
+"""Helpers for testing code that uses minikafka: small brokers and reading a topic back.
+
+- :func:`read_topic`: every retained record of a topic, without committing.
+- :func:`small_broker` and :data:`TEST_SEGMENT_BYTES`: a Broker sized for
+  tests (64 KiB segments instead of 16 MiB), for use outside pytest.
+- ``minikafka.testing.plugin``: the pytest plugin (fixture
+  ``minikafka_broker``), registered when minikafka is installed.
+- ``minikafka.testing.strategies``: hypothesis strategies (imports
+  hypothesis, which minikafka does not require).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..broker import Broker
+from ..consumer import Consumer
+from ..errors import InvalidArgumentError
+from ..records import Record, TopicPartition
+
+#: Segment size for tests: each partition preallocates 64 KiB instead of
+#: 16 MiB, so 40 partitions cost a few MB, not 643 MiB (docs/testing.md).
+#: A record must fit in one segment: raise it for records over ~60 KiB.
+TEST_SEGMENT_BYTES = 64 * 1024
+
+__all__ = ["TEST_SEGMENT_BYTES", "read_topic", "small_broker"]
+
+
+def small_broker(path: str | os.PathLike[str], **options: Any) -> Broker:
+    """A :class:`~minikafka.Broker` on ``path`` with test-sized segments
+    (``segment_bytes=TEST_SEGMENT_BYTES`` unless given)."""
+    options.setdefault("segment_bytes", TEST_SEGMENT_BYTES)
+    return Broker(path, **options)
+
+
+def read_topic(broker: Any, topic: str, partition: int | None = None, *, timeout: float = 10.0,
+               key_deserializer: Callable[[bytes], Any] | None = None,
+               value_deserializer: Callable[[bytes], Any] | None = None) -> list[Record]:
+    """Every retained record of ``topic`` (or of one ``partition``), in
+    partition then offset order, as of the call: records appended while it
+    reads are left out. Uses a group-less consumer, so nothing is committed.
+    Raises ``TimeoutError`` if the records cannot be read within ``timeout`` s.
+    """
+    if partition is not None and (not isinstance(partition, int) or isinstance(partition, bool)):
+        raise TypeError(f"partition must be an int or None, not {type(partition).__name__}")
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout < 0:
+        raise InvalidArgumentError(f"timeout must be a number of seconds >= 0, got {timeout!r}")
+    count = broker.topic(topic).partitions
+    numbers = range(count) if partition is None else [partition]
+    deadline = time.monotonic() + timeout
+    out: list[Record] = []
+    with Consumer(broker, auto_offset_reset="earliest", enable_auto_commit=False,
+                  key_deserializer=key_deserializer, value_deserializer=value_deserializer) as consumer:
+        for number in numbers:
+            tp = TopicPartition(topic, number)
+            consumer.assign([tp])
+            consumer.seek_to_beginning(tp)
+            end = consumer.end_offsets([tp])[tp]
+            while consumer.position(tp) < end:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"read_topic: {topic}/{number} not read to offset {end} "
+                                       f"within {timeout} s")
+                out += [r for r in consumer.poll(timeout=min(remaining, 0.1)) if r.offset < end]
+    return out

@@ -1,0 +1,70 @@
+"""hypothesis strategies for property tests of code that produces or consumes.
+
+``keys()``, ``values()``, ``headers()`` draw what ``Producer.send`` accepts;
+``records()`` draws whole dicts of ``send`` keyword arguments, as in
+``@given(st.lists(strategies.records(), max_size=20))`` and then
+``producer.send("t", **kwargs)`` for each (docs/testing.md has the whole test).
+
+Needs hypothesis (``pip install hypothesis``); the rest of minikafka does not.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+try:
+    from hypothesis import strategies as st
+except ImportError as e:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "minikafka.testing.strategies needs hypothesis: pip install hypothesis"
+    ) from e
+
+__all__ = ["headers", "keys", "records", "timestamps", "values"]
+
+#: Timestamps from the epoch to about year 2100 (ms).
+MAX_TIMESTAMP = 4_102_444_800_000
+
+
+def keys(max_size: int = 64, nullable: bool = True) -> st.SearchStrategy[bytes | None]:
+    """Record keys: bytes up to ``max_size``, or None (no key) if ``nullable``."""
+    strategy = st.binary(max_size=max_size)
+    return st.one_of(st.none(), strategy) if nullable else strategy
+
+
+def values(max_size: int = 1024, nullable: bool = True) -> st.SearchStrategy[bytes | None]:
+    """Record values: bytes up to ``max_size``, or None (a tombstone) if ``nullable``."""
+    strategy = st.binary(max_size=max_size)
+    return st.one_of(st.none(), strategy) if nullable else strategy
+
+
+def headers(max_headers: int = 4, max_value_size: int = 64
+            ) -> st.SearchStrategy[list[tuple[str, bytes | None]]]:
+    """Header lists: (name, value) pairs, names may repeat, values may be None."""
+    pair = st.tuples(st.text(max_size=16),
+                     st.one_of(st.none(), st.binary(max_size=max_value_size)))
+    return st.lists(pair, max_size=max_headers)
+
+
+def timestamps() -> st.SearchStrategy[int]:
+    """Record timestamps (ms since the epoch)."""
+    return st.integers(min_value=0, max_value=MAX_TIMESTAMP)
+
+
+@st.composite
+def _records(draw: Any, partitions: int | None, key_size: int, value_size: int) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"value": draw(values(value_size)), "key": draw(keys(key_size))}
+    if draw(st.booleans()):
+        kwargs["headers"] = draw(headers())
+    if draw(st.booleans()):
+        kwargs["timestamp_ms"] = draw(timestamps())
+    if partitions is not None and draw(st.booleans()):
+        kwargs["partition"] = draw(st.integers(0, partitions - 1))
+    return kwargs
+
+
+def records(partitions: int | None = None, key_size: int = 64, value_size: int = 1024
+            ) -> st.SearchStrategy[dict[str, Any]]:
+    """Keyword arguments for ``Producer.send(topic, **kwargs)``: ``value``
+    and ``key`` always, ``headers`` and ``timestamp_ms`` sometimes, and
+    ``partition`` sometimes when the topic's ``partitions`` is given."""
+    return _records(partitions, key_size, value_size)

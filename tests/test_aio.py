@@ -1,0 +1,462 @@
+"""AsyncProducer / AsyncConsumer: round trips, shapes, iteration, other
+processes, cancellation, a responsive event loop and idle cost."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+import minikafka
+from minikafka import AsyncConsumer, AsyncProducer, TopicPartition
+from minikafka.aio import _Hub, _hub_for
+from minikafka.testing import read_topic
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def spawn_producer(path: Path, topic: str, count: int, delay: float, env: dict[str, str] | None = None
+                   ) -> subprocess.Popen[str]:
+    """Another process that sends ``count`` records (one write each) after ``delay`` s."""
+    code = textwrap.dedent(f"""
+        import time, minikafka
+        with minikafka.Broker({str(path)!r}) as b, minikafka.Producer(b, linger_ms=0) as p:
+            time.sleep({delay})
+            for i in range({count}):
+                p.send({topic!r}, b"v%d" % i, partition=0).result()
+                time.sleep(0.002)
+    """)
+    return subprocess.Popen([sys.executable, "-c", code], text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+
+
+def test_round_trip_send_send_and_wait_flush_and_getone(broker: minikafka.Broker) -> None:
+    broker.create_topic("t", partitions=3)
+
+    async def main() -> None:
+        async with AsyncProducer(broker, value_serializer=str.encode, linger_ms=50) as p:
+            meta = await p.send_and_wait("t", "first", key=b"k", headers={"h": b"1"})
+            assert meta.partition == broker.topic("t").partition_for(b"k") and meta.offset == 0
+            futs = [await p.send("t", f"v{i}", key=b"k") for i in range(5)]
+            assert not any(f.done() for f in futs)  # lingering in the batch
+            await p.flush()
+            metas = [await f for f in futs]
+            assert [m.offset for m in metas] == [1, 2, 3, 4, 5]
+        async with AsyncConsumer(broker, "t", auto_offset_reset="earliest",
+                                 value_deserializer=bytes.decode) as c:
+            first = await c.getone()
+            assert (first.value, first.key, first.headers) == ("first", b"k", (("h", b"1"),))
+            rest = [(await c.getone()).value for _ in range(5)]
+            assert rest == [f"v{i}" for i in range(5)]
+            assert await c.poll(timeout=0.05) == []
+
+    run(main())
+
+
+def test_send_futures_resolve_from_the_linger_thread(broker: minikafka.Broker) -> None:
+    broker.create_topic("t")
+
+    async def main() -> None:
+        async with AsyncProducer(broker, linger_ms=5) as p:
+            fut = await p.send("t", b"x")
+            meta = await asyncio.wait_for(fut, 2)  # no flush: the linger thread writes it
+            assert meta.offset == 0
+
+    run(main())
+
+
+def test_send_bad_arguments_raise_before_queueing(broker: minikafka.Broker) -> None:
+    broker.create_topic("t")
+
+    async def main() -> None:
+        async with AsyncProducer(broker) as p:
+            with pytest.raises(TypeError, match="value"):
+                await p.send("t", 12345)
+            with pytest.raises(minikafka.TopicNotFoundError):
+                await p.send_and_wait("nope", b"x")
+            await p.flush()
+        assert broker.topic("t").end_offsets() == {0: 0}
+
+    run(main())
+
+
+def test_getmany_groups_records_by_partition_and_honours_max_records(broker: minikafka.Broker) -> None:
+    broker.create_topic("t", partitions=2)
+    with minikafka.Producer(broker) as p:
+        for i in range(10):
+            p.send("t", b"%d" % i, partition=i % 2)
+
+    async def main() -> None:
+        async with AsyncConsumer(broker, "t", auto_offset_reset="earliest") as c:
+            batches = await c.getmany(timeout_ms=1000)
+            assert set(batches) == {TopicPartition("t", 0), TopicPartition("t", 1)}
+            for tp, records in batches.items():
+                assert all(r.partition == tp.partition for r in records)
+                assert [r.offset for r in records] == list(range(5))
+            assert await c.getmany(timeout_ms=0) == {}
+            c.seek(TopicPartition("t", 0), 0)
+            c.seek(TopicPartition("t", 1), 0)
+            few = await c.getmany(timeout_ms=1000, max_records=3)
+            assert sum(map(len, few.values())) == 3
+            only = await c.getmany(TopicPartition("t", 1), timeout_ms=1000)
+            assert set(only) == {TopicPartition("t", 1)}
+            assert c.paused() == set()  # the restriction was temporary
+            with pytest.raises(minikafka.InvalidArgumentError, match="not assigned"):
+                await c.getmany(TopicPartition("other", 0))
+
+    run(main())
+
+
+def test_async_for_with_stop_at_end_reads_what_is_there_then_stops(broker: minikafka.Broker) -> None:
+    broker.create_topic("t", partitions=3)
+    with minikafka.Producer(broker) as p:
+        for i in range(30):
+            p.send("t", b"%d" % i, key=b"%d" % i)
+
+    async def main() -> None:
+        async with AsyncConsumer(broker, "t", group_id="g", auto_offset_reset="earliest",
+                                 stop_at_end=True) as c:
+            t0 = time.monotonic()
+            got = [r async for r in c]
+            assert time.monotonic() - t0 < 1.0  # no idle timeout involved
+            assert sorted(int(r.value) for r in got) == list(range(30))
+            assert c.at_end()
+            await c.commit()
+        assert sum(broker.lag("g").values()) == 0
+
+    run(main())
+
+
+def test_async_for_ends_after_consumer_timeout_and_on_close(broker: minikafka.Broker) -> None:
+    broker.create_topic("t")
+
+    async def main() -> None:
+        async with AsyncConsumer(broker, "t", consumer_timeout=0.2) as c:
+            t0 = time.monotonic()
+            assert [r async for r in c] == []
+            assert 0.15 < time.monotonic() - t0 < 1.0
+        c2 = AsyncConsumer(broker, "t")
+
+        async def closer() -> None:
+            await asyncio.sleep(0.1)
+            await c2.close()
+
+        task = asyncio.create_task(closer())
+        t0 = time.monotonic()
+        assert [r async for r in c2] == []
+        assert time.monotonic() - t0 < 1.0
+        await task
+
+    run(main())
+
+
+def test_close_from_another_task_ends_a_waiting_poll(broker: minikafka.Broker) -> None:
+    broker.create_topic("t")
+
+    async def main() -> None:
+        c = AsyncConsumer(broker, "t")
+        task = asyncio.create_task(c.poll(timeout=10))
+        await asyncio.sleep(0.05)
+        await c.close()
+        assert await asyncio.wait_for(task, 2) == []
+        with pytest.raises(minikafka.ClosedError):
+            await c.poll()
+
+    run(main())
+
+
+def test_records_from_another_process_wake_getone(broker: minikafka.Broker, data_dir: Path) -> None:
+    broker.create_topic("t")
+
+    async def main() -> None:
+        async with AsyncConsumer(broker, "t", auto_offset_reset="earliest") as c:
+            proc = spawn_producer(data_dir, "t", 20, delay=0.3)
+            try:
+                values = [(await asyncio.wait_for(c.getone(), 10)).value for _ in range(20)]
+            finally:
+                assert proc.wait(30) == 0
+            assert values == [b"v%d" % i for i in range(20)]
+
+    run(main())
+
+
+def test_without_futexes_records_from_another_process_still_arrive(make_broker, tmp_path: Path,
+                                                                    monkeypatch) -> None:
+    monkeypatch.setenv("MINIKAFKA_NO_FUTEX", "1")
+    path = tmp_path / "nofutex"
+    b = make_broker(path)
+    assert b.waker.doorbell is None
+    b.create_topic("t")
+
+    async def main() -> None:
+        async with AsyncConsumer(b, "t", auto_offset_reset="earliest") as c:
+            proc = spawn_producer(path, "t", 10, delay=0.2, env={"MINIKAFKA_NO_FUTEX": "1"})
+            try:
+                got = [await asyncio.wait_for(c.getone(), 10) for _ in range(10)]
+            finally:
+                assert proc.wait(30) == 0
+            assert [r.offset for r in got] == list(range(10))
+
+    run(main())
+
+
+def test_cancelled_reads_lose_no_record(broker: minikafka.Broker) -> None:
+    """Readers cancelled at random points while a thread produces: every
+    record is still returned exactly once, in order."""
+    broker.create_topic("t")
+    total = 300
+
+    def produce() -> None:
+        with minikafka.Producer(broker, linger_ms=0) as p:
+            for i in range(total):
+                p.send("t", b"%d" % i)
+                if i % 3 == 0:
+                    time.sleep(0.003)  # readers often wait, so cancels land mid-wait
+
+    async def main() -> None:
+        got: list[int] = []
+        cancelled = 0
+        async with AsyncConsumer(broker, "t", auto_offset_reset="earliest") as c:
+            thread = threading.Thread(target=produce)
+            thread.start()
+            deadline = time.monotonic() + 30
+            n = 0
+            while len(got) < total and time.monotonic() < deadline:
+                n += 1
+                kind = n % 3
+                coro = (c.getone() if kind == 0 else c.getmany(timeout_ms=50, max_records=5)
+                        if kind == 1 else c.poll(timeout=0.05, max_records=3))
+                task = asyncio.ensure_future(coro)
+                await asyncio.sleep(0.0002 * (n % 5))
+                if not task.done():
+                    task.cancel()
+                try:
+                    result = await task
+                except asyncio.CancelledError:
+                    cancelled += 1
+                    continue
+                if kind == 0:
+                    got.append(int(result.value))
+                elif kind == 1:
+                    got.extend(int(r.value) for rs in result.values() for r in rs)
+                else:
+                    got.extend(int(r.value) for r in result)
+            thread.join()
+        assert got == list(range(total))
+        assert cancelled > 10  # the test really cancelled reads in flight
+
+    run(main())
+
+
+def test_event_loop_keeps_ticking_while_consumers_wait(broker: minikafka.Broker) -> None:
+    broker.create_topic("t")
+
+    async def main() -> None:
+        async with AsyncConsumer(broker, "t") as c1, AsyncConsumer(broker, "t") as c2:
+            ticks: list[float] = []
+
+            async def ticker() -> None:
+                while True:
+                    ticks.append(time.monotonic())
+                    await asyncio.sleep(0.01)
+
+            task = asyncio.create_task(ticker())
+            t0 = time.monotonic()
+            results = await asyncio.gather(c1.poll(timeout=0.5), c2.getmany(timeout_ms=500))
+            elapsed = time.monotonic() - t0
+            task.cancel()
+            assert results == [[], {}]
+            assert 0.45 < elapsed < 2.0
+            gaps = [b - a for a, b in itertools.pairwise(ticks)]
+            assert len(ticks) >= 25, len(ticks)
+            assert max(gaps) < 0.1, max(gaps)
+
+    run(main())
+
+
+def _cpu_while(wait: Any, seconds: float) -> float:
+    t0, c0 = time.monotonic(), time.process_time()
+    wait(seconds)
+    return (time.process_time() - c0) / (time.monotonic() - t0)
+
+
+@pytest.mark.slow
+def test_idle_async_consumer_costs_no_more_cpu_than_an_idle_consumer(broker: minikafka.Broker) -> None:
+    broker.create_topic("t")
+    seconds = 1.5
+    with minikafka.Consumer(broker, "t") as sync_c:
+        sync_cpu = _cpu_while(lambda s: sync_c.poll(timeout=s), seconds)
+
+    async def main() -> float:
+        async with AsyncConsumer(broker, "t") as c:
+            await c.poll(0)
+            t0, c0 = time.monotonic(), time.process_time()
+            assert await c.poll(timeout=seconds) == []
+            return (time.process_time() - c0) / (time.monotonic() - t0)
+
+    async_cpu = run(main())
+    # Both are well under 1 % of a core; allow scheduler noise on a shared machine.
+    assert async_cpu < 0.02, async_cpu
+    assert async_cpu <= sync_cpu * 2 + 0.005, (async_cpu, sync_cpu)
+
+
+def test_the_waiter_thread_is_shared_and_ends_with_the_last_consumer(broker: minikafka.Broker) -> None:
+    broker.create_topic("t")
+    hub = _hub_for(broker)
+
+    async def main() -> None:
+        cs = [AsyncConsumer(broker, "t") for _ in range(3)]
+        before = threading.active_count()
+        await asyncio.gather(*(c.poll(timeout=0.1) for c in cs))
+        assert hub.running
+        assert threading.active_count() - before <= 1  # one thread for all three waits
+        for c in cs:
+            await c.close()
+
+    run(main())
+    deadline = time.monotonic() + 2
+    while hub.running and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not hub.running
+
+
+def test_a_broker_without_a_waker_gets_bounded_waits_from_one_thread() -> None:
+    hub = _Hub(None)
+    hub.acquire()
+
+    async def main() -> float:
+        t0 = time.monotonic()
+        await asyncio.gather(*(hub.wait(hub.generation(), 5.0) for _ in range(4)))
+        return time.monotonic() - t0
+
+    try:
+        assert run(main()) < 0.5  # woken by the fallback interval, not the 5 s timeout
+        assert hub.running
+    finally:
+        hub.release()
+
+
+def test_the_plain_and_coroutine_methods_delegate(broker: minikafka.Broker) -> None:
+    broker.create_topic("t", partitions=2)
+    with minikafka.Producer(broker) as p:
+        for i in range(4):
+            p.send("t", b"x", partition=i % 2, timestamp_ms=1000 + i)
+    tp0, tp1 = TopicPartition("t", 0), TopicPartition("t", 1)
+
+    async def main() -> None:
+        async with AsyncConsumer(broker, group_id="g", auto_offset_reset="earliest") as c:
+            c.assign([tp0, tp1])
+            assert c.assignment() == {tp0, tp1}
+            assert await c.beginning_offsets([tp0]) == {tp0: 0}
+            assert await c.end_offsets([tp0, tp1]) == {tp0: 2, tp1: 2}
+            assert await c.offsets_for_times({tp0: 1001}) == {tp0: 1}
+            c.pause(tp1)
+            assert c.paused() == {tp1}
+            assert {r.partition for r in await c.poll(timeout=1)} == {0}
+            assert not c.at_end()
+            c.resume(tp1)
+            await c.poll(timeout=1)
+            assert c.at_end()
+            await c.seek_to_beginning(tp0)
+            assert await c.position(tp0) == 0
+            await c.seek_to_end()
+            assert await c.position(tp1) == 2
+            c.seek(tp1, 1)
+            await c.commit()
+            assert await c.committed(tp1) == 1
+
+    run(main())
+
+
+def test_every_option_of_the_sync_classes_is_accepted(broker: minikafka.Broker) -> None:
+    """The async classes pass options through: each sync option, at its
+    default, is accepted, and a changed one reaches the wrapped object."""
+    import inspect
+
+    broker.create_topic("t")
+
+    def defaults(cls: type) -> dict[str, Any]:
+        return {n: p.default for n, p in inspect.signature(cls).parameters.items()
+                if p.kind is p.KEYWORD_ONLY or (p.default is not p.empty and n != "options")}
+
+    async def main() -> None:
+        producer_options = defaults(minikafka.Producer)
+        assert set(producer_options) == {f.name for f in attrs.fields(minikafka.ProducerConfig)}
+        async with AsyncProducer(broker, **producer_options) as p:
+            assert isinstance(p.producer, minikafka.Producer)
+        # The Consumer's options are ConsumerConfig's fields.
+        options = {f.name: f.default for f in attrs.fields(minikafka.ConsumerConfig)}
+        assert "stop_at_end" in options and "consumer_timeout" in options
+        options.update(group_id="g", max_poll_records=7)
+        async with AsyncConsumer(broker, "t", **options) as c:
+            assert c.consumer.group_id == "g" and c.group_id == "g"
+            with minikafka.Producer(broker) as sync_p:
+                for i in range(20):
+                    sync_p.send("t", b"%d" % i)
+            await c.seek_to_beginning()
+            assert len(await c.poll(timeout=1)) == 7  # max_poll_records reached the Consumer
+        with pytest.raises(TypeError):
+            AsyncConsumer(broker, "t", no_such_option=1)
+        with pytest.raises(TypeError, match="stop_at_end"):
+            AsyncConsumer(broker, "t", stop_at_end="yes")
+        # config= reaches the Consumer too, and its stop_at_end ends async iteration.
+        config = minikafka.ConsumerConfig(auto_offset_reset="earliest", stop_at_end=True)
+        async with AsyncConsumer(broker, "t", config=config) as c:
+            assert c.consumer.config is config
+            assert len([r async for r in c]) == 20
+            assert c.at_end()
+
+    run(main())
+
+
+def test_a_closed_broker_is_not_kept_alive_by_its_hub(tmp_path: Path) -> None:
+    import gc
+    import weakref
+
+    b = minikafka.Broker(tmp_path / "d", segment_bytes=1 << 16)
+    b.create_topic("t")
+
+    async def main(broker: minikafka.Broker) -> None:
+        async with AsyncConsumer(broker, "t") as c:
+            await c.poll(timeout=0.01)
+
+    run(main(b))
+    hub = _hub_for(b)
+    waker = weakref.ref(b.waker)
+    b.close()
+    deadline = time.monotonic() + 2
+    while hub.running and time.monotonic() < deadline:
+        time.sleep(0.01)
+    del b
+    gc.collect()
+    assert waker() is None
+
+
+def test_send_many_writes_at_once_with_the_sync_options(broker: minikafka.Broker) -> None:
+    broker.create_topic("t", partitions=2)
+
+    async def main() -> None:
+        async with AsyncProducer(broker) as p:
+            result = await p.send_many("t", [b"a", b"b", b"c"])
+            assert result.count == 3 and result.done()
+            pinned = await p.send_many("t", [b"x"], partition=1, timestamp_ms=1234)
+            assert [(m.partition, m.timestamp) for m in pinned.metadata()] == [(1, 1234)]
+            with pytest.raises(minikafka.InvalidPartitionError):
+                await p.send_many("t", [b"y"], partition=5)
+
+    run(main())
+    assert sorted(r.value for r in read_topic(broker, "t")) == [b"a", b"b", b"c", b"x"]
