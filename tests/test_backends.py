@@ -234,3 +234,22 @@ def test_group_on_assign_and_on_revoke(backend: Any) -> None:
     assert events[-1][0] == "revoke"
     assert backend.committed_offsets(group) == {TopicPartition(topic, 0): 4, TopicPartition(topic, 1): 4}
     assert group in backend.list_groups()
+
+
+def test_asyncio_classes(backend: Any) -> None:
+    import asyncio
+
+    from minikafka.aio import AsyncConsumer, AsyncProducer
+
+    topic = new_topic(backend)
+
+    async def main() -> list[tuple[bytes | None, bytes | None]]:
+        async with AsyncProducer(backend) as p:
+            md = await (await p.send(topic, b"v", b"k", timestamp_ms=5))
+            assert (md.partition, md.offset, md.timestamp) == (0, 0, 5)
+        async with AsyncConsumer(backend, auto_offset_reset="earliest") as c:
+            c.assign([TopicPartition(topic, 0)])
+            got = await c.poll(timeout=10)
+            return [(r.key, r.value) for r in got]
+
+    assert asyncio.run(main()) == [(b"k", b"v")]
