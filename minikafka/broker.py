@@ -20,7 +20,9 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
+from types import EllipsisType
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -31,12 +33,14 @@ from .doorbell import open_doorbell
 from .errors import (
     ClosedError,
     CorruptLogError,
+    GroupNotEmptyError,
     InvalidArgumentError,
+    InvalidPartitionError,
     TopicExistsError,
     TopicNotFoundError,
 )
 from .format import DATA_DIR_VERSION
-from .group_state import STATE, GroupDescription, describe
+from .group_state import STATE, GroupDescription, describe, live_members, read_state
 from .locking import FileLock, Waker
 from .offsets import OffsetStore, decode_group_id
 from .options import BrokerOptions, make
@@ -44,6 +48,9 @@ from .records import TopicPartition
 from .topic import METADATA, Topic, read_metadata, validate_topic_name, write_metadata
 
 MARKER = "minikafka.json"
+# A member whose lock is held but whose heartbeat is older than this (the
+# consumers' default session_timeout) is not live for administration.
+LIVE_SESSION_TIMEOUT = 10.0
 DOORBELL = "doorbell"  # futex word that wakes readers in every process (doorbell.py)
 
 
@@ -297,6 +304,98 @@ class Broker(Closeable):
             if tp.partition < topic.partitions:
                 out[tp] = max(0, topic.partition(tp.partition).end_offset() - committed)
         return out
+
+    # -- administration (added for the command line) ---------------------------
+
+    def alter_topic(self, name: str, *, retention_ms: int | EllipsisType | None = ...,
+                    retention_bytes: int | EllipsisType | None = ...) -> Topic:
+        """Change a topic's retention (``None``: keep forever / unbounded;
+        omitted: unchanged) and apply it now.
+
+        ``topic.json`` is replaced atomically; other processes see a new
+        file and reopen the topic with the new values on their next lookup.
+        """
+        self._check_open()
+        topic = self.topic(name)
+        changes: dict[str, Any] = {}
+        if retention_ms is not ...:
+            changes["retention_ms"] = retention_ms
+        if retention_bytes is not ...:
+            changes["retention_bytes"] = retention_bytes
+        if not changes:
+            raise InvalidArgumentError("alter_topic: give retention_ms and/or retention_bytes")
+        attrs.evolve(topic.config, **changes)  # validates: TypeError / InvalidArgumentError
+        meta_path = os.path.join(self._topics_dir, name, METADATA)
+        with self._lock:
+            with open(meta_path) as f:
+                meta = json.load(f)
+            meta.update(changes)
+            tmp = f"{meta_path}.{os.getpid()}.tmp"
+            with open(tmp, "w") as f:
+                json.dump(meta, f, indent=2, sort_keys=True)
+                f.write("\n")
+            os.replace(tmp, meta_path)
+            old = self._topics.pop(name, None)
+            if old is not None:
+                old.close()
+        topic = self.topic(name)
+        topic.apply_retention()
+        return topic
+
+    @staticmethod
+    def _refuse_if_live(store: OffsetStore, why: str) -> None:
+        """``GroupNotEmptyError`` if the group has live members (caller holds
+        the group lock, so nobody joins meanwhile)."""
+        live = sorted(live_members(store.dir, read_state(store.dir), LIVE_SESSION_TIMEOUT))
+        if live:
+            raise GroupNotEmptyError(
+                f"group {store.group_id!r} has {len(live)} live member(s) ({', '.join(live)}); {why}"
+            )
+
+    def _existing_group(self, group_id: str) -> OffsetStore:
+        store = self.offset_store(group_id)
+        if not os.path.isdir(store.dir) or group_id not in self.list_groups():
+            raise InvalidArgumentError(f"group {group_id!r} does not exist in {self.path}")
+        return store
+
+    def alter_group_offsets(self, group_id: str, offsets: Mapping[TopicPartition, int], *,
+                            validate_only: bool = False) -> None:
+        """Set committed offsets of a group that has no live members (as
+        Kafka's AdminClient.alterConsumerGroupOffsets); other partitions'
+        offsets are kept. ``GroupNotEmptyError`` if a member is running.
+        ``validate_only``: every check, nothing written (a dry run)."""
+        self._check_open()
+        checked: dict[TopicPartition, int] = {}
+        for tp, offset in offsets.items():
+            if not isinstance(offset, int) or isinstance(offset, bool):
+                raise TypeError(f"offsets: offset of {tp} must be an int, not {type(offset).__name__}")
+            if offset < 0:
+                raise InvalidArgumentError(f"offsets: offset of {tp} must be >= 0, got {offset}")
+            topic, partition = tp
+            n = self.topic(topic).partitions
+            if not 0 <= partition < n:
+                raise InvalidPartitionError(f"offsets: {topic} has partitions 0..{n - 1}, not {partition}")
+            checked[TopicPartition(topic, partition)] = offset
+        store = self.offset_store(group_id)
+        with store.locked():
+            self._refuse_if_live(store, "offsets can only be changed while no consumer of the group runs")
+            if validate_only:
+                return
+            store.update(lambda current: {**current, **checked})
+
+    def delete_group(self, group_id: str) -> None:
+        """Delete a group with no live members: its committed offsets and
+        membership files. ``GroupNotEmptyError`` if a member is running."""
+        self._check_open()
+        store = self._existing_group(group_id)
+        grave = os.path.join(self._tmp_dir, f"delete-group-{uuid.uuid4().hex}")
+        with store.locked():
+            self._refuse_if_live(store, "stop its consumers before deleting it")
+            os.rename(store.dir, grave)
+        with self._lock:
+            self._groups.pop(group_id, None)
+        store.close()
+        shutil.rmtree(grave, ignore_errors=True)
 
     def close(self) -> None:
         """Close every topic and group file; later calls raise ClosedError."""

@@ -50,6 +50,11 @@ class CommitFailedError(MiniKafkaError):
     reassigned in a rebalance, or never assigned): fenced off."""
 
 
+class GroupNotEmptyError(MiniKafkaError):
+    """An administrative change (reset offsets, delete) of a consumer group
+    that has live members: stop its consumers first, as Kafka requires."""
+
+
 class TimeoutError(MiniKafkaError, builtins.TimeoutError):
     """A call waited longer than its timeout (for a lock another process
     holds, or is frozen while holding, for a write, a flush). The message

@@ -1,0 +1,478 @@
+"""Verify every file of a data directory, and repair what can be repaired.
+
+``check(path)`` reads, without changing anything: the directory marker,
+each topic's ``topic.json``, every segment batch by batch (header, checksum,
+offsets following on, records decoding to exactly the batch length, seals
+agreeing with the log), every index entry against the log, and each
+group's offsets and state files. Each problem is a :class:`Finding` naming
+the file and byte position.
+
+``repair(path, report)`` fixes what the library's own recovery rules fix
+(docs/format.md, "Recovery rules"): it cuts a torn tail and finishes a
+half-done roll (tail recovery, under ``writer.lock``), and rebuilds damaged
+or missing indexes. Damage inside sealed data is never "repaired": the
+records are reported, not discarded.
+
+All decoding goes through :func:`open_segment_file`, :func:`walk_segment`,
+:func:`batch_fields` and :func:`batch_records`, which use
+``batch.BatchWalker`` and ``batch.decode_records`` — the same code the
+readers run — and repairs through ``Partition.recover`` (tail recovery and
+the rebuild of damaged indexes) in :func:`_repair_partition`.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import os
+from collections.abc import Callable, Iterator
+from typing import NamedTuple
+
+import attrs
+
+from .batch import BatchInfo, BatchWalker, Status, decode_records, read_batch
+from .errors import CorruptLogError, MiniKafkaError
+from .format import (
+    BATCH_HEADER,
+    BATCH_HEADER_SIZE,
+    DATA_DIR_VERSION,
+    INT64_MIN,
+    SEGMENT_HEADER,
+    SEGMENT_HEADER_SIZE,
+    U32,
+    index_name,
+)
+from .index import OffsetIndex
+from .offsets import decode_file, decode_group_id
+from .records import Record
+from .segment import Segment, UnfinishedSegmentError
+from .topic import METADATA, read_metadata
+
+Progress = Callable[[int, int], None]  # (bytes done, bytes in total)
+
+
+@attrs.frozen
+class Finding:
+    """One problem in one file.
+
+    ``repair`` says what ``repair()`` does about it, or is ``None`` when it
+    cannot be fixed without losing records (then a person must decide).
+    """
+
+    path: str
+    position: int | None
+    problem: str
+    repair: str | None = None
+
+    def __str__(self) -> str:
+        where = self.path if self.position is None else f"{self.path} @ byte {self.position}"
+        return f"{where}: {self.problem}"
+
+
+@attrs.frozen
+class CheckReport:
+    """What ``check`` (or ``repair``) found; ``ok`` when nothing."""
+
+    path: str
+    findings: tuple[Finding, ...]
+    files: int
+    segments: int
+    batches: int
+    records: int
+    repaired: tuple[Finding, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    @property
+    def repairable(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.repair is not None)
+
+
+# -- the decoding entry points (ported to the batch walker at merge) --------
+
+
+def open_segment_file(path: str) -> Segment:
+    """Map one segment file read-only, whatever its name; its header is
+    checked as readers check it (``CorruptLogError`` if damaged)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        if size < SEGMENT_HEADER_SIZE + BATCH_HEADER_SIZE:
+            raise CorruptLogError(f"{path}: segment file is only {size} bytes")
+        mm = mmap.mmap(fd, size, access=mmap.ACCESS_READ)
+    finally:
+        os.close(fd)
+    base = SEGMENT_HEADER.unpack_from(mm, 0)[3]
+    try:
+        return Segment(path, base, mm)
+    except BaseException:
+        mm.close()
+        raise
+
+
+class Batch(NamedTuple):
+    """One step of a walk through a segment."""
+
+    position: int
+    info: BatchInfo  # status BATCH, END, EMPTY (the end of the log) or INVALID
+    expected_offset: int  # the offset the batch at this position must start with
+    raw_length: int  # the length word found here (for INVALID: what it claimed)
+
+
+def walk_segment(seg: Segment) -> Iterator[Batch]:
+    """Every batch of a segment in order (``batch.BatchWalker``), then the
+    step that ends the walk (END marker, EMPTY, or INVALID)."""
+    walker = BatchWalker(seg.mm, seg.capacity, SEGMENT_HEADER_SIZE, seg.base)
+    for info in walker:
+        yield Batch(walker.pos, info, walker.offset, info.length)
+    pos = walker.pos
+    raw = U32.unpack_from(seg.mm, pos)[0] if pos + 4 <= seg.capacity else 0
+    yield Batch(pos, BatchInfo(walker.status), walker.offset, raw)
+
+
+def batch_fields(info: BatchInfo) -> tuple[int, int, int]:
+    """(base offset, first timestamp, max timestamp) of a valid batch."""
+    fields = BATCH_HEADER.unpack_from(info.data, 0)
+    return fields[5], fields[8], fields[9]
+
+
+def batch_records(info: BatchInfo, topic: str = "", partition: int = -1) -> tuple[list[Record], int]:
+    """The records of a valid batch, and the byte position after the last."""
+    return decode_records(info.data, BATCH_HEADER_SIZE, info.count, topic, partition, info.base_offset)
+
+
+def _valid_after(seg: Segment, pos: int, raw_length: int) -> bool:
+    """Does a valid batch follow the invalid one at ``pos``, taking its
+    length word at face value? Then it is damage, not a torn tail."""
+    if raw_length <= BATCH_HEADER_SIZE or pos + raw_length + 4 > seg.capacity:
+        return False
+    fields = BATCH_HEADER.unpack_from(seg.mm, pos)
+    nxt = fields[5] + fields[6]
+    return read_batch(seg.mm, pos + raw_length, seg.capacity, nxt).status is Status.BATCH
+
+
+# -- the check ---------------------------------------------------------------
+
+
+class _Checker:
+    def __init__(self, root: str, progress: Progress | None) -> None:
+        self.root = root
+        self.progress = progress
+        self.findings: list[Finding] = []
+        self.files = self.segments = self.batches = self.records = 0
+        self.done = self.total = 0
+
+    def find(self, path: str, position: int | None, problem: str, repair: str | None = None) -> None:
+        self.findings.append(Finding(path, position, problem, repair))
+
+    def run(self) -> CheckReport:
+        self.check_marker()
+        topics_dir = os.path.join(self.root, "topics")
+        partitions = []
+        for name in sorted(os.listdir(topics_dir)) if os.path.isdir(topics_dir) else ():
+            partitions += self.check_topic(os.path.join(topics_dir, name), name)
+        self.total = sum(
+            os.stat(os.path.join(d, n)).st_size for d in partitions for n in os.listdir(d)
+            if n.endswith(".log")
+        )
+        for d in partitions:
+            self.check_partition(d)
+        groups_dir = os.path.join(self.root, "groups")
+        for name in sorted(os.listdir(groups_dir)) if os.path.isdir(groups_dir) else ():
+            self.check_group(os.path.join(groups_dir, name))
+        return CheckReport(self.root, tuple(self.findings), self.files, self.segments,
+                           self.batches, self.records)
+
+    def check_marker(self) -> None:
+        path = os.path.join(self.root, "minikafka.json")
+        self.files += 1
+        try:
+            with open(path) as f:
+                meta = json.load(f)
+        except FileNotFoundError:
+            self.find(path, None, "missing: not a minikafka data directory, or its marker was deleted",
+                      f"write it again (format {DATA_DIR_VERSION})")
+            return
+        except ValueError as e:
+            self.find(path, None, f"not valid JSON ({e})", f"write it again (format {DATA_DIR_VERSION})")
+            return
+        if not isinstance(meta, dict) or not isinstance(meta.get("format"), int):
+            self.find(path, None, "has no format number", f"write it again (format {DATA_DIR_VERSION})")
+        elif meta["format"] > DATA_DIR_VERSION:
+            self.find(path, None, f"data format {meta['format']} is newer than this minikafka "
+                                  f"reads ({DATA_DIR_VERSION})")
+
+    def check_topic(self, directory: str, name: str) -> list[str]:
+        path = os.path.join(directory, METADATA)
+        self.files += 1
+        try:
+            config = read_metadata(directory, name)
+        except MiniKafkaError as e:  # TopicNotFoundError: topic.json missing
+            self.find(path, None, str(e).removeprefix(f"{path}: ") if os.path.exists(path)
+                      else "missing: the topic is invisible and its records unreachable")
+            return []
+        except (TypeError, ValueError) as e:
+            self.find(path, None, f"bad configuration ({e})")
+            return []
+        out = []
+        for p in range(config.partitions):
+            d = os.path.join(directory, str(p))
+            if not os.path.isdir(d):
+                self.find(d, None, f"partition directory {p} of {config.partitions} is missing")
+            else:
+                out.append(d)
+        return out
+
+    def check_partition(self, directory: str) -> None:
+        names = os.listdir(directory)
+        bases = sorted(int(n[:20]) for n in names if len(n) == 24 and n.endswith(".log") and n[:20].isdigit())
+        expected: int | None = None  # where the previous segment ended
+        for i, base in enumerate(bases):
+            last = i == len(bases) - 1
+            end = self.check_segment(directory, base, last, expected)
+            expected = end
+        for n in names:
+            if n.endswith(".index") and (len(n) != 26 or not n[:20].isdigit() or int(n[:20]) not in bases):
+                self.find(os.path.join(directory, n), None, "index without a segment", "delete it")
+
+    def check_segment(self, directory: str, base: int, last: bool, expected: int | None) -> int | None:
+        """Check one segment and its index; return its end offset if known."""
+        path = os.path.join(directory, f"{base:020d}.log")
+        self.files += 1
+        self.segments += 1
+        try:
+            seg = open_segment_file(path)
+        except UnfinishedSegmentError:
+            if last:
+                self.find(path, 0, "header never written (a roll cut short); holds no records",
+                          "create the segment again (tail recovery)")
+            else:
+                self.find(path, 0, "header damaged (nothing published in it), but later segments exist")
+            return None
+        except CorruptLogError as e:
+            self.find(path, 0, str(e).removeprefix(f"{path}: "))
+            return None
+        try:
+            if seg.base != base:
+                self.find(path, 8, f"header names base offset {seg.base}, the file name {base}")
+            if expected is not None and base != expected:
+                self.find(path, None, f"starts at offset {base} but the previous segment ends at {expected}"
+                          f" ({'gap' if base > expected else 'overlap'})")
+            return self.walk(seg, directory, last)
+        finally:
+            seg.close()
+
+    def walk(self, seg: Segment, directory: str, last: bool) -> int | None:
+        path = seg.path
+        sealed = seg.seal_info()
+        positions: dict[int, tuple[int, int]] = {}  # batch position -> (offset, max ts before)
+        max_ts, end_offset, end_pos = INT64_MIN, seg.base, SEGMENT_HEADER_SIZE
+        ended = None
+        for step in walk_segment(seg):
+            info = step.info
+            if info.status is Status.BATCH:
+                positions[step.position] = (step.expected_offset, max_ts)
+                records, after = batch_records(info)
+                if after != info.length:
+                    self.find(path, step.position, f"batch at offset {step.expected_offset}: records end at "
+                              f"byte {after} of a {info.length}-byte batch")
+                first_ts = batch_fields(info)[1]
+                stamps = [r.timestamp for r in records]
+                if stamps and (stamps[0] != first_ts or max(stamps) != info.max_timestamp):
+                    self.find(path, step.position, f"batch at offset {step.expected_offset}: header "
+                              f"timestamps disagree with its records")
+                self.batches += 1
+                self.records += info.count
+                max_ts = max(max_ts, info.max_timestamp)
+                end_offset = step.expected_offset + info.count
+                end_pos = step.position + info.length
+                self._advance(info.length)
+            else:
+                ended = step
+        assert ended is not None
+        pos, status = ended.position, ended.info.status
+        if status is Status.INVALID:
+            what = f"batch at offset {end_offset} is damaged (bad length, offset, version or checksum)"
+            if sealed is not None or not last:
+                self.find(path, pos, f"{what} in a {'sealed' if sealed else 'closed'} segment; "
+                          f"records from offset {end_offset} in this file are unreadable")
+            elif _valid_after(seg, pos, ended.raw_length):
+                self.find(path, pos, f"{what}, and valid batches follow it: not a torn tail, "
+                          f"cutting would discard them (copy the file aside before any writer opens it)")
+            else:
+                self.find(path, pos, f"torn tail: {what}, where the log ends",
+                          f"cut the log at byte {pos} (offset {end_offset})")
+        elif status is Status.END:
+            if sealed is None:
+                self.find(path, 6, "end-of-segment marker without a seal (a roll cut short)",
+                          "seal it and open the next segment (tail recovery)")
+            if last:
+                self.find(path, pos, "ends with an end-of-segment marker but no next segment exists",
+                          f"create segment {end_offset} (tail recovery)")
+        elif status is Status.EMPTY:
+            if sealed is not None:
+                self.find(path, pos, "sealed, but the log ends without an end-of-segment marker")
+            elif not last:
+                self.find(path, pos, "no end-of-segment marker, but later segments exist")
+        if sealed is not None and status is not Status.INVALID:
+            seal_ts, seal_end = sealed
+            if seal_end != end_offset or (positions and seal_ts != max_ts):
+                self.find(path, 32, f"seal says end offset {seal_end}, max timestamp {seal_ts}; the log "
+                          f"holds {end_offset}, {max_ts}")
+        complete = sealed is not None and status is not Status.INVALID
+        self.check_index(directory, seg, positions, end_pos, complete)
+        return end_offset if status is not Status.INVALID else None
+
+    def check_index(self, directory: str, seg: Segment, positions: dict[int, tuple[int, int]],
+                    end_pos: int, complete: bool) -> None:
+        """``complete``: the walk reached a proper end, so every entry must
+        point at a batch it saw; otherwise entries past where it stopped
+        (a torn tail, or entries leading past damage) cannot be checked."""
+        path = os.path.join(directory, index_name(seg.base))
+        rebuild = "rebuild the index from the log"
+        if not os.path.exists(path):
+            self.find(path, None, "missing", rebuild)
+            return
+        self.files += 1
+        index = OffsetIndex.open(directory, seg.base)
+        if index is None:
+            self.find(path, 0, "unusable (too short, wrong magic, base offset or version)", rebuild)
+            return
+        try:
+            prev = (-1, 0, INT64_MIN)
+            for i in range(index.count):
+                rel, pos, max_before = entry = index.entry(i)
+                at = 32 + i * 16
+                expect = positions.get(pos)
+                if expect is None:
+                    if not complete and pos >= end_pos:
+                        continue  # past a torn tail (recovery drops it) or past damage (kept)
+                    self.find(path, at, f"entry {i} points at byte {pos}, where no batch starts", rebuild)
+                    return
+                if seg.base + rel != expect[0] or max_before != expect[1]:
+                    self.find(path, at, f"entry {i} says offset {seg.base + rel}, max timestamp "
+                              f"{max_before}; the log has {expect[0]}, {expect[1]}", rebuild)
+                    return
+                if rel <= prev[0] or pos <= prev[1] or max_before < prev[2]:
+                    self.find(path, at, f"entry {i} is out of order", rebuild)
+                    return
+                prev = entry
+        finally:
+            index.close()
+
+    def check_group(self, directory: str) -> None:
+        try:
+            group = decode_group_id(os.path.basename(directory))
+        except (ValueError, IndexError):
+            self.find(directory, None, "directory name is not an encoded group id")
+            return
+        path = os.path.join(directory, "offsets")
+        if os.path.exists(path):
+            self.files += 1
+            with open(path, "rb") as f:
+                data = f.read()
+            try:
+                decode_file(data, path)
+            except CorruptLogError as e:
+                self.find(path, None, f"group {group!r}: {str(e).removeprefix(path + ': ')}")
+        path = os.path.join(directory, "state.json")
+        if os.path.exists(path):
+            self.files += 1
+            try:
+                with open(path) as f:
+                    state = json.load(f)
+            except ValueError as e:
+                self.find(path, None, f"group {group!r}: not valid JSON ({e})")
+                return
+            ok = (
+                isinstance(state, dict) and isinstance(state.get("generation"), int)
+                and isinstance(state.get("members"), dict) and isinstance(state.get("assignment"), dict)
+            )
+            if not ok:
+                self.find(path, None, f"group {group!r}: lacks generation, members or assignment")
+
+    def _advance(self, n: int) -> None:
+        self.done += n
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+
+def check(path: str | os.PathLike[str], *, progress: Progress | None = None) -> CheckReport:
+    """Verify every file of the data directory at ``path``; changes nothing.
+
+    ``progress(done, total)`` is called as segment bytes are verified.
+    Raises ``FileNotFoundError`` if ``path`` is not a directory.
+    """
+    root = os.fspath(path)
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"{root}: no such data directory")
+    return _Checker(os.path.abspath(root), progress).run()
+
+
+def repair(path: str | os.PathLike[str], report: CheckReport | None = None, *,
+           progress: Progress | None = None) -> CheckReport:
+    """Fix the repairable findings of ``report`` (a fresh ``check`` if
+    None) with the library's recovery, then check again. The returned
+    report lists what was repaired and what remains."""
+    from .broker import Broker  # the recovery runs through a Broker, under its locks
+
+    root = os.path.abspath(os.fspath(path))
+    if report is None:
+        report = check(root)
+    todo = report.repairable
+    if not todo:
+        return attrs.evolve(report, repaired=())
+    marker = os.path.join(root, "minikafka.json")
+    if any(f.path == marker for f in todo):
+        tmp = f"{marker}.{os.getpid()}.tmp"
+        with open(tmp, "w") as f:
+            f.write(json.dumps({"format": DATA_DIR_VERSION}) + "\n")
+        os.replace(tmp, marker)
+    with Broker(root) as broker:
+        for name in broker.list_topics():
+            topic = broker.topic(name)
+            tdir = os.path.join(root, "topics", name)
+            for p in range(topic.partitions):
+                pdir = os.path.join(tdir, str(p))
+                mine = [f for f in todo if os.path.dirname(f.path) == pdir]
+                if mine:
+                    # Tail recovery would cut at damage that has valid batches after it.
+                    blocked = any(os.path.dirname(f.path) == pdir and f.repair is None
+                                  for f in report.findings)
+                    _repair_partition(topic.partition(p), pdir, mine, tail_recovery=not blocked)
+    after = check(root, progress=progress)
+    still = {(f.path, f.problem) for f in after.findings}
+    return attrs.evolve(after, repaired=tuple(f for f in todo if (f.path, f.problem) not in still))
+
+
+def _repair_partition(part: object, pdir: str, findings: list[Finding], tail_recovery: bool) -> None:
+    from .partition import Partition
+
+    assert isinstance(part, Partition)
+    bases = part.bases()
+    active = bases[-1] if bases else None
+    for f in findings:
+        name = os.path.basename(f.path)
+        if name.endswith(".index") and (len(name) != 26 or not name[:20].isdigit()
+                                        or int(name[:20]) not in bases):
+            os.unlink(f.path)  # an orphan index
+        elif name.endswith(".index") and int(name[:20]) != active:
+            part.damaged_indexes.add(int(name[:20]))  # sealed: recover() rebuilds it
+        elif name.endswith(".index") and tail_recovery:
+            # The active segment's index: tail recovery recreates a missing
+            # one and fills it from the log.
+            with part._lock, part._flock:
+                try:
+                    os.unlink(f.path)
+                except FileNotFoundError:
+                    pass
+    if tail_recovery:
+        # Torn tail, half-done roll, active index, damaged sealed indexes.
+        part.recover()
+    elif part.damaged_indexes:
+        # Tail recovery would cut at damage that has valid batches after it:
+        # rebuild only the sealed indexes, under the writer's locks.
+        with part._lock, part._flock:
+            part._rebuild_indexes()

@@ -1,0 +1,160 @@
+"""``minikafka consume TOPIC``: print records, following the log.
+
+Output goes out one poll at a time (up to ``MAX_POLL`` records, one write,
+never a flush per record); with ``-g`` the offsets committed are those of
+records whose bytes were written, on exit (Ctrl-C, SIGTERM, ``-c``/``-e``,
+a closed pipe) and every second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import signal
+import sys
+import time
+from collections.abc import Callable
+
+from ...consumer import Consumer
+from ...errors import CommitFailedError, InvalidPartitionError
+from ...records import Record, TopicPartition
+from ..common import UsageError, non_negative, open_broker
+from ..output import FormatError, compile_format, json_line
+
+NAME = "consume"
+HELP = "print records of a topic (follows the log; -e stops at the end)"
+ORDER = 30
+MAX_POLL = 5000
+COMMIT_EVERY = 1.0  # seconds
+_OFFSET = re.compile(r"beginning|end|-?\d+|@\d+")
+
+
+def register(parser: argparse.ArgumentParser, parent: argparse.ArgumentParser) -> None:
+    parser.add_argument("topic")
+    parser.add_argument("-o", "--offset", default="beginning", metavar="OFFSET",
+                        help="where to start: beginning (default), end, N (that offset), "
+                             "-N (N records before the end of each partition), @TIMESTAMP_MS; "
+                             "with -g only beginning/end, for partitions without a committed offset")
+    parser.add_argument("-c", "--count", type=non_negative, help="exit after COUNT records")
+    parser.add_argument("-e", "--exit", action="store_true", help="exit at the end of every partition")
+    parser.add_argument("-g", "--group", metavar="GROUP", help="join this consumer group and commit")
+    parser.add_argument("-p", "--partition", type=non_negative, help="read only this partition")
+    parser.add_argument("-f", "--format", metavar="FORMAT",
+                        help="kcat tokens: %%t topic, %%p partition, %%o offset, %%k key, %%s value, "
+                             "%%T timestamp, %%h headers, %%K/%%S key/value length; \\n \\t")
+    parser.add_argument("-J", "--json", action="store_true", help="one JSON object per record")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not _OFFSET.fullmatch(args.offset):
+        raise UsageError(f"-o {args.offset!r}: use beginning, end, N, -N or @TIMESTAMP_MS")
+    if args.group is not None and args.offset not in ("beginning", "end"):
+        raise UsageError("-o with -g: only beginning or end (where a partition without a committed "
+                         "offset starts); use 'groups reset' to move a group")
+    if args.group is not None and args.partition is not None:
+        raise UsageError("-p and -g: the group assigns the partitions")
+    if args.json and args.format:
+        raise UsageError("-J and -f: choose one")
+    try:
+        fmt = json_line if args.json else compile_format(args.format or "%s\n")
+    except FormatError as e:
+        raise UsageError(str(e)) from None
+    if args.count == 0:
+        return 0
+    with open_broker(args) as broker:
+        topic = broker.topic(args.topic)
+        reset = "latest" if args.offset == "end" else "earliest"
+        consumer = Consumer(broker, group_id=args.group, auto_offset_reset=reset, enable_auto_commit=False)
+        try:
+            if args.group is not None:
+                consumer.subscribe([args.topic])
+            else:
+                if args.partition is not None and args.partition >= topic.partitions:
+                    raise InvalidPartitionError(
+                        f"-p {args.partition}: topic {args.topic!r} has partitions 0..{topic.partitions - 1}")
+                parts = [args.partition] if args.partition is not None else range(topic.partitions)
+                tps = [TopicPartition(args.topic, p) for p in parts]
+                consumer.assign(tps)
+                _position(consumer, tps, args.offset)
+            return _loop(consumer, args, fmt)
+        finally:
+            consumer.close()
+
+
+def _position(consumer: Consumer, tps: list[TopicPartition], spec: str) -> None:
+    if spec == "beginning":
+        consumer.seek_to_beginning(*tps)
+    elif spec == "end":
+        consumer.seek_to_end(*tps)
+    elif spec.startswith("@"):
+        found = consumer.offsets_for_times({tp: int(spec[1:]) for tp in tps})
+        for tp, offset in found.items():
+            if offset is None:
+                consumer.seek_to_end(tp)
+            else:
+                consumer.seek(tp, offset)
+    elif spec.startswith("-"):
+        n = int(spec[1:])
+        begin, end = consumer.beginning_offsets(tps), consumer.end_offsets(tps)
+        for tp in tps:
+            consumer.seek(tp, max(begin[tp], end[tp] - n))
+    else:
+        for tp in tps:
+            consumer.seek(tp, int(spec))
+
+
+def _at_end(consumer: Consumer) -> bool:
+    tps = consumer.assignment()
+    end = consumer.end_offsets(tps)
+    return all(consumer.position(tp) >= end[tp] for tp in tps)
+
+
+def _loop(consumer: Consumer, args: argparse.Namespace, fmt: Callable[[Record], bytes]) -> int:
+    out = sys.stdout.buffer
+    group = args.group is not None
+    printed: dict[TopicPartition, int] = {}  # next offset after the last record written
+    remaining = args.count
+    next_commit = time.monotonic() + COMMIT_EVERY
+    dirty = False
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        while True:
+            records: list[Record] = consumer.poll(timeout=0.1 if args.exit else 0.5, max_records=MAX_POLL)
+            if records:
+                if remaining is not None:
+                    records = records[:remaining]
+                    remaining -= len(records)
+                out.write(b"".join([fmt(r) for r in records]))
+                out.flush()
+                for r in records:
+                    printed[TopicPartition(r.topic, r.partition)] = r.offset + 1
+                if remaining == 0:
+                    return 0
+                dirty = True
+            elif args.exit and _at_end(consumer):
+                return 0
+            if dirty and group and time.monotonic() >= next_commit:
+                _commit(consumer, printed)
+                dirty = False
+                next_commit = time.monotonic() + COMMIT_EVERY
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if group:
+            _commit(consumer, printed)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM: leave like Ctrl-C (commit, close), status 143."""
+    raise SystemExit(128 + signum)
+
+
+def _commit(consumer: Consumer, printed: dict[TopicPartition, int]) -> None:
+    if not printed:
+        return
+    try:
+        consumer.commit(dict(printed))
+    except CommitFailedError as e:  # a rebalance moved a partition away meanwhile
+        print(f"minikafka: warning: {e}", file=sys.stderr)

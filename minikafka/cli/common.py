@@ -1,0 +1,68 @@
+"""What the commands share: the data directory, errors, argument types."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..broker import Broker
+from ..errors import MiniKafkaError
+
+ENV_DATA = "MINIKAFKA_DATA"
+
+
+class CliError(MiniKafkaError):
+    """A runtime error of a command: printed as one line, exit status 1."""
+
+
+class UsageError(Exception):
+    """A bad combination of arguments: printed with the usage, exit status 2."""
+
+
+def data_dir(args: argparse.Namespace) -> Path:
+    path = getattr(args, "data", None) or os.environ.get(ENV_DATA)
+    if not path:
+        raise UsageError(f"no data directory: give -d DIR or set {ENV_DATA}")
+    return Path(path)
+
+
+def open_broker(args: argparse.Namespace, create: bool = False) -> Broker:
+    """The Broker of the data directory; it must exist unless ``create``
+    (a typo must not make a new, empty directory)."""
+    path = data_dir(args)
+    if not create and not (path / "minikafka.json").exists():
+        if not path.exists():
+            raise CliError(f"data directory {str(path)!r} does not exist "
+                           f"(create a topic in it first: minikafka -d {path} topics create NAME)")
+        raise CliError(f"{str(path)!r} is not a minikafka data directory (no minikafka.json)")
+    return Broker(path)
+
+
+def non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def optional_ms(text: str) -> int | None:
+    """A retention value: a non-negative int, or ``none`` for no limit."""
+    if text.lower() in ("none", "-1", "unlimited"):
+        return None
+    return non_negative(text)
+
+
+def print_table(rows: Sequence[tuple[str, ...]]) -> None:
+    """Columns padded to their widest cell, as the Kafka tools print."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())

@@ -1,0 +1,77 @@
+"""Parsing, dispatch, and the error rules: one line on stderr and exit
+status 1 for a runtime error, 2 for a usage error, 130 on Ctrl-C; a
+traceback only with ``--debug``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from .. import __version__
+from ..errors import MiniKafkaError
+from .commands import command_modules
+from .common import ENV_DATA, UsageError
+
+PROG = "minikafka"
+
+
+def _options(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument("-d", "--data", metavar="DIR", default=default,
+                        help=f"the data directory (default: ${ENV_DATA})")
+    parser.add_argument("--debug", action="store_true", default=default,
+                        help="show a traceback on errors")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Topics, records and consumer groups of a minikafka data directory.",
+        epilog="Run 'minikafka COMMAND --help' for a command's options. Documentation: docs/cli.md",
+    )
+    _options(parser, None)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    # The same options after the command name too ("minikafka topics list -d DIR");
+    # SUPPRESS keeps a value given before the command.
+    parent = argparse.ArgumentParser(add_help=False)
+    _options(parent, argparse.SUPPRESS)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in command_modules():
+        cmd = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP, parents=[parent])
+        module.register(cmd, parent)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        status: int = args.func(args)
+        sys.stdout.flush()  # here, so a closed pipe is caught below and not at exit
+        return status
+    except UsageError as e:
+        parser.print_usage(sys.stderr)
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return _broken_pipe()
+    except (MiniKafkaError, OSError, ValueError) as e:
+        if args.debug:
+            raise
+        message = " ".join(str(e).split()) or type(e).__name__
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        return 1
+
+
+def _broken_pipe() -> int:
+    """The reader went away (``| head``): exit quietly. Point stdout at
+    /dev/null so the interpreter's final flush does not complain again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return 141  # as a process killed by SIGPIPE, so `set -o pipefail` scripts notice

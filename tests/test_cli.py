@@ -1,0 +1,347 @@
+"""The command line, in-process: every command, flag and output form.
+(tests/test_cli_script.py runs the real console script in subprocesses.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import minikafka
+from minikafka.cli.output import compile_format, json_line
+from minikafka.cli.progress import Progress, render
+from minikafka.records import Record, TopicPartition
+from tests.cli_helpers import cli
+
+
+@pytest.fixture
+def d(tmp_path):
+    return tmp_path / "data"
+
+
+def produce(d, topic, lines, *flags):
+    r = cli("-d", d, "produce", topic, *flags, stdin=b"".join(line + b"\n" for line in lines))
+    assert r.status == 0, r.err
+    return r
+
+
+def test_topics_round_trip(d):
+    assert cli("-d", d, "topics", "create", "a", "-p", "3", "--retention-ms", "60000").status == 0
+    assert cli("-d", d, "topics", "create", "b").status == 0
+    assert cli("-d", d, "topics", "list").lines == ["a", "b"]
+    r = cli("-d", d, "topics", "describe", "a")
+    assert "PartitionCount: 3" in r.lines[0] and "retention_ms=60000" in r.lines[0]
+    assert [line.split()[:4] for line in r.lines[2:]] == [[str(p), "0", "0", "0"] for p in range(3)]
+    r = cli("-d", d, "topics", "alter", "a", "--retention-ms", "none", "--retention-bytes", "1000000")
+    assert r.status == 0 and "retention_ms=None retention_bytes=1000000" in r.text
+    with minikafka.Broker(d) as broker:
+        assert broker.topic("a").config.retention_bytes == 1000000
+        assert broker.topic("a").config.retention_ms is None
+    r = cli("-d", d, "topics", "create", "a")
+    assert r.status == 1 and r.err.count("\n") == 1 and "already exists" in r.err
+    assert cli("-d", d, "topics", "delete", "a").status == 0
+    assert cli("-d", d, "topics", "list").lines == ["b"]
+    assert cli("-d", d, "topics", "alter", "b").status == 2  # nothing to change
+
+
+def test_produce_consume_keys_headers_partitions(d):
+    cli("-d", d, "topics", "create", "t", "-p", "4")
+    produce(d, "t", [b"k1:v1", b"k2:v2:with:colons", b"nokey"], "-K", ":")
+    produce(d, "t", [b"h1", b""], "-H", "a=1", "-H", "b=x=y", "-p", "3")
+    r = cli("-d", d, "consume", "t", "-e", "-J")
+    recs = [json.loads(line) for line in r.lines]
+    assert r.status == 0 and len(recs) == 5
+    by_value = {x["value"]: x for x in recs}
+    with minikafka.Broker(d) as broker:
+        t = broker.topic("t")
+        assert by_value["v1"]["key"] == "k1" and by_value["v1"]["partition"] == t.partition_for(b"k1")
+        assert by_value["v2:with:colons"]["key"] == "k2"
+    assert by_value["nokey"]["key"] is None
+    assert by_value["h1"]["partition"] == 3 and by_value["h1"]["headers"] == [["a", "1"], ["b", "x=y"]]
+    assert by_value[""]["partition"] == 3  # an empty line is an empty record
+    assert set(recs[0]) == {"topic", "partition", "offset", "timestamp", "key", "value", "headers"}
+    r = cli("-d", d, "consume", "t", "-e", "-p", "3")
+    assert r.lines == ["h1", ""]
+
+
+def test_json_writes_non_utf8_bytes_as_base64(d):
+    cli("-d", d, "topics", "create", "t")
+    produce(d, "t", [b"\xff\xfe:ok", "é:ü".encode()], "-K", ":")
+    recs = [json.loads(line) for line in cli("-d", d, "consume", "t", "-e", "-J").lines]
+    assert recs[0]["key"] == {"base64": "//4="} and recs[0]["value"] == "ok"
+    assert recs[1]["key"] == "é" and recs[1]["value"] == "ü"
+
+
+def test_every_offset_form_and_count(d):
+    cli("-d", d, "topics", "create", "t", "-p", "2")
+    produce(d, "t", [b"a%d" % i for i in range(10)], "-p", "0")
+    time.sleep(0.01)
+    middle = int(time.time() * 1000)
+    time.sleep(0.01)
+    produce(d, "t", [b"b%d" % i for i in range(10)], "-p", "0")
+    produce(d, "t", [b"c%d" % i for i in range(3)], "-p", "1")
+
+    def values(*flags):
+        r = cli("-d", d, "consume", "t", "-e", "-p", "0", *flags)
+        assert r.status == 0, r.err
+        return r.lines
+
+    assert len(values()) == 20 and values("-o", "beginning") == values()
+    assert values("-o", "end") == []
+    assert values("-o", "15") == [f"b{i}" for i in range(5, 10)]
+    assert values("-o", "-3") == ["b7", "b8", "b9"]
+    assert values("-o", "-100") == values()
+    assert values("-o", f"@{middle}") == [f"b{i}" for i in range(10)]
+    assert values("-o", f"@{middle + 10**9}") == []
+    assert values("-c", "4") == ["a0", "a1", "a2", "a3"]
+    assert values("-o", "-2", "-c", "1") == ["b8"]
+    # without -p, -N is per partition
+    r = cli("-d", d, "consume", "t", "-e", "-o", "-1", "-f", "%p:%s\n")
+    assert sorted(r.lines) == ["0:b9", "1:c2"]
+    for bad in ("middle", "@x", "1.5"):
+        r = cli("-d", d, "consume", "t", "-e", "-o", bad)
+        assert r.status == 2 and "-o" in r.err
+
+
+def test_format_tokens(d):
+    cli("-d", d, "topics", "create", "t")
+    produce(d, "t", [b"key:value"], "-K", ":", "-H", "n=v")
+    with minikafka.Broker(d) as broker, minikafka.Producer(broker) as producer:
+        producer.send("t", None, partition=0, timestamp_ms=1234)
+    r = cli("-d", d, "consume", "t", "-e", "-f", r"%t|%p|%o|%k|%s|%h|%K|%S|%%\t%T\n")
+    first, second = r.lines
+    assert first.startswith("t|0|0|key|value|n=v|3|5|%\t")
+    assert second == "t|0|1||||-1|-1|%\t1234"
+    assert cli("-d", d, "consume", "t", "-e", "-f", "%x").status == 2
+    rec = Record("t", 0, 7, 1, None, b"v", (("a", None),))
+    assert compile_format("%o %h %s")(rec) == b"7 a v"
+    assert compile_format(r"\\%s\0")(rec) == b"\\v\0"
+
+
+def test_group_commits_describe_lag_and_delete(d):
+    cli("-d", d, "topics", "create", "t", "-p", "2")
+    produce(d, "t", [b"a", b"b", b"c"], "-p", "0")
+    produce(d, "t", [b"x"], "-p", "1")
+    r = cli("-d", d, "consume", "t", "-g", "g", "-c", "2", "-p", "0")
+    assert r.status == 2  # -p with -g
+    r = cli("-d", d, "consume", "t", "-g", "g", "-c", "2")
+    assert r.status == 0 and len(r.lines) == 2
+    assert cli("-d", d, "groups", "list").lines == ["g"]
+    with minikafka.Broker(d) as broker:
+        committed = broker.committed_offsets("g")
+    assert sum(committed.values()) == 2  # exactly what was printed
+    rows = [line.split() for line in cli("-d", d, "groups", "describe", "g").lines[2:]]
+    lag = {(row[0], int(row[1])): row for row in rows}
+    for tp, offset in committed.items():
+        row = lag[(tp.topic, tp.partition)]
+        end = 3 if tp.partition == 0 else 1
+        assert row[2:5] == [str(offset), str(end), str(end - offset)] and row[5] == "-"
+    # the rest, then nothing left: lag 0
+    r = cli("-d", d, "consume", "t", "-g", "g", "-e")
+    assert len(r.lines) == 2
+    rows = [line.split() for line in cli("-d", d, "groups", "describe", "g").lines[2:]]
+    assert [row[4] for row in rows] == ["0", "0"]
+    assert cli("-d", d, "groups", "describe", "nope").status == 1
+    assert cli("-d", d, "groups", "delete", "g").status == 0
+    assert cli("-d", d, "groups", "list").lines == []
+    assert cli("-d", d, "groups", "delete", "g").status == 1
+
+
+def test_describe_shows_a_live_member_and_reset_refuses(d):
+    cli("-d", d, "topics", "create", "t")
+    produce(d, "t", [b"a", b"b"])
+    with minikafka.Broker(d) as broker, minikafka.Consumer(
+        broker, "t", group_id="g", auto_offset_reset="earliest"
+    ) as consumer:
+        assert len(consumer.poll(timeout=5)) == 2
+        consumer.commit()
+        r = cli("-d", d, "groups", "describe", "g")
+        row = r.lines[2].split()
+        [member] = broker.describe_group("g").members
+        assert row == ["t", "0", "2", "2", "0", member.member_id, member.host, str(os.getpid())]
+        for flags in (["--to-earliest"], ["--to-earliest", "--execute"]):
+            r = cli("-d", d, "groups", "reset", "g", "--topic", "t", *flags)
+            assert r.status == 1 and "live member" in r.err and r.err.count("\n") == 1
+        r = cli("-d", d, "groups", "delete", "g")
+        assert r.status == 1 and "live member" in r.err
+
+
+@pytest.mark.parametrize(("option", "expect"), [
+    (["--to-earliest"], [0, 0]),
+    (["--to-latest"], [5, 2]),
+    (["--to-offset", "3"], [3, 2]),  # kept within each partition's log
+    (["--shift-by", "-1"], [1, 0]),  # from the committed 2 and 1
+    (["--shift-by", "10"], [5, 2]),
+    (["--to-datetime", "MIDDLE"], [3, 2]),
+])
+def test_reset_dry_run_then_execute(d, option, expect):
+    cli("-d", d, "topics", "create", "t", "-p", "2")
+    produce(d, "t", [b"a", b"b", b"c"], "-p", "0")
+    produce(d, "t", [b"x", b"y"], "-p", "1")
+    time.sleep(0.01)
+    middle = datetime.now(UTC)
+    time.sleep(0.01)
+    produce(d, "t", [b"d", b"e"], "-p", "0")
+    with minikafka.Broker(d) as broker:
+        broker.alter_group_offsets("g", {TopicPartition("t", 0): 2, TopicPartition("t", 1): 1})
+    option = [middle.isoformat() if o == "MIDDLE" else o for o in option]
+    r = cli("-d", d, "groups", "reset", "g", "--topic", "t", *option)
+    assert r.status == 0 and "Dry run" in r.err
+    assert [line.split() for line in r.lines[1:]] == [
+        ["t", "0", "2", str(expect[0])], ["t", "1", "1", str(expect[1])]]
+    with minikafka.Broker(d) as broker:
+        assert broker.committed_offsets("g") == {TopicPartition("t", 0): 2, TopicPartition("t", 1): 1}
+    r = cli("-d", d, "groups", "reset", "g", "--topic", "t", *option, "--execute")
+    assert r.status == 0 and "Dry run" not in r.err
+    with minikafka.Broker(d) as broker:
+        assert broker.committed_offsets("g") == {TopicPartition("t", 0): expect[0],
+                                                 TopicPartition("t", 1): expect[1]}
+
+
+def test_reset_usage_errors(d):
+    cli("-d", d, "topics", "create", "t")
+    assert cli("-d", d, "groups", "reset", "g", "--topic", "t").status == 2  # no option
+    assert cli("-d", d, "groups", "reset", "g", "--topic", "t", "--to-earliest", "--to-latest").status == 2
+    r = cli("-d", d, "groups", "reset", "g", "--topic", "t", "--to-datetime", "yesterday")
+    assert r.status == 2 and "ISO 8601" in r.err
+    assert cli("-d", d, "groups", "reset", "g", "--topic", "nope", "--to-earliest").status == 1
+
+
+def test_dump_text_and_json(d):
+    cli("-d", d, "topics", "create", "t")
+    produce(d, "t", [b"k:v1", b"k:v2"], "-K", ":")
+    seg = d / "topics" / "t" / "0" / "00000000000000000000.log"
+    r = cli("dump", seg)
+    assert r.status == 0
+    assert r.lines[0].startswith(f"segment {seg}: base offset 0") and "active" in r.lines[0]
+    assert r.lines[1].startswith("batch position 64 base offset 0 count 2") and "checksum ok" in r.lines[1]
+    assert r.lines[2].startswith("  offset 0 timestamp") and 'key "k" value "v1"' in r.lines[2]
+    assert "end of log" in r.lines[-1]
+    objs = [json.loads(line) for line in cli("dump", seg, "-J").lines]
+    assert [o["type"] for o in objs] == ["segment", "batch", "end"]
+    assert objs[1]["checksum_ok"] and [x["value"] for x in objs[1]["records"]] == ["v1", "v2"]
+    with open(seg, "r+b") as f:
+        f.seek(64 + 50)
+        f.write(b"\x00\x01")
+    r = cli("dump", seg)
+    assert r.status == 1 and "INVALID" in r.lines[-1] and "position 64" in r.lines[-1]
+    assert cli("dump", d / "nope.log").status == 1
+
+
+def test_check_command(d):
+    cli("-d", d, "topics", "create", "t")
+    produce(d, "t", [b"a", b"b"])
+    r = cli("-d", d, "check")
+    assert r.status == 0 and "no problem" in r.lines[-1]
+    index = d / "topics" / "t" / "0" / "00000000000000000000.index"
+    index.unlink()
+    r = cli("-d", d, "check")
+    assert r.status == 1 and r.lines[0] == f"{index}: missing"
+    r = cli("-d", d, "check", "--repair")
+    assert r.status == 0, r.text
+    assert f"will repair: {index}: rebuild the index from the log" in r.lines
+    assert f"repaired: {index}: rebuild the index from the log" in r.lines
+    assert index.exists() and cli("-d", d, "check").status == 0
+
+
+def test_errors_are_one_line_and_usage_errors_exit_2(d, monkeypatch):
+    r = cli("topics", "list")
+    assert r.status == 2 and "MINIKAFKA_DATA" in r.err
+    monkeypatch.setenv("MINIKAFKA_DATA", str(d))
+    r = cli("topics", "list")
+    assert r.status == 1 and r.err.count("\n") == 1 and "does not exist" in r.err
+    assert not d.exists()  # a read command never creates the directory
+    assert cli("topics", "create", "t").status == 0  # from the environment
+    assert cli("topics", "list").lines == ["t"]
+    assert cli("topics", "list", "-d", d).lines == ["t"]  # -d after the command
+    r = cli("produce", "nope", stdin=b"x\n")
+    assert r.status == 1 and r.err == "minikafka: error: topic 'nope' does not exist\n"
+    r = cli("consume", "t", "-p", "5", "-e")
+    assert r.status == 1 and "partitions 0..0" in r.err
+    assert cli("bogus").status == 2
+    assert cli("produce", "t", "-H", "novalue", stdin=b"x\n").status == 2
+    with pytest.raises(minikafka.TopicNotFoundError):
+        cli("--debug", "produce", "nope", stdin=b"x\n")
+
+
+def test_produce_file_and_interleaved_input(d, tmp_path):
+    cli("-d", d, "topics", "create", "t")
+    src = tmp_path / "in.txt"
+    src.write_bytes(b"".join(b"line %d\n" % i for i in range(100000)) + b"last without newline")
+    assert cli("-d", d, "produce", "t", "--file", src).status == 0
+    r = cli("-d", d, "consume", "t", "-e", "-o", "-2")
+    assert r.lines == ["line 99999", "last without newline"]
+
+
+def test_help_on_every_command():
+    for argv in (["--help"], ["topics", "--help"], ["produce", "--help"], ["consume", "--help"],
+                 ["groups", "--help"], ["dump", "--help"], ["check", "--help"],
+                 *(["topics", a, "--help"] for a in ("list", "create", "describe", "delete", "alter")),
+                 *(["groups", a, "--help"] for a in ("list", "describe", "reset", "delete"))):
+        r = cli(*argv)
+        assert r.status == 0 and r.text.startswith("usage: minikafka"), argv
+
+
+def test_progress_renderer():
+    assert render("check", 50, 100, 2.0, width=10) == "check [#####.....]  50% 50 B/100 B 25 B/s"
+    assert render("produce", 3_000_000, 0, 1.0) == "produce 3.0 MB 3.0 MB/s"
+    assert render("x", 200, 100, 0.0, width=4).startswith("x [####] 100%")
+
+    class Tty:
+        def __init__(self):
+            self.data = ""
+
+        def isatty(self):
+            return True
+
+        def write(self, s):
+            self.data += s
+
+        def flush(self):
+            pass
+
+    now = [0.0]
+    tty = Tty()
+    bar = Progress("p", stream=tty, clock=lambda: now[0])  # type: ignore[arg-type]
+    bar.update(1, 10)
+    bar.update(2, 10)  # within the interval: not drawn
+    now[0] = 1.0
+    bar.update(5, 10)
+    assert tty.data.count("\r") == 2 and "50%" in tty.data
+    bar.close()
+    assert tty.data.endswith("\r")
+
+    class Pipe(Tty):
+        def isatty(self):
+            return False
+
+    pipe = Pipe()
+    quiet = Progress("p", stream=pipe)  # type: ignore[arg-type]
+    quiet.update(1, 2)
+    quiet.close()
+    assert pipe.data == ""
+
+
+def _from_json(x):
+    if x is None:
+        return None
+    if isinstance(x, dict):
+        import base64
+
+        return base64.b64decode(x["base64"])
+    return x.encode()
+
+
+@settings(max_examples=200, deadline=None)
+@given(key=st.none() | st.binary(max_size=20), value=st.none() | st.binary(max_size=50),
+       headers=st.lists(st.tuples(st.text(max_size=5), st.none() | st.binary(max_size=10)), max_size=3))
+def test_json_lines_give_back_every_byte(key, value, headers):
+    rec = Record("t", 1, 2, 3, key, value, tuple(headers))
+    obj = json.loads(json_line(rec))
+    assert _from_json(obj["key"]) == key and _from_json(obj["value"]) == value
+    assert [(n, _from_json(v)) for n, v in obj["headers"]] == headers

@@ -1,0 +1,133 @@
+"""The real ``minikafka`` console script (and ``python -m minikafka``) in
+subprocesses: round trips, exit statuses, Ctrl-C and a closed pipe."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+
+import pytest
+
+import minikafka
+from tests.cli_helpers import ROOT, env, run, script
+
+
+def test_pyproject_declares_the_console_script():
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert meta["project"]["scripts"]["minikafka"] == "minikafka.cli:main"
+
+
+def test_round_trip_through_the_console_script(tmp_path):
+    d = tmp_path / "data"
+    assert run("-d", d, "topics", "create", "t", "-p", "2").status == 0
+    lines = b"".join(b"key%d\tvalue %d\n" % (i, i) for i in range(50))
+    r = run("-d", d, "produce", "t", "-K", r"\t", stdin=lines)
+    assert r.status == 0 and r.err == ""
+    r = run("-d", d, "produce", "t", "-p", "1", "-H", "src=test", stdin=b"with header\n")
+    assert r.status == 0
+    r = run("-d", d, "consume", "t", "-e", "-J")
+    recs = [json.loads(line) for line in r.lines]
+    assert r.status == 0 and len(recs) == 51
+    keyed = {x["key"]: x for x in recs if x["key"] is not None}
+    with minikafka.Broker(d) as broker:
+        topic = broker.topic("t")
+        for i in range(50):
+            x = keyed[f"key{i}"]
+            assert x["value"] == f"value {i}" and x["partition"] == topic.partition_for(f"key{i}".encode())
+    [h] = [x for x in recs if x["key"] is None]
+    assert h["partition"] == 1 and h["headers"] == [["src", "test"]] and h["value"] == "with header"
+    r = run("-d", d, "consume", "t", "-e", "-p", "1", "-o", "-1", "-f", r"%o %s\n")
+    assert r.lines == [f"{h['offset']} with header"]
+
+
+def test_python_dash_m(tmp_path):
+    d = tmp_path / "data"
+    cmd = [sys.executable, "-m", "minikafka", "-d", str(d)]
+    subprocess.run([*cmd, "topics", "create", "t"], check=True, env=env(), capture_output=True)
+    subprocess.run([*cmd, "produce", "t"], input=b"hello\n", check=True, env=env())
+    out = subprocess.run([*cmd, "consume", "t", "-c", "1"], check=True, env=env(), capture_output=True)
+    assert out.stdout == b"hello\n"
+    help_ = subprocess.run([sys.executable, "-m", "minikafka", "--help"], env=env(), capture_output=True)
+    assert help_.returncode == 0 and b"usage: minikafka" in help_.stdout
+
+
+def test_exit_statuses_and_one_line_errors(tmp_path):
+    d = tmp_path / "data"
+    run("-d", d, "topics", "create", "t")
+    r = run("-d", d, "consume", "nope", "-e")
+    assert (r.status, r.out) == (1, b"") and r.err == "minikafka: error: topic 'nope' does not exist\n"
+    r = run("-d", d, "consume", "t", "-o", "sideways")
+    assert r.status == 2 and r.err.splitlines()[-1].startswith("minikafka: error: -o")
+    r = run("-d", d, "--debug", "consume", "nope", "-e")
+    assert r.status == 1 and "Traceback" in r.err and "TopicNotFoundError" in r.err
+    (d / "topics" / "t" / "0" / "00000000000000000000.index").unlink(missing_ok=True)
+    run("-d", d, "produce", "t", stdin=b"a\n")
+    (d / "topics" / "t" / "0" / "00000000000000000000.index").unlink()
+    r = run("-d", d, "check")
+    assert r.status == 1 and "missing" in r.lines[0]
+    assert run("-d", d, "check", "--repair").status == 0
+    assert run("-d", d, "check").status == 0
+
+
+def _wait_lines(proc: subprocess.Popen[bytes], n: int) -> list[bytes]:
+    assert proc.stdout is not None
+    return [proc.stdout.readline() for _ in range(n)]
+
+
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupt_exits_having_committed_what_it_printed(tmp_path, sig, status):
+    d = tmp_path / "data"
+    run("-d", d, "topics", "create", "t")
+    run("-d", d, "produce", "t", stdin=b"".join(b"r%d\n" % i for i in range(5)))
+    proc = subprocess.Popen([*script(), "-d", str(d), "consume", "t", "-g", "g"], env=env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    tp = minikafka.TopicPartition("t", 0)
+    try:
+        assert _wait_lines(proc, 5) == [b"r%d\n" % i for i in range(5)]
+        with minikafka.Broker(d) as broker:  # an idle follower commits within about a second
+            deadline = time.monotonic() + 10
+            while broker.committed_offsets("g").get(tp) != 5 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert broker.committed_offsets("g") == {tp: 5}
+        run("-d", d, "produce", "t", stdin=b"s1\ns2\n")
+        assert _wait_lines(proc, 2) == [b"s1\n", b"s2\n"]
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == status and err == b""
+    with minikafka.Broker(d) as broker:
+        assert broker.committed_offsets("g") == {tp: 7}
+
+
+def test_closed_pipe_exits_quietly(tmp_path):
+    d = tmp_path / "data"
+    run("-d", d, "topics", "create", "t")
+    run("-d", d, "produce", "t", stdin=b"x" * 100 + b"\n" + b"".join(b"%d\n" % i for i in range(200_000)))
+    proc = subprocess.Popen([*script(), "-d", str(d), "consume", "t", "-e"], env=env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == b"x" * 100 + b"\n"
+        proc.stdout.close()  # as `| head -1` does
+        err = proc.stderr.read() if proc.stderr else b""
+        proc.wait(timeout=20)
+    finally:
+        proc.kill()
+    assert err == b"" and proc.returncode == 141
+
+
+def test_closed_pipe_before_a_small_output_is_quiet_too(tmp_path):
+    d = tmp_path / "data"
+    for name in ("a", "b"):
+        run("-d", d, "topics", "create", name)
+    proc = subprocess.Popen([*script(), "-d", str(d), "topics", "list"], env=env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    proc.stdout.close()  # before the command writes (or, rarely, after: then status 0)
+    _, err = proc.communicate(timeout=20)
+    assert err == b"" and proc.returncode in (0, 141)
