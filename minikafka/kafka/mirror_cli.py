@@ -27,8 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress line")
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run a parsed mirror command; prints a summary line on stdout."""
+def copy(args: argparse.Namespace) -> int:
+    """Run a parsed mirror command; prints a summary line on stdout. Errors
+    and Ctrl-C propagate (the CLI turns them into its exit statuses)."""
     from .mirror import mirror
 
     try:
@@ -37,13 +38,21 @@ def run(args: argparse.Namespace) -> int:
                         progress=False if args.quiet else None)
     except KeyboardInterrupt:
         print("mirror: interrupted; progress was committed", file=sys.stderr)
+        raise
+    print(f"copied {result.records} records of {result.topic} in {result.seconds:.1f} s "
+          f"(group {result.group_id})")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """:func:`copy` with the exit statuses of a program of its own."""
+    try:
+        return copy(args)
+    except KeyboardInterrupt:
         return 130  # the CLI's status for Ctrl-C
     except (MiniKafkaError, OSError) as e:
         print(f"minikafka mirror: {e}", file=sys.stderr)
         return 1
-    print(f"copied {result.records} records of {result.topic} in {result.seconds:.1f} s "
-          f"(group {result.group_id})")
-    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
