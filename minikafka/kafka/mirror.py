@@ -31,11 +31,15 @@ PROGRESS_EVERY = 0.25  # seconds between progress-line updates
 class MirrorResult:
     """What one ``mirror`` call copied."""
 
+    #: the source topic
     topic: str
+    #: the source-side group that holds the progress
     group_id: str
+    #: records copied in this run
     records: int
     #: partition -> records copied from it in this run
     partitions: dict[int, int] = attrs.field(hash=False)
+    #: wall time of the run
     seconds: float
 
 
