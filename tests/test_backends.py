@@ -228,6 +228,7 @@ def test_group_on_assign_and_on_revoke(backend: Any) -> None:
         got = read_all(c, 8, timeout=20)
         assert sorted((r.partition, r.offset) for r in got) == [(p, o) for p in (0, 1) for o in range(4)]
         assert events[0] == ("assign", {TopicPartition(topic, 0), TopicPartition(topic, 1)})
+        assert c.member_id and c.generation >= 1  # a member of the group on either backend
         c.commit()
     finally:
         c.close()

@@ -100,6 +100,7 @@ class KafkaConsumerBackend:
         self._eof: dict[TopicPartition, int] = {}  # high watermark at the last partition-EOF event
         self._subscribed = False
         self._joined = False  # the first assignment of a subscription has arrived
+        self._assignments = 0
         self._wake = threading.Event()
         self._closed = False
         self._error: BaseException | None = None  # raised by a rebalance callback
@@ -164,7 +165,21 @@ class KafkaConsumerBackend:
             self._paused.discard(tp)
 
     # Rebalance callbacks run inside consume()/close() in the calling thread.
+    @property
+    def member_id(self) -> str | None:
+        """The id the group coordinator gave this member (None outside a group)."""
+        if not self._group or not self._subscribed:
+            return None
+        return self._consumer.memberid() or None
+
+    @property
+    def generation(self) -> int:
+        """Assignments received in the group (librdkafka does not expose the
+        coordinator's generation id); 0 outside a group."""
+        return self._assignments
+
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
+        self._assignments += 1
         from confluent_kafka import TopicPartition as KTP
 
         try:
