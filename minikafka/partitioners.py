@@ -67,6 +67,17 @@ def xxh3(key: bytes, partitions: int) -> int:
 KEY_HASHES: dict[str, KeyHash] = {"xxh3": xxh3, "murmur2": murmur2}
 
 
+def partition_for(key: bytes, partitions: int) -> int:
+    """``Topic.partition_for`` on every backend: xxh3 of a serialized key
+    (``str`` is encoded UTF-8), TypeError for anything else."""
+    if not isinstance(key, (bytes, bytearray, memoryview)):
+        if isinstance(key, str):
+            key = key.encode()
+        else:
+            raise TypeError(f"key must be bytes, not {type(key).__name__}")
+    return xxh3_64_intdigest(key) % partitions
+
+
 def key_hash(name: str) -> KeyHash:
     """The key hash called ``name`` (``"xxh3"`` or ``"murmur2"``)."""
     if not isinstance(name, str):

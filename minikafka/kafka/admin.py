@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import ClosedError, InvalidArgumentError, TopicExistsError, TopicNotFoundError
 from ..group_state import GroupDescription, MemberDescription
-from ..partitioners import xxh3
+from ..partitioners import partition_for
 from ..records import TopicPartition
 from ..topic import validate_topic_name
 from .errors import TimeoutError, translate
@@ -53,12 +53,7 @@ class KafkaTopic:
 
     def partition_for(self, key: bytes) -> int:
         """The partition a record with this (serialized) key goes to: xxh3, as on a directory."""
-        if not isinstance(key, (bytes, bytearray, memoryview)):
-            if isinstance(key, str):
-                key = key.encode()
-            else:
-                raise TypeError(f"key must be bytes, not {type(key).__name__}")
-        return xxh3(key, self._partitions)
+        return partition_for(key, self._partitions)
 
     def _tps(self) -> list[TopicPartition]:
         return [TopicPartition(self.name, p) for p in range(self._partitions)]
