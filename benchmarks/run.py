@@ -25,7 +25,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make "benchmarks" importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks import ceiling, latency, peers, scale, tansu, workloads
+from benchmarks import ceiling, kafka_layer, latency, peers, scale, tansu, workloads
 from benchmarks.common import Config, Row, machine_info, make_keys, make_values
 
 MINIKAFKA = ("produce", "consume", "commit", "latency")
@@ -256,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
                     with tansu.broker(tmp) as bootstrap:
                         out = peers.kafka(cfg, bootstrap, keys, values)
                         out += latency.run(cfg, "kafka", bootstrap)
+                        out += kafka_layer.rows(cfg, bootstrap)  # the kafka:// backend, same broker
                     return out
 
                 section("kafka", kafka_rows, peer=True)

@@ -24,6 +24,7 @@ from .errors import (
     TopicNotFoundError,
 )
 from .group_state import GroupDescription, MemberDescription
+from .kafka.mirror import MirrorResult, mirror
 from .options import BrokerOptions, ConsumerConfig, ProducerConfig, TopicConfig, TopicSettings
 from .producer import Producer, RecordFuture, SendManyResult
 from .records import Record, RecordMetadata, TopicPartition
@@ -48,6 +49,7 @@ __all__ = [
     "InvalidTopicError",
     "MemberDescription",
     "MiniKafkaError",
+    "MirrorResult",
     "NoOffsetError",
     "Producer",
     "ProducerConfig",
@@ -65,4 +67,5 @@ __all__ = [
     "TopicSettings",
     "__version__",
     "connect",
+    "mirror",
 ]

@@ -443,13 +443,14 @@ class Broker(Closeable):
             for store in self._groups.values():
                 store.close()
             self._groups.clear()
+            self.waker.close()  # the doorbell mapping (issue 9 #15)
 
 
 def connect(url: str | os.PathLike[str], **options: Any) -> Broker:
     """Open a data directory (a path or ``file://`` URL) as a Broker.
 
-    ``kafka://host:port`` URLs name a Kafka cluster; that backend is not
-    part of this release and raises ``InvalidArgumentError`` saying so.
+    ``kafka://host:port[,host:port...][?config]`` URLs name a Kafka cluster
+    (``minikafka.kafka.KafkaBroker``; needs ``pip install 'minikafka[kafka]'``).
     """
     if isinstance(url, os.PathLike):
         return Broker(url, **options)
@@ -461,10 +462,9 @@ def connect(url: str | os.PathLike[str], **options: Any) -> Broker:
             raise InvalidArgumentError(f"file URL {url!r} must name a local path")
         return Broker(unquote(parsed.path), **options)
     if parsed.scheme in ("kafka", "kafka+ssl"):
-        raise InvalidArgumentError(
-            f"{url!r}: the Kafka cluster backend is not available in this release of "
-            f"minikafka; use a data directory path"
-        )
+        from .kafka import connect as connect_kafka  # lazy: confluent-kafka is optional
+
+        return connect_kafka(url, **options)  # type: ignore[return-value]
     if len(parsed.scheme) > 1:  # "c:" style drive letters are paths
         raise InvalidArgumentError(f"unsupported URL scheme {parsed.scheme!r} in {url!r}")
     return Broker(url, **options)

@@ -36,6 +36,7 @@ to polling with back-off.
 from __future__ import annotations
 
 import ctypes
+import logging
 import mmap
 import os
 import platform
@@ -44,6 +45,8 @@ import struct
 import sys
 import threading
 from collections.abc import Callable
+
+log = logging.getLogger("minikafka")
 
 # futex(2) syscall numbers per machine (asm/unistd.h).
 _SYS_FUTEX = {
@@ -114,6 +117,15 @@ class Doorbell:
         if _WORD.unpack_from(mm, WAITERS_AT)[0]:
             self._syscall(self._nr, self._addr, _FUTEX_WAKE, _WAKE_ALL, None, None, 0)
 
+    def close(self) -> None:
+        """Unmap the word. A racing wait or ring then gets EFAULT from the
+        kernel (it holds only addresses), never touches freed memory."""
+        self._word = self._waiters = None  # type: ignore[assignment]  # release the buffer exports
+        try:
+            self._mm.close()
+        except BufferError:
+            pass  # still exported somewhere: unmapped when collected
+
     def wait(self, seen: int, seconds: float) -> None:
         """Sleep until a ring after ``seen`` was read, or ``seconds`` pass.
 
@@ -136,13 +148,15 @@ def open_doorbell(path: str) -> Doorbell | None:
         return None
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    except OSError:
+    except OSError as e:
+        log.info("doorbell %s cannot be opened (%s): readers poll instead", path, e)
         return None  # e.g. no write permission: poll instead
     try:
         if os.fstat(fd).st_size < SIZE:
             os.ftruncate(fd, SIZE)  # only ever grows it: others may map it
         mm = mmap.mmap(fd, SIZE)
-    except OSError:
+    except OSError as e:
+        log.info("doorbell %s cannot be mapped (%s): readers poll instead", path, e)
         return None
     finally:
         os.close(fd)

@@ -187,6 +187,13 @@ class Waker:
             self._generation += 1
             self._cond.notify_all()
 
+    def close(self) -> None:
+        """Release the doorbell mapping; later waits fall back to the condition."""
+        bell, self.doorbell = self.doorbell, None
+        if bell is not None:
+            bell.ring()
+            bell.close()
+
     @property
     def generation(self) -> int:
         """Read before looking for records; pass to :meth:`wait`."""

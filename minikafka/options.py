@@ -80,6 +80,21 @@ def optional_callable(name: str) -> Validator:
     return check
 
 
+def partitioner_option(_inst: Any, _attr: Any, value: Any) -> None:
+    """None, a callable, or a key hash's name ("xxh3", "murmur2")."""
+    if value is None or callable(value):
+        return
+    if not isinstance(value, str):
+        raise TypeError(f"partitioner must be callable or a str, not {_type_name(value)}")
+    if value not in KEY_HASH_NAMES:
+        raise InvalidArgumentError(
+            f"partitioner must be a callable or one of {', '.join(KEY_HASH_NAMES)}; got {value!r}")
+
+
+#: The key hashes a Producer's ``partitioner`` may name (partitioners.py).
+KEY_HASH_NAMES = ("xxh3", "murmur2")
+
+
 def one_of(name: str, choices: tuple[str, ...]) -> Validator:
     def check(_inst: Any, _attr: Any, value: Any) -> None:
         if not isinstance(value, str):
@@ -228,9 +243,11 @@ class ProducerConfig:
     value_serializer: Callable[[Any], Any] | None = attrs.field(
         default=None, validator=optional_callable("value_serializer")
     )
-    #: ``partitioner(key, num_partitions) -> int`` for records without an explicit partition.
-    partitioner: Callable[[bytes | None, int], int] | None = attrs.field(
-        default=None, validator=optional_callable("partitioner")
+    #: ``partitioner(key, num_partitions) -> int`` for records without an explicit
+    #: partition, or the key hash of keyed ones: ``"xxh3"`` (the default) or
+    #: ``"murmur2"`` (the Java client's).
+    partitioner: Callable[[bytes | None, int], int] | str | None = attrs.field(
+        default=None, validator=partitioner_option
     )
     #: Longest time (ms) a record waits for its batch to fill; 0 writes every send at once.
     linger_ms: float = attrs.field(default=5, validator=number("linger_ms"))

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from .errors import InvalidArgumentError, InvalidPartitionError, RecordTooLargeError
 from .format import RECORD_PREFIX_SIZE, encode_headers
 from .options import MiB, ProducerConfig
+from .partitioners import murmur2
 from .records import RecordMetadata
 
 if TYPE_CHECKING:
@@ -91,15 +92,18 @@ class Prepared(NamedTuple):
 class SendFront:
     """Serializers, partitioner and record checks of one producer."""
 
-    __slots__ = ("custom", "key_serializer", "partitioner", "value_serializer")
+    __slots__ = ("custom", "key_hash", "key_serializer", "partitioner", "value_serializer")
 
     def __init__(self, config: ProducerConfig) -> None:
         self.key_serializer = config.key_serializer
         self.value_serializer = config.value_serializer
-        self.partitioner = config.partitioner
+        p = config.partitioner
+        self.partitioner = None if p is None or isinstance(p, str) else p
+        # partitioner="murmur2": keyed records by the Java client's hash ("xxh3": the topic's own)
+        self.key_hash = murmur2 if p == "murmur2" else None
         # Anything that makes send() leave its fast path.
         self.custom = (self.key_serializer is not None or self.value_serializer is not None
-                       or self.partitioner is not None)
+                       or self.partitioner is not None or self.key_hash is not None)
 
     def serialize(self, key: Any, value: Any) -> tuple[Any, Any]:
         """Apply the serializers to a non-None key and value."""
@@ -122,7 +126,9 @@ class SendFront:
                 )
             return partition
         if key is not None:
-            return route.partition_for(key) if route.partitions > 1 else 0
+            if route.partitions == 1:
+                return 0
+            return route.partition_for(key) if self.key_hash is None else self.key_hash(key, route.partitions)
         return route.sticky
 
     @staticmethod
@@ -364,8 +370,9 @@ class Producer:
     Options (``ProducerConfig``): ``key_serializer``/``value_serializer``
     (callables applied to non-None keys and values), ``partitioner(key,
     num_partitions) -> int`` (used for every record without an explicit
-    partition), ``linger_ms`` (5: longest time a record waits for its batch
-    to fill; 0 writes every send at once), ``batch_size`` (16384 bytes),
+    partition; or ``"murmur2"``/``"xxh3"``: the hash of keyed records),
+    ``linger_ms`` (5: longest time a record waits for its batch to fill;
+    0 writes every send at once), ``batch_size`` (16384 bytes),
     ``max_record_bytes`` (1 MiB, never more than one segment holds).
 
     ``send(topic, value=None, key=None, *, partition=None, headers=None,
@@ -383,7 +390,7 @@ class Producer:
         *,
         key_serializer: Callable[[Any], Any] | None = None,
         value_serializer: Callable[[Any], Any] | None = None,
-        partitioner: Callable[[bytes | None, int], int] | None = None,
+        partitioner: Callable[[bytes | None, int], int] | str | None = None,
         linger_ms: float = 5,
         batch_size: int = 16384,
         max_record_bytes: int = MiB,
@@ -392,7 +399,8 @@ class Producer:
 
         factory = None if isinstance(broker, Broker) else getattr(broker, "producer_backend", None)
         if factory is None and not isinstance(broker, Broker):
-            raise TypeError(f"Producer needs a minikafka.Broker, not {type(broker).__name__}")
+            raise TypeError(f"Producer needs a minikafka.Broker (or what minikafka.connect returns), "
+                            f"not {type(broker).__name__}")
         self.config = config = ProducerConfig(
             key_serializer=key_serializer, value_serializer=value_serializer, partitioner=partitioner,
             linger_ms=linger_ms, batch_size=batch_size, max_record_bytes=max_record_bytes,

@@ -8,12 +8,11 @@ import re
 import threading
 from typing import TYPE_CHECKING, Any
 
-from xxhash import xxh3_64_intdigest
-
 from .errors import ClosedError, CorruptLogError, InvalidTopicError, TopicNotFoundError
 from .format import TOPIC_META_VERSION
 from .options import TopicConfig
 from .partition import Partition
+from .partitioners import partition_for
 
 if TYPE_CHECKING:
     from .locking import Waker
@@ -120,12 +119,7 @@ class Topic:
 
     def partition_for(self, key: bytes) -> int:
         """The partition a record with this (serialized) key goes to."""
-        if not isinstance(key, (bytes, bytearray, memoryview)):
-            if isinstance(key, str):
-                key = key.encode()
-            else:
-                raise TypeError(f"key must be bytes, not {type(key).__name__}")
-        return xxh3_64_intdigest(key) % self.config.partitions
+        return partition_for(key, self.config.partitions)
 
     def partition(self, number: int) -> Partition:
         """The storage of one partition (internal; shared by this process)."""

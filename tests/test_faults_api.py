@@ -166,7 +166,6 @@ def _files_of(data_dir: Path) -> list[str]:
     return out
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 #15: Broker.close() leaves the doorbell mapped")
 def test_broker_close_releases_every_file(data_dir: Path) -> None:
     b = Broker(data_dir, segment_bytes=4096)
     b.create_topic("t")
@@ -199,7 +198,6 @@ def test_cut_tail_is_logged_as_a_warning(data_dir: Path, caplog) -> None:
     assert warnings and log.name in warnings[0].getMessage()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 #16: the polling fallback is not logged")
 def test_doorbell_fallback_is_logged(data_dir: Path, caplog) -> None:
     data_dir.mkdir()
     Broker(data_dir).close()

@@ -118,9 +118,6 @@ def test_appends_and_rolls_on_a_full_disk(disk: Path, tmp_path: Path) -> None:
         assert read_all(b, "t", 0)[-1].value == b"after"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 (found in phase 1): a roll that failed on a full "
-                   "disk leaves a sealed segment without successor; end_offsets() then tries to "
-                   "create it and raises ENOSPC, so nothing can be read until space is freed")
 def test_reading_on_a_full_disk_needs_no_space(disk: Path, tmp_path: Path) -> None:
     data, _filler, acked = _fill_by_producing(disk, tmp_path)
     with Broker(data) as b:

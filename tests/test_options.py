@@ -73,7 +73,8 @@ def test_unknown_keywords_are_type_errors(broker, tmp_path):
         ("linger_ms", "5", TypeError),
         ("batch_size", 0, minikafka.InvalidArgumentError),
         ("max_record_bytes", 2.0, TypeError),
-        ("partitioner", "murmur", TypeError),
+        ("partitioner", "murmur", minikafka.InvalidArgumentError),  # names: "xxh3", "murmur2"
+        ("partitioner", 3, TypeError),
     ],
 )
 def test_producer_config_validation(option, value, error):

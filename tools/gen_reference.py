@@ -43,6 +43,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
      ("minikafka.options",)),
     ("Groups", ("GroupDescription", "MemberDescription"), ("minikafka.group_state",)),
     ("asyncio", ("AsyncProducer", "AsyncConsumer"), ("minikafka.aio",)),
+    ("Scale-out", ("mirror", "MirrorResult"), ("minikafka.kafka.mirror",)),
     ("Errors", ("MiniKafkaError",), ("minikafka.errors",)),
 )
 OTHER = "Other"

@@ -1,0 +1,491 @@
+"""KafkaConsumerBackend: where records come from on a Kafka cluster.
+
+Implements the consumer backend interface of docs/architecture.md
+("Consumer backend interface") over confluent-kafka's ``Consumer``:
+
+- Positions are resolved here, at assignment time (committed offset, else
+  ``auto_offset_reset``), so ``position()`` is known and ``seek()`` works
+  right after ``assign``/``subscribe`` — a librdkafka consumer reports -1001
+  and refuses seeks until its first fetch (KAFKA.md). "latest" is the high
+  watermark read by :class:`~minikafka.kafka.offsets.OffsetProbe`, right
+  on Tansu too.
+- Group assignment uses the cooperative-sticky assignor, so listeners see
+  only the partitions that move, as on a data directory.
+- Offsets are committed synchronously, and only for partitions this member
+  owns (``CommitFailedError`` otherwise — safer than Kafka's coordinator,
+  which accepts them).
+- Errors are minikafka's, never confluent-kafka's.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..errors import ClosedError, CommitFailedError, InvalidArgumentError, NoOffsetError
+from ..records import Record, TopicPartition
+from .errors import TimeoutError, translate
+
+if TYPE_CHECKING:
+    from .admin import KafkaBroker
+
+#: Longest single wait inside ``fetch``, so ``wakeup`` and ``close`` are seen promptly.
+SLICE = 0.1
+
+
+class Hooks(Protocol):
+    """What the Consumer facade gives its backend (``consumer.ConsumerHooks``)."""
+
+    def assigned(self, partitions: set[TopicPartition]) -> None: ...
+    def revoking(self, partitions: set[TopicPartition], reason: str) -> None: ...
+
+
+class Settings(Protocol):
+    """The fields of ``options.ConsumerConfig`` this backend reads."""
+
+    group_id: str | None
+    auto_offset_reset: str
+    key_deserializer: Callable[[bytes], Any] | None
+    value_deserializer: Callable[[bytes], Any] | None
+    session_timeout: float
+    heartbeat_interval: float
+    max_poll_interval: float
+
+
+def client_config(broker_config: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """librdkafka settings for one consumer: the broker's, then minikafka's
+    options; commits and offset resets are driven by minikafka."""
+    config = {
+        "group.id": settings.group_id or f"minikafka-assign-{uuid.uuid4().hex}",
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "enable.partition.eof": True,
+        # Out of range: librdkafka resets (minikafka resolves every other start itself).
+        "auto.offset.reset": {"none": "error"}.get(settings.auto_offset_reset,
+                                                   settings.auto_offset_reset),
+        "partition.assignment.strategy": "cooperative-sticky",
+        "session.timeout.ms": int(settings.session_timeout * 1000),
+        "heartbeat.interval.ms": max(1, int(settings.heartbeat_interval * 1000)),
+        "max.poll.interval.ms": int(settings.max_poll_interval * 1000),
+    }
+    return {**config, **broker_config, "group.id": config["group.id"],
+            "enable.auto.commit": False, "enable.auto.offset.store": False,
+            "enable.partition.eof": True}
+
+
+class KafkaConsumerBackend:
+    """One confluent-kafka consumer behind a minikafka Consumer."""
+
+    def __init__(self, broker: KafkaBroker, settings: Settings, hooks: Hooks,
+                 extra_config: dict[str, Any] | None = None) -> None:
+        from confluent_kafka import Consumer
+
+        self._broker = broker
+        self._settings = settings
+        self._hooks = hooks
+        self._group = settings.group_id is not None
+        self._timeout = broker.request_timeout
+        self._key_de = settings.key_deserializer
+        self._value_de = settings.value_deserializer
+        config = client_config({**broker.config, **broker.consumer_config, **(extra_config or {})},
+                               settings)
+        self._consumer = Consumer(config)
+        self._lock = threading.RLock()
+        self._positions: dict[TopicPartition, int] = {}
+        self._seeks: dict[TopicPartition, int] = {}  # wished, not yet applied to librdkafka
+        self._paused: set[TopicPartition] = set()
+        self._eof: dict[TopicPartition, int] = {}  # high watermark at the last partition-EOF event
+        self._subscribed = False
+        self._joined = False  # the first assignment of a subscription has arrived
+        self._assignments = 0
+        self._wake = threading.Event()
+        self._closed = False
+        self._error: BaseException | None = None  # raised by a rebalance callback
+
+    # -- assignment -------------------------------------------------------------
+
+    def subscribe(self, topics: tuple[str, ...]) -> None:
+        self._check_open()
+        with self._lock:
+            self._subscribed, self._joined = True, False
+            self._forget(set(self._positions))
+            try:
+                self._consumer.subscribe(list(topics), on_assign=self._on_assign,
+                                         on_revoke=self._on_revoke, on_lost=self._on_lost)
+            except Exception as e:
+                raise translate(e, f"subscribing to {', '.join(topics)}") from None
+
+    def assign(self, partitions: list[TopicPartition]) -> None:
+        from confluent_kafka import TopicPartition as KTP
+
+        self._check_open()
+        with self._lock:
+            if self._subscribed:
+                self._consumer.unsubscribe()
+                self._subscribed = False
+            wanted = list(dict.fromkeys(partitions))
+            self._forget(set(self._positions) - set(wanted))
+            starts = self._start_offsets([tp for tp in wanted if tp not in self._positions])
+            self._positions.update(starts)
+            try:
+                self._consumer.assign([KTP(tp.topic, tp.partition, self._positions[tp]) for tp in wanted])
+                self._consumer.pause([KTP(tp.topic, tp.partition) for tp in wanted if tp in self._paused])
+            except Exception as e:
+                raise translate(e, "assigning partitions") from None
+            self._seeks.clear()
+
+    def unsubscribe(self) -> None:
+        self._check_open()
+        with self._lock:
+            try:
+                if self._subscribed:
+                    self._consumer.unsubscribe()  # runs on_revoke in this thread
+                else:
+                    self._consumer.unassign()
+            except Exception as e:
+                raise translate(e, "leaving the assignment") from None
+            self._subscribed = self._joined = False
+            self._forget(set(self._positions))
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self._positions)
+
+    def rebalancing(self) -> bool:
+        """A subscription whose first assignment has not arrived yet."""
+        return self._subscribed and not self._joined
+
+    def _forget(self, tps: set[TopicPartition]) -> None:
+        for tp in tps:
+            self._positions.pop(tp, None)
+            self._seeks.pop(tp, None)
+            self._eof.pop(tp, None)
+            self._paused.discard(tp)
+
+    # Rebalance callbacks run inside consume()/close() in the calling thread.
+    @property
+    def member_id(self) -> str | None:
+        """The id the group coordinator gave this member (None outside a group)."""
+        if not self._group or not self._subscribed:
+            return None
+        return self._consumer.memberid() or None
+
+    @property
+    def generation(self) -> int:
+        """Assignments received in the group (librdkafka does not expose the
+        coordinator's generation id); 0 outside a group."""
+        return self._assignments
+
+    def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
+        self._assignments += 1
+        from confluent_kafka import TopicPartition as KTP
+
+        try:
+            new = [TopicPartition(k.topic, k.partition) for k in partitions]
+            starts = self._start_offsets(new)
+            self._positions.update(starts)
+            consumer.incremental_assign([KTP(tp.topic, tp.partition, o) for tp, o in starts.items()])
+            self._joined = True
+            self._hooks.assigned(set(new))
+        except BaseException as e:  # re-raised by fetch(); librdkafka swallows it
+            self._error = e
+
+    def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
+        self._give_up(consumer, partitions, "leave" if self._closed else "revoked")
+
+    def _on_lost(self, consumer: Any, partitions: list[Any]) -> None:
+        self._give_up(consumer, partitions, "dropped")
+
+    def _give_up(self, consumer: Any, partitions: list[Any], reason: str) -> None:
+        gone = {TopicPartition(k.topic, k.partition) for k in partitions}
+        try:
+            if gone & set(self._positions):
+                self._hooks.revoking(gone & set(self._positions), reason)
+        except BaseException as e:  # re-raised by fetch()
+            self._error = e
+        finally:
+            self._forget(gone)
+            try:
+                consumer.incremental_unassign(partitions)
+            except Exception:  # closing: the assignment goes anyway
+                pass
+
+    def _start_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        """Where reading starts: committed offset, else ``auto_offset_reset``."""
+        if not tps:
+            return {}
+        out = {}
+        if self._group:
+            for tp in tps:
+                committed = self.committed(tp)
+                if committed is not None:
+                    out[tp] = committed
+        rest = [tp for tp in tps if tp not in out]
+        if rest:
+            reset = self._settings.auto_offset_reset
+            if reset == "none":
+                raise NoOffsetError(
+                    f"no committed offset for {', '.join(f'{t.topic}/{t.partition}' for t in rest)} "
+                    f"and auto_offset_reset='none'")
+            probe = self._broker.probe()
+            found = (probe.beginning_offsets(rest, self._timeout) if reset == "earliest"
+                     else probe.end_offsets(rest, self._timeout))
+            out.update(found)
+        return out
+
+    # -- records ------------------------------------------------------------------
+
+    def fetch(self, max_records: int, timeout: float | None) -> list[Record]:
+        from confluent_kafka import KafkaError
+
+        self._check_open()
+        self._wake.clear()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        consume = self._consumer.consume
+        while True:
+            with self._lock:
+                if self._seeks:
+                    self._apply_seeks()
+                left = SLICE if deadline is None else min(SLICE, max(0.0, deadline - time.monotonic()))
+                try:
+                    # consume(n, t) waits for n messages or t: take what is queued,
+                    # else wait for one message, then take what came with it.
+                    messages = consume(max_records, 0)
+                    if not messages and left > 0:
+                        messages = consume(1, left)
+                        if messages and max_records > 1:
+                            messages += consume(max_records - 1, 0)
+                except Exception as e:
+                    raise translate(e, "fetching records") from None
+                if self._error is not None:
+                    error, self._error = self._error, None
+                    raise error
+                records = self._records_or_rewind(messages, KafkaError._PARTITION_EOF) if messages else []
+            if records or self._wake.is_set() or self._closed:
+                return records
+            if deadline is not None and time.monotonic() >= deadline:
+                return records
+
+    def _records_or_rewind(self, messages: list[Any], eof_code: int) -> list[Record]:
+        """Records of ``messages``; if building them fails (a deserializer
+        raised), no record of the batch is lost: every partition goes back
+        to where the batch started and is fetched again."""
+        before = dict(self._positions)
+        try:
+            return self._records(messages, eof_code)
+        except BaseException:
+            for tp in {TopicPartition(m.topic(), m.partition()) for m in messages}:
+                if tp in before and self._positions.get(tp) is not None:
+                    self._positions[tp] = before[tp]
+                    self._seeks[tp] = before[tp]
+            raise
+
+    def _records(self, messages: list[Any], eof_code: int) -> list[Record]:
+        # The hot loop: messages come in runs per partition, so the
+        # TopicPartition and its position are looked up once per run.
+        out: list[Record] = []
+        append = out.append
+        positions = self._positions
+        key_de, value_de = self._key_de, self._value_de
+        plain = key_de is None and value_de is None
+        make = tuple.__new__
+        tp: TopicPartition | None = None
+        topic, part, expected = "", -1, -1
+        for m in messages:
+            err = m.error()
+            if err is not None:
+                this = TopicPartition(m.topic(), m.partition())
+                if err.code() == eof_code:
+                    self._eof[this] = m.offset()
+                    continue
+                raise _consume_error(err, this)
+            if m.partition() != part or m.topic() != topic or tp is None:
+                if tp is not None and expected >= 0:
+                    positions[tp] = expected
+                topic, part = m.topic(), m.partition()
+                tp = TopicPartition(topic, part)
+                expected = positions.get(tp, -1)
+            offset = m.offset()
+            if expected < 0 or offset < expected:
+                continue  # fetched before a seek or a revoke: not ours to return
+            key, value = m.key(), m.value()
+            if not plain:
+                if key_de is not None and key is not None:
+                    key = key_de(key)
+                if value_de is not None and value is not None:
+                    value = value_de(value)
+            headers = m.headers()
+            append(make(Record, (topic, part, offset, m.timestamp()[1], key, value,
+                                 tuple(headers) if headers else ())))
+            expected = offset + 1
+        if tp is not None and expected >= 0:
+            positions[tp] = expected
+        return out
+
+    def _apply_seeks(self) -> None:
+        from confluent_kafka import KafkaException
+        from confluent_kafka import TopicPartition as KTP
+
+        seeks, self._seeks = self._seeks, {}
+        stuck = []
+        for tp, offset in seeks.items():
+            try:
+                self._consumer.seek(KTP(tp.topic, tp.partition, offset))
+            except KafkaException:
+                stuck.append(KTP(tp.topic, tp.partition, offset))  # not fetching yet (_STATE)
+        if stuck:
+            try:
+                if self._subscribed:
+                    self._consumer.incremental_unassign(stuck)
+                    self._consumer.incremental_assign(stuck)
+                else:
+                    self._consumer.assign([KTP(tp.topic, tp.partition, o)
+                                           for tp, o in self._positions.items()])
+            except Exception as e:
+                raise translate(e, "seeking") from None
+
+    def wakeup(self) -> None:
+        self._wake.set()
+
+    # -- positions ------------------------------------------------------------------
+
+    def _assigned(self, tp: TopicPartition) -> None:
+        if tp not in self._positions:
+            raise InvalidArgumentError(f"{tp.topic}/{tp.partition} is not assigned to this consumer")
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        with self._lock:
+            self._assigned(tp)
+            self._positions[tp] = offset
+            self._seeks[tp] = offset
+            self._eof.pop(tp, None)
+
+    def position(self, tp: TopicPartition) -> int:
+        with self._lock:
+            self._assigned(tp)
+            return self._positions[tp]
+
+    def positions(self) -> dict[TopicPartition, int]:
+        return dict(self._positions)
+
+    def pause(self, tps: list[TopicPartition]) -> None:
+        self._flow(tps, pause=True)
+
+    def resume(self, tps: list[TopicPartition]) -> None:
+        self._flow(tps, pause=False)
+
+    def _flow(self, tps: list[TopicPartition], pause: bool) -> None:
+        from confluent_kafka import TopicPartition as KTP
+
+        with self._lock:
+            for tp in tps:
+                self._assigned(tp)
+            ktps = [KTP(tp.topic, tp.partition) for tp in tps]
+            try:
+                if pause:
+                    self._consumer.pause(ktps)
+                    self._paused.update(tps)
+                else:
+                    self._consumer.resume(ktps)
+                    self._paused.difference_update(tps)
+                    # librdkafka may have dropped what it had fetched: read on from our positions.
+                    self._seeks.update({tp: self._positions[tp] for tp in tps})
+            except Exception as e:
+                raise translate(e, "pausing" if pause else "resuming") from None
+
+    def paused(self) -> set[TopicPartition]:
+        return set(self._paused)
+
+    # -- committed offsets --------------------------------------------------------------
+
+    def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        from confluent_kafka import TopicPartition as KTP
+
+        self._check_open()
+        with self._lock:
+            if self._subscribed:
+                foreign = sorted(set(offsets) - set(self._positions))
+                if foreign:
+                    raise CommitFailedError(
+                        f"group {self._settings.group_id!r}: this member does not own "
+                        f"{', '.join(f'{tp.topic}/{tp.partition}' for tp in foreign)}; "
+                        f"its offsets were not committed")
+            if not offsets:
+                return
+            try:
+                self._consumer.commit(offsets=[KTP(tp.topic, tp.partition, o) for tp, o in offsets.items()],
+                                      asynchronous=False)
+            except Exception as e:
+                error = translate(e, f"committing offsets of group {self._settings.group_id!r}")
+                if "REBALANCE" in str(error) or "ILLEGAL_GENERATION" in str(error) \
+                        or "UNKNOWN_MEMBER_ID" in str(error):
+                    raise CommitFailedError(str(error)) from None
+                raise error from None
+
+    def committed(self, tp: TopicPartition) -> int | None:
+        from confluent_kafka import TopicPartition as KTP
+
+        self._check_open()
+        try:
+            got = self._consumer.committed([KTP(tp.topic, tp.partition)], timeout=self._timeout)
+        except Exception as e:
+            raise translate(e, f"reading the committed offset of {tp.topic}/{tp.partition}") from None
+        offset = got[0].offset if got else -1
+        return offset if offset >= 0 else None
+
+    # -- lookups ---------------------------------------------------------------------------
+
+    def beginning_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return self._broker.probe().beginning_offsets(tps, self._timeout)
+
+    def end_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return self._broker.probe().end_offsets(tps, self._timeout)
+
+    def offsets_for_times(self, times: dict[TopicPartition, int]) -> dict[TopicPartition, int | None]:
+        from confluent_kafka import TopicPartition as KTP
+
+        self._check_open()
+        if not times:
+            return {}
+        try:
+            got = self._consumer.offsets_for_times(
+                [KTP(tp.topic, tp.partition, ts) for tp, ts in times.items()], timeout=self._timeout)
+        except Exception as e:
+            raise translate(e, "looking up offsets by time") from None
+        return {TopicPartition(k.topic, k.partition): (k.offset if k.offset >= 0 else None) for k in got}
+
+    def eof_offsets(self) -> dict[TopicPartition, int]:
+        """High watermark at each partition's last end-of-partition event
+        (free to read: no request)."""
+        return dict(self._eof)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._wake.set()
+            try:
+                self._consumer.close()  # leaves the group (on_revoke runs with reason "leave")
+            except Exception as e:
+                raise translate(e, "closing the consumer") from None
+            finally:
+                self._positions.clear()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClosedError("consumer is closed")
+
+
+def _consume_error(err: Any, tp: TopicPartition) -> BaseException:
+    from confluent_kafka import KafkaError
+
+    if err.code() == KafkaError._AUTO_OFFSET_RESET:
+        return NoOffsetError(f"{tp.topic}/{tp.partition}: position out of range and "
+                             f"auto_offset_reset='none' ({err.str()})")
+    return translate(err, f"fetching from {tp.topic}/{tp.partition}")
+
+
+__all__ = ["Hooks", "KafkaConsumerBackend", "Settings", "TimeoutError", "client_config"]

@@ -1,0 +1,108 @@
+"""Beginning and end offsets of Kafka partitions, read so they are right on
+every Kafka-protocol broker.
+
+ListOffsets "latest" is the end offset on Apache Kafka, but Tansu 0.6
+answers the last batch's base offset + 1 (KAFKA.md). The high watermark in
+a Fetch response is right everywhere, so the end is confirmed by fetching
+from one before the ListOffsets answer up to the partition-EOF event and
+reading the cached high watermark: one short fetch per call.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from ..records import TopicPartition
+from .errors import TimeoutError, translate
+
+
+def _remaining(deadline: float, what: str) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError(f"{what}: timed out")
+    return left
+
+
+class OffsetProbe:
+    """A private confluent-kafka consumer (never commits, never joins a
+    group) that reads watermarks and committed offsets. Thread-safe."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        from confluent_kafka import Consumer
+
+        self._consumer = Consumer({
+            **config,
+            "group.id": f"minikafka-probe-{uuid.uuid4().hex}",  # required, never joined
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "fetch.wait.max.ms": 10,
+        })
+        self._lock = threading.Lock()
+
+    def beginning_offsets(self, tps: Iterable[TopicPartition], timeout: float) -> dict[TopicPartition, int]:
+        deadline = time.monotonic() + timeout
+        out = {}
+        with self._lock:
+            for tp in tps:
+                lo, _hi = self._watermarks(tp, deadline)
+                out[tp] = lo
+        return out
+
+    def end_offsets(self, tps: Iterable[TopicPartition], timeout: float) -> dict[TopicPartition, int]:
+        from confluent_kafka import KafkaError
+        from confluent_kafka import TopicPartition as KTP
+
+        deadline = time.monotonic() + timeout
+        out: dict[TopicPartition, int] = {}
+        probe: dict[tuple[str, int], TopicPartition] = {}
+        with self._lock:
+            for tp in tps:
+                lo, hi = self._watermarks(tp, deadline)
+                out[tp] = hi
+                if hi > lo:
+                    probe[(tp.topic, tp.partition)] = tp
+            if not probe:
+                return out
+            c = self._consumer
+            c.assign([KTP(t, p, out[tp] - 1) for (t, p), tp in probe.items()])
+            try:
+                left = set(probe)
+                while left:
+                    msg = c.poll(min(0.1, _remaining(deadline, "reading end offsets")))
+                    if msg is None:
+                        continue
+                    err = msg.error()
+                    if err is None or err.code() == KafkaError._PARTITION_EOF:
+                        key = (msg.topic(), msg.partition())
+                        if err is not None:
+                            left.discard(key)
+                    else:
+                        raise translate(err, f"reading the end offset of {msg.topic()}/{msg.partition()}")
+                for (t, p), tp in probe.items():
+                    _lo, hi = c.get_watermark_offsets(KTP(t, p), cached=True)
+                    if hi >= 0:
+                        out[tp] = max(out[tp], hi)
+            finally:
+                c.unassign()
+        return out
+
+    def _watermarks(self, tp: TopicPartition, deadline: float) -> tuple[int, int]:
+        from confluent_kafka import TopicPartition as KTP
+
+        what = f"reading the offsets of {tp.topic}/{tp.partition}"
+        try:
+            got = self._consumer.get_watermark_offsets(KTP(tp.topic, tp.partition),
+                                                       timeout=_remaining(deadline, what))
+        except Exception as e:
+            raise translate(e, what) from None
+        if got is None:
+            raise TimeoutError(f"{what}: timed out")
+        return int(got[0]), int(got[1])
+
+    def close(self) -> None:
+        with self._lock:
+            self._consumer.close()

@@ -1,0 +1,256 @@
+"""The Broker/Producer/Consumer surface, the same tests on both backends.
+
+``backend`` is a data directory ("dir") or the session's Tansu broker
+("kafka"; a real Kafka with MINIKAFKA_TEST_KAFKA=host:port). Where Tansu 0.6
+deviates from Apache Kafka the test is an expected failure on Tansu only.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kafka_broker import xfail_on_tansu
+
+import minikafka
+from minikafka import Consumer, Producer, TopicPartition
+from minikafka.partitioners import murmur2
+
+# Group timeouts short enough for Tansu's join (about half the session timeout, >= 1 s).
+GROUP = {"session_timeout": 1.5, "heartbeat_interval": 0.3}
+
+
+@pytest.fixture(params=["dir", "kafka"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    if request.param == "dir":
+        broker = minikafka.connect(tmp_path / "data")
+    else:
+        url = f"kafka://{request.getfixturevalue('kafka_bootstrap')}"
+        broker = minikafka.connect(url, consumer_config={"fetch.wait.max.ms": 50})
+    try:
+        yield broker
+    finally:
+        broker.close()
+
+
+def new_topic(broker: Any, partitions: int = 1) -> str:
+    name = f"t-{uuid.uuid4().hex[:12]}"
+    broker.create_topic(name, partitions=partitions)
+    return name
+
+
+def read_all(consumer: Consumer, n: int, timeout: float = 15.0) -> list[minikafka.Record]:
+    got: list[minikafka.Record] = []
+    deadline = time.monotonic() + timeout
+    while len(got) < n and time.monotonic() < deadline:
+        got.extend(consumer.poll(timeout=0.5))
+    assert len(got) == n, f"{len(got)} of {n} records arrived"
+    return got
+
+
+def assigned(broker: Any, topic: str, partitions: int = 1, **options: Any) -> Consumer:
+    c = Consumer(broker, auto_offset_reset="earliest", **options)
+    c.assign([TopicPartition(topic, p) for p in range(partitions)])
+    return c
+
+
+def test_futures_give_record_metadata_and_records_keep_every_field(backend: Any) -> None:
+    topic = new_topic(backend, 2)
+    with Producer(backend) as p:
+        f1 = p.send(topic, b"v1", b"k1", partition=1, headers=[("h", b"1"), ("h", b"2")],
+                    timestamp_ms=1_700_000_000_000)
+        f2 = p.send(topic, None, None, partition=0, timestamp_ms=1_700_000_000_001)
+        p.flush(10)
+        m1, m2 = f1.result(10), f2.result(10)
+    assert f1.done() and f1.exception() is None
+    assert (m1.topic, m1.partition, m1.offset, m1.timestamp) == (topic, 1, 0, 1_700_000_000_000)
+    assert (m2.partition, m2.offset) == (0, 0)
+    with assigned(backend, topic, 2) as c:
+        got = sorted(read_all(c, 2), key=lambda r: r.partition)
+    assert [(r.partition, r.key, r.value, list(r.headers), r.timestamp) for r in got] == [
+        (0, None, None, [], 1_700_000_000_001),
+        (1, b"k1", b"v1", [("h", b"1"), ("h", b"2")], 1_700_000_000_000),
+    ]
+
+
+def test_done_callbacks_run_once_delivered(backend: Any) -> None:
+    topic = new_topic(backend)
+    seen: list[int] = []
+    with Producer(backend) as p:
+        f = p.send(topic, b"x")
+        f.add_done_callback(lambda fut: seen.append(fut.result().offset))
+        p.flush(10)
+    deadline = time.monotonic() + 5
+    while not seen and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert seen == [0]
+
+
+def test_serializers_both_ways(backend: Any) -> None:
+    topic = new_topic(backend)
+    with Producer(backend, key_serializer=str.encode, value_serializer=lambda v: json.dumps(v).encode()) as p:
+        p.send(topic, {"n": 1}, "a").result(10)
+        p.send(topic, None, None).result(10)
+    with assigned(backend, topic, key_deserializer=bytes.decode, value_deserializer=json.loads) as c:
+        got = read_all(c, 2)
+    assert [(r.key, r.value) for r in got] == [("a", {"n": 1}), (None, None)]
+
+
+def test_keyed_records_land_on_partition_for_key(backend: Any) -> None:
+    topic = new_topic(backend, 4)
+    keys = [b"key-%d" % i for i in range(40)]
+    t = backend.topic(topic)
+    with Producer(backend) as p:
+        metas = [p.send(topic, b"v", k) for k in keys]
+        p.flush(10)
+        assert [m.result(10).partition for m in metas] == [t.partition_for(k) for k in keys]
+    with Producer(backend, partitioner="murmur2") as p:
+        metas = [p.send(topic, b"v", k) for k in keys]
+        assert [m.result(10).partition for m in metas] == [murmur2(k, 4) for k in keys]
+
+
+def test_partitioner_option_is_validated(backend: Any) -> None:
+    with pytest.raises(minikafka.InvalidArgumentError, match="partitioner"):
+        Producer(backend, partitioner="crc32")
+    with pytest.raises(TypeError, match="partitioner"):
+        Producer(backend, partitioner=3)  # type: ignore[arg-type]
+
+
+def test_custom_partitioner_and_explicit_partitions(backend: Any) -> None:
+    topic = new_topic(backend, 3)
+    with Producer(backend, partitioner=lambda key, n: n - 1) as p:
+        assert p.send(topic, b"a", b"k").result(10).partition == 2
+        assert p.send(topic, b"b").result(10).partition == 2
+        assert p.send(topic, b"c", partition=0).result(10).partition == 0
+        with pytest.raises(minikafka.InvalidPartitionError):
+            p.send(topic, b"d", partition=3)
+
+
+def test_send_many_and_end_offsets(backend: Any) -> None:
+    topic = new_topic(backend, 2)
+    with Producer(backend) as p:
+        res = p.send_many(topic, [b"a", b"b", b"c"], keys=[b"x", b"y", b"z"])
+        metas = res.metadata()
+    t = backend.topic(topic)
+    assert [m.partition for m in metas] == [t.partition_for(k) for k in (b"x", b"y", b"z")]
+    ends = t.end_offsets()
+    assert sum(ends.values()) == 3
+    assert t.beginning_offsets() == {0: 0, 1: 0}
+
+
+def _fill(broker: Any, topic: str, n: int, partition: int = 0, ts0: int = 1_000_000) -> None:
+    with Producer(broker) as p:
+        for i in range(n):
+            p.send(topic, b"%d" % i, partition=partition, timestamp_ms=ts0 + i * 10)
+        p.flush(10)
+
+
+def test_seek_position_and_stop_at_end(backend: Any) -> None:
+    topic = new_topic(backend)
+    _fill(backend, topic, 10)
+    tp = TopicPartition(topic, 0)
+    with assigned(backend, topic) as c:
+        assert c.position(tp) == 0
+        c.seek(tp, 7)
+        assert [r.offset for r in read_all(c, 3)] == [7, 8, 9]
+        assert c.position(tp) == 10
+        c.seek_to_beginning(tp)
+        assert c.position(tp) == 0
+        c.seek_to_end(tp)
+        assert c.position(tp) == 10
+        assert c.end_offsets([tp]) == {tp: 10}
+    with Consumer(backend, auto_offset_reset="earliest", stop_at_end=True) as c:
+        c.assign([tp])
+        assert [r.offset for r in c] == list(range(10))
+
+
+def test_pause_and_resume(backend: Any) -> None:
+    topic = new_topic(backend, 2)
+    _fill(backend, topic, 3, partition=0)
+    _fill(backend, topic, 3, partition=1)
+    p0 = TopicPartition(topic, 0)
+    with assigned(backend, topic, 2) as c:
+        c.pause(p0)
+        assert c.paused() == {p0}
+        got = read_all(c, 3)
+        assert {r.partition for r in got} == {1}
+        c.resume(p0)
+        assert {r.partition for r in read_all(c, 3)} == {0}
+
+
+def on_kafka(request: pytest.FixtureRequest, deviation: str) -> None:
+    """Mark this test an expected failure on Tansu (only on the kafka backend)."""
+    if request.node.callspec.params["backend"] == "kafka":
+        request.applymarker(xfail_on_tansu(deviation))
+
+
+def test_offsets_for_times(backend: Any, request: pytest.FixtureRequest) -> None:
+    on_kafka(request, "ListOffsets by timestamp always answers 0")
+    topic = new_topic(backend)
+    _fill(backend, topic, 5, ts0=1_000_000)  # timestamps 1_000_000, +10, ...
+    tp = TopicPartition(topic, 0)
+    with assigned(backend, topic) as c:
+        assert c.offsets_for_times({tp: 1_000_015}) == {tp: 2}
+        assert c.offsets_for_times({tp: 2_000_000}) == {tp: None}
+
+
+def test_commit_and_committed(backend: Any) -> None:
+    topic = new_topic(backend)
+    _fill(backend, topic, 5)
+    tp = TopicPartition(topic, 0)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    with assigned(backend, topic, group_id=group, enable_auto_commit=False) as c:
+        c.seek(tp, 3)
+        c.commit()
+        assert c.committed(tp) == 3
+    assert backend.committed_offsets(group) == {tp: 3}
+    assert backend.lag(group) == {tp: 2}
+    with assigned(backend, topic, group_id=group) as c:
+        assert c.position(tp) == 3
+
+
+@pytest.mark.slow
+def test_group_on_assign_and_on_revoke(backend: Any) -> None:
+    topic = new_topic(backend, 2)
+    _fill(backend, topic, 4, partition=0)
+    _fill(backend, topic, 4, partition=1)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    events: list[tuple[str, set[TopicPartition]]] = []
+    c = Consumer(backend, topic, group_id=group, auto_offset_reset="earliest",
+                 on_assign=lambda ps: events.append(("assign", set(ps))),
+                 on_revoke=lambda ps: events.append(("revoke", set(ps))), **GROUP)
+    try:
+        got = read_all(c, 8, timeout=20)
+        assert sorted((r.partition, r.offset) for r in got) == [(p, o) for p in (0, 1) for o in range(4)]
+        assert events[0] == ("assign", {TopicPartition(topic, 0), TopicPartition(topic, 1)})
+        assert c.member_id and c.generation >= 1  # a member of the group on either backend
+        c.commit()
+    finally:
+        c.close()
+    assert events[-1][0] == "revoke"
+    assert backend.committed_offsets(group) == {TopicPartition(topic, 0): 4, TopicPartition(topic, 1): 4}
+    assert group in backend.list_groups()
+
+
+def test_asyncio_classes(backend: Any) -> None:
+    import asyncio
+
+    from minikafka.aio import AsyncConsumer, AsyncProducer
+
+    topic = new_topic(backend)
+
+    async def main() -> list[tuple[bytes | None, bytes | None]]:
+        async with AsyncProducer(backend) as p:
+            md = await (await p.send(topic, b"v", b"k", timestamp_ms=5))
+            assert (md.partition, md.offset, md.timestamp) == (0, 0, 5)
+        async with AsyncConsumer(backend, auto_offset_reset="earliest") as c:
+            c.assign([TopicPartition(topic, 0)])
+            got = await c.poll(timeout=10)
+            return [(r.key, r.value) for r in got]
+
+    assert asyncio.run(main()) == [(b"k", b"v")]
