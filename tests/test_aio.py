@@ -19,7 +19,7 @@ import pytest
 
 import minikafka
 from minikafka import AsyncConsumer, AsyncProducer, TopicPartition
-from minikafka.aio import _Hub, _hub_for
+from minikafka.aio_hub import Hub, hub_for
 from minikafka.testing import read_topic
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -316,7 +316,7 @@ def test_idle_async_consumer_costs_no_more_cpu_than_an_idle_consumer(broker: min
 
 def test_the_waiter_thread_is_shared_and_ends_with_the_last_consumer(broker: minikafka.Broker) -> None:
     broker.create_topic("t")
-    hub = _hub_for(broker)
+    hub = hub_for(broker)
 
     async def main() -> None:
         cs = [AsyncConsumer(broker, "t") for _ in range(3)]
@@ -335,7 +335,7 @@ def test_the_waiter_thread_is_shared_and_ends_with_the_last_consumer(broker: min
 
 
 def test_a_broker_without_a_waker_gets_bounded_waits_from_one_thread() -> None:
-    hub = _Hub(None)
+    hub = Hub(None)
     hub.acquire()
 
     async def main() -> float:
@@ -435,7 +435,7 @@ def test_a_closed_broker_is_not_kept_alive_by_its_hub(tmp_path: Path) -> None:
             await c.poll(timeout=0.01)
 
     run(main(b))
-    hub = _hub_for(b)
+    hub = hub_for(b)
     waker = weakref.ref(b.waker)
     b.close()
     deadline = time.monotonic() + 2
