@@ -37,6 +37,7 @@ from .errors import (
     GroupNotEmptyError,
     InvalidArgumentError,
     InvalidPartitionError,
+    TimeoutError,
     TopicExistsError,
     TopicNotFoundError,
 )
@@ -93,9 +94,13 @@ class Broker(Closeable):
         self._closed = False
         for name in self.list_topics():
             try:
-                self.topic(name).apply_retention()
+                self.topic(name).apply_retention(timeout=0)
             except (TopicNotFoundError, ClosedError):
                 pass  # deleted by another process meanwhile
+            except TimeoutError as e:
+                # A writer holds the lock (or is frozen holding it): it applies
+                # retention itself when it next rolls; opening must not wait.
+                log.info("retention of topic %r left for its writer: %s", name, e)
             except CorruptLogError as e:
                 # One damaged topic must not make the others unusable: it
                 # raises when used; retention of it waits for a repair.
@@ -372,7 +377,7 @@ class Broker(Closeable):
             if old is not None:
                 old.close()
         topic = self.topic(name)
-        topic.apply_retention()
+        topic.apply_retention(self.options.request_timeout)
         return topic
 
     @staticmethod

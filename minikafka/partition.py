@@ -27,7 +27,7 @@ from collections.abc import Callable
 from . import reader as _reader
 from . import retention
 from .batch import BatchBuilder, BatchWalker, Status
-from .errors import ClosedError, RecordTooLargeError, TopicNotFoundError
+from .errors import ClosedError, RecordTooLargeError, TimeoutError, TopicNotFoundError
 from .files import NEVER, TMP_SUFFIX, fsync_directory, unlink_quietly
 from .format import (
     INT64_MIN,
@@ -77,6 +77,11 @@ class _Tail:
     def close(self) -> None:
         self.seg.close()
         self.index.close()
+
+
+class _StaleTail(Exception):
+    """The writer's tail is in segments retention has deleted since it last
+    looked (another writer appended, rolled and applied retention)."""
 
 
 class Partition:
@@ -245,6 +250,11 @@ class Partition:
         try:
             seg = self._open_writable(base)
         except FileNotFoundError:
+            # Missing with later segments on disk: retention deleted it
+            # after another writer moved on; this tail is stale and must be
+            # found again (recreating the file would reuse its offsets).
+            if any(b > base for b in self.bases()):
+                raise _StaleTail from None
             self._create_segment(base)
             seg = Segment.open(self.dir, base, writable=True)
         index = self._open_index(base, seg.capacity)
@@ -314,21 +324,62 @@ class Partition:
                 raise self._deleted_error()
             raise ClosedError(f"partition {self.topic}/{self.number} is closed")
 
-    def recover(self) -> None:
+    def _sync(self) -> _Tail:
+        """The tail, moved (flock held) to the partition's real end: whatever
+        other writers appended, rolled or deleted since this one looked."""
+        t = self._tail
+        if t is None:
+            return self._open_tail()
+        try:
+            self._follow(t)
+        except _StaleTail:
+            t.close()
+            self._tail = None
+            return self._open_tail()
+        return t
+
+    def _acquire(self, timeout: float | None) -> None:
+        """Take the thread lock and the writer flock, waiting at most
+        ``timeout`` seconds in all (None: as long as it takes); then raise
+        :class:`~minikafka.TimeoutError` naming the lock (and its holder)."""
+        if timeout is None:
+            self._lock.acquire()
+        else:
+            deadline = time.monotonic() + timeout
+            if not self._lock.acquire(timeout=max(0.0, timeout)):
+                raise TimeoutError(f"timed out after {timeout:g} s waiting for partition "
+                                   f"{self.topic}/{self.number} (another thread of this process "
+                                   f"is writing to it)")
+        try:
+            self._writable()
+            if timeout is None:
+                self._flock.acquire()
+            else:
+                self._flock.acquire(timeout=max(0.0, deadline - time.monotonic()))
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _release(self) -> None:
+        self._flock.release()
+        self._lock.release()
+
+    def recover(self, timeout: float | None = None) -> None:
         """Take the writer lock, recover the tail (once per process) and
         rebuild the index files readers found damaged. Every append does
         this first; call it to repair without writing."""
-        with self._lock:
-            self._writable()
-            with self._flock:
-                self._check_not_deleted()
-                t = self._tail or self._open_tail()
-                self._follow(t)
-                self._rebuild_indexes()
+        self._acquire(timeout)
+        try:
+            self._check_not_deleted()
+            self._sync()
+            self._rebuild_indexes()
+        finally:
+            self._release()
 
-    def append(self, batch: BatchBuilder) -> int:
+    def append(self, batch: BatchBuilder, timeout: float | None = None) -> int:
         """Write one batch and return its base offset (the builder's header
-        and checksum are filled in here, under the writer lock)."""
+        and checksum are filled in here, under the writer lock). Waits at
+        most ``timeout`` seconds for the lock (see ``_acquire``)."""
         n = len(batch.buf)
         cfg = self.config
         if n > cfg.max_batch_bytes:
@@ -336,50 +387,47 @@ class Partition:
                 f"{self.topic}/{self.number}: batch of {n} bytes does not fit in a "
                 f"segment of {cfg.segment_bytes} bytes"
             )
-        with self._lock:
-            self._writable()
-            self._flock.acquire()
-            try:
-                self._check_not_deleted()
-                t = self._tail or self._open_tail()
-                self._follow(t)
-                if self.damaged_indexes:
-                    self._rebuild_indexes()
+        self._acquire(timeout)
+        try:
+            self._check_not_deleted()
+            t = self._sync()
+            if self.damaged_indexes:
+                self._rebuild_indexes()
+            pos = t.pos
+            if pos + n + TRAILER_SIZE > t.seg.capacity or (
+                cfg.segment_ms is not None
+                and pos > SEGMENT_HEADER_SIZE
+                and time.time() * 1000 - t.seg.created_ms >= cfg.segment_ms
+            ):
+                self._roll(t)
                 pos = t.pos
-                if pos + n + TRAILER_SIZE > t.seg.capacity or (
-                    cfg.segment_ms is not None
-                    and pos > SEGMENT_HEADER_SIZE
-                    and time.time() * 1000 - t.seg.created_ms >= cfg.segment_ms
-                ):
-                    self._roll(t)
-                    pos = t.pos
-                base = t.next_offset
-                buf = batch.finish(base)
-                end = pos + n
-                # Everything but the length word, and a zero next word (stale
-                # bytes of a writer that died there must never read as the
-                # next batch) in one pwrite; then the length publishes it.
-                with memoryview(buf) as mv:
-                    written = os.pwritev(t.seg.fd, (mv[4:], _ZERO_WORD), pos + 4)
-                if written != n:  # n - 4 body bytes + the 4-byte zero word
-                    raise OSError(f"{t.seg.path}: short write at byte {pos + 4} ({written} of {n} bytes)")
-                mm = t.seg.mm
-                U32.pack_into(mm, pos, n)
-                if index_due(pos, t.last_indexed_pos, cfg.index_interval_bytes):
-                    t.index.append(base - t.seg.base, pos, t.max_ts)
-                    t.last_indexed_pos = pos
-                if batch.max_ts > t.max_ts:
-                    t.max_ts = batch.max_ts
-                t.pos = end
-                t.next_offset = base + batch.count
-                if end > t.spare_at:
-                    t.spare_at = NEVER
-                    self._start_spare()
-                if self.fsync:
-                    start = pos - pos % _PAGE
-                    mm.flush(start, end + TRAILER_SIZE - start)
-            finally:
-                self._flock.release()
+            base = t.next_offset
+            buf = batch.finish(base)
+            end = pos + n
+            # Everything but the length word, and a zero next word (stale
+            # bytes of a writer that died there must never read as the
+            # next batch) in one pwrite; then the length publishes it.
+            with memoryview(buf) as mv:
+                written = os.pwritev(t.seg.fd, (mv[4:], _ZERO_WORD), pos + 4)
+            if written != n:  # n - 4 body bytes + the 4-byte zero word
+                raise OSError(f"{t.seg.path}: short write at byte {pos + 4} ({written} of {n} bytes)")
+            mm = t.seg.mm
+            U32.pack_into(mm, pos, n)
+            if index_due(pos, t.last_indexed_pos, cfg.index_interval_bytes):
+                t.index.append(base - t.seg.base, pos, t.max_ts)
+                t.last_indexed_pos = pos
+            if batch.max_ts > t.max_ts:
+                t.max_ts = batch.max_ts
+            t.pos = end
+            t.next_offset = base + batch.count
+            if end > t.spare_at:
+                t.spare_at = NEVER
+                self._start_spare()
+            if self.fsync:
+                start = pos - pos % _PAGE
+                mm.flush(start, end + TRAILER_SIZE - start)
+        finally:
+            self._release()
         self.waker.notify()
         return base
 
@@ -396,13 +444,17 @@ class Partition:
         bases = self.bases()
         return bases[0] if bases else 0
 
-    def apply_retention(self) -> None:
-        """Delete closed segments past ``retention_ms`` / ``retention_bytes``."""
+    def apply_retention(self, timeout: float | None = None) -> None:
+        """Delete closed segments past ``retention_ms`` / ``retention_bytes``,
+        waiting at most ``timeout`` seconds for the writer lock."""
         cfg = self.config
         if cfg.retention_ms is None and cfg.retention_bytes is None:
             return
-        with self._lock, self._flock:
+        self._acquire(timeout)
+        try:
             self._apply_retention()
+        finally:
+            self._release()
 
     def _apply_retention(self) -> None:
         for base in list(retention.expired(self.dir, self.bases(), self.config, self.seal)):

@@ -150,11 +150,13 @@ class Topic:
         """Partition -> the offset the next record will get."""
         return {p: self.partition(p).end_offset() for p in range(self.partitions)}
 
-    def apply_retention(self) -> None:
+    def apply_retention(self, timeout: float | None = None) -> None:
         """Delete the closed segments that ``retention_ms`` / ``retention_bytes``
-        no longer keep (also runs when a segment rolls and when a broker opens)."""
+        no longer keep (also runs when a segment rolls and when a broker opens).
+        Waits at most ``timeout`` seconds for each partition's writer lock,
+        then raises :class:`~minikafka.TimeoutError`."""
         for p in range(self.partitions):
-            self.partition(p).apply_retention()
+            self.partition(p).apply_retention(timeout)
 
     def close(self) -> None:
         """Unmap this topic's partitions in this process (``Broker.close`` does it)."""

@@ -18,7 +18,7 @@ from minikafka import Broker, Consumer, Producer, TopicPartition
 TP = TopicPartition("t", 0)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 #1: an idle writer's stale tail reuses offsets")
+
 def test_idle_writer_resynchronises_with_the_real_tail(data_dir: Path) -> None:
     a = Broker(data_dir, segment_bytes=4096, retention_bytes=8192)
     b = Broker(data_dir)

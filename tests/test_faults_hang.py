@@ -143,8 +143,6 @@ def test_close_honours_its_timeout(data_dir, topic_dir, holders) -> None:
     assert_timed_out(result, lock)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 #12: a default consumer's poll(timeout) hangs on "
-                   "a held writer lock")
 def test_poll_honours_its_timeout(data_dir, topic_dir, holders) -> None:
     lock = topic_dir / "0" / "writer.lock"
     holders.append(hold(lock, True))
@@ -184,8 +182,6 @@ def test_commit_and_close_wait_at_most_request_timeout(data_dir, topic_dir, hold
     assert_timed_out(result, lock)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 #12: Broker() on a directory with retention hangs "
-                   "on a held writer lock")
 def test_broker_open_with_retention_waits_at_most_request_timeout(data_dir, topic_dir, holders) -> None:
     lock = topic_dir / "0" / "writer.lock"
     holders.append(hold(lock, True))
