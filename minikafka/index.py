@@ -47,6 +47,23 @@ def points_at_batch(mm: mmap.mmap, capacity: int, base: int, entry: Entry) -> bo
             and read_batch(mm, pos, capacity, base + rel).status is Status.BATCH)
 
 
+def time_holds(mm: mmap.mmap, capacity: int, base: int, prev: Entry | None, entry: Entry) -> bool:
+    """Whether ``entry``'s max-timestamp-before agrees with the log: it must
+    be ``prev``'s (the entry before it; None: the segment start) raised by
+    the batch headers between the two, and that walk must land on
+    ``entry``'s position and offset. Catches a damaged timestamp in either
+    entry (a time lookup started from an understated one would skip
+    records) at the cost of one header walk of ~``index_interval_bytes``."""
+    rel, pos, max_ts = prev if prev is not None else (0, SEGMENT_HEADER_SIZE, INT64_MIN)
+    if not SEGMENT_HEADER_SIZE <= pos <= entry[1]:
+        return False
+    walker = BatchWalker(mm, capacity, pos, base + rel, verify=False, max_ts=max_ts)
+    for _ in walker:
+        if walker.pos >= entry[1]:
+            break
+    return walker.pos == entry[1] and walker.offset == base + entry[0] and walker.max_ts == entry[2]
+
+
 def build_entries(mm: mmap.mmap, capacity: int, base: int, interval: int) -> list[Entry]:
     """The entries a writer would have written for the batches of a
     segment, from its log (index rebuild, and readers' in-memory index)."""
@@ -94,6 +111,12 @@ class _Lookups:
     def floor_time(self, timestamp: int) -> Entry | None:
         """The last entry before which every record is older than
         ``timestamp``: scanning from it finds the first record >= it."""
+        i = self.floor_time_at(timestamp)
+        return self.entry(i) if i >= 0 else None
+
+    def floor_time_at(self, timestamp: int) -> int:
+        """The number of ``floor_time``'s entry, or -1 (callers check the
+        entry with ``time_holds`` against the one before it)."""
         lo, hi = 0, self.count
         while lo < hi:
             mid = (lo + hi) // 2
@@ -101,7 +124,7 @@ class _Lookups:
                 lo = mid + 1
             else:
                 hi = mid
-        return self.entry(lo - 1) if lo else None
+        return lo - 1
 
     def close(self) -> None:
         pass

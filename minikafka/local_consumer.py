@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("minikafka")
 SUBSCRIPTION_REFRESH = 0.5  # seconds between looks for newly created subscribed topics
+RESET_ATTEMPTS = 64  # auto_offset_reset lookups raced by retention before giving up
 
 
 class _Entry:
@@ -270,6 +271,17 @@ class LocalConsumer:
             return part.end_offset()
         raise NoOffsetError(f"{tp.topic}/{tp.partition}: {why} and auto_offset_reset='none'")
 
+    def _seek_reset(self, tp: TopicPartition, entry: _Entry, why: str) -> None:
+        """Position at ``auto_offset_reset``'s offset. Retention in another
+        process may delete the head between looking the offset up and
+        seeking to it; each miss means the head moved on, so look again."""
+        for _ in range(RESET_ATTEMPTS):
+            entry.position = self._reset_offset(tp, entry.part, why)
+            if entry.reader.seek(entry.position):
+                return
+        raise NoOffsetError(f"{tp.topic}/{tp.partition}: cannot position at {entry.position} "
+                            f"(the log moved under {RESET_ATTEMPTS} tries)")
+
     def _ensure_ready(self, tp: TopicPartition, entry: _Entry) -> None:
         """Position the reader, resolving an unknown or out-of-range offset."""
         if entry.ready:
@@ -278,16 +290,14 @@ class LocalConsumer:
         if entry.position is None:
             committed = self._store.load().get(tp) if self._store is not None else None
             if committed is None:
-                entry.position = self._reset_offset(tp, part, "no committed offset")
-            else:
-                entry.position = committed
+                self._seek_reset(tp, entry, "no committed offset")
+                entry.ready = True
+                return
+            entry.position = committed
         if not entry.reader.seek(entry.position):
             begin, end = part.beginning_offset(), part.end_offset()
-            entry.position = self._reset_offset(
-                tp, part, f"offset {entry.position} is outside the retained range {begin}..{end}"
-            )
-            if not entry.reader.seek(entry.position):
-                raise NoOffsetError(f"{tp.topic}/{tp.partition}: cannot position at {entry.position}")
+            self._seek_reset(tp, entry, f"offset {entry.position} is outside the retained range "
+                                        f"{begin}..{end}")
         entry.ready = True
 
     def seek(self, tp: TopicPartition, offset: int) -> None:

@@ -37,7 +37,15 @@ from .format import (
     index_name,
     is_segment_name,
 )
-from .index import NOT_INDEXED, MemoryIndex, OffsetIndex, index_due, points_at_batch, rebuild_file
+from .index import (
+    NOT_INDEXED,
+    MemoryIndex,
+    OffsetIndex,
+    index_due,
+    points_at_batch,
+    rebuild_file,
+    time_holds,
+)
 from .locking import FileLock, Waker
 from .options import TopicConfig
 from .reader import PartitionReader
@@ -186,11 +194,13 @@ class Partition:
         seg = self._open_writable(base)
         index = self._open_index(base, seg.capacity)
         tail = _Tail(seg, index)
-        # Resume from the last index entry that points at a valid batch;
-        # entries after it are damaged and go.
+        # Resume from the last index entry that points at a valid batch and
+        # whose timestamp agrees with the log (it seeds the max timestamp of
+        # the entries written next); entries after it are damaged and go.
         for i in range(index.count - 1, -1, -1):
             entry = index.entry(i)
-            if points_at_batch(seg.mm, seg.capacity, base, entry):
+            if points_at_batch(seg.mm, seg.capacity, base, entry) and time_holds(
+                    seg.mm, seg.capacity, base, index.entry(i - 1) if i else None, entry):
                 index.truncate_entries(i + 1)
                 rel, pos, max_before = entry
                 tail.pos, tail.next_offset, tail.last_indexed_pos = pos, base + rel, pos

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from .batch import BatchWalker, Status, decode_records, read_batch, record_timestamps, skip_records
 from .errors import ClosedError, CorruptLogError
 from .files import NEVER
-from .format import BATCH_HEADER_SIZE, SEGMENT_HEADER_SIZE, TRAILER_SIZE, segment_name
-from .index import MemoryIndex, OffsetIndex, build_entries, points_at_batch
+from .format import BATCH_HEADER_SIZE, SEGMENT_HEADER_SIZE, TRAILER_SIZE, U32, segment_name
+from .index import MemoryIndex, OffsetIndex, build_entries, points_at_batch, time_holds
 from .records import Record
 from .segment import Segment, UnfinishedSegmentError
 
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from .partition import Partition
 
 BEHIND_CHECK_SECONDS = 0.1
+#: What a search returns for an index entry that disagrees with the log.
+_UNTRUSTED: Entry = (-1, -1, -1)
 
 
 def _lookup(part: Partition, seg: Segment, search: Callable[[_Lookups], Entry | None]) -> tuple[int, int]:
@@ -47,7 +49,7 @@ def _lookup(part: Partition, seg: Segment, search: Callable[[_Lookups], Entry | 
             index.close()
         if entry is None:
             return SEGMENT_HEADER_SIZE, seg.base
-        if points_at_batch(seg.mm, seg.capacity, seg.base, entry):
+        if entry is not _UNTRUSTED and points_at_batch(seg.mm, seg.capacity, seg.base, entry):
             return entry[1], seg.base + entry[0]
     if not seg.sealed:
         return SEGMENT_HEADER_SIZE, seg.base
@@ -58,7 +60,7 @@ def _lookup(part: Partition, seg: Segment, search: Callable[[_Lookups], Entry | 
         part.memory_indexes[seg.base] = memory
         part.damaged_indexes.add(seg.base)
     entry = search(memory)
-    if entry is None:
+    if entry is None or entry is _UNTRUSTED:
         return SEGMENT_HEADER_SIZE, seg.base
     return entry[1], seg.base + entry[0]
 
@@ -120,7 +122,16 @@ def offset_for_time(part: Partition, timestamp: int) -> int | None:
 
 
 def _time_in_segment(part: Partition, seg: Segment, timestamp: int) -> int | None:
-    pos, offset = _lookup(part, seg, lambda index: index.floor_time(timestamp))
+    def search(index: _Lookups) -> Entry | None:
+        i = index.floor_time_at(timestamp)
+        if i < 0:
+            return None
+        entry = index.entry(i)
+        if not time_holds(seg.mm, seg.capacity, seg.base, index.entry(i - 1) if i else None, entry):
+            return _UNTRUSTED
+        return entry
+
+    pos, offset = _lookup(part, seg, search)
     walker = BatchWalker(seg.mm, seg.capacity, pos, offset)
     for info in walker:
         if info.max_timestamp >= timestamp:
@@ -128,6 +139,15 @@ def _time_in_segment(part: Partition, seg: Segment, timestamp: int) -> int | Non
                 if ts >= timestamp:
                     return walker.offset + i
     return None
+
+
+def _sealed_gap(seg: Segment, pos: int) -> bool:
+    """A zero length word at ``pos`` of a sealed segment: damage, since a
+    segment is sealed only after every batch in it and its end marker were
+    written. The word is read again after the seal flag, because a reader
+    can see the zero just before a writer wrote the end marker there and
+    sealed the header."""
+    return seg.sealed and U32.unpack_from(seg.mm, pos)[0] == 0
 
 
 class PartitionReader:
@@ -154,19 +174,56 @@ class PartitionReader:
 
     def _deleted_ahead(self) -> bool:
         """The segment at ``batch_offset`` is missing while a later one
-        exists: retention deleted it. (A writer between an end marker and
-        the next file leaves no later segment.) Lists the directory at most
-        every BEHIND_CHECK_SECONDS: an idle reader of an empty partition
-        gets here on every wake-up."""
+        exists: retention deleted it (True: the position is behind), or it
+        is a hole in the middle of the log (CorruptLogError). A writer
+        between an end marker and the next file leaves no later segment.
+        Lists the directory at most every BEHIND_CHECK_SECONDS: an idle
+        reader of an empty partition gets here on every wake-up."""
         now = time.monotonic()
         if now < self._behind_check_at:
             return False
         self._behind_check_at = now + BEHIND_CHECK_SECONDS
+        for look in range(2):
+            try:
+                bases = self.part.bases()
+            except ClosedError:
+                return False
+            if not bases or bases[-1] <= self.batch_offset:
+                return False  # no later segment (or it appeared since the open failed)
+            if bases[0] > self.batch_offset:
+                return True
+            if self.batch_offset in bases:
+                return False  # created since the open failed: read it next time
+            if look == 0:
+                # Retention deletes oldest first, so a listing taken while it
+                # ran can show a hole that is gone a moment later: look again.
+                time.sleep(0.001)
+        missing = os.path.join(self.part.dir, segment_name(self.batch_offset))
+        raise CorruptLogError(
+            f"{self.part.topic}/{self.part.number}: segment {missing} (offset {self.batch_offset}) "
+            f"is missing between segments that exist"
+        )
+
+    def _open_next(self, have_records: bool) -> Segment | None:
+        """Map the segment at ``batch_offset``; None if it is not there
+        (yet). Damage raises CorruptLogError — but only when no records are
+        in hand (``have_records``): those are returned first, and the
+        position stays before the damage, so a repaired file resumes there."""
         try:
-            bases = self.part.bases()
-        except ClosedError:
-            return False
-        return bool(bases) and bases[0] > self.batch_offset
+            return Segment.open(self.part.dir, self.batch_offset)
+        except FileNotFoundError:
+            self.behind = not have_records and self._deleted_ahead()
+            return None
+        except UnfinishedSegmentError as e:
+            # Normal only as the newest segment (a roll cut short by a power
+            # loss, which the next writer redoes); with later ones, damage.
+            if have_records or not any(b > self.batch_offset for b in self.part.bases()):
+                return None
+            raise CorruptLogError(f"{e}; later segments exist") from e
+        except CorruptLogError:
+            if have_records:
+                return None
+            raise
 
     def _drop(self) -> None:
         if self.seg is not None:
@@ -227,7 +284,8 @@ class PartitionReader:
             if walker.status is Status.END and offset > boff:
                 return None  # the next segment appeared after we listed: retry
             if offset > boff:
-                damaged = walker.status is Status.INVALID and seg.sealed
+                damaged = seg.sealed and (walker.status is Status.INVALID
+                                          or (walker.status is Status.EMPTY and _sealed_gap(seg, pos)))
                 seg.close()
                 if damaged:
                     raise CorruptLogError(
@@ -265,27 +323,24 @@ class PartitionReader:
             if seg is None:
                 path = os.path.join(part.dir, segment_name(self.batch_offset))
                 if not os.access(path, os.F_OK):  # no exception: this runs on every idle wake
-                    self.behind = self._deleted_ahead()
+                    self.behind = not out and self._deleted_ahead()  # raise only before records
                     break  # no segment yet: nothing written (or deleted: behind)
-                try:
-                    seg = self.seg = Segment.open(part.dir, self.batch_offset)
-                except (FileNotFoundError, UnfinishedSegmentError):
+                seg = self._open_next(bool(out))
+                if seg is None:
                     break
-                self.pos = SEGMENT_HEADER_SIZE
+                self.seg, self.pos = seg, SEGMENT_HEADER_SIZE
             info = read_batch(seg.mm, self.pos, seg.capacity, self.batch_offset)
             status = info.status
             if status is Status.BATCH:
                 self._data, self._data_p, self._remaining = info.data, BATCH_HEADER_SIZE, info.count
             elif status is Status.END:
-                try:
-                    nxt = Segment.open(part.dir, self.batch_offset)
-                except (FileNotFoundError, UnfinishedSegmentError):
-                    self.behind = self._deleted_ahead()
+                nxt = self._open_next(bool(out))
+                if nxt is None:
                     break  # the writer is between marker and new file (or deleted: behind)
                 seg.close()
                 self.seg, self.pos = nxt, SEGMENT_HEADER_SIZE
-            elif status is Status.EMPTY:
-                break
+            elif status is Status.EMPTY and not _sealed_gap(seg, self.pos):
+                break  # nothing published here yet
             else:
                 if seg.sealed:
                     if out:
@@ -293,6 +348,7 @@ class PartitionReader:
                     raise CorruptLogError(
                         f"{part.topic}/{part.number}: batch at offset {self.batch_offset} "
                         f"(byte {self.pos} of {seg.path}) is damaged"
+                        + (" (zeroed)" if status is Status.EMPTY else "")
                     )
                 break  # a torn tail in the active segment: the next writer cuts it
         return out

@@ -120,8 +120,6 @@ def test_break_out_of_iteration_consumes_the_yielded_record(broker, produce) -> 
         assert c.committed(TP) == 3
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 #6: auto_offset_reset='earliest' raises "
-                   "NoOffsetError when retention moves the head during the reset")
 def test_earliest_never_raises_while_retention_runs(make_broker, monkeypatch) -> None:
     """Retention in another process deletes the head segment exactly when
     the reset opens it, twice in a row (the race is ~1 in 3000 resets with
