@@ -457,7 +457,7 @@ def _repair_partition(part: object, pdir: str, findings: list[Finding], tail_rec
         elif name.endswith(".index") and tail_recovery:
             # The active segment's index: tail recovery recreates a missing
             # one and fills it from the log.
-            with part._lock, part._flock:
+            with part.writer_locked():
                 try:
                     os.unlink(f.path)
                 except FileNotFoundError:
@@ -468,5 +468,4 @@ def _repair_partition(part: object, pdir: str, findings: list[Finding], tail_rec
     elif part.damaged_indexes:
         # Tail recovery would cut at damage that has valid batches after it:
         # rebuild only the sealed indexes, under the writer's locks.
-        with part._lock, part._flock:
-            part._rebuild_indexes()
+        part.rebuild_indexes()

@@ -22,7 +22,8 @@ import mmap
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from . import reader as _reader
 from . import retention
@@ -385,6 +386,23 @@ class Partition:
             self._rebuild_indexes()
         finally:
             self._release()
+
+    @contextmanager
+    def writer_locked(self, timeout: float | None = None) -> Iterator[None]:
+        """Hold the writer locks (this process's and every process's), for
+        tools that change files writers own (``check.repair``)."""
+        self._acquire(timeout)
+        try:
+            yield
+        finally:
+            self._release()
+
+    def rebuild_indexes(self, timeout: float | None = None) -> None:
+        """Rewrite the index files of sealed segments listed in
+        ``damaged_indexes``, without tail recovery (``check.repair`` when
+        the tail holds damage that cutting would lose)."""
+        with self.writer_locked(timeout):
+            self._rebuild_indexes()
 
     def append(self, batch: BatchBuilder, timeout: float | None = None) -> int:
         """Write one batch and return its base offset (the builder's header
