@@ -6,6 +6,9 @@ Each round runs every case once in BASE_TREE and once in NEW_TREE (default:
 this checkout), alternating which goes first, each in a fresh interpreter
 (``PYTHONPATH`` set to the tree), so both see the same machine load. The
 driver uses only the public API, so it runs unchanged against older trees.
+Both trees are byte-compiled first, and each case collects garbage before
+its timed region (a collection due to the setup's allocations would
+otherwise land in one tree's figure by luck).
 ``--cpu`` divides by the process's CPU time instead of wall time. Prints
 per case the median rate of each tree and the median of the
 per-round ratios NEW/BASE (> 1: the new tree is faster), and for the
@@ -22,7 +25,7 @@ import subprocess
 import sys
 
 DRIVER = r'''
-import json, sys, tempfile, time
+import gc, json, sys, tempfile, time
 import minikafka
 from minikafka import Broker, Consumer, Producer
 case, n = sys.argv[1], int(sys.argv[2])
@@ -34,7 +37,7 @@ with tempfile.TemporaryDirectory() as d, Broker(d) as b:
     if case == "send":
         p = Producer(b)
         send = p.send
-        t0, c0 = time.perf_counter(), time.process_time()
+        gc.collect(); t0, c0 = time.perf_counter(), time.process_time()
         for k, v in zip(keys, values):
             send("t", v, k)
         p.flush()
@@ -42,7 +45,7 @@ with tempfile.TemporaryDirectory() as d, Broker(d) as b:
         p.close()
     elif case == "send_many":
         with Producer(b) as p:
-            t0, c0 = time.perf_counter(), time.process_time()
+            gc.collect(); t0, c0 = time.perf_counter(), time.process_time()
             p.send_many("t", values, keys)
             dt, cpu = time.perf_counter() - t0, time.process_time() - c0
     elif case == "alternate":
@@ -52,7 +55,7 @@ with tempfile.TemporaryDirectory() as d, Broker(d) as b:
         with Broker(d) as b2:
             p1, p2 = Producer(b), Producer(b2)
             m = 120
-            t0, c0 = time.perf_counter(), time.process_time()
+            gc.collect(); t0, c0 = time.perf_counter(), time.process_time()
             for i in range(0, n, 2 * m):
                 p1.send_many("t", values[i:i + m], keys[i:i + m])
                 p2.send_many("t", values[i + m:i + 2 * m], keys[i + m:i + 2 * m])
@@ -62,7 +65,7 @@ with tempfile.TemporaryDirectory() as d, Broker(d) as b:
         with Producer(b) as p:
             p.send_many("t", values, keys)
         opts = {"value_deserializer": bytes.decode} if case == "poll_str" else {}
-        t0, c0 = time.perf_counter(), time.process_time()
+        gc.collect(); t0, c0 = time.perf_counter(), time.process_time()
         c = Consumer(b, "t", auto_offset_reset="earliest", **opts)
         got = 0
         while got < n:
@@ -107,6 +110,12 @@ def main() -> None:
                     help="rates per CPU second of the process (all its threads) instead of per wall "
                          "second: less sensitive to other load on a shared machine")
     args = ap.parse_args()
+    # Byte-compile both trees first: with PYTHONDONTWRITEBYTECODE set (as
+    # on CI machines) every fresh interpreter would otherwise compile the
+    # modules a case imports lazily inside its timed region.
+    for tree in (args.base, args.new):
+        subprocess.run([sys.executable, "-m", "compileall", "-q", os.path.join(tree, "minikafka")],
+                       check=True, stdout=subprocess.DEVNULL)
     results: dict[str, dict[str, list[float]]] = {c: {"base": [], "new": []} for c in args.cases}
     for r in range(args.rounds):
         for case in args.cases:
