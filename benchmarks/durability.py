@@ -96,7 +96,8 @@ def main() -> None:
                     got[fsync] = run(d, fsync, args.records)
                 rates[case, fsync].append(got[fsync])
             ratios[case].append(got[True] / got[False])
-    print(f"{args.rounds} interleaved rounds, {args.records:,} records, dir={args.dir or tempfile.gettempdir()}")
+    where = args.dir or tempfile.gettempdir()
+    print(f"{args.rounds} interleaved rounds, {args.records:,} records, dir={where}")
     print(f"{'case':10} {'default':>14} {'fsync=True':>14} {'fsync/default':>14}")
     for case, (_, unit) in CASES.items():
         a = statistics.median(rates[case, False])

@@ -119,6 +119,10 @@ class Partition:
         self._deleted = False  # closed because the topic was deleted
         self._on_deleted = on_deleted
         self._bases: list[int] | None = None  # the last listing of segments
+        try:  # changes if the topic is deleted and recreated
+            self._dir_ino = os.stat(directory).st_ino
+        except FileNotFoundError:
+            self._dir_ino = -1  # deleted already: every use fails
         self._spare: threading.Thread | None = None  # prepare_spare running in the background
         self._spare_stop = threading.Event()
 
@@ -141,6 +145,14 @@ class Partition:
                               f"(topic deleted?)") from None
         bases = self._bases = sorted(int(n[:20]) for n in names if is_segment_name(n))
         return bases
+
+    def replaced(self) -> bool:
+        """Whether the directory was deleted (and maybe made again) since
+        this object was made: a recreated topic, not damage."""
+        try:
+            return os.stat(self.dir).st_ino != self._dir_ino
+        except FileNotFoundError:
+            return True
 
     def seal(self, base: int) -> tuple[int, int] | None:
         """(max timestamp, end offset) of a closed segment, cached."""

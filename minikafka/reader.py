@@ -198,6 +198,8 @@ class PartitionReader:
                 # Retention deletes oldest first, so a listing taken while it
                 # ran can show a hole that is gone a moment later: look again.
                 time.sleep(0.001)
+        if self.part.replaced():
+            return False  # a new topic of the same name: the consumer resets (topic id)
         missing = os.path.join(self.part.dir, segment_name(self.batch_offset))
         raise CorruptLogError(
             f"{self.part.topic}/{self.part.number}: segment {missing} (offset {self.batch_offset}) "
