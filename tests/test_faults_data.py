@@ -184,4 +184,3 @@ def test_consumer_follows_or_fails_when_topic_is_recreated(broker, make_broker, 
             assert "t" in str(e)  # a clear error naming the topic is also allowed
             return
         assert [r.value for r in new] == [b"n0", b"n1", b"n2"]
-
