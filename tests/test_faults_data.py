@@ -18,7 +18,6 @@ from minikafka import Broker, Consumer, Producer, TopicPartition
 TP = TopicPartition("t", 0)
 
 
-
 def test_idle_writer_resynchronises_with_the_real_tail(data_dir: Path) -> None:
     a = Broker(data_dir, segment_bytes=4096, retention_bytes=8192)
     b = Broker(data_dir)
