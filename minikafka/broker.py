@@ -220,7 +220,8 @@ class Broker(Closeable):
                 topic.close()
                 del self._topics[name]
             config = read_metadata(directory, name)
-            topic = Topic(name, directory, config, self.waker, self.options.fsync)
+            topic = Topic(name, directory, config, self.waker, self.options.fsync,
+                          self.options.request_timeout)
             try:
                 topic.meta_ino = os.stat(meta).st_ino
             except FileNotFoundError:
@@ -377,7 +378,7 @@ class Broker(Closeable):
             if old is not None:
                 old.close()
         topic = self.topic(name)
-        topic.apply_retention(self.options.request_timeout)
+        topic.apply_retention()
         return topic
 
     @staticmethod

@@ -98,8 +98,10 @@ class Topic:
     Attributes: ``name``; ``config``, its :class:`TopicConfig` (as saved in
     ``topic.json`` when the topic was created)."""
 
-    def __init__(self, name: str, directory: str, config: TopicConfig, waker: Waker, fsync: bool) -> None:
+    def __init__(self, name: str, directory: str, config: TopicConfig, waker: Waker, fsync: bool,
+                 request_timeout: float | None = None) -> None:
         self.name = name
+        self.request_timeout = request_timeout  # the broker's: the longest wait for a lock
         self.dir = directory
         self.config = config
         self._waker = waker
@@ -153,8 +155,11 @@ class Topic:
     def apply_retention(self, timeout: float | None = None) -> None:
         """Delete the closed segments that ``retention_ms`` / ``retention_bytes``
         no longer keep (also runs when a segment rolls and when a broker opens).
-        Waits at most ``timeout`` seconds for each partition's writer lock,
-        then raises :class:`~minikafka.TimeoutError`."""
+        Waits at most ``timeout`` seconds (default: the broker's
+        ``request_timeout``) for each partition's writer lock, then raises
+        :class:`~minikafka.TimeoutError`."""
+        if timeout is None:
+            timeout = self.request_timeout
         for p in range(self.partitions):
             self.partition(p).apply_retention(timeout)
 

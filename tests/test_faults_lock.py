@@ -117,3 +117,33 @@ def test_lock_file_content_is_never_written(lock_path: Path) -> None:
     lock.release()
     lock.close()
     assert lock_path.read_bytes() == b"heartbeat data"
+
+
+def test_retention_and_appends_wait_at_most_request_timeout(tmp_path: Path) -> None:
+    """Writer-lock users of the storage layer: ``Topic.apply_retention``
+    (default: the broker's ``request_timeout``) and ``Partition.append``
+    with a timeout raise naming the lock file instead of waiting for a
+    holder that never lets go."""
+    with minikafka.Broker(tmp_path, retention_bytes=1 << 20, request_timeout=0.3) as b:
+        b.create_topic("t")
+        with minikafka.Producer(b) as p:
+            p.send("t", b"x")
+        lock = tmp_path / "topics" / "t" / "0" / "writer.lock"
+        holder = hold(lock)
+        try:
+            t0 = time.monotonic()
+            with pytest.raises(minikafka.TimeoutError, match=str(lock)) as info:
+                b.topic("t").apply_retention()
+            assert time.monotonic() - t0 < 2.0
+            assert str(holder.pid) in str(info.value)
+            from minikafka.batch import BatchBuilder
+
+            batch = BatchBuilder(0)
+            batch.append(0, None, b"y")
+            with pytest.raises(minikafka.TimeoutError, match=str(lock)):
+                b.topic("t").partition(0).append(batch, timeout=0.2)
+        finally:
+            holder.kill()
+            holder.wait()
+        b.topic("t").apply_retention()  # free again: no error
+        assert b.topic("t").end_offsets() == {0: 1}  # the timed-out append wrote nothing
