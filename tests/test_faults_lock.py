@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import minikafka
+from minikafka.batch import BatchBuilder
 from minikafka.locking import FileLock
 
 HOLDER = """
@@ -136,8 +137,6 @@ def test_retention_and_appends_wait_at_most_request_timeout(tmp_path: Path) -> N
                 b.topic("t").apply_retention()
             assert time.monotonic() - t0 < 2.0
             assert str(holder.pid) in str(info.value)
-            from minikafka.batch import BatchBuilder
-
             batch = BatchBuilder(0)
             batch.append(0, None, b"y")
             with pytest.raises(minikafka.TimeoutError, match=str(lock)):
