@@ -179,7 +179,6 @@ def test_broker_close_releases_every_file(data_dir: Path) -> None:
 
 # -- 16: logging ----------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="issue 9 #16: cutting a torn tail is not logged")
 def test_cut_tail_is_logged_as_a_warning(data_dir: Path, caplog) -> None:
     with Broker(data_dir) as b:
         b.create_topic("t")
