@@ -25,8 +25,6 @@ def end_offset(data_dir: Path, topic: str = "t") -> int:
 
 # -- 13: callbacks and the producer lock ----------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="issue 9 #13: a raising done-callback kills the linger thread")
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_raising_callback_does_not_stop_later_writes(broker, data_dir: Path) -> None:
     broker.create_topic("t")
     p = Producer(broker, linger_ms=1)
@@ -49,8 +47,6 @@ def test_raising_callback_does_not_stop_later_writes(broker, data_dir: Path) -> 
         p.close()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 #13: KeyboardInterrupt during a write is stored in "
-                   "the future and flush() returns normally")
 def test_keyboard_interrupt_during_write_propagates(broker, monkeypatch) -> None:
     broker.create_topic("t")
     p = Producer(broker, linger_ms=10_000)
@@ -74,8 +70,6 @@ def test_keyboard_interrupt_during_write_propagates(broker, monkeypatch) -> None
         p.close()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 #13: the producer lock is held across user callbacks: "
-                   "one slow callback stalls sends to every topic")
 def test_slow_callback_does_not_stall_other_topics(broker) -> None:
     broker.create_topic("a")
     broker.create_topic("b")

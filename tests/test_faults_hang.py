@@ -106,7 +106,6 @@ def topic_dir(data_dir: Path) -> Path:
     return data_dir / "topics" / "t"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 #12: flush(timeout) hangs on a held writer lock")
 def test_flush_honours_its_timeout(data_dir, topic_dir, holders, frozen) -> None:
     lock = topic_dir / "0" / "writer.lock"
     holders.append(hold(lock, frozen))
@@ -118,7 +117,6 @@ def test_flush_honours_its_timeout(data_dir, topic_dir, holders, frozen) -> None
     assert_timed_out(result, lock)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 #12: RecordFuture.result(timeout) ignores its timeout")
 def test_future_result_honours_its_timeout(data_dir, topic_dir, holders) -> None:
     lock = topic_dir / "0" / "writer.lock"
     holders.append(hold(lock, True))
@@ -131,7 +129,6 @@ def test_future_result_honours_its_timeout(data_dir, topic_dir, holders) -> None
     assert result.startswith("TIMEOUT"), result
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 #12: close(timeout) hangs on a held writer lock")
 def test_close_honours_its_timeout(data_dir, topic_dir, holders) -> None:
     lock = topic_dir / "0" / "writer.lock"
     holders.append(hold(lock, True))
