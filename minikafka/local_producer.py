@@ -62,6 +62,11 @@ _monotonic = time.monotonic
 BULK_BATCH_BYTES = 256 * 1024
 
 
+def _remaining(deadline: float | None) -> float | None:
+    """Seconds left until ``deadline`` (ms precision: they appear in messages)."""
+    return None if deadline is None else max(0.0, round(deadline - _monotonic(), 3))
+
+
 class _Lane:
     """One partition as this producer writes it: closed batches waiting to
     be appended, in the order they were closed, and the mutex of the one
@@ -167,6 +172,7 @@ class LocalProducer:
         self._linger_thread: threading.Thread | None = None
         self._linger_idle = False  # the linger thread waits for a first batch
         self._closed = False
+        self._exiting = False
         _LIVE.add(self)
 
     def _route(self, topic: str) -> _TopicRoute:
@@ -481,7 +487,7 @@ class LocalProducer:
                         lane.mutex.release()
                         held = False
                         break
-                timeout = None if deadline is None else max(0.0, deadline - _monotonic())
+                timeout = _remaining(deadline)
                 if batch is None:
                     assert bulk is not None
                     builders, result = bulk
@@ -489,8 +495,7 @@ class LocalProducer:
                     try:
                         for b in builders:
                             result.batches.append((part.number, part.append(b, timeout), b.count))
-                            if deadline is not None:
-                                timeout = max(0.0, deadline - _monotonic())
+                            timeout = _remaining(deadline)
                     except Exception as e:
                         bulk_error = e
                     continue
@@ -501,8 +506,9 @@ class LocalProducer:
                     batch.error = e
                     if timed_out is None and isinstance(e, TimeoutError):
                         timed_out = e
-                    log.warning("%d records for %s/%d were not written: %s",
-                                batch.count, batch.topic, batch.partition, e)
+                    if not self._exiting:  # (_write_at_exit sums them up)
+                        log.warning("%d record(s) for %s/%d were not written: %s",
+                                    batch.count, batch.topic, batch.partition, e)
                 except BaseException as e:
                     # Ctrl-C inside the write: the batch may or may not be in
                     # the log, so it is never written again.
@@ -660,6 +666,7 @@ class LocalProducer:
         for lane in list(self._busy):
             held += list(lane.queue)
         reason: BaseException | None = None
+        self._exiting = True
         try:
             self.close(self._request_timeout)
         except Exception as e:
@@ -670,7 +677,7 @@ class LocalProducer:
                 entry = lost.setdefault((b.topic, b.partition), [0, b.error or reason])
                 entry[0] += b.count
         for (topic, number), (count, why) in lost.items():
-            log.warning("at interpreter exit, %d records sent to %s/%d were not written: %s",
+            log.warning("at interpreter exit, %d record(s) sent to %s/%d were not written: %s",
                         count, topic, number, why or "still waiting to be written")
         if reason is not None and not lost:
             log.warning("at interpreter exit, closing a producer failed: %s", reason)

@@ -7,6 +7,8 @@ hanging the suite."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import signal
 import subprocess
@@ -16,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from faults_helpers import start_child
+from faults_helpers import read_all, run_child, start_child
 
 import minikafka
 
@@ -138,6 +140,72 @@ def test_close_honours_its_timeout(data_dir, topic_dir, holders) -> None:
         outcome(lambda: p.close(timeout=0.5))
         """)
     assert_timed_out(result, lock)
+
+
+@contextlib.contextmanager
+def held_here(lock: Path) -> Iterator[None]:
+    """Hold ``lock`` from this process (a flock on its own open file
+    description conflicts with the producer's, even in one process)."""
+    fd = os.open(lock, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def test_a_timed_out_write_fails_its_records_and_is_never_written(data_dir, topic_dir) -> None:
+    lock = topic_dir / "0" / "writer.lock"
+    with minikafka.Broker(data_dir) as b:
+        p = minikafka.Producer(b, linger_ms=10_000)
+        fut = p.send("t", b"timed out")
+        with held_here(lock), pytest.raises(minikafka.TimeoutError, match=str(lock)) as flushed:
+            p.flush(timeout=0.2)
+        assert fut.done()
+        with pytest.raises(minikafka.TimeoutError) as got:
+            fut.result(timeout=5)
+        assert got.value is flushed.value, "the record's future does not carry the write's error"
+        assert p.send("t", b"after").result(timeout=5).offset == 1
+        p.flush(timeout=5)  # the failed batch is not written again
+        p.close()
+        assert [r.value for r in read_all(b, "t")] == [b"before", b"after"]
+
+
+def test_a_locked_partition_does_not_stall_other_topics(data_dir, topic_dir) -> None:
+    """The linger thread waits (up to request_timeout) for t/0's lock; a
+    send to another topic, and its result(), go on meanwhile."""
+    lock = topic_dir / "0" / "writer.lock"
+    with minikafka.Broker(data_dir, request_timeout=5.0) as b:
+        b.create_topic("other")
+        p = minikafka.Producer(b, linger_ms=1)
+        with held_here(lock):
+            stuck = p.send("t", b"stuck")
+            time.sleep(0.1)  # the linger thread is now waiting for the lock
+            t0 = time.monotonic()
+            meta = p.send("other", b"free").result(timeout=2)
+            took = time.monotonic() - t0
+            assert not stuck.done()
+        assert meta.offset == 0
+        assert took < 0.5, f"a send to another topic took {took:.2f} s behind a locked partition"
+        assert stuck.result(timeout=5).offset == 1  # written once the lock was free
+        p.close()
+
+
+def test_exit_with_a_locked_partition_is_bounded_and_says_what_was_lost(data_dir, topic_dir) -> None:
+    lock = topic_dir / "0" / "writer.lock"
+    with held_here(lock):
+        t0 = time.monotonic()
+        done = run_child("""
+            import sys, minikafka
+            p = minikafka.Producer(minikafka.Broker(sys.argv[1], request_timeout=0.5), linger_ms=10_000)
+            for i in range(10):
+                p.send("t", b"r%d" % i)
+            """, str(data_dir), timeout=10)
+        took = time.monotonic() - t0
+    assert done.returncode == 0, done.stderr
+    assert took < 5, f"interpreter exit took {took:.1f} s"
+    assert "10 record(s) sent to t/0 were not written" in done.stderr, done.stderr
+    assert str(lock) in done.stderr, done.stderr
 
 
 def test_poll_honours_its_timeout(data_dir, topic_dir, holders) -> None:
