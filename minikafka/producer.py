@@ -416,7 +416,11 @@ class Producer:
     timestamp_ms=None) -> RecordFuture`` queues one record, validated before
     anything is buffered; ``send_many(topic, values, keys=None, *,
     partition=None, timestamp_ms=None) -> SendManyResult`` writes many now;
-    ``flush(timeout=None)`` writes everything sent so far.
+    ``flush(timeout=None)`` writes everything sent so far. Records still
+    held at interpreter exit are written then (waiting at most the broker's
+    ``request_timeout``; what could not be written is logged). Done
+    callbacks run in the thread that delivered the record (locally: holding
+    no producer lock); one that raises is logged on the ``minikafka`` logger.
 
     Attribute: ``config`` (the :class:`ProducerConfig` in use).
     """
@@ -501,10 +505,11 @@ class Producer:
     def flush(self, timeout: float | None = None) -> None:
         """Write every record sent so far; afterwards every send's future is done.
 
-        ``timeout`` (seconds, None: no limit) bounds the whole call: a write
-        that cannot take a partition's writer lock in time fails its
-        records (their futures raise) and flush then raises
-        :class:`~minikafka.TimeoutError` naming the lock and its holder.
+        ``timeout`` (seconds, None: no limit) bounds the whole call, then
+        :class:`~minikafka.TimeoutError` naming what it waited for. Local
+        backend: a batch whose write could not take its partition's writer
+        lock in time fails with that error (its futures raise it; never
+        written later) and flush raises it once every batch was tried.
         """
         self._backend.flush(timeout)
 
