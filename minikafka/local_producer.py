@@ -47,6 +47,7 @@ from .producer import (
     SendManyResult,
     deadline_of,
     new_future,
+    run_callbacks,
     to_bytes,
 )
 
@@ -63,8 +64,8 @@ BULK_BATCH_BYTES = 256 * 1024
 
 
 def _remaining(deadline: float | None) -> float | None:
-    """Seconds left until ``deadline`` (ms precision: they appear in messages)."""
-    return None if deadline is None else max(0.0, round(deadline - _monotonic(), 3))
+    """Seconds left until ``deadline``, whole ms (they appear in messages)."""
+    return None if deadline is None else max(0, int((deadline - _monotonic()) * 1000)) / 1000
 
 
 class _Lane:
@@ -467,17 +468,21 @@ class LocalProducer:
         BaseException) fails the batch being written and propagates; the
         rest stay queued for the next flush, close or exit.
         """
+        # Once per batch of every send path: kept to few calls (benchmarks/).
         part = lane.part
+        queue = lane.queue
         lock = self._lock
         done: list[_Batch] = []
+        callbacks: list[Any] = []
         timed_out: TimeoutError | None = None
         bulk_error: Exception | None = None
         held = True
         try:
             while True:
-                with lock:
-                    if lane.queue:
-                        batch: _Batch | None = lane.queue.popleft()
+                lock.acquire()
+                try:
+                    if queue:
+                        batch: _Batch | None = queue.popleft()
                     elif bulk is not None:
                         batch = None
                     else:
@@ -486,15 +491,22 @@ class LocalProducer:
                         self._busy.discard(lane)
                         lane.mutex.release()
                         held = False
+                        for b in done:  # PendingBatch.settle, under the lock taken anyway
+                            if b.callbacks:
+                                callbacks += b.callbacks
+                                b.callbacks = None
                         break
-                timeout = _remaining(deadline)
+                finally:
+                    lock.release()
+                timeout = None if deadline is None else max(0, int((deadline - _monotonic()) * 1000)) / 1000
                 if batch is None:
                     assert bulk is not None
                     builders, result = bulk
                     bulk = None
                     try:
-                        for b in builders:
-                            result.batches.append((part.number, part.append(b, timeout), b.count))
+                        for builder in builders:
+                            result.batches.append((part.number, part.append(builder, timeout),
+                                                   builder.count))
                             timeout = _remaining(deadline)
                     except Exception as e:
                         bulk_error = e
@@ -522,10 +534,11 @@ class LocalProducer:
             if held:
                 with lock:
                     lane.mutex.release()
-            raise
-        finally:
             for b in done:
                 b.settle()
+            raise
+        if callbacks:
+            run_callbacks(callbacks)
         if bulk_error is not None:
             raise bulk_error
         return timed_out
