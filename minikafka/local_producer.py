@@ -636,8 +636,7 @@ class LocalProducer:
         if timeout is None:
             timeout = self._request_timeout
         deadline = deadline_of(timeout)
-        assert deadline is not None
-        if not self._lock.acquire(timeout=timeout):
+        if not self._lock.acquire(timeout=-1 if deadline is None else timeout):
             raise TimeoutError(f"timed out after {timeout:g} s waiting for the producer's lock "
                                f"(another thread of this process holds it)")
         failed: list[_Batch] = []
@@ -663,7 +662,7 @@ class LocalProducer:
         error = self._write_lanes(lanes, timeout, deadline)
         thread = self._linger_thread
         if thread is not None and thread is not threading.current_thread():
-            thread.join(max(0.0, deadline - _monotonic()))
+            thread.join(None if deadline is None else max(0.0, deadline - _monotonic()))
         _LIVE.discard(self)
         if error is not None:
             raise error

@@ -12,6 +12,7 @@ is written down in docs/architecture.md, "Producer backend interface".
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -72,6 +73,8 @@ def deadline_of(timeout: Any) -> float | None:
         raise TypeError(f"timeout must be a number or None, not {type(timeout).__name__}")
     if not timeout >= 0:  # also NaN, which would wait forever
         raise InvalidArgumentError(f"timeout must be a number >= 0 or None, got {timeout!r}")
+    if timeout == math.inf:  # no limit (too large for a lock's wait)
+        return None
     return time.monotonic() + timeout
 
 

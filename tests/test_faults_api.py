@@ -131,6 +131,22 @@ def test_threads_racing_writers_keep_every_record_once_and_in_order(broker) -> N
         assert [m.partition for m in metas] == [j % 2 for j in range(per_thread)], i
 
 
+@pytest.mark.parametrize("call", ["flush", "close", "result"])
+def test_producer_timeouts_are_checked(broker, call: str) -> None:
+    broker.create_topic("t")
+    with Producer(broker, linger_ms=10_000) as p:
+        fut = p.send("t", b"x")
+        wait = fut.result if call == "result" else getattr(p, call)
+        with pytest.raises(TypeError, match="timeout"):
+            wait("1")
+        with pytest.raises(minikafka.InvalidArgumentError, match="timeout"):
+            wait(-1)
+        with pytest.raises(minikafka.InvalidArgumentError, match="timeout"):
+            wait(float("nan"))
+        wait(float("inf"))  # no limit
+        assert fut.result(0).offset == 0
+
+
 # -- 14: messages that name what was wrong -----------------------------------------
 
 def test_consumer_given_a_list_names_topics(broker) -> None:
