@@ -147,9 +147,14 @@ def _write_at_exit() -> None:
     exit, write what live producers still hold. atexit runs after the
     program's non-daemon threads ended and before daemon threads (the
     linger thread) are stopped; each producer waits at most its broker's
-    ``request_timeout`` and logs what it could not write."""
-    for producer in list(_LIVE):
-        producer._write_at_exit()
+    ``request_timeout`` (all of them together: the longest one) and logs
+    what it could not write."""
+    producers = list(_LIVE)
+    if not producers:
+        return
+    deadline = _monotonic() + max(p._request_timeout for p in producers)
+    for producer in producers:
+        producer._write_at_exit(max(0.0, min(producer._request_timeout, deadline - _monotonic())))
 
 
 # -- the backend ----------------------------------------------------------------------
@@ -667,8 +672,8 @@ class LocalProducer:
         if error is not None:
             raise error
 
-    def _write_at_exit(self) -> None:
-        """Close at interpreter exit, waiting at most ``request_timeout``;
+    def _write_at_exit(self, timeout: float) -> None:
+        """Close at interpreter exit, waiting at most ``timeout`` seconds;
         log a warning naming the records that were not written."""
         if self._closed:
             return
@@ -680,7 +685,7 @@ class LocalProducer:
         reason: BaseException | None = None
         self._exiting = True
         try:
-            self.close(self._request_timeout)
+            self.close(timeout)
         except Exception as e:
             reason = e
         lost: dict[tuple[str, int], list[Any]] = {}
