@@ -375,10 +375,21 @@ class LocalProducer:
                 route.sticky = (sticky + 1) % n
         timeout = self._request_timeout
         deadline = _monotonic() + timeout
+        error: Exception | None = None
         for p, batches in encoded.items():
             lane = route.lanes[p]
-            self._acquire_lane(lane, timeout, deadline)
-            self._drain(lane, deadline, bulk=(batches, result))
+            try:
+                self._acquire_lane(lane, timeout, deadline)
+            except TimeoutError as e:  # the lane's writer writes what we queued on it
+                error = error or e
+                continue
+            # After an error no more of ours is written; what was queued is.
+            try:
+                self._drain(lane, deadline, bulk=None if error else (batches, result))
+            except Exception as e:
+                error = error or e
+        if error is not None:
+            raise error
         return result
 
     @staticmethod

@@ -171,6 +171,21 @@ def test_a_timed_out_write_fails_its_records_and_is_never_written(data_dir, topi
         assert [r.value for r in read_all(b, "t")] == [b"before", b"after"]
 
 
+def test_send_many_waits_at_most_request_timeout(data_dir, topic_dir) -> None:
+    lock = topic_dir / "0" / "writer.lock"
+    with minikafka.Broker(data_dir, request_timeout=0.3) as b:
+        p = minikafka.Producer(b, linger_ms=10_000)
+        sent = p.send("t", b"sent before")
+        t0 = time.monotonic()
+        with held_here(lock), pytest.raises(minikafka.TimeoutError, match=str(lock)):
+            p.send_many("t", [b"bulk 1", b"bulk 2"])
+        assert time.monotonic() - t0 < 2
+        with pytest.raises(minikafka.TimeoutError):
+            sent.result(timeout=5)  # written first, so it timed out first
+        p.close()
+        assert [r.value for r in read_all(b, "t")] == [b"before"]
+
+
 def test_a_locked_partition_does_not_stall_other_topics(data_dir, topic_dir) -> None:
     """The linger thread waits (up to request_timeout) for t/0's lock; a
     send to another topic, and its result(), go on meanwhile."""
