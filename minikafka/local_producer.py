@@ -3,23 +3,39 @@ whole batches to the partition's segments.
 
 ``send`` encodes the record straight into the partition's open batch (a
 :class:`~minikafka.batch.BatchBuilder`) and returns a small future. A batch
-is written — one lock, one header, one checksum — when it reaches
+is closed — queued on its partition's :class:`_Lane` — when it reaches
 ``batch_size`` bytes, when it is ``linger_ms`` old (a background thread),
-or on ``flush()``, ``close()`` or a future's ``result()``.
+or on ``flush()``, ``close()`` or a future's ``result()``; then it is
+written: one lock, one header, one checksum.
+
+Locks: the producer lock guards batches and routes only, never disk I/O or
+user code. Each lane has a mutex held by the one thread appending that
+lane's queue, in order; done callbacks run after it is released. Every
+write is bounded: by the caller's timeout (``flush``, ``close``,
+``result``) or by the broker's ``request_timeout`` (``send`` and the linger
+thread); a write that timed out fails its batch's futures with the
+:class:`~minikafka.TimeoutError`. Batches still held at interpreter exit
+are written then (``_write_at_exit``).
 """
 
 from __future__ import annotations
 
+import atexit
+import logging
+import os
 import threading
 import time
+import weakref
+from collections import deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from xxhash import xxh3_64_intdigest
 
 from .batch import BatchBuilder, build_uniform, pack_prefix
-from .errors import ClosedError, RecordTooLargeError
+from .errors import ClosedError, MiniKafkaError, RecordTooLargeError, TimeoutError
 from .format import BATCH_HEADER_SIZE, RECORD_PREFIX_SIZE
+from .locking import FileLock
 from .options import ProducerConfig
 from .producer import (
     PENDING_SLOTS,
@@ -29,7 +45,9 @@ from .producer import (
     Route,
     SendFront,
     SendManyResult,
+    deadline_of,
     new_future,
+    run_callbacks,
     to_bytes,
 )
 
@@ -38,25 +56,48 @@ if TYPE_CHECKING:
     from .partition import Partition
     from .topic import Topic
 
+log = logging.getLogger("minikafka")
 _hash = xxh3_64_intdigest
 _time_ns = time.time_ns
+_monotonic = time.monotonic
 BULK_BATCH_BYTES = 256 * 1024
+
+
+def _remaining(deadline: float | None) -> float | None:
+    """Seconds left until ``deadline``, whole ms (they appear in messages)."""
+    return None if deadline is None else max(0, int((deadline - _monotonic()) * 1000)) / 1000
+
+
+class _Lane:
+    """One partition as this producer writes it: closed batches waiting to
+    be appended, in the order they were closed, and the mutex of the one
+    thread appending them (``LocalProducer._drain``). A queued batch always
+    has a drainer: whoever holds the mutex appends until the queue is empty,
+    and checks that, and releases the mutex, under the producer lock."""
+
+    __slots__ = ("mutex", "part", "queue", "route")
+
+    def __init__(self, route: _TopicRoute, part: Partition) -> None:
+        self.route = route
+        self.part = part
+        self.queue: deque[_Batch] = deque()
+        self.mutex = threading.Lock()
 
 
 class _Batch(BatchBuilder, PendingBatch):
     """Records of one partition waiting to be written together."""
 
-    __slots__ = (*PENDING_SLOTS, "created", "part", "producer")
+    __slots__ = (*PENDING_SLOTS, "created", "lane", "producer")
 
-    def __init__(self, producer: LocalProducer, topic: str, part: Partition, ts: int) -> None:
+    def __init__(self, producer: LocalProducer, topic: str, lane: _Lane, ts: int) -> None:
         BatchBuilder.__init__(self, ts)
-        self.start(topic, part.number, producer._lock)
+        self.start(topic, lane.part.number, producer._lock)
         self.producer = producer
-        self.part = part
-        self.created = time.monotonic()
+        self.lane = lane
+        self.created = _monotonic()
 
     def complete(self, timeout: float | None) -> None:
-        self.producer._write_batch(self, timeout)
+        self.producer._complete(self, timeout)
 
 
 def _common_length(items: list[Any]) -> int | None:
@@ -69,19 +110,54 @@ def _common_length(items: list[Any]) -> int | None:
 
 
 class _TopicRoute(Route):
-    """What the producer caches per topic: the route and the open batches."""
+    """What the producer caches per topic: the route, the open batches and
+    the partitions' lanes."""
 
-    __slots__ = ("batch_bytes", "batches", "parts", "plain", "topic")
+    __slots__ = ("batch_bytes", "batches", "lanes", "plain", "topic")
 
     def __init__(self, topic: Topic, batch_size: int, max_record_bytes: int, plain: bool) -> None:
         cfg = topic.config
         super().__init__(topic.name, topic.partitions, topic.partition_for,
                          min(max_record_bytes, cfg.max_record_bytes))
         self.topic = topic
-        self.parts = [topic.partition(p) for p in range(topic.partitions)]
+        self.lanes = [_Lane(self, topic.partition(p)) for p in range(topic.partitions)]
         self.batches: list[_Batch | None] = [None] * topic.partitions
         self.batch_bytes = min(batch_size, cfg.max_batch_bytes)  # 0: no batching
         self.plain = plain  # no serializers or partitioner: send() may take its fast path
+
+
+# -- interpreter exit -------------------------------------------------------------
+
+_LIVE: weakref.WeakSet[LocalProducer] = weakref.WeakSet()
+
+
+def _forget_after_fork() -> None:
+    # A forked child's copies of its parent's batches are the parent's to
+    # write (docs/concurrency.md): never write them again at the child's exit.
+    _LIVE.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
+
+
+@atexit.register
+def _write_at_exit() -> None:
+    """Nothing sent is silently dropped (API.md, "Lifetime"): at interpreter
+    exit, write what live producers still hold. atexit runs after the
+    program's non-daemon threads ended and before daemon threads (the
+    linger thread) are stopped; each producer waits at most its broker's
+    ``request_timeout`` (all of them together: the longest one) and logs
+    what it could not write."""
+    producers = list(_LIVE)
+    if not producers:
+        return
+    deadline = _monotonic() + max(p._request_timeout for p in producers)
+    for producer in producers:
+        producer._write_at_exit(max(0.0, min(producer._request_timeout, deadline - _monotonic())))
+
+
+# -- the backend ----------------------------------------------------------------------
 
 
 class LocalProducer:
@@ -93,13 +169,17 @@ class LocalProducer:
         self._linger = config.linger_ms / 1000.0
         self._batch_size = config.batch_size
         self._max_record_bytes = config.max_record_bytes
+        self._request_timeout = broker.options.request_timeout
         self._topics: dict[str, _TopicRoute] = {}
-        self._unwritten: dict[int, _Batch] = {}  # id(batch) -> batch, in creation order
+        self._unwritten: dict[int, _Batch] = {}  # open batches: id(batch) -> batch, in creation order
+        self._busy: set[_Lane] = set()  # lanes with queued batches or a write under way
         self._lock = threading.RLock()
         self._wakeup = threading.Condition(self._lock)
         self._linger_thread: threading.Thread | None = None
         self._linger_idle = False  # the linger thread waits for a first batch
         self._closed = False
+        self._exiting = False
+        _LIVE.add(self)
 
     def _route(self, topic: str) -> _TopicRoute:
         if self._closed:
@@ -129,7 +209,10 @@ class LocalProducer:
         """Queue one record; returns a future of its RecordMetadata.
 
         Everything is validated before anything is buffered: a call that
-        raises writes nothing.
+        raises writes nothing. A batch this record fills is written before
+        ``send`` returns, waiting at most ``request_timeout`` for the
+        partition's writer lock (a write that times out fails the batch's
+        futures).
         """
         route = self._topics.get(topic)  # emptied by close()
         if (
@@ -139,7 +222,8 @@ class LocalProducer:
         ):
             # The common case, kept short: each line here costs every record
             # (benchmarks/: "produce: send() per record"). It is
-            # BatchBuilder.append and SendFront.prepare inlined.
+            # BatchBuilder.append and SendFront.prepare inlined; the common
+            # outcome returns from inside the try.
             if key is None:
                 klen = -1
                 partition = route.sticky
@@ -159,22 +243,26 @@ class LocalProducer:
                 lock.acquire()  # cheaper than "with" on this path
                 try:
                     batch = route.batches[partition]
-                    if batch is None or len(batch.buf) + size > route.batch_bytes:
-                        batch = self._new_batch(route, partition, ts)
-                    buf = batch.buf
-                    buf += pack_prefix(ts, klen, vlen, 0)
-                    if klen > 0:
-                        buf += key  # type: ignore[arg-type]  # klen > 0: bytes
-                    if vlen > 0:
-                        buf += value  # type: ignore[arg-type]  # vlen > 0: bytes
-                    n = batch.count
-                    batch.count = n + 1
-                    if ts > batch.max_ts:
-                        batch.max_ts = ts
-                    if len(buf) >= route.batch_bytes:
-                        self._write_batch(batch)
+                    if batch is not None and len(batch.buf) + size <= route.batch_bytes:
+                        buf = batch.buf
+                        buf += pack_prefix(ts, klen, vlen, 0)
+                        if klen > 0:
+                            buf += key  # type: ignore[arg-type]  # klen > 0: bytes
+                        if vlen > 0:
+                            buf += value  # type: ignore[arg-type]  # vlen > 0: bytes
+                        n = batch.count
+                        batch.count = n + 1
+                        if ts > batch.max_ts:
+                            batch.max_ts = ts
+                        if len(buf) < route.batch_bytes:
+                            return new_future(RecordFuture, (batch, n, ts))
+                        lane: _Lane | None = self._close_batch(batch)
+                    else:
+                        batch, n, lane = self._append_to_new(route, partition, ts, key, value, b"")
                 finally:
                     lock.release()
+                if lane is not None:
+                    self._write_lane(lane)
                 return new_future(RecordFuture, (batch, n, ts))
         if route is None or route.topic.closed:
             route = self._route(topic)
@@ -183,23 +271,29 @@ class LocalProducer:
         lock.acquire()
         try:
             batch = route.batches[rec.partition]
-            if batch is None or len(batch.buf) + rec.size > route.batch_bytes:
-                batch = self._new_batch(route, rec.partition, rec.timestamp)
-            n = batch.append(rec.timestamp, rec.key, rec.value, rec.headers)
-            if len(batch.buf) >= route.batch_bytes:
-                self._write_batch(batch)
+            if batch is not None and len(batch.buf) + rec.size <= route.batch_bytes:
+                n = batch.append(rec.timestamp, rec.key, rec.value, rec.headers)
+                lane = self._close_batch(batch) if len(batch.buf) >= route.batch_bytes else None
+            else:
+                batch, n, lane = self._append_to_new(route, rec.partition, rec.timestamp, rec.key,
+                                                     rec.value, rec.headers)
         finally:
             lock.release()
+        if lane is not None:
+            self._write_lane(lane)
         return new_future(RecordFuture, (batch, n, rec.timestamp))
 
-    def _new_batch(self, route: _TopicRoute, partition: int, ts: int) -> _Batch:
-        """Close the partition's full batch (if any) and open a new one."""
+    def _append_to_new(self, route: _TopicRoute, partition: int, ts: int, key: bytes | None,
+                       value: bytes | None, headers: bytes) -> tuple[_Batch, int, _Lane | None]:
+        """(Producer lock held) Close the partition's open batch, which the
+        record does not fit, and append the record to a new one; returns
+        the batch, the record's index and the lane to write now (or None)."""
         if self._closed:  # closed by another thread since send() looked
             raise ClosedError("producer is closed")
-        batch = route.batches[partition]
-        if batch is not None:
-            self._write_batch(batch)
-        batch = route.batches[partition] = _Batch(self, route.name, route.parts[partition], ts)
+        old = route.batches[partition]
+        lane = None if old is None else self._close_batch(old)
+        lane_of_new = route.lanes[partition]
+        batch = route.batches[partition] = _Batch(self, route.name, lane_of_new, ts)
         self._unwritten[id(batch)] = batch
         if self._linger > 0:
             if self._linger_thread is None:
@@ -209,7 +303,26 @@ class LocalProducer:
                 # wakes by itself no later than this batch is due (waking it
                 # per batch cost ~10% of send() throughput).
                 self._wakeup.notify()
-        return batch
+        n = batch.append(ts, key, value, headers)
+        if len(batch.buf) >= route.batch_bytes:
+            lane = self._close_batch(batch)
+        return batch, n, lane
+
+    def _close_batch(self, batch: _Batch) -> _Lane:
+        """(Producer lock held) Take an open batch off its route and queue it
+        on its lane; returns the lane, which then must be written (a batch
+        already closed is left as it is)."""
+        lane = batch.lane
+        if self._unwritten.pop(id(batch), None) is not None:
+            route = lane.route
+            number = batch.partition
+            if route.batches[number] is batch:
+                route.batches[number] = None
+                if number == route.sticky:  # keyless records move on
+                    route.sticky = (number + 1) % route.partitions
+            lane.queue.append(batch)
+            self._busy.add(lane)
+        return lane
 
     def send_many(
         self,
@@ -228,7 +341,7 @@ class LocalProducer:
         ``partition`` or one partition chosen as for keyless ``send``. Each
         partition's records keep their order, after any records this
         producer sent before. Validated first: a call that raises writes
-        nothing.
+        nothing. Waits at most ``request_timeout`` for writer locks.
         """
         route = self._route(topic)
         front = self._front
@@ -254,15 +367,29 @@ class LocalProducer:
                 groups = {p: (group_keys[p], group_values[p]) for p in group_keys}
             # Encode (and so validate) everything before writing anything.
             encoded = {p: self._encode_bulk(route, ks, vs, ts) for p, (ks, vs) in groups.items()}
-            for p, batches in encoded.items():
+            for p in encoded:
                 pending = route.batches[p]
                 if pending is not None:
-                    self._write_batch(pending)  # what was sent before goes first
-                part = route.parts[p]
-                for b in batches:
-                    result.batches.append((p, part.append(b), b.count))
+                    self._close_batch(pending)  # what was sent before goes first
             if sticky in groups:
                 route.sticky = (sticky + 1) % n
+        timeout = self._request_timeout
+        deadline = _monotonic() + timeout
+        error: Exception | None = None
+        for p, batches in encoded.items():
+            lane = route.lanes[p]
+            try:
+                self._acquire_lane(lane, timeout, deadline)
+            except TimeoutError as e:  # the lane's writer writes what we queued on it
+                error = error or e
+                continue
+            # After an error no more of ours is written; what was queued is.
+            try:
+                self._drain(lane, deadline, bulk=None if error else (batches, result))
+            except Exception as e:
+                error = error or e
+        if error is not None:
+            raise error
         return result
 
     @staticmethod
@@ -310,25 +437,154 @@ class LocalProducer:
             out.append(b)
         return out
 
-    def _write_batch(self, batch: _Batch, timeout: float | None = None) -> None:
-        """Append ``batch`` if nobody has; store its offset or its error."""
-        with self._lock:
-            if batch.base_offset >= 0 or batch.error is not None:
-                return
-            self._unwritten.pop(id(batch), None)
-            route = self._topics.get(batch.topic)
-            if route is not None:
-                number = batch.partition
-                if route.batches[number] is batch:
-                    route.batches[number] = None
-                    if number == route.sticky:  # keyless records move on
-                        route.sticky = (number + 1) % route.partitions
+    # -- writing a lane ---------------------------------------------------------------
+
+    def _write_lane(self, lane: _Lane) -> None:
+        """Write ``lane``'s queue now unless another thread is writing it
+        (that thread then writes it all), waiting at most
+        ``request_timeout`` for the partition's writer lock."""
+        if lane.mutex.acquire(blocking=False):
+            self._drain(lane, _monotonic() + self._request_timeout)
+
+    def _acquire_lane(self, lane: _Lane, timeout: float | None, deadline: float | None) -> None:
+        """Take ``lane``'s mutex by ``deadline`` or raise TimeoutError."""
+        if deadline is None:
+            lane.mutex.acquire()
+        elif not lane.mutex.acquire(timeout=max(0.0, deadline - _monotonic())):
+            raise TimeoutError(self._busy_message(lane, timeout or 0.0))
+
+    @staticmethod
+    def _busy_message(lane: _Lane, timeout: float) -> str:
+        """Why a wait for a lane another thread is writing timed out: that
+        thread, and the lock it waits for if another process holds it."""
+        part = lane.part
+        msg = (f"timed out after {timeout:g} s waiting for partition {part.topic}/{part.number}: "
+               f"another thread of this process is writing to it")
+        path = os.path.join(part.dir, "writer.lock")  # docs/format.md, "writer.lock"
+        if os.path.exists(path):  # (FileLock would create it)
+            probe = FileLock(path)
             try:
-                batch.base_offset = batch.part.append(batch)
-            except BaseException as e:
-                batch.error = e
-            batch.buf = bytearray()
-            batch.settle()
+                pids = probe.holders()
+            finally:
+                probe.close()
+            if pids and os.getpid() not in pids:
+                msg += f", itself waiting for lock {path} (held by pid {', '.join(map(str, pids))})"
+        return msg
+
+    def _drain(self, lane: _Lane, deadline: float | None,
+               bulk: tuple[list[BatchBuilder], SendManyResult] | None = None) -> TimeoutError | None:
+        """Append ``lane``'s queued batches in order, each waiting for the
+        writer lock until ``deadline`` (None: no limit), then release the
+        lane's mutex (the caller took it) and run the done callbacks.
+
+        A batch whose write raised fails with that error (never written
+        twice); returns the first TimeoutError met. ``bulk``: send_many's
+        batches, appended once the queue is empty and recorded in its
+        result; an error appending them is raised. KeyboardInterrupt (any
+        BaseException) fails the batch being written and propagates; the
+        rest stay queued for the next flush, close or exit.
+        """
+        # Once per batch of every send path: kept to few calls (benchmarks/).
+        part = lane.part
+        queue = lane.queue
+        lock = self._lock
+        done: list[_Batch] = []
+        callbacks: list[Any] = []
+        timed_out: TimeoutError | None = None
+        bulk_error: Exception | None = None
+        held = True
+        try:
+            while True:
+                lock.acquire()
+                try:
+                    if queue:
+                        batch: _Batch | None = queue.popleft()
+                    elif bulk is not None:
+                        batch = None
+                    else:
+                        # Under the producer lock: a batch queued from now on
+                        # finds the mutex free (or a new holder), see _Lane.
+                        self._busy.discard(lane)
+                        lane.mutex.release()
+                        held = False
+                        for b in done:  # PendingBatch.settle, under the lock taken anyway
+                            if b.callbacks:
+                                callbacks += b.callbacks
+                                b.callbacks = None
+                        break
+                finally:
+                    lock.release()
+                timeout = None if deadline is None else max(0, int((deadline - _monotonic()) * 1000)) / 1000
+                if batch is None:
+                    assert bulk is not None
+                    builders, result = bulk
+                    bulk = None
+                    try:
+                        for builder in builders:
+                            result.batches.append((part.number, part.append(builder, timeout),
+                                                   builder.count))
+                            timeout = _remaining(deadline)
+                    except Exception as e:
+                        bulk_error = e
+                    continue
+                done.append(batch)
+                try:
+                    batch.base_offset = part.append(batch, timeout)
+                except Exception as e:
+                    batch.error = e
+                    if timed_out is None and isinstance(e, TimeoutError):
+                        timed_out = e
+                    if not self._exiting:  # (_write_at_exit sums them up)
+                        log.warning("%d record(s) for %s/%d were not written: %s",
+                                    batch.count, batch.topic, batch.partition, e)
+                except BaseException as e:
+                    # Ctrl-C inside the write: the batch may or may not be in
+                    # the log, so it is never written again.
+                    batch.error = MiniKafkaError(
+                        f"writing {batch.count} records to {batch.topic}/{batch.partition} was "
+                        f"interrupted ({type(e).__name__}): they may or may not be in the log")
+                    raise
+                finally:
+                    batch.buf = bytearray()
+        except BaseException:
+            if held:
+                with lock:
+                    lane.mutex.release()
+            for b in done:
+                b.settle()
+            raise
+        if callbacks:
+            run_callbacks(callbacks)
+        if bulk_error is not None:
+            raise bulk_error
+        return timed_out
+
+    def _write_lanes(self, lanes: list[_Lane], timeout: float | None,
+                     deadline: float | None) -> TimeoutError | None:
+        """Write every lane in ``lanes`` by ``deadline``; the first TimeoutError met."""
+        first: TimeoutError | None = None
+        for lane in lanes:
+            try:
+                self._acquire_lane(lane, timeout, deadline)
+            except TimeoutError as e:
+                first = first or e
+                continue
+            error = self._drain(lane, deadline)
+            first = first or error
+        return first
+
+    def _complete(self, batch: _Batch, timeout: float | None) -> None:
+        """``RecordFuture.result()`` of a record not yet written: write its
+        batch now (and what its partition queued before it)."""
+        deadline = deadline_of(timeout)
+        with self._lock:
+            lane = self._close_batch(batch)
+        if batch.base_offset >= 0 or batch.error is not None:
+            return
+        self._acquire_lane(lane, timeout, deadline)
+        self._drain(lane, deadline)
+
+    # -- the linger thread ------------------------------------------------------------
 
     def _start_linger(self) -> None:
         thread = threading.Thread(target=self._linger_loop, name="minikafka-linger", daemon=True)
@@ -336,7 +592,21 @@ class LocalProducer:
         thread.start()
 
     def _linger_loop(self) -> None:
-        """Write batches that have waited ``linger_ms``; sleep while idle."""
+        """Write batches that have waited ``linger_ms``; sleep while idle.
+        Runs until close(): nothing a write or a callback raises stops it."""
+        while True:
+            try:
+                lane = self._next_due()
+                if lane is None:
+                    return
+                self._write_lane(lane)
+            except BaseException:
+                log.exception("minikafka linger thread: unexpected error (it goes on)")
+                time.sleep(0.01)  # no busy loop if it repeats
+
+    def _next_due(self) -> _Lane | None:
+        """Wait for the oldest open batch to be ``linger_ms`` old and close
+        it; its lane (to write), or None once the producer is closed."""
         with self._lock:
             while not self._closed:
                 if not self._unwritten:
@@ -345,36 +615,97 @@ class LocalProducer:
                     self._linger_idle = False
                     continue
                 oldest = next(iter(self._unwritten.values()))
-                delay = oldest.created + self._linger - time.monotonic()
+                delay = oldest.created + self._linger - _monotonic()
                 if delay > 0:
                     self._wakeup.wait(delay)
                     continue
-                self._write_batch(oldest)
+                return self._close_batch(oldest)
+        return None
+
+    # -- flush, close, exit ---------------------------------------------------------
 
     def flush(self, timeout: float | None = None) -> None:
-        """Write every record sent so far; afterwards every future is done."""
+        """Write every record sent so far; afterwards every future is done.
+
+        ``timeout`` (seconds, None: no limit) bounds the whole call: a batch
+        whose write could not take its partition's writer lock in time fails
+        with the :class:`~minikafka.TimeoutError` (its futures raise it),
+        and flush raises the first such error once every batch was tried.
+        """
+        deadline = deadline_of(timeout)
         if self._closed:
             raise ClosedError("producer is closed")
         with self._lock:
             for batch in list(self._unwritten.values()):
-                self._write_batch(batch, timeout)
-            self._wakeup.notify_all()
+                self._close_batch(batch)
+            lanes = list(self._busy)
+        error = self._write_lanes(lanes, timeout, deadline)
+        if error is not None:
+            raise error
 
     def close(self, timeout: float | None = None) -> None:
-        """Flush, stop the linger thread; later sends raise ClosedError."""
-        with self._lock:
+        """Flush, stop the linger thread; later sends raise ClosedError.
+
+        Waits at most ``timeout`` seconds (None: the broker's
+        ``request_timeout``), then raises as ``flush`` does; closed either way.
+        """
+        if timeout is None:
+            timeout = self._request_timeout
+        deadline = deadline_of(timeout)
+        if not self._lock.acquire(timeout=-1 if deadline is None else timeout):
+            raise TimeoutError(f"timed out after {timeout:g} s waiting for the producer's lock "
+                               f"(another thread of this process holds it)")
+        failed: list[_Batch] = []
+        try:
             if self._closed:
                 return
-            if not self._broker.closed:
-                for batch in list(self._unwritten.values()):
-                    self._write_batch(batch, timeout)
-            else:
-                for batch in list(self._unwritten.values()):
-                    batch.error = ClosedError("broker closed before the record was written")
-                self._unwritten.clear()
             self._closed = True
+            broker_closed = self._broker.closed
+            for batch in list(self._unwritten.values()):
+                if broker_closed:
+                    batch.error = ClosedError("broker closed before the record was written")
+                    failed.append(batch)
+                else:
+                    self._close_batch(batch)
+            self._unwritten.clear()
+            lanes = list(self._busy)
             self._topics.clear()  # send() finds no route and raises ClosedError
             self._wakeup.notify_all()
+        finally:
+            self._lock.release()
+        for batch in failed:
+            batch.settle()
+        error = self._write_lanes(lanes, timeout, deadline)
         thread = self._linger_thread
         if thread is not None and thread is not threading.current_thread():
-            thread.join()
+            thread.join(None if deadline is None else max(0.0, deadline - _monotonic()))
+        _LIVE.discard(self)
+        if error is not None:
+            raise error
+
+    def _write_at_exit(self, timeout: float) -> None:
+        """Close at interpreter exit, waiting at most ``timeout`` seconds;
+        log a warning naming the records that were not written."""
+        if self._closed:
+            return
+        # Read without the lock, which a thread stopped forever may hold
+        # (copying a dict, set or deque runs no Python code: atomic).
+        held = list(self._unwritten.values())
+        for lane in list(self._busy):
+            held += list(lane.queue)
+        reason: BaseException | None = None
+        self._exiting = True
+        try:
+            self.close(timeout)
+        except Exception as e:
+            reason = e
+        lost: dict[tuple[str, int], list[Any]] = {}
+        for b in held:
+            if b.base_offset < 0:
+                entry = lost.setdefault((b.topic, b.partition), [0, b.error or reason])
+                entry[0] += b.count
+        for (topic, number), (count, why) in lost.items():
+            log.warning("at interpreter exit, %d record(s) sent to %s/%d were not written: %s",
+                        count, topic, number, why or "still waiting to be written")
+        if reason is not None and not lost:
+            log.warning("at interpreter exit, closing a producer failed: %s", reason)

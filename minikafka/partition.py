@@ -18,6 +18,7 @@ the lock (readers) such bytes just mean "nothing here yet".
 
 from __future__ import annotations
 
+import logging
 import mmap
 import os
 import threading
@@ -59,6 +60,8 @@ from .segment import (
     read_seal,
     remove_stale_spares,
 )
+
+log = logging.getLogger("minikafka")
 
 _ZERO_WORD = bytes(TRAILER_SIZE)
 _PAGE = mmap.PAGESIZE
@@ -254,6 +257,10 @@ class Partition:
             t.pos, t.next_offset, t.max_ts = w.pos, w.offset, w.max_ts
             if w.status is not Status.END:
                 if w.status is Status.INVALID:
+                    word = U32.unpack_from(t.seg.mm, t.pos)[0]
+                    log.warning("%s: cut the tail at byte %d: its length word (%d bytes) does not "
+                                "start a valid batch (a write torn by a crash, or damage); the log "
+                                "now ends at offset %d", t.seg.path, t.pos, word, t.next_offset)
                     U32.pack_into(t.seg.mm, t.pos, 0)
                 break
             self._next_segment(t)

@@ -11,6 +11,8 @@ is written down in docs/architecture.md, "Producer backend interface".
 
 from __future__ import annotations
 
+import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
 
 HeadersArg = Mapping[str, bytes] | Iterable[tuple[str, bytes]]
 _time_ns = time.time_ns
+log = logging.getLogger("minikafka")
 
 
 # -- the front half: checks, serializers, partitioners ----------------------------
@@ -58,6 +61,21 @@ def check_timestamp(timestamp_ms: Any) -> int:
 
 def now_ms() -> int:
     return _time_ns() // 1_000_000
+
+
+def deadline_of(timeout: Any) -> float | None:
+    """The ``time.monotonic()`` instant a call given ``timeout`` seconds
+    (None: no limit) must return by; TypeError/InvalidArgumentError naming
+    ``timeout`` for anything but a number >= 0 or None."""
+    if timeout is None:
+        return None
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool):
+        raise TypeError(f"timeout must be a number or None, not {type(timeout).__name__}")
+    if not timeout >= 0:  # also NaN, which would wait forever
+        raise InvalidArgumentError(f"timeout must be a number >= 0 or None, got {timeout!r}")
+    if timeout == math.inf:  # no limit (too large for a lock's wait)
+        return None
+    return time.monotonic() + timeout
 
 
 class Route:
@@ -209,13 +227,25 @@ class SendFront:
 PENDING_SLOTS = ("base_offset", "callbacks", "error", "lock", "partition", "topic")
 
 
+def run_callbacks(callbacks: list[tuple[Callable[[RecordFuture], Any], RecordFuture]]) -> None:
+    """Call each ``fn(future)``; one that raises is logged on the
+    ``minikafka`` logger and the others still run (a callback is user code:
+    it must not stop the thread that delivers records)."""
+    for fn, fut in callbacks:
+        try:
+            fn(fut)
+        except Exception:
+            log.exception("done callback %r of %r raised (ignored)", fn, fut)
+
+
 class PendingBatch:
     """Records of one partition delivered together: what a RecordFuture
     waits for. A backend subclasses it (``PENDING_SLOTS`` in its
     ``__slots__``, or none), calls
-    :meth:`start` in its constructor, sets ``base_offset`` or ``error`` and
-    calls :meth:`settle` under ``lock`` once delivered, and implements
-    :meth:`complete` — deliver or wait now (``RecordFuture.result``)."""
+    :meth:`start` in its constructor, sets ``base_offset`` or ``error`` once
+    delivered and then calls :meth:`settle` (best with no lock held: it runs
+    user callbacks), and implements :meth:`complete` — deliver or wait now
+    (``RecordFuture.result``)."""
 
     base_offset: int
     callbacks: list[tuple[Callable[[RecordFuture], Any], RecordFuture]] | None
@@ -236,11 +266,13 @@ class PendingBatch:
         raise NotImplementedError
 
     def settle(self) -> None:
-        """Run the done callbacks (base_offset or error is set)."""
-        if self.callbacks:
-            for fn, fut in self.callbacks:
-                fn(fut)
-            self.callbacks = None
+        """Run the done callbacks (``base_offset`` or ``error`` is set), each
+        once and guarded (:func:`run_callbacks`). They are taken under
+        ``lock`` and run after it is released, unless the caller holds it."""
+        with self.lock:  # against add_done_callback adding one meanwhile
+            callbacks, self.callbacks = self.callbacks, None
+        if callbacks:
+            run_callbacks(callbacks)
 
 
 class RecordFuture(tuple):
@@ -261,8 +293,13 @@ class RecordFuture(tuple):
     def result(self, timeout: float | None = None) -> RecordMetadata:
         """Wait for the record to be written; raise what writing it raised.
 
-        The local backend writes in the calling thread, so ``timeout`` only
-        bounds waiting for another thread that is writing this batch.
+        A record not yet written is written now (local backend: in the
+        calling thread). ``timeout`` (seconds, None: no limit) bounds the
+        wait — for a lock another process or thread holds, or for the
+        delivery report: then :class:`~minikafka.TimeoutError` naming what
+        it waited for. A write that timed out fails the record (its
+        ``result()`` raises that error from then on); a wait for another
+        thread's write leaves the record pending.
         """
         b, index, ts = self
         if b.base_offset < 0 and b.error is None:
@@ -283,7 +320,10 @@ class RecordFuture(tuple):
         return None
 
     def add_done_callback(self, fn: Callable[[RecordFuture], Any]) -> None:
-        """Call ``fn(future)`` once the record is written (or failed)."""
+        """Call ``fn(future)`` once the record is written (or failed): in the
+        thread that wrote it, holding no producer lock, or now if it is
+        done. An exception ``fn`` raises is logged (``minikafka`` logger)
+        and ignored."""
         b = self[0]
         if not self.done():
             with b.lock:
@@ -292,7 +332,7 @@ class RecordFuture(tuple):
                         b.callbacks = []
                     b.callbacks.append((fn, self))
                     return
-        fn(self)
+        run_callbacks([(fn, self)])
 
     def __repr__(self) -> str:
         b = self[0]
@@ -379,7 +419,11 @@ class Producer:
     timestamp_ms=None) -> RecordFuture`` queues one record, validated before
     anything is buffered; ``send_many(topic, values, keys=None, *,
     partition=None, timestamp_ms=None) -> SendManyResult`` writes many now;
-    ``flush(timeout=None)`` writes everything sent so far.
+    ``flush(timeout=None)`` writes everything sent so far. Records still
+    held at interpreter exit are written then (waiting at most the broker's
+    ``request_timeout``; what could not be written is logged). Done
+    callbacks run in the thread that delivered the record (locally: holding
+    no producer lock); one that raises is logged on the ``minikafka`` logger.
 
     Attribute: ``config`` (the :class:`ProducerConfig` in use).
     """
@@ -462,10 +506,22 @@ class Producer:
                                        timestamp_ms=timestamp_ms)
 
     def flush(self, timeout: float | None = None) -> None:
-        """Write every record sent so far; afterwards every send's future is done."""
+        """Write every record sent so far; afterwards every send's future is done.
+
+        ``timeout`` (seconds, None: no limit) bounds the whole call, then
+        :class:`~minikafka.TimeoutError` naming what it waited for. Local
+        backend: a batch whose write could not take its partition's writer
+        lock in time fails with that error (its futures raise it; never
+        written later) and flush raises it once every batch was tried.
+        """
         self._backend.flush(timeout)
 
     def close(self, timeout: float | None = None) -> None:
-        """Flush, stop background work; later sends raise ClosedError."""
+        """Flush, stop background work; later sends raise ClosedError.
+
+        Waits at most ``timeout`` seconds (None: the broker's
+        ``request_timeout``), then raises :class:`~minikafka.TimeoutError`
+        as ``flush`` does; the producer is closed either way.
+        """
         self._closed = True
         self._backend.close(timeout)

@@ -9,7 +9,6 @@ import signal
 import time
 from pathlib import Path
 
-import pytest
 from faults_helpers import read_all, run_child, start_child, wait_for
 
 import minikafka
@@ -88,8 +87,6 @@ def test_recreated_topic_is_new_to_every_group(data_dir: Path, make_broker) -> N
     assert [r.value for r in got] == [b"new%d" % i for i in range(12)]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 #4: records held by the linger thread are lost "
-                   "at interpreter exit")
 def test_unflushed_records_are_written_at_exit(data_dir: Path, make_broker) -> None:
     make_broker().create_topic("t")
     done = run_child("""

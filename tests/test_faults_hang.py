@@ -7,6 +7,8 @@ hanging the suite."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import signal
 import subprocess
@@ -16,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from faults_helpers import start_child
+from faults_helpers import read_all, run_child, start_child
 
 import minikafka
 
@@ -106,7 +108,6 @@ def topic_dir(data_dir: Path) -> Path:
     return data_dir / "topics" / "t"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 #12: flush(timeout) hangs on a held writer lock")
 def test_flush_honours_its_timeout(data_dir, topic_dir, holders, frozen) -> None:
     lock = topic_dir / "0" / "writer.lock"
     holders.append(hold(lock, frozen))
@@ -118,7 +119,6 @@ def test_flush_honours_its_timeout(data_dir, topic_dir, holders, frozen) -> None
     assert_timed_out(result, lock)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 #12: RecordFuture.result(timeout) ignores its timeout")
 def test_future_result_honours_its_timeout(data_dir, topic_dir, holders) -> None:
     lock = topic_dir / "0" / "writer.lock"
     holders.append(hold(lock, True))
@@ -131,7 +131,6 @@ def test_future_result_honours_its_timeout(data_dir, topic_dir, holders) -> None
     assert result.startswith("TIMEOUT"), result
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 #12: close(timeout) hangs on a held writer lock")
 def test_close_honours_its_timeout(data_dir, topic_dir, holders) -> None:
     lock = topic_dir / "0" / "writer.lock"
     holders.append(hold(lock, True))
@@ -141,6 +140,90 @@ def test_close_honours_its_timeout(data_dir, topic_dir, holders) -> None:
         outcome(lambda: p.close(timeout=0.5))
         """)
     assert_timed_out(result, lock)
+
+
+@contextlib.contextmanager
+def held_here(lock: Path) -> Iterator[None]:
+    """Hold ``lock`` from this process (a flock on its own open file
+    description conflicts with the producer's, even in one process)."""
+    fd = os.open(lock, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def test_a_timed_out_write_fails_its_records_and_is_never_written(data_dir, topic_dir) -> None:
+    lock = topic_dir / "0" / "writer.lock"
+    with minikafka.Broker(data_dir) as b:
+        p = minikafka.Producer(b, linger_ms=10_000)
+        fut = p.send("t", b"timed out")
+        with held_here(lock), pytest.raises(minikafka.TimeoutError, match=str(lock)) as flushed:
+            p.flush(timeout=0.2)
+        assert fut.done()
+        with pytest.raises(minikafka.TimeoutError) as got:
+            fut.result(timeout=5)
+        assert got.value is flushed.value, "the record's future does not carry the write's error"
+        assert p.send("t", b"after").result(timeout=5).offset == 1
+        p.flush(timeout=5)  # the failed batch is not written again
+        p.close()
+        assert [r.value for r in read_all(b, "t")] == [b"before", b"after"]
+
+
+def test_send_many_waits_at_most_request_timeout(data_dir, topic_dir) -> None:
+    lock = topic_dir / "0" / "writer.lock"
+    with minikafka.Broker(data_dir, request_timeout=0.3) as b:
+        p = minikafka.Producer(b, linger_ms=10_000)
+        sent = p.send("t", b"sent before")
+        t0 = time.monotonic()
+        with held_here(lock), pytest.raises(minikafka.TimeoutError, match=str(lock)):
+            p.send_many("t", [b"bulk 1", b"bulk 2"])
+        assert time.monotonic() - t0 < 2
+        with pytest.raises(minikafka.TimeoutError):
+            sent.result(timeout=5)  # written first, so it timed out first
+        p.close()
+        assert [r.value for r in read_all(b, "t")] == [b"before"]
+
+
+def test_a_locked_partition_does_not_stall_other_topics(data_dir, topic_dir) -> None:
+    """The linger thread waits (up to request_timeout) for t/0's lock; a
+    send to another topic, and its result(), go on meanwhile."""
+    lock = topic_dir / "0" / "writer.lock"
+    with minikafka.Broker(data_dir, request_timeout=5.0) as b:
+        b.create_topic("other")
+        p = minikafka.Producer(b, linger_ms=1)
+        with held_here(lock):
+            stuck = p.send("t", b"stuck")
+            time.sleep(0.1)  # the linger thread is now waiting for the lock
+            t0 = time.monotonic()
+            meta = p.send("other", b"free").result(timeout=2)
+            took = time.monotonic() - t0
+            assert not stuck.done()
+        assert meta.offset == 0
+        assert took < 0.5, f"a send to another topic took {took:.2f} s behind a locked partition"
+        assert stuck.result(timeout=5).offset == 1  # written once the lock was free
+        p.close()
+
+
+def test_exit_with_a_locked_partition_is_bounded_and_says_what_was_lost(data_dir, topic_dir) -> None:
+    lock = topic_dir / "0" / "writer.lock"
+    with held_here(lock):
+        t0 = time.monotonic()
+        done = run_child("""
+            import sys, minikafka
+            b = minikafka.Broker(sys.argv[1], request_timeout=0.5)
+            p, q = (minikafka.Producer(b, linger_ms=10_000) for _ in range(2))
+            for i in range(10):
+                p.send("t", b"r%d" % i)
+            q.send("t", b"q")
+            """, str(data_dir), timeout=10)
+        took = time.monotonic() - t0
+    assert done.returncode == 0, done.stderr
+    assert took < 5, f"interpreter exit took {took:.1f} s"  # request_timeout for all producers
+    assert "10 record(s) sent to t/0 were not written" in done.stderr, done.stderr
+    assert "1 record(s) sent to t/0 were not written" in done.stderr, done.stderr
+    assert str(lock) in done.stderr, done.stderr
 
 
 def test_poll_honours_its_timeout(data_dir, topic_dir, holders) -> None:
