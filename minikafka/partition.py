@@ -327,11 +327,15 @@ class Partition:
     def _start_spare(self) -> None:
         """Have a zero-filled spare ready before the next roll."""
         if not has_spare(self.dir):
-            self._spare = threading.Thread(
+            spare = threading.Thread(
                 target=prepare_spare, args=(self.dir, self.config.segment_bytes, self._spare_stop),
                 name="minikafka-spare", daemon=True,
             )
-            self._spare.start()
+            try:
+                spare.start()
+            except RuntimeError:  # at interpreter exit (3.12+ refuses new threads): a spare is optional
+                return
+            self._spare = spare
 
     def _roll(self, t: _Tail) -> None:
         """Seal the active segment and start the next one. The end marker

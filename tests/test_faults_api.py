@@ -1,5 +1,5 @@
 """Issue 9, defects 13-16: API robustness (callbacks, messages, closing,
-logging). Strict xfails name the defect; remove them with the fix."""
+logging). Each test states the promise (API.md, docs/guarantees.md)."""
 
 from __future__ import annotations
 

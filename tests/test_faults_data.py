@@ -1,6 +1,5 @@
 """Issue 9, defects 1-7: data lost or wrong. Each test states the promise
-(API.md) and fails today for the reason in its xfail; remove the xfail
-with the fix."""
+(API.md, docs/guarantees.md) and failed before its fix."""
 
 from __future__ import annotations
 

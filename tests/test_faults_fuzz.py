@@ -39,12 +39,12 @@ headers = st.one_of(
              max_size=3),
 )
 # Waits must stay short: a huge timeout on an empty topic would wait. NaN
-# is tested on its own, in a child with a deadline (it hangs today).
+# is tested on its own, in a child with a deadline (it once hung).
 short_timeouts = st.one_of(st.floats(min_value=-10, max_value=0.01, allow_nan=False),
                            st.text(max_size=3), st.lists(st.integers(), max_size=2),
                            st.just(object()), st.booleans())
 
-FUZZ = settings(max_examples=150, deadline=None, derandomize=True,  # strict xfails need determinism
+FUZZ = settings(max_examples=150, deadline=None, derandomize=True,  # the same examples every run
 
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
