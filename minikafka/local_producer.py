@@ -32,9 +32,10 @@ from typing import TYPE_CHECKING, Any
 
 from xxhash import xxh3_64_intdigest
 
-from .batch import BatchBuilder, build_uniform, pack_prefix
-from .errors import ClosedError, MiniKafkaError, RecordTooLargeError, TimeoutError
-from .format import BATCH_HEADER_SIZE, RECORD_PREFIX_SIZE
+from .batch import BatchBuilder, pack_prefix
+from .bulk import encode_bulk
+from .errors import ClosedError, MiniKafkaError, TimeoutError
+from .format import RECORD_PREFIX_SIZE
 from .locking import FileLock
 from .options import ProducerConfig
 from .producer import (
@@ -48,7 +49,6 @@ from .producer import (
     deadline_of,
     new_future,
     run_callbacks,
-    to_bytes,
 )
 
 if TYPE_CHECKING:
@@ -60,7 +60,6 @@ log = logging.getLogger("minikafka")
 _hash = xxh3_64_intdigest
 _time_ns = time.time_ns
 _monotonic = time.monotonic
-BULK_BATCH_BYTES = 256 * 1024
 
 
 def _remaining(deadline: float | None) -> float | None:
@@ -98,15 +97,6 @@ class _Batch(BatchBuilder, PendingBatch):
 
     def complete(self, timeout: float | None) -> None:
         self.producer._complete(self, timeout)
-
-
-def _common_length(items: list[Any]) -> int | None:
-    """The length shared by all ``items`` if all are ``bytes``, else None.
-    (Two C-level passes; no Python code per item.)"""
-    if set(map(type, items)) != {bytes}:
-        return None
-    lengths = set(map(len, items))
-    return lengths.pop() if len(lengths) == 1 else None
 
 
 class _TopicRoute(Route):
@@ -366,7 +356,10 @@ class LocalProducer:
                     group_values[p].append(v)
                 groups = {p: (group_keys[p], group_values[p]) for p in group_keys}
             # Encode (and so validate) everything before writing anything.
-            encoded = {p: self._encode_bulk(route, ks, vs, ts) for p, (ks, vs) in groups.items()}
+            encoded = {p: encode_bulk(route.name, ks, vs, ts, batch_bytes=route.batch_bytes,
+                                      max_batch=route.topic.config.max_batch_bytes,
+                                      max_record=route.max_record)
+                       for p, (ks, vs) in groups.items()}
             for p in encoded:
                 pending = route.batches[p]
                 if pending is not None:
@@ -391,51 +384,6 @@ class LocalProducer:
         if error is not None:
             raise error
         return result
-
-    @staticmethod
-    def _encode_bulk(route: _TopicRoute, keys: list[Any] | None, values: list[Any],
-                     ts: int) -> list[BatchBuilder]:
-        """Encode records into batches of ~BULK_BATCH_BYTES, validating each."""
-        max_batch = route.topic.config.max_batch_bytes
-        chunk = max(route.batch_bytes, min(BULK_BATCH_BYTES, max_batch))
-        max_record = route.max_record
-        vlen = _common_length(values)
-        klen = -1 if keys is None else _common_length(keys)
-        if vlen is not None and klen is not None and (klen > 0 or vlen > 0):
-            size = RECORD_PREFIX_SIZE + max(klen, 0) + max(vlen, 0)
-            if size > max_record:
-                raise RecordTooLargeError(
-                    f"records of send_many to topic {route.name!r} are {size} bytes, "
-                    f"over the limit of {max_record} (max_record_bytes, or what one segment holds)"
-                )
-            # As many records per batch as the loop below would put there.
-            per_batch = max(1, min(-(-(chunk - BATCH_HEADER_SIZE) // size),
-                                   (max_batch - BATCH_HEADER_SIZE) // size))
-            return build_uniform(keys, values, klen, vlen, ts, per_batch)
-        out = []
-        b = BatchBuilder(ts)
-        for i, v in enumerate(values):
-            if v is not None and type(v) is not bytes:
-                v = to_bytes(v, "value")
-            k = None if keys is None else keys[i]
-            if k is not None and type(k) is not bytes:
-                k = to_bytes(k, "key")
-            size = RECORD_PREFIX_SIZE + (len(k) if k else 0) + (len(v) if v else 0)
-            if size > max_record:
-                raise RecordTooLargeError(
-                    f"record {i} of send_many to topic {route.name!r} is {size} bytes, "
-                    f"over the limit of {max_record} (max_record_bytes, or what one segment holds)"
-                )
-            if b.count and len(b.buf) + size > max_batch:  # the batch must fit a segment
-                out.append(b)
-                b = BatchBuilder(ts)
-            b.append(ts, k, v)
-            if len(b.buf) >= chunk:
-                out.append(b)
-                b = BatchBuilder(ts)
-        if b.count:
-            out.append(b)
-        return out
 
     # -- writing a lane ---------------------------------------------------------------
 

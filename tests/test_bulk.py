@@ -152,17 +152,17 @@ def test_send_many_uniform_too_large_writes_nothing(broker):
 def test_send_many_uniform_batches_match_the_general_loop(make_broker):
     """The uniform fast path cuts batches where the per-record loop would."""
     from minikafka.batch import build_uniform
+    from minikafka.bulk import encode_bulk
 
     broker = make_broker()
-    broker.create_topic("t")
+    topic = broker.create_topic("t")
     values = [b"v" * 100] * 5000
     keys = [b"k" * 16] * 5000
-    with Producer(broker) as p:
-        backend = p._backend
-        route = backend._route("t")
-        fast = backend._encode_bulk(route, keys, values, 99)
-        # A trailing mixed-length record forces the general loop for the rest.
-        slow = backend._encode_bulk(route, [*keys, b"kk"], [*values, b"v"], 99)
+    limits = {"batch_bytes": 16384, "max_batch": topic.config.max_batch_bytes,
+              "max_record": topic.config.max_record_bytes}
+    fast = encode_bulk("t", keys, values, 99, **limits)
+    # A trailing mixed-length record forces the general loop for the rest.
+    slow = encode_bulk("t", [*keys, b"kk"], [*values, b"v"], 99, **limits)
     fast_counts = [b.count for b in fast]
     slow_counts = [b.count for b in slow]
     assert fast_counts[:-1] == slow_counts[: len(fast) - 1]  # the same full batches
