@@ -23,6 +23,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from itertools import compress, islice
+from operator import lt, ne
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import ClosedError, CommitFailedError, InvalidArgumentError, NoOffsetError
@@ -34,6 +36,9 @@ if TYPE_CHECKING:
 
 #: Longest single wait inside ``fetch``, so ``wakeup`` and ``close`` are seen promptly.
 SLICE = 0.1
+
+
+make = tuple.__new__  # make(Record, fields): a Record without Record.__new__'s Python frame
 
 
 class Hooks(Protocol):
@@ -283,8 +288,61 @@ class KafkaConsumerBackend:
             raise
 
     def _records(self, messages: list[Any], eof_code: int) -> list[Record]:
-        # The hot loop: messages come in runs per partition, so the
-        # TopicPartition and its position are looked up once per run.
+        """Records of ``messages``, positions moved past them; partition-EOF
+        events noted, other error events raised."""
+        if self._key_de is not None or self._value_de is not None:
+            return self._records_one_by_one(messages, eof_code)
+        # The hot path (no deserializers). Per message only what must run per
+        # message: one comprehension reads the fields and makes the Record;
+        # the checks are whole-list passes (count, map) that run in C.
+        if any([m.error() for m in messages]):
+            return self._records_with_events(messages, eof_code)
+        n = len(messages)
+        topics = [m.topic() for m in messages]
+        parts = [m.partition() for m in messages]
+        offsets = [m.offset() for m in messages]
+        # librdkafka queues messages in runs per partition: where each run ends
+        runs = parts if topics.count(topics[0]) == n else list(zip(topics, parts, strict=True))
+        ends = [*compress(range(1, n), map(ne, runs, islice(runs, 1, None))), n]
+        positions = self._positions
+        out: list[Record] = []
+        s = 0
+        for e in ends:
+            topic, part = topics[s], parts[s]
+            tp = TopicPartition(topic, part)
+            expected = positions.get(tp, -1)
+            run = messages if e - s == n else messages[s:e]
+            offs = offsets if e - s == n else offsets[s:e]
+            if expected < 0:
+                pass  # fetched before a revoke: not ours to return
+            elif offs[0] < expected or not all(map(lt, offs, islice(offs, 1, None))):
+                # fetched before a seek (or out of order): record by record
+                out += self._records_one_by_one(run, eof_code)
+            else:
+                out += [make(Record, (topic, part, o, m.timestamp()[1], m.key(), m.value(),
+                                      tuple(h) if (h := m.headers()) else ()))
+                        for m, o in zip(run, offs, strict=True)]
+                positions[tp] = offs[-1] + 1
+            s = e
+        return out
+
+    def _records_with_events(self, messages: list[Any], eof_code: int) -> list[Record]:
+        """``_records`` of a batch with error events: partition-EOF events
+        noted and dropped; any other error raised (record by record)."""
+        if not all(m.error() is None or m.error().code() == eof_code for m in messages):
+            return self._records_one_by_one(messages, eof_code)  # raises, after what precedes it
+        eof = self._eof
+        rest = []
+        for m in messages:
+            if m.error() is None:
+                rest.append(m)
+            else:
+                eof[TopicPartition(m.topic(), m.partition())] = m.offset()
+        return self._records(rest, eof_code) if rest else []
+
+    def _records_one_by_one(self, messages: list[Any], eof_code: int) -> list[Record]:
+        # Messages come in runs per partition, so the TopicPartition and its
+        # position are looked up once per run.
         out: list[Record] = []
         append = out.append
         positions = self._positions
