@@ -298,6 +298,8 @@ class KafkaConsumerBackend:
         if any([m.error() for m in messages]):
             return self._records_with_events(messages, eof_code)
         n = len(messages)
+        if not n:
+            return []
         topics = [m.topic() for m in messages]
         parts = [m.partition() for m in messages]
         offsets = [m.offset() for m in messages]
