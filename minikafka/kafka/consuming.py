@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..errors import ClosedError, CommitFailedError, InvalidArgumentError, NoOffsetError
 from ..records import Record, TopicPartition
 from .errors import TimeoutError, translate
+from .offsets import earliest_offsets
 
 if TYPE_CHECKING:
     from .admin import KafkaBroker
@@ -218,15 +219,11 @@ class KafkaConsumerBackend:
                 pass
 
     def _start_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
-        """Where reading starts: committed offset, else ``auto_offset_reset``."""
+        """Where reading starts: committed offset, else ``auto_offset_reset``
+        (one request for each, on this consumer's own connections)."""
         if not tps:
             return {}
-        out = {}
-        if self._group:
-            for tp in tps:
-                committed = self.committed(tp)
-                if committed is not None:
-                    out[tp] = committed
+        out = self._committed(tps) if self._group else {}
         rest = [tp for tp in tps if tp not in out]
         if rest:
             reset = self._settings.auto_offset_reset
@@ -234,10 +231,10 @@ class KafkaConsumerBackend:
                 raise NoOffsetError(
                     f"no committed offset for {', '.join(f'{t.topic}/{t.partition}' for t in rest)} "
                     f"and auto_offset_reset='none'")
-            probe = self._broker.probe()
-            found = (probe.beginning_offsets(rest, self._timeout) if reset == "earliest"
-                     else probe.end_offsets(rest, self._timeout))
-            out.update(found)
+            if reset == "earliest":
+                out.update(earliest_offsets(self._consumer, rest, self._timeout))
+            else:
+                out.update(self._broker.probe().end_offsets(rest, self._timeout))
         return out
 
     # -- records ------------------------------------------------------------------
@@ -304,8 +301,12 @@ class KafkaConsumerBackend:
         parts = [m.partition() for m in messages]
         offsets = [m.offset() for m in messages]
         # librdkafka queues messages in runs per partition: where each run ends
-        runs = parts if topics.count(topics[0]) == n else list(zip(topics, parts, strict=True))
-        ends = [*compress(range(1, n), map(ne, runs, islice(runs, 1, None))), n]
+        one_topic = topics.count(topics[0]) == n
+        if one_topic and parts.count(parts[0]) == n:
+            ends = [n]
+        else:
+            runs = parts if one_topic else list(zip(topics, parts, strict=True))
+            ends = [*compress(range(1, n), map(ne, runs, islice(runs, 1, None))), n]
         positions = self._positions
         out: list[Record] = []
         s = 0
@@ -485,15 +486,19 @@ class KafkaConsumerBackend:
                 raise error from None
 
     def committed(self, tp: TopicPartition) -> int | None:
+        self._check_open()
+        return self._committed([tp]).get(tp)
+
+    def _committed(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        """The group's committed offsets of ``tps`` (those that have one), in one request."""
         from confluent_kafka import TopicPartition as KTP
 
-        self._check_open()
         try:
-            got = self._consumer.committed([KTP(tp.topic, tp.partition)], timeout=self._timeout)
+            got = self._consumer.committed([KTP(tp.topic, tp.partition) for tp in tps], timeout=self._timeout)
         except Exception as e:
-            raise translate(e, f"reading the committed offset of {tp.topic}/{tp.partition}") from None
-        offset = got[0].offset if got else -1
-        return offset if offset >= 0 else None
+            where = ", ".join(f"{tp.topic}/{tp.partition}" for tp in tps)
+            raise translate(e, f"reading the committed offset of {where}") from None
+        return {TopicPartition(k.topic, k.partition): k.offset for k in got if k.offset >= 0}
 
     # -- lookups ---------------------------------------------------------------------------
 

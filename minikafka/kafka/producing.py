@@ -226,7 +226,7 @@ class KafkaRecordWriter:
         return new_future(RecordFuture, (delivery, 0, timestamp_ms or now_ms()))
 
     def produce_when_room(self, topic: str, value: bytes | None, key: bytes | None, partition: int,
-                           timestamp_ms: int, headers: Any, report: Callable[[Any, Any], None]) -> None:
+                          timestamp_ms: int, headers: Any, report: Callable[[Any, Any], None]) -> None:
         """librdkafka's queue is full: wait (bounded) for deliveries to make room."""
         deadline = time.monotonic() + self.request_timeout
         while True:
@@ -363,7 +363,9 @@ class KafkaProducer:
                 report = delivery.report
                 ts = _time_ns() // 1_000_000
                 try:
-                    self._produce(topic, value, key, partition=part, timestamp=ts, on_delivery=report)
+                    # positional (topic, value, key, partition, on_delivery, -, timestamp):
+                    # keyword arguments cost confluent-kafka ~0.3 µs more per call
+                    self._produce(topic, value, key, part, report, None, ts)
                 except BufferError:
                     self._writer.produce_when_room(topic, value, key, part, ts, None, report)
                 except Exception as e:
