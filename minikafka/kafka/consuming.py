@@ -289,9 +289,10 @@ class KafkaConsumerBackend:
         events noted, other error events raised."""
         if self._key_de is not None or self._value_de is not None:
             return self._records_one_by_one(messages, eof_code)
-        # The hot path (no deserializers). Per message only what must run per
-        # message: one comprehension reads the fields and makes the Record;
-        # the checks are whole-list passes (count, map) that run in C.
+        # The hot path (no deserializers): comprehensions without branches
+        # read the fields and make the Records; the checks (error events,
+        # runs per partition, positions, offset order) are whole-list passes
+        # (any, count, map) that run in C. Anything unusual goes one by one.
         if any([m.error() for m in messages]):
             return self._records_with_events(messages, eof_code)
         n = len(messages)
