@@ -82,9 +82,11 @@ class Delivery(PendingBatch):
         # notify: skip both (and the lock) when neither can be there — see
         # HeldCountLock for why reading ``held`` without the lock is enough.
         if self.callbacks is not None or self.lock.held:
-            with self.lock:
-                self.settle()
+            with self.lock:  # an add_done_callback or wait_for under way finishes first
                 self.writer.settled.notify_all()
+            # The record is done, so nothing is added to its callbacks any
+            # more: settle() runs them with no lock held.
+            self.settle()
 
     def complete(self, timeout: float | None) -> None:
         """Until the delivery report arrived; ``TimeoutError`` after ``timeout``."""
@@ -115,8 +117,9 @@ class HeldCountLock:
     reads ``held``; ``add_done_callback`` and ``wait_for`` take the lock
     (``held`` >= 1) before they read ``done()``, and hold it (a Condition's
     wait keeps the count) until they have registered or stopped waiting.
-    So either they see the record done, or the report sees ``held`` and
-    settles under the lock. Only holders change ``held``.
+    So either they see the record done, or the report sees ``held``, takes
+    the lock once they are through, notifies and settles. Only holders
+    change ``held``.
     """
 
     __slots__ = ("_acquire_restore", "_is_owned", "_lock", "_release_save", "held")
