@@ -8,9 +8,17 @@ records, interleaved A/B (raw, minikafka, raw, minikafka, ...), median of
   ``confluent_kafka.Producer.produce`` naming the partition (xxh3 computed
   beforehand, outside the timing); minikafka = ``minikafka.Producer.send``
   on ``connect("kafka://...")`` (the front half checks the record and
-  computes the partition; a RecordFuture per record).
-- consume: ``assign`` from the beginning, read every record. raw =
-  ``consume(500)`` skipping error events; minikafka =
+  computes the partition; a RecordFuture per record). Both producers
+  first write one acknowledged warm-up record to the topic, outside the
+  timing: a new idempotent librdkafka producer gets its first
+  acknowledgement 0, 500 or 1000 ms after it starts (the producer-id
+  request, at random on Tansu), which would otherwise be most of the
+  figure at 30,000 records.
+- consume: ``assign`` from the beginning, read every record (the warm-up
+  record too). raw = ``consume(500, 0)`` skipping error events (when
+  nothing is queued, ``consume(1, 0.1)`` then ``consume(499, 0)``: what
+  minikafka's fetch does; a bare ``consume(500, 0.1)`` waits out its
+  timeout for a full 500 at the end); minikafka =
   ``minikafka.Consumer.poll(max_records=500)`` building ``Record`` tuples.
 - latency: one record every 2 ms, ``linger.ms=0``, ``fetch.wait.max.ms=1``,
   a consumer thread in the same process takes the receive time (after a
@@ -40,6 +48,8 @@ CONSUMER = {"fetch.wait.max.ms": 10, "enable.auto.commit": False, "enable.partit
 # Tansu answers a fetch with no new data only at fetch.wait.max.ms: keep it short for latency.
 LATENCY_CONSUMER = {**CONSUMER, "fetch.wait.max.ms": 1}
 PARTITIONS = 3
+#: One record each producer writes (and waits for) before its clock starts.
+WARM_UP = b"warm-up"
 
 
 def _partitions(keys: list[bytes]) -> list[int]:
@@ -53,6 +63,9 @@ def produce_raw(bootstrap: str, topic: str, keys: list[bytes], values: list[byte
     from confluent_kafka import Producer
 
     p = Producer({"bootstrap.servers": bootstrap, **CLIENT})
+    p.produce(topic, WARM_UP, partition=0)
+    if p.flush(30):
+        raise RuntimeError("raw producer: warm-up record not acknowledged")
     produce, poll = p.produce, p.poll
     acked = [0]
 
@@ -80,6 +93,7 @@ def produce_mk(bootstrap: str, topic: str, keys: list[bytes], values: list[bytes
 
     with minikafka.connect(f"kafka://{bootstrap}", producer_config=CLIENT) as broker:
         p = minikafka.Producer(broker, linger_ms=CLIENT["linger.ms"])
+        p.send(topic, WARM_UP, partition=0).result(30)
         send = p.send
         t0 = time.perf_counter()
         futures = [send(topic, v, k) for k, v in zip(keys, values, strict=True)]
@@ -100,8 +114,16 @@ def consume_raw(bootstrap: str, topic: str, n: int, read_fields: bool = False) -
     c.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
     got = 0
     deadline = time.monotonic() + 120
+    consume = c.consume
     while got < n and time.monotonic() < deadline:
-        for m in c.consume(500, 0.1):
+        # As KafkaConsumerBackend.fetch: consume(500, t) would wait out t for
+        # a full 500 at the end; take what is queued, else wait for one.
+        messages = consume(500, 0)
+        if not messages:
+            messages = consume(1, 0.1)
+            if messages:
+                messages += consume(499, 0)
+        for m in messages:
             if m.error() is None:
                 if read_fields:
                     m.key(), m.value(), m.offset(), m.timestamp(), m.headers()
@@ -227,13 +249,13 @@ def measure(bootstrap: str, records: int, repeat: int, latency_records: int) -> 
                 if side == "raw":
                     figures.setdefault("produce raw", []).append(
                         produce_raw(bootstrap, topic, keys, values, parts))
-                    figures.setdefault("consume raw", []).append(consume_raw(bootstrap, topic, records))
+                    figures.setdefault("consume raw", []).append(consume_raw(bootstrap, topic, records + 1))
                     figures.setdefault("consume-fields raw", []).append(
-                        consume_raw(bootstrap, topic, records, read_fields=True))
+                        consume_raw(bootstrap, topic, records + 1, read_fields=True))
                 else:
                     figures.setdefault("produce mk", []).append(
                         produce_mk(bootstrap, topic, keys, values, parts))
-                    figures.setdefault("consume mk", []).append(consume_mk(bootstrap, topic, records))
+                    figures.setdefault("consume mk", []).append(consume_mk(bootstrap, topic, records + 1))
                     figures["consume-fields mk"] = figures["consume mk"]
         lat_topic = f"kb-lat-{uuid.uuid4().hex[:8]}"
         broker.create_topic(lat_topic)

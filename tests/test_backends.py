@@ -114,6 +114,33 @@ def test_keyed_records_land_on_partition_for_key(backend: Any) -> None:
         assert [m.result(10).partition for m in metas] == [murmur2(k, 4) for k in keys]
 
 
+def test_plain_sends_check_like_any_other(backend: Any) -> None:
+    """Plain bytes take a short path on both backends (local_producer.py,
+    kafka/producing.py): tombstones, keyless records, records over the size
+    limit and bad types behave as through the front half."""
+    topic = new_topic(backend, 3)
+    t = backend.topic(topic)
+    with Producer(backend, max_record_bytes=1000) as p:
+        tomb = p.send(topic, None, b"k")
+        keyless = [p.send(topic, b"v%d" % i) for i in range(5)]
+        bytes_like = p.send(topic, b"v", bytearray(b"k2"))  # not bytes: the front half
+        with pytest.raises(minikafka.RecordTooLargeError):
+            p.send(topic, b"x" * 1000, b"k")
+        with pytest.raises(TypeError, match="value must be"):
+            p.send(topic, 123, b"k")
+        with pytest.raises(TypeError, match="key must be"):
+            p.send(topic, b"v", 7)
+        p.flush(10)
+        metas = [f.result(10) for f in (tomb, *keyless, bytes_like)]
+    assert metas[0].partition == t.partition_for(b"k")
+    assert len({m.partition for m in metas[1:6]}) == 1  # keyless: one sticky partition per batch
+    assert metas[6].partition == t.partition_for(b"k2")
+    with assigned(backend, topic, 3) as c:
+        got = {(r.partition, r.offset): (r.key, r.value) for r in read_all(c, 7)}
+    assert got == {(m.partition, m.offset): kv for m, kv in zip(
+        metas, [(b"k", None)] + [(None, b"v%d" % i) for i in range(5)] + [(b"k2", b"v")], strict=True)}
+
+
 def test_partitioner_option_is_validated(backend: Any) -> None:
     with pytest.raises(minikafka.InvalidArgumentError, match="partitioner"):
         Producer(backend, partitioner="crc32")

@@ -3,6 +3,7 @@ consuming.py) against a real broker, before they sit behind the facades."""
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -121,6 +122,82 @@ def test_deliveries_settle_without_flush(writer: KafkaRecordWriter, topic: str) 
         time.sleep(0.01)
     assert d.done() and done == [0]
     assert d.result(timeout=0).offset == 0
+
+
+def test_callbacks_and_waiters_racing_delivery_reports_each_run_once(writer: KafkaRecordWriter,
+                                                                    topic: str) -> None:
+    """Reports skip the callback lock when nobody holds it (HeldCountLock):
+    callbacks added and result() waits started while reports arrive in the
+    poller thread still see every record once, with its own offset."""
+    n = 3000
+    futures: list[Any] = []
+    seen: list[int] = []
+    waited: list[int] = []
+    added = threading.Event()
+
+    def add_callbacks() -> None:  # races the deliveries of what was just produced
+        i = 0
+        while i < n:
+            if i < len(futures):
+                futures[i].add_done_callback(lambda f: seen.append(f.result(0).offset))
+                i += 1
+            else:
+                time.sleep(0)
+        added.set()
+
+    def wait_some() -> None:
+        for i in range(0, n, 97):
+            while i >= len(futures):
+                time.sleep(0)
+            waited.append(futures[i].result(timeout=10).offset)
+
+    threads = [threading.Thread(target=add_callbacks), threading.Thread(target=wait_some)]
+    for t in threads:
+        t.start()
+    for i in range(n):
+        futures.append(writer.produce(topic, 0, None, b"%d" % i, None, 1000 + i))
+    for t in threads:
+        t.join(30)
+    writer.flush(10)
+    assert added.is_set()
+    assert sorted(seen) == list(range(n))
+    assert waited == list(range(0, n, 97))
+    assert [f.result(0).offset for f in futures] == list(range(n))
+
+
+def test_a_report_settles_under_the_lock_while_a_callback_or_waiter_holds_it(writer: KafkaRecordWriter,
+                                                                           topic: str) -> None:
+    """The HeldCountLock rule, made to happen: a report that arrives while
+    add_done_callback is between its check and its append waits for it and
+    runs the callback; a report notifies a result() that waits."""
+    import confluent_kafka
+
+    from minikafka.producer import RecordFuture, new_future
+
+    calls: list[int] = []
+    d = writer.delivery_class(topic, 0)()
+    fut = new_future(RecordFuture, (d, 0, 1))
+    with d.lock:  # as add_done_callback: the lock taken, the record not done yet
+        assert not fut.done()
+        report = threading.Thread(target=d.report, args=(None, confluent_kafka.Message(offset=5)))
+        report.start()
+        report.join(0.2)
+        assert report.is_alive() and fut.done()  # offset set, settling waits for the lock
+        d.callbacks = [(lambda f: calls.append(f.result(0).offset), fut)]
+    report.join(5)
+    assert calls == [5]
+
+    d2 = writer.delivery_class(topic, 0)()
+    fut2 = new_future(RecordFuture, (d2, 0, 1))
+    got: list[int] = []
+    waiter = threading.Thread(target=lambda: got.append(fut2.result(timeout=10).offset))
+    waiter.start()
+    time.sleep(0.2)  # the waiter is in wait_for
+    t0 = time.monotonic()
+    d2.report(None, confluent_kafka.Message(offset=7))
+    waiter.join(5)
+    assert got == [7] and time.monotonic() - t0 < 1
+    assert writer.callback_lock.held == 0
 
 
 def test_timestamp_zero_means_now_to_confluent_kafka(writer: KafkaRecordWriter, make_backend: Any,

@@ -23,17 +23,23 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from itertools import compress, islice
+from operator import lt, ne
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import ClosedError, CommitFailedError, InvalidArgumentError, NoOffsetError
 from ..records import Record, TopicPartition
 from .errors import TimeoutError, translate
+from .offsets import earliest_offsets
 
 if TYPE_CHECKING:
     from .admin import KafkaBroker
 
 #: Longest single wait inside ``fetch``, so ``wakeup`` and ``close`` are seen promptly.
 SLICE = 0.1
+
+
+make = tuple.__new__  # make(Record, fields): a Record without Record.__new__'s Python frame
 
 
 class Hooks(Protocol):
@@ -213,15 +219,11 @@ class KafkaConsumerBackend:
                 pass
 
     def _start_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
-        """Where reading starts: committed offset, else ``auto_offset_reset``."""
+        """Where reading starts: committed offset, else ``auto_offset_reset``
+        (one request for each, on this consumer's own connections)."""
         if not tps:
             return {}
-        out = {}
-        if self._group:
-            for tp in tps:
-                committed = self.committed(tp)
-                if committed is not None:
-                    out[tp] = committed
+        out = self._committed(tps) if self._group else {}
         rest = [tp for tp in tps if tp not in out]
         if rest:
             reset = self._settings.auto_offset_reset
@@ -229,10 +231,10 @@ class KafkaConsumerBackend:
                 raise NoOffsetError(
                     f"no committed offset for {', '.join(f'{t.topic}/{t.partition}' for t in rest)} "
                     f"and auto_offset_reset='none'")
-            probe = self._broker.probe()
-            found = (probe.beginning_offsets(rest, self._timeout) if reset == "earliest"
-                     else probe.end_offsets(rest, self._timeout))
-            out.update(found)
+            if reset == "earliest":
+                out.update(earliest_offsets(self._consumer, rest, self._timeout))
+            else:
+                out.update(self._broker.probe().end_offsets(rest, self._timeout))
         return out
 
     # -- records ------------------------------------------------------------------
@@ -283,8 +285,68 @@ class KafkaConsumerBackend:
             raise
 
     def _records(self, messages: list[Any], eof_code: int) -> list[Record]:
-        # The hot loop: messages come in runs per partition, so the
-        # TopicPartition and its position are looked up once per run.
+        """Records of ``messages``, positions moved past them; partition-EOF
+        events noted, other error events raised."""
+        if self._key_de is not None or self._value_de is not None:
+            return self._records_one_by_one(messages, eof_code)
+        # The hot path (no deserializers): comprehensions without branches
+        # read the fields and make the Records; the checks (error events,
+        # runs per partition, positions, offset order) are whole-list passes
+        # (any, count, map) that run in C. Anything unusual goes one by one.
+        if any([m.error() for m in messages]):
+            return self._records_with_events(messages, eof_code)
+        n = len(messages)
+        if not n:
+            return []
+        topics = [m.topic() for m in messages]
+        parts = [m.partition() for m in messages]
+        offsets = [m.offset() for m in messages]
+        # librdkafka queues messages in runs per partition: where each run ends
+        one_topic = topics.count(topics[0]) == n
+        if one_topic and parts.count(parts[0]) == n:
+            ends = [n]
+        else:
+            runs = parts if one_topic else list(zip(topics, parts, strict=True))
+            ends = [*compress(range(1, n), map(ne, runs, islice(runs, 1, None))), n]
+        positions = self._positions
+        out: list[Record] = []
+        s = 0
+        for e in ends:
+            topic, part = topics[s], parts[s]
+            tp = TopicPartition(topic, part)
+            expected = positions.get(tp, -1)
+            run = messages if e - s == n else messages[s:e]
+            offs = offsets if e - s == n else offsets[s:e]
+            if expected < 0:
+                pass  # fetched before a revoke: not ours to return
+            elif offs[0] < expected or not all(map(lt, offs, islice(offs, 1, None))):
+                # fetched before a seek (or out of order): record by record
+                out += self._records_one_by_one(run, eof_code)
+            else:
+                out += [make(Record, (topic, part, o, m.timestamp()[1], m.key(), m.value(),
+                                      tuple(h) if (h := m.headers()) else ()))
+                        for m, o in zip(run, offs, strict=True)]
+                positions[tp] = offs[-1] + 1
+            s = e
+        return out
+
+    def _records_with_events(self, messages: list[Any], eof_code: int) -> list[Record]:
+        """``_records`` of a batch with error events: partition-EOF events
+        noted and dropped; any other error raised (record by record)."""
+        if not all(m.error() is None or m.error().code() == eof_code for m in messages):
+            return self._records_one_by_one(messages, eof_code)  # raises, after what precedes it
+        eof = self._eof
+        rest = []
+        for m in messages:
+            if m.error() is None:
+                rest.append(m)
+            else:
+                eof[TopicPartition(m.topic(), m.partition())] = m.offset()
+        return self._records(rest, eof_code) if rest else []
+
+    def _records_one_by_one(self, messages: list[Any], eof_code: int) -> list[Record]:
+        # Messages come in runs per partition, so the TopicPartition and its
+        # position are looked up once per run.
         out: list[Record] = []
         append = out.append
         positions = self._positions
@@ -425,15 +487,19 @@ class KafkaConsumerBackend:
                 raise error from None
 
     def committed(self, tp: TopicPartition) -> int | None:
+        self._check_open()
+        return self._committed([tp]).get(tp)
+
+    def _committed(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        """The group's committed offsets of ``tps`` (those that have one), in one request."""
         from confluent_kafka import TopicPartition as KTP
 
-        self._check_open()
         try:
-            got = self._consumer.committed([KTP(tp.topic, tp.partition)], timeout=self._timeout)
+            got = self._consumer.committed([KTP(tp.topic, tp.partition) for tp in tps], timeout=self._timeout)
         except Exception as e:
-            raise translate(e, f"reading the committed offset of {tp.topic}/{tp.partition}") from None
-        offset = got[0].offset if got else -1
-        return offset if offset >= 0 else None
+            where = ", ".join(f"{tp.topic}/{tp.partition}" for tp in tps)
+            raise translate(e, f"reading the committed offset of {where}") from None
+        return {TopicPartition(k.topic, k.partition): k.offset for k in got if k.offset >= 0}
 
     # -- lookups ---------------------------------------------------------------------------
 

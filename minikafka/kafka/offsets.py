@@ -27,6 +27,32 @@ def _remaining(deadline: float, what: str) -> float:
     return left
 
 
+def earliest_offsets(consumer: Any, tps: list[TopicPartition], timeout: float) -> dict[TopicPartition, int]:
+    """First retained offset of each of ``tps``, through ``consumer`` (any
+    confluent-kafka Consumer): ListOffsets "earliest" (``OFFSET_BEGINNING``
+    asked as a timestamp) for all of them at once, one round trip, where
+    ``get_watermark_offsets`` makes one per partition."""
+    from confluent_kafka import OFFSET_BEGINNING
+    from confluent_kafka import TopicPartition as KTP
+
+    if not tps:
+        return {}
+    what = f"reading the offsets of {', '.join(f'{tp.topic}/{tp.partition}' for tp in tps)}"
+    try:
+        got = consumer.offsets_for_times([KTP(tp.topic, tp.partition, OFFSET_BEGINNING) for tp in tps],
+                                         timeout=timeout)
+    except Exception as e:
+        raise translate(e, what) from None
+    out = {}
+    for k in got:
+        if k.error is not None:
+            raise translate(k.error, f"reading the offsets of {k.topic}/{k.partition}")
+        if k.offset < 0:
+            raise TimeoutError(f"reading the offsets of {k.topic}/{k.partition}: no answer")
+        out[TopicPartition(k.topic, k.partition)] = k.offset
+    return out
+
+
 class OffsetProbe:
     """A private confluent-kafka consumer (never commits, never joins a
     group) that reads watermarks and committed offsets. Thread-safe."""
@@ -44,13 +70,8 @@ class OffsetProbe:
         self._lock = threading.Lock()
 
     def beginning_offsets(self, tps: Iterable[TopicPartition], timeout: float) -> dict[TopicPartition, int]:
-        deadline = time.monotonic() + timeout
-        out = {}
         with self._lock:
-            for tp in tps:
-                lo, _hi = self._watermarks(tp, deadline)
-                out[tp] = lo
-        return out
+            return earliest_offsets(self._consumer, list(tps), timeout)
 
     def end_offsets(self, tps: Iterable[TopicPartition], timeout: float) -> dict[TopicPartition, int]:
         from confluent_kafka import KafkaError

@@ -8,6 +8,13 @@ librdkafka's delivery report. A poller thread serves the reports, so
 deliveries complete (and their callbacks run) without the user calling
 ``flush``; records still queued at interpreter exit are flushed.
 
+Every line of ``KafkaProducer.send`` and ``Delivery.report`` costs every
+record (benchmarks/kafka_layer.py): plain bytes skip ``SendFront.prepare``
+(its checks inlined, as local_producer.py does), a Delivery is an empty
+instance of a per-partition class, and ``send`` does not ``poll(0)``:
+the poller thread serves the reports (with ``send`` serving them too,
+the two threads traded the GIL per report: about 2 µs a record here).
+
 Shaped for the "Producer backend interface" of docs/architecture.md: a
 ``Delivery`` is the per-record ``PendingBatch`` (index 0) that the
 interface's ``RecordFuture`` reads.
@@ -29,9 +36,8 @@ if TYPE_CHECKING:
     from .admin import KafkaBroker
 
 from ..errors import ClosedError, MiniKafkaError, RecordTooLargeError
-from ..format import decode_headers
+from ..format import RECORD_PREFIX_SIZE, decode_headers
 from ..producer import (
-    PENDING_SLOTS,
     HeadersArg,
     PendingBatch,
     RecordFuture,
@@ -47,37 +53,100 @@ from .errors import TimeoutError, translate
 #: Seconds the poller thread waits for delivery reports per call.
 POLL_INTERVAL = 0.05
 
+_hash = xxh3_64_intdigest
+_time_ns = time.time_ns
+
 
 class Delivery(PendingBatch):
     """One record on its way to the cluster (a ``PendingBatch`` of one, index
     0 of its ``RecordFuture``); settled by its delivery report.
 
-    No event per record (one is costly at 100k records/s): settling sets
-    plain fields, and the rare waiter sleeps on its writer's condition.
+    Made once per record, so made cheaply: :func:`delivery_class` builds one
+    subclass per partition whose class attributes are what
+    ``PendingBatch.start`` sets (topic, partition, lock, nothing delivered
+    yet) and the writer, so a record's Delivery starts as an empty instance
+    and its report sets ``base_offset`` or ``error`` on it. No event per
+    record: the rare waiter sleeps on its writer's condition.
     """
 
-    __slots__ = (*PENDING_SLOTS, "writer")
-
-    def __init__(self, writer: KafkaRecordWriter, topic: str, partition: int) -> None:
-        self.writer = writer
-        self.start(topic, partition, writer.callback_lock)
+    writer: KafkaRecordWriter
+    lock: HeldCountLock  # type: ignore[assignment]  # an RLock that counts its holders
 
     def report(self, err: Any, msg: Any) -> None:
         """confluent-kafka's delivery callback for this record."""
-        with self.lock:
-            if err is None:
-                self.base_offset = msg.offset()
-            else:
-                self.error = translate(err, f"producing to {self.topic}/{self.partition}")
+        if err is None:
+            self.base_offset = msg.offset()
+        else:
+            self.error = translate(err, f"producing to {self.topic}/{self.partition}")
+        # settle() has work only for added callbacks, and a waiter needs the
+        # notify: skip both (and the lock) when neither can be there — see
+        # HeldCountLock for why reading ``held`` without the lock is enough.
+        if self.callbacks is not None or self.lock.held:
+            with self.lock:  # an add_done_callback or wait_for under way finishes first
+                self.writer.settled.notify_all()
+            # The record is done, so nothing is added to its callbacks any
+            # more: settle() runs them with no lock held.
             self.settle()
-        if self.writer.waiters:
-            self.writer.wake()
 
     def complete(self, timeout: float | None) -> None:
         """Until the delivery report arrived; ``TimeoutError`` after ``timeout``."""
         if not self.writer.wait_for(self, timeout):
             raise TimeoutError(f"record for {self.topic}/{self.partition}: not acknowledged "
                                f"within {timeout:g} s")
+
+
+def delivery_class(writer: KafkaRecordWriter, topic: str, partition: int) -> type[Delivery]:
+    """The Delivery class of one partition: ``PendingBatch.start``'s fields
+    (and the writer) as class attributes, shared by every record until its
+    report sets its own."""
+    proto = Delivery()
+    proto.start(topic, partition, writer.callback_lock)  # type: ignore[arg-type]  # duck-typed RLock
+    state = vars(proto)
+    mutable = sorted(k for k, v in state.items() if isinstance(v, (list, dict, set, bytearray)))
+    if mutable:  # a class attribute would be one object shared by every record
+        raise TypeError(f"PendingBatch.start sets mutable {', '.join(mutable)}: "
+                        f"Delivery cannot share it between records")
+    return type(f"Delivery[{topic}/{partition}]", (Delivery,), {**state, "writer": writer})
+
+
+class HeldCountLock:
+    """The ``PendingBatch.lock`` of a writer's deliveries: an RLock that
+    counts how often it is held, so a delivery report can skip it.
+
+    A delivery report sets ``base_offset`` (or ``error``) and only then
+    reads ``held``; ``add_done_callback`` and ``wait_for`` take the lock
+    (``held`` >= 1) before they read ``done()``, and hold it (a Condition's
+    wait keeps the count) until they have registered or stopped waiting.
+    So either they see the record done, or the report sees ``held``, takes
+    the lock once they are through, notifies and settles. Only holders
+    change ``held``.
+    """
+
+    __slots__ = ("_acquire_restore", "_is_owned", "_lock", "_release_save", "held")
+
+    def __init__(self) -> None:
+        self._lock = lock = threading.RLock()
+        self.held = 0
+        # threading.Condition's hooks: a wait releases the RLock, not the count.
+        self._release_save = lock._release_save  # type: ignore[attr-defined]
+        self._acquire_restore = lock._acquire_restore  # type: ignore[attr-defined]
+        self._is_owned = lock._is_owned  # type: ignore[attr-defined]
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        got = self._lock.acquire(blocking, timeout)
+        if got:
+            self.held += 1
+        return got
+
+    def release(self) -> None:
+        self.held -= 1
+        self._lock.release()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 _LIVE: weakref.WeakSet[KafkaRecordWriter] = weakref.WeakSet()
@@ -108,9 +177,12 @@ class KafkaRecordWriter:
         self._produce = self._producer.produce
         self._poll = self._producer.poll
         self._lock = threading.Lock()
-        self.callback_lock = threading.RLock()  # PendingBatch.lock: settling vs add_done_callback
-        self._settled = threading.Condition(self._lock)
-        self.waiters = 0
+        self.callback_lock = HeldCountLock()  # PendingBatch.lock: settling vs add_done_callback
+        # notified when a record someone waits for settles
+        self.settled = threading.Condition(self.callback_lock)  # type: ignore[arg-type]
+        self._deliveries: dict[tuple[str, int], type[Delivery]] = {}
+        #: Called once when the writer closes (KafkaProducer: leave send's fast path).
+        self.on_close: Callable[[], None] | None = None
         self._closed = False
         self._stop = threading.Event()
         self._poller = threading.Thread(target=self._poll_loop, name="minikafka-kafka-delivery",
@@ -123,19 +195,18 @@ class KafkaRecordWriter:
         while not self._stop.is_set():
             poll(POLL_INTERVAL)
 
-    def wake(self) -> None:
-        with self._settled:
-            self._settled.notify_all()
-
     def wait_for(self, delivery: Delivery, timeout: float | None) -> bool:
         """Until ``delivery`` is settled (reports are served by the poller thread)."""
-        with self._settled:
-            self.waiters += 1
-            try:
-                return self._settled.wait_for(
-                    lambda: delivery.base_offset >= 0 or delivery.error is not None, timeout)
-            finally:
-                self.waiters -= 1
+        with self.settled:
+            return self.settled.wait_for(
+                lambda: delivery.base_offset >= 0 or delivery.error is not None, timeout)
+
+    def delivery_class(self, topic: str, partition: int) -> type[Delivery]:
+        """The (cached) Delivery class of ``topic``/``partition``."""
+        cls = self._deliveries.get((topic, partition))
+        if cls is None:
+            cls = self._deliveries[(topic, partition)] = delivery_class(self, topic, partition)
+        return cls
 
     def produce(self, topic: str, partition: int, key: bytes | None, value: bytes | None,
                 headers: Sequence[tuple[str, bytes | None]] | None, timestamp_ms: int) -> RecordFuture:
@@ -144,7 +215,7 @@ class KafkaRecordWriter:
         ``timestamp_ms`` 0 is sent as "now" (confluent-kafka's meaning of 0)."""
         if self._closed:
             raise ClosedError("producer is closed")
-        delivery = Delivery(self, topic, partition)
+        delivery = self.delivery_class(topic, partition)()
         report = delivery.report
         if headers:
             headers = list(headers)
@@ -152,14 +223,13 @@ class KafkaRecordWriter:
             self._produce(topic, value, key, partition=partition, timestamp=timestamp_ms,
                           headers=headers or None, on_delivery=report)  # type: ignore[arg-type]
         except BufferError:
-            self._produce_when_room(topic, value, key, partition, timestamp_ms, headers, report)
+            self.produce_when_room(topic, value, key, partition, timestamp_ms, headers, report)
         except Exception as e:
             raise translate(e, f"producing to {topic}/{partition}") from None
-        self._poll(0)  # serve reports here, as confluent-kafka's docs do (the poller is the backstop)
         return new_future(RecordFuture, (delivery, 0, timestamp_ms or now_ms()))
 
-    def _produce_when_room(self, topic: str, value: bytes | None, key: bytes | None, partition: int,
-                           timestamp_ms: int, headers: Any, report: Callable[[Any, Any], None]) -> None:
+    def produce_when_room(self, topic: str, value: bytes | None, key: bytes | None, partition: int,
+                          timestamp_ms: int, headers: Any, report: Callable[[Any, Any], None]) -> None:
         """librdkafka's queue is full: wait (bounded) for deliveries to make room."""
         deadline = time.monotonic() + self.request_timeout
         while True:
@@ -193,6 +263,8 @@ class KafkaRecordWriter:
                 return
             self._closed = True
         _LIVE.discard(self)
+        if self.on_close is not None:
+            self.on_close()
         try:
             self._flush(timeout if timeout is not None else self.request_timeout)
         finally:
@@ -201,6 +273,22 @@ class KafkaRecordWriter:
                 self._poller.join(1.0)
                 if not self._poller.is_alive():  # the handle goes now, not at garbage collection
                     self._producer = self._produce = self._poll = None  # type: ignore[assignment]
+
+
+class KafkaRoute(Route):
+    """A Route with what ``KafkaProducer.send`` reads per record: whether
+    the front half has nothing custom (``plain``: bytes go straight
+    through), each partition's Delivery class (made on first use), and the
+    bytes the sticky partition has taken."""
+
+    __slots__ = ("deliveries", "plain", "sticky_bytes")
+
+    def __init__(self, name: str, partitions: int, partition_for: Callable[[bytes], int],
+                 max_record: int) -> None:
+        super().__init__(name, partitions, partition_for, max_record)
+        self.plain = False
+        self.deliveries: list[type[Delivery] | None] = [None] * partitions
+        self.sticky_bytes = 0
 
 
 class KafkaProducer:
@@ -218,13 +306,14 @@ class KafkaProducer:
         self._front = front
         self._batch_size = config.batch_size
         self._max_record = config.max_record_bytes
-        self._routes: dict[str, Route] = {}
-        self._sticky_bytes: dict[str, int] = {}
+        self._routes: dict[str, KafkaRoute] = {}  # emptied when the writer closes
         self._writer = KafkaRecordWriter({**broker.config, **broker.producer_config},
                                          request_timeout=broker.request_timeout, linger_ms=config.linger_ms)
+        self._writer.on_close = self._routes.clear
+        self._produce = self._writer._produce
         self._closed = False
 
-    def _route(self, topic: str) -> Route:
+    def _route(self, topic: str) -> KafkaRoute:
         if self._closed:
             raise ClosedError("producer is closed")
         if not isinstance(topic, str):
@@ -234,21 +323,65 @@ class KafkaProducer:
             t = self._broker.topic_for_send(topic)
             n = t.partitions
             # the front half passes bytes: xxh3 % n without KafkaTopic.partition_for's checks
-            route = self._routes[topic] = Route(topic, n, lambda key: xxh3_64_intdigest(key) % n,
-                                                self._max_record)
-            self._sticky_bytes[topic] = 0
+            route = KafkaRoute(topic, n, lambda key: xxh3_64_intdigest(key) % n, self._max_record)
+            route.plain = not self._front.custom
+            if self._closed:
+                raise ClosedError("producer is closed")
+            self._routes[topic] = route
         return route
 
-    def _move_sticky(self, route: Route, size: int) -> None:
-        used = self._sticky_bytes[route.name] + size
+    def _move_sticky(self, route: KafkaRoute, size: int) -> None:
+        used = route.sticky_bytes + size
         if used >= self._batch_size:
             route.sticky = (route.sticky + 1) % route.partitions
             used = 0
-        self._sticky_bytes[route.name] = used
+        route.sticky_bytes = used
+
+    def _delivery_class(self, route: KafkaRoute, partition: int) -> type[Delivery]:
+        cls = route.deliveries[partition] = self._writer.delivery_class(route.name, partition)
+        return cls
 
     def send(self, topic: str, value: Any = None, key: Any = None, *, partition: int | None = None,
              headers: HeadersArg | None = None, timestamp_ms: int | None = None) -> RecordFuture:
-        route = self._routes.get(topic) or self._route(topic)
+        route = self._routes.get(topic)
+        if (route is not None and route.plain and partition is None and headers is None
+                and timestamp_ms is None and (type(value) is bytes or value is None)):
+            # The common case, kept short: each line here costs every record
+            # (benchmarks/kafka_layer.py). It is SendFront.prepare inlined.
+            if type(key) is bytes:
+                n = route.partitions
+                part = _hash(key) % n if n > 1 else 0
+                size = RECORD_PREFIX_SIZE + len(key)
+            elif key is None:
+                part = route.sticky
+                size = RECORD_PREFIX_SIZE
+            else:
+                return self._send(route, topic, value, key, partition, headers, timestamp_ms)
+            if value is not None:
+                size += len(value)
+            if size <= route.max_record:
+                if key is None:
+                    self._move_sticky(route, size)
+                delivery = (route.deliveries[part] or self._delivery_class(route, part))()
+                report = delivery.report
+                ts = _time_ns() // 1_000_000
+                try:
+                    # positional (topic, value, key, partition, on_delivery, -, timestamp):
+                    # keyword arguments cost confluent-kafka ~0.3 µs more per call
+                    self._produce(topic, value, key, part, report, None, ts)
+                except BufferError:
+                    self._writer.produce_when_room(topic, value, key, part, ts, None, report)
+                except Exception as e:
+                    raise translate(e, f"producing to {topic}/{part}") from None
+                return new_future(RecordFuture, (delivery, 0, ts))
+        return self._send(route, topic, value, key, partition, headers, timestamp_ms)
+
+    def _send(self, route: KafkaRoute | None, topic: str, value: Any, key: Any, partition: int | None,
+              headers: HeadersArg | None, timestamp_ms: int | None) -> RecordFuture:
+        """``send`` through the front half: serializers, custom partitioners,
+        headers, explicit partitions and timestamps, and every error."""
+        if route is None:
+            route = self._route(topic)
         if self._closed:
             raise ClosedError("producer is closed")
         p = self._front.prepare(route, value, key, partition, headers, timestamp_ms)
@@ -264,7 +397,7 @@ class KafkaProducer:
         route = self._route(topic)
         front = self._front
         vals, ks, ts = front.prepare_many(route, values, keys, partition, timestamp_ms)
-        futures = [front_send(self, topic, v, None if ks is None else ks[i], partition, ts)
+        futures = [front_send(self, route, v, None if ks is None else ks[i], partition, ts)
                    for i, v in enumerate(vals)]
         self._writer.flush(self._broker.request_timeout)
         result = SendManyResult(topic, ts, len(futures))
@@ -282,15 +415,16 @@ class KafkaProducer:
 
     def close(self, timeout: float | None = None) -> None:
         self._closed = True
+        self._routes.clear()
         self._writer.close(timeout)
 
 
-def front_send(backend: KafkaProducer, topic: str, value: Any, key: Any, partition: int | None,
+def front_send(backend: KafkaProducer, route: KafkaRoute, value: Any, key: Any, partition: int | None,
                ts: int) -> RecordFuture:
     """One record of a ``send_many`` (already serialized: the front half
     checks its type and picks its partition)."""
     front = backend._front
-    route = backend._routes[topic]
+    topic = route.name
     if key is not None and type(key) is not bytes:
         key = to_bytes(key, "key")
     if value is not None and type(value) is not bytes:
