@@ -229,7 +229,10 @@ class OffsetStore:
         self.dir = os.path.join(groups_dir, encode_group_id(group_id))
         self.path = os.path.join(self.dir, "offsets")
         self.fsync = fsync
-        self._thread_lock = threading.Lock()
+        # Re-entrant for the reason Partition._lock is: a Ctrl-C between
+        # acquire and ``try`` in locked() must not make the same thread's
+        # commit-on-exit wait request_timeout for a hold it leaked itself.
+        self._thread_lock = threading.RLock()
         self._flock: FileLock | None = None
 
     def _lock(self) -> FileLock:

@@ -109,7 +109,12 @@ class Partition:
         self.config = config
         self.waker = waker
         self.fsync = fsync
-        self._lock = threading.Lock()  # this process's writer threads
+        # This process's writer threads. Re-entrant because acquire and the
+        # ``try`` that releases it are two steps (see _acquire): a Ctrl-C
+        # landing between them leaks one hold, and the same thread — which
+        # then writes what is left at interpreter exit — must not wait for
+        # itself (request_timeout) to get it back.
+        self._lock = threading.RLock()
         self._flock = FileLock(os.path.join(directory, "writer.lock"))  # all processes' writers
         self._tail: _Tail | None = None
         self._seals: dict[int, tuple[int, int]] = {}

@@ -262,3 +262,23 @@ def test_doorbell_fallback_is_logged(data_dir: Path, caplog) -> None:
     Broker(data_dir).close()
     infos = [r for r in caplog.records if r.name.startswith("minikafka") and r.levelno >= logging.INFO]
     assert any("doorbell" in r.getMessage() for r in infos)
+
+
+def test_a_lock_hold_leaked_by_an_interrupt_does_not_block_the_same_thread(broker) -> None:
+    """Ctrl-C can land between a lock's acquire and the ``try`` that releases
+    it (CPython checks for signals when a call returns), leaking one hold.
+    The thread that leaked it goes on — the CLI commits, interpreter exit
+    writes what producers still hold — so it must get the partition's writer
+    lock and the group lock again at once, not after request_timeout."""
+    broker.create_topic("t")
+    part = broker.topic("t").partition(0)
+    part._lock.acquire()  # the leaked hold
+    store = broker.offset_store("g")
+    store._thread_lock.acquire()
+    t0 = time.monotonic()
+    with Producer(broker) as p:
+        assert p.send("t", b"after").result(timeout=1).offset == 0
+    with Consumer(broker, group_id="g") as c:
+        c.commit({TopicPartition("t", 0): 1})
+    assert time.monotonic() - t0 < 1.0
+    assert broker.committed_offsets("g") == {TopicPartition("t", 0): 1}
