@@ -80,7 +80,10 @@ class _Lane:
         self.route = route
         self.part = part
         self.queue: deque[_Batch] = deque()
-        self.mutex = threading.Lock()
+        # Re-entrant like Partition._lock: a Ctrl-C between acquire and the
+        # releasing ``try`` leaks a hold, and the same thread then writes
+        # what is left at interpreter exit.
+        self.mutex = threading.RLock()
 
 
 class _Batch(BatchBuilder, PendingBatch):

@@ -277,6 +277,7 @@ def test_a_lock_hold_leaked_by_an_interrupt_does_not_block_the_same_thread(broke
     store._thread_lock.acquire()
     t0 = time.monotonic()
     with Producer(broker) as p:
+        p._backend._route("t").lanes[0].mutex.acquire()  # the producer's partition lane, too
         assert p.send("t", b"after").result(timeout=1).offset == 0
     with Consumer(broker, group_id="g") as c:
         c.commit({TopicPartition("t", 0): 1})
