@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,14 @@ from typing import Any, NamedTuple
 from minikafka.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` for a child that is sent SIGINT: a shell without job
+    control starts background jobs with SIGINT ignored, children inherit
+    that, and Python then installs no KeyboardInterrupt handler — so a
+    suite run as ``.ci/run &`` would see Ctrl-C tests hang."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 class Result(NamedTuple):

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import minikafka
+from tests.cli_helpers import default_sigint
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -17,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def _run(*argv: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen([sys.executable, "-m", "minikafka", *argv], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=default_sigint)
 
 
 def test_mirror_command_copies_then_ctrl_c_exits_130(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import tomllib
 import pytest
 
 import minikafka
-from tests.cli_helpers import ROOT, env, run, script
+from tests.cli_helpers import ROOT, default_sigint, env, run, script
 
 
 def test_pyproject_declares_the_console_script():
@@ -84,6 +84,7 @@ def test_interrupt_exits_having_committed_what_it_printed(tmp_path, sig, status)
     run("-d", d, "topics", "create", "t")
     run("-d", d, "produce", "t", stdin=b"".join(b"r%d\n" % i for i in range(5)))
     proc = subprocess.Popen([*script(), "-d", str(d), "consume", "t", "-g", "g"], env=env(),
+                            preexec_fn=default_sigint,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     tp = minikafka.TopicPartition("t", 0)
     try:
