@@ -1,6 +1,7 @@
-"""One partition's writer: the append path, following other writers,
-recovery, rolling, retention and rebuilding index files. Reading (the
-consumer's cursor and the lookups) is in ``reader.py``.
+"""One partition's writer: the append path, its locks, rolling, retention
+and rebuilding index files. The end of the log as the writer sees it —
+recovery, following other writers, the next segment — is in ``tail.py``;
+reading (the consumer's cursor and the lookups) is in ``reader.py``.
 
 Writers in any process serialize on ``writer.lock`` (flock). The log itself
 is the only shared state: a writer that takes the lock first *follows* the
@@ -8,17 +9,10 @@ published batches from where it last looked to the real end (other
 processes may have appended or rolled), then appends. A batch is published
 by writing its length word last, so readers — which take no lock — see
 either a whole batch or nothing.
-
-Recovery rule: with the lock held, a non-zero length word at the tail that
-does not introduce a valid batch (short, bad length, wrong base offset, bad
-checksum) can only be the torn write of a writer that died, or garbage left
-by a crash; the writer zeroes that word, cutting the tail there. Without
-the lock (readers) such bytes just mean "nothing here yet".
 """
 
 from __future__ import annotations
 
-import logging
 import mmap
 import os
 import threading
@@ -28,72 +22,25 @@ from contextlib import contextmanager
 
 from . import reader as _reader
 from . import retention
-from .batch import BatchBuilder, BatchWalker, Status
+from .batch import BatchBuilder
 from .errors import ClosedError, RecordTooLargeError, TimeoutError, TopicNotFoundError
-from .files import NEVER, TMP_SUFFIX, fsync_directory, unlink_quietly
-from .format import (
-    INT64_MIN,
-    SEGMENT_HEADER_SIZE,
-    TRAILER_SIZE,
-    U32,
-    index_name,
-    is_segment_name,
-)
-from .index import (
-    NOT_INDEXED,
-    MemoryIndex,
-    OffsetIndex,
-    index_due,
-    points_at_batch,
-    rebuild_file,
-    time_holds,
-)
+from .files import NEVER
+from .format import SEGMENT_HEADER_SIZE, TRAILER_SIZE, U32
+from .index import MemoryIndex, OffsetIndex, index_due, rebuild_file
 from .locking import FileLock, Waker
 from .options import TopicConfig
 from .reader import PartitionReader
 from .segment import (
-    SPARE_MIN_BYTES,
     Segment,
     UnfinishedSegmentError,
     has_spare,
     prepare_spare,
     read_seal,
-    remove_stale_spares,
 )
-
-log = logging.getLogger("minikafka")
+from .tail import StaleTail, Tail, segment_bases
 
 _ZERO_WORD = bytes(TRAILER_SIZE)
 _PAGE = mmap.PAGESIZE
-
-
-def _spare_at(seg: Segment) -> int:
-    """Past this position, make sure a spare segment is being prepared."""
-    return seg.capacity // 2 if seg.capacity >= SPARE_MIN_BYTES else NEVER
-
-
-class _Tail:
-    """Where the next batch goes: the writer's view of the active segment."""
-
-    __slots__ = ("index", "last_indexed_pos", "max_ts", "next_offset", "pos", "seg", "spare_at")
-
-    def __init__(self, seg: Segment, index: OffsetIndex) -> None:
-        self.seg = seg
-        self.index = index
-        self.pos = SEGMENT_HEADER_SIZE
-        self.next_offset = seg.base
-        self.max_ts = INT64_MIN
-        self.last_indexed_pos = NOT_INDEXED
-        self.spare_at = _spare_at(seg)
-
-    def close(self) -> None:
-        self.seg.close()
-        self.index.close()
-
-
-class _StaleTail(Exception):
-    """The writer's tail is in segments retention has deleted since it last
-    looked (another writer appended, rolled and applied retention)."""
 
 
 class Partition:
@@ -116,7 +63,7 @@ class Partition:
         # itself (request_timeout) to get it back.
         self._lock = threading.RLock()
         self._flock = FileLock(os.path.join(directory, "writer.lock"))  # all processes' writers
-        self._tail: _Tail | None = None
+        self._tail: Tail | None = None
         self._seals: dict[int, tuple[int, int]] = {}
         # Filled by readers: sealed segments whose index file was missing or
         # wrong, and the in-memory index they use meanwhile. The writer
@@ -147,11 +94,10 @@ class Partition:
         if cached and self._bases is not None:
             return self._bases
         try:
-            names = os.listdir(self.dir)
+            bases = self._bases = segment_bases(self.dir)
         except FileNotFoundError:
             raise ClosedError(f"partition {self.topic}/{self.number}: directory is gone "
                               f"(topic deleted?)") from None
-        bases = self._bases = sorted(int(n[:20]) for n in names if is_segment_name(n))
         return bases
 
     def replaced(self) -> bool:
@@ -171,132 +117,17 @@ class Partition:
                 self._seals[base] = info
         return info
 
-    def _create_index(self, base: int, capacity: int) -> None:
-        OffsetIndex.create(self.dir, base, OffsetIndex.size_for(capacity, self.config.index_interval_bytes))
-
-    def _create_segment(self, base: int) -> None:
-        self._create_index(base, self.config.segment_bytes)
-        Segment.create(self.dir, base, self.config.segment_bytes)
-        if self.fsync:
-            fsync_directory(self.dir)
-
-    def _open_writable(self, base: int) -> Segment:
-        """Open a segment for writing (flock held); a segment left with a
-        torn header and nothing in it is created again."""
-        try:
-            return Segment.open(self.dir, base, writable=True)
-        except UnfinishedSegmentError:
-            unlink_quietly(os.path.join(self.dir, index_name(base)))
-            self._create_segment(base)  # renamed over the torn file
-            return Segment.open(self.dir, base, writable=True)
-
-    def _open_index(self, base: int, capacity: int) -> OffsetIndex:
-        """Open (or, missing or unreadable, recreate empty) a writable index."""
-        index = OffsetIndex.open(self.dir, base, writable=True)
-        if index is None:
-            self._create_index(base, capacity)
-            index = OffsetIndex.open(self.dir, base, writable=True)
-            assert index is not None
-        return index
-
     # -- the write side (callers hold self._lock and the flock) --------------
 
-    def _open_tail(self) -> _Tail:
-        """Find the end of the log and recover it. Runs once per process."""
-        for name in os.listdir(self.dir):
-            if name.endswith(TMP_SUFFIX):  # a creation that died before its rename
-                os.unlink(os.path.join(self.dir, name))
-        remove_stale_spares(self.dir)
-        bases = self.bases()
-        if not bases:
-            self._create_segment(0)
-            bases = [0]
-        base = bases[-1]
-        seg = self._open_writable(base)
-        index = self._open_index(base, seg.capacity)
-        tail = _Tail(seg, index)
-        # Resume from the last index entry that points at a valid batch and
-        # whose timestamp agrees with the log (it seeds the max timestamp of
-        # the entries written next); entries after it are damaged and go.
-        for i in range(index.count - 1, -1, -1):
-            entry = index.entry(i)
-            if points_at_batch(seg.mm, seg.capacity, base, entry) and time_holds(
-                    seg.mm, seg.capacity, base, index.entry(i - 1) if i else None, entry):
-                index.truncate_entries(i + 1)
-                rel, pos, max_before = entry
-                tail.pos, tail.next_offset, tail.last_indexed_pos = pos, base + rel, pos
-                tail.max_ts = max_before
-                break
-        else:
-            index.truncate_entries(0)
-        self._follow(tail, recover=True)
+    def _open_tail(self) -> Tail:
+        """Find the end of the log and recover it (tail.py). Runs once per process."""
+        tail, bases = Tail.open(self.dir, self.config, self.fsync)
         self._tail = tail
         # Sealed segments whose index file is missing or unreadable.
         self.damaged_indexes.update(
             b for b in bases[:-1] if not OffsetIndex.exists_valid(self.dir, b)
         )
         return tail
-
-    def _follow(self, t: _Tail, recover: bool = False) -> None:
-        """Advance ``t`` over batches appended since it last looked (flock
-        held): cut a torn tail, finish a roll a dead writer left half done.
-
-        Batches other writers published are followed by header and length
-        (the length word is written after the body). ``recover`` (once per
-        process): verify checksums too, and add the index entries those
-        batches lack; otherwise re-read the index other writers extended.
-        """
-        if not U32.unpack_from(t.seg.mm, t.pos)[0]:
-            return  # nothing appended since we looked: the common case
-        interval = self.config.index_interval_bytes
-        moved = False
-        while True:
-            w = BatchWalker(t.seg.mm, t.seg.capacity, t.pos, t.next_offset, verify=recover,
-                            max_ts=t.max_ts)
-            while (info := w.peek()).status is Status.BATCH:
-                if recover and index_due(w.pos, t.last_indexed_pos, interval):
-                    t.index.append(w.offset - t.seg.base, w.pos, w.max_ts)
-                    t.last_indexed_pos = w.pos
-                w.advance(info)
-                moved = True
-            t.pos, t.next_offset, t.max_ts = w.pos, w.offset, w.max_ts
-            if w.status is not Status.END:
-                if w.status is Status.INVALID:
-                    word = U32.unpack_from(t.seg.mm, t.pos)[0]
-                    log.warning("%s: cut the tail at byte %d: its length word (%d bytes) does not "
-                                "start a valid batch (a write torn by a crash, or damage); the log "
-                                "now ends at offset %d", t.seg.path, t.pos, word, t.next_offset)
-                    U32.pack_into(t.seg.mm, t.pos, 0)
-                break
-            self._next_segment(t)
-            moved = True
-        if moved and not recover:
-            t.index.refresh()
-            if t.index.count:
-                t.last_indexed_pos = t.index.entry(t.index.count - 1)[1]
-
-    def _next_segment(self, t: _Tail) -> None:
-        """Move ``t`` into the segment after an end marker. A writer that
-        died after writing the marker may have left the seal or the next
-        file undone: finish its work."""
-        base = t.next_offset
-        if not t.seg.sealed:
-            t.seg.seal(t.pos, t.max_ts, base)
-        try:
-            seg = self._open_writable(base)
-        except FileNotFoundError:
-            # Missing with later segments on disk: retention deleted it
-            # after another writer moved on; this tail is stale and must be
-            # found again (recreating the file would reuse its offsets).
-            if any(b > base for b in self.bases()):
-                raise _StaleTail from None
-            self._create_segment(base)
-            seg = Segment.open(self.dir, base, writable=True)
-        index = self._open_index(base, seg.capacity)
-        t.close()
-        t.seg, t.index = seg, index
-        t.pos, t.max_ts, t.last_indexed_pos = SEGMENT_HEADER_SIZE, INT64_MIN, NOT_INDEXED
-        t.spare_at = _spare_at(seg)
 
     def _rebuild_indexes(self) -> None:
         """Rewrite the index files readers found missing or wrong (sealed
@@ -342,16 +173,16 @@ class Partition:
                 return
             self._spare = spare
 
-    def _roll(self, t: _Tail) -> None:
+    def _roll(self, t: Tail) -> None:
         """Seal the active segment and start the next one. The end marker
         goes first: a crash before the new file exists is repaired by the
-        next writer (see _next_segment)."""
+        next writer (see Tail.next_segment)."""
         old = t.seg
         old.seal(t.pos, t.max_ts, t.next_offset)
         if self.fsync:
             old.mm.flush()
         self._seals[old.base] = (t.max_ts, t.next_offset)
-        self._next_segment(t)
+        t.next_segment()
         self._apply_retention()
 
     def _writable(self) -> None:
@@ -363,15 +194,15 @@ class Partition:
                 raise self._deleted_error()
             raise ClosedError(f"partition {self.topic}/{self.number} is closed")
 
-    def _sync(self) -> _Tail:
+    def _sync(self) -> Tail:
         """The tail, moved (flock held) to the partition's real end: whatever
         other writers appended, rolled or deleted since this one looked."""
         t = self._tail
         if t is None:
             return self._open_tail()
         try:
-            self._follow(t)
-        except _StaleTail:
+            t.follow()
+        except StaleTail:
             t.close()
             self._tail = None
             return self._open_tail()
