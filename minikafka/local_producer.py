@@ -16,6 +16,14 @@ write is bounded: by the caller's timeout (``flush``, ``close``,
 thread); a write that timed out fails its batch's futures with the
 :class:`~minikafka.TimeoutError`. Batches still held at interpreter exit
 are written then (``_write_at_exit``).
+
+Why one module of ~650 lines: the send fast path, the lanes, the linger
+thread and writing at exit all work on one shared state (open batches,
+lanes, the unwritten set) under one producer lock, and the lock protocol
+(what is checked and released under it, see ``_drain``) is only readable
+in one place. The parts that need none of it live elsewhere: the front
+half in ``send_front.py``, futures in ``futures.py``, ``send_many``'s
+encoder in ``bulk.py``.
 """
 
 from __future__ import annotations

@@ -15,6 +15,11 @@ Implements the consumer backend interface of docs/architecture.md
   owns (``CommitFailedError`` otherwise — safer than Kafka's coordinator,
   which accepts them).
 - Errors are minikafka's, never confluent-kafka's.
+
+Why one module of ~550 lines: it is one class over one confluent-kafka
+``Consumer``, and its parts (rebalance callbacks, positions and pending
+seeks, the message-to-Record fast path that checks them) share that
+state; the offset requests it needs are in ``offsets.py``.
 """
 
 from __future__ import annotations
