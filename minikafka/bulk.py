@@ -14,7 +14,7 @@ from typing import Any
 from .batch import BatchBuilder, build_uniform
 from .errors import RecordTooLargeError
 from .format import BATCH_HEADER_SIZE, RECORD_PREFIX_SIZE
-from .producer import to_bytes
+from .send_front import to_bytes
 
 #: The batch size ``send_many`` aims at (bigger than ``batch_size``: one
 #: lock, header and checksum per 256 KiB, benchmarks/: "send_many() bulk").

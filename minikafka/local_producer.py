@@ -44,20 +44,10 @@ from .batch import BatchBuilder, pack_prefix
 from .bulk import encode_bulk
 from .errors import ClosedError, MiniKafkaError, TimeoutError
 from .format import RECORD_PREFIX_SIZE
+from .futures import PENDING_SLOTS, PendingBatch, RecordFuture, SendManyResult, new_future, run_callbacks
 from .locking import FileLock
 from .options import ProducerConfig
-from .producer import (
-    PENDING_SLOTS,
-    HeadersArg,
-    PendingBatch,
-    RecordFuture,
-    Route,
-    SendFront,
-    SendManyResult,
-    deadline_of,
-    new_future,
-    run_callbacks,
-)
+from .send_front import HeadersArg, Route, SendFront, deadline_of
 
 if TYPE_CHECKING:
     from .broker import Broker

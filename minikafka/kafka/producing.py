@@ -37,17 +37,8 @@ if TYPE_CHECKING:
 
 from ..errors import ClosedError, MiniKafkaError, RecordTooLargeError
 from ..format import RECORD_PREFIX_SIZE, decode_headers
-from ..producer import (
-    HeadersArg,
-    PendingBatch,
-    RecordFuture,
-    Route,
-    SendFront,
-    SendManyResult,
-    new_future,
-    now_ms,
-    to_bytes,
-)
+from ..futures import PendingBatch, RecordFuture, SendManyResult, new_future
+from ..send_front import HeadersArg, Route, SendFront, now_ms, to_bytes
 from .errors import TimeoutError, translate
 
 #: Seconds the poller thread waits for delivery reports per call.
