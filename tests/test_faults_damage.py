@@ -471,3 +471,26 @@ def test_json_helper_shapes_are_json() -> None:
     # Guard the table above: the "wrong shape" payloads are valid JSON.
     for content in (b"[]", b'{"partitions": "two"}', b'"x"', b'{"format": "one"}', b'{"members": 3}'):
         json.loads(content)
+
+
+def test_recreated_topic_is_not_read_as_a_missing_segment(data_dir: Path) -> None:
+    """The hole rule (a missing segment between existing ones is damage)
+    must not fire when the directory was deleted and made again: a new
+    topic's segment bases differ from the old ones."""
+    with Broker(data_dir, segment_bytes=4096) as old, Broker(data_dir, segment_bytes=4096) as other:
+        old.create_topic("t")
+        with Producer(old) as p:
+            p.send_many("t", [b"o" * 300] * 30)
+        part = old.topic("t").partition(0)
+        reader = part.reader()
+        boundary = part.bases()[1]  # an old segment base
+        assert reader.seek(boundary)
+        reader._drop()  # as a reader between segments: nothing mapped
+        other.delete_topic("t")
+        other.create_topic("t")
+        with Producer(other) as p:
+            p.send_many("t", [b"n" * 190] * 60)
+        new_bases = sorted(int(n.name[:20]) for n in (data_dir / "topics" / "t" / "0").glob("*.log"))
+        assert boundary not in new_bases and new_bases[0] < boundary < new_bases[-1]
+        assert reader.read(10) == []  # not CorruptLogError: the consumer resets by topic id
+        reader.close()
