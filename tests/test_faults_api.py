@@ -283,3 +283,17 @@ def test_a_lock_hold_leaked_by_an_interrupt_does_not_block_the_same_thread(broke
         c.commit({TopicPartition("t", 0): 1})
     assert time.monotonic() - t0 < 1.0
     assert broker.committed_offsets("g") == {TopicPartition("t", 0): 1}
+
+
+def test_a_spare_thread_that_cannot_start_does_not_fail_the_append(broker, monkeypatch) -> None:
+    """At interpreter exit Python 3.12+ refuses new threads; the spare
+    segment is optional, so the exit-time write must still succeed."""
+    broker.create_topic("t", segment_bytes=1 << 20)  # big enough to prepare spares
+
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    with Producer(broker, linger_ms=0) as p:
+        offsets = [p.send("t", b"x" * 1000).result(timeout=5).offset for _ in range(600)]  # past half
+    assert offsets == list(range(600))

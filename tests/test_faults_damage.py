@@ -184,6 +184,13 @@ def damage_segment_header(log: Log) -> Damage:
     return log.middle, first_offset(log.middle)
 
 
+def unfinished_middle_segment(log: Log) -> Damage:
+    """A header never written and nothing published — what a roll cut short
+    by a power loss leaves, normal only as the newest segment."""
+    poke(log.middle, 0, bytes(SEGMENT_HEADER + 4))
+    return log.middle, first_offset(log.middle)
+
+
 def garbage_after_active_tail(log: Log) -> Damage:
     pos, length = batches(log.active)[-1]
     poke(log.active, pos + length, U32.pack(300) + os.urandom(296))
@@ -229,6 +236,7 @@ CASES: list[tuple[Callable[[Log], Damage], str]] = [
     (flip_sealed_record_byte, "corrupt"),
     (flip_sealed_length, "corrupt"),
     (damage_segment_header, "corrupt"),
+    (unfinished_middle_segment, "corrupt"),
     (garbage_after_active_tail, "cut"),
     (torn_last_active_batch, "cut"),
     (garbage_index, "rebuilt"),
