@@ -1,6 +1,7 @@
-"""What a send returns: ``RecordFuture`` (one record), ``SendManyResult``
-(a bulk send), and ``PendingBatch``, the records of one partition
-delivered together, which a backend subclasses and settles."""
+"""What a send returns: a ``RecordFuture`` (one record; ``BatchFuture``
+for a record of a batch), ``SendManyResult`` (a bulk send), and
+``PendingBatch``, the records of one partition delivered together, which
+a backend subclasses and settles."""
 
 from __future__ import annotations
 
@@ -56,6 +57,18 @@ class PendingBatch:
     def complete(self, timeout: float | None) -> None:
         raise NotImplementedError
 
+    def add_callback(self, future: RecordFuture, fn: Callable[[RecordFuture], Any]) -> None:
+        """``future.add_done_callback(fn)`` for a record of this batch: kept
+        for :meth:`settle`, or run now if the record is done."""
+        if not future.done():
+            with self.lock:  # against settle() taking the callbacks meanwhile
+                if not future.done():
+                    if self.callbacks is None:
+                        self.callbacks = []
+                    self.callbacks.append((fn, future))
+                    return
+        run_callbacks([(fn, future)])
+
     def settle(self) -> None:
         """Run the done callbacks (``base_offset`` or ``error`` is set), each
         once and guarded (:func:`run_callbacks`). They are taken under
@@ -66,20 +79,19 @@ class PendingBatch:
             run_callbacks(callbacks)
 
 
-class RecordFuture(tuple):
+class RecordFuture:
     """The outcome of one ``send``: ``result()`` gives its RecordMetadata.
 
-    Calling ``result()`` before the batch is delivered delivers it now. (A
-    tuple of batch, index and timestamp: the cheapest object to create, one
-    per send.)
+    On a data directory, calling ``result()`` before the record's batch is
+    written writes it now; on ``kafka://`` it waits for the broker's
+    acknowledgement.
     """
 
     __slots__ = ()
 
     def done(self) -> bool:
         """Whether the record is written (or failed); never waits or writes."""
-        b = self[0]
-        return b.base_offset >= 0 or b.error is not None
+        raise NotImplementedError
 
     def result(self, timeout: float | None = None) -> RecordMetadata:
         """Wait for the record to be written; raise what writing it raised.
@@ -92,14 +104,11 @@ class RecordFuture(tuple):
         ``result()`` raises that error from then on); a wait for another
         thread's write leaves the record pending.
         """
-        b, index, ts = self
-        if b.base_offset < 0 and b.error is None:
-            b.complete(timeout)
-        if b.error is not None:
-            raise b.error
-        return RecordMetadata(b.topic, b.partition, b.base_offset + index, ts)
+        raise NotImplementedError
 
-    get = result  # kafka-python's name
+    def get(self, timeout: float | None = None) -> RecordMetadata:
+        """``result(timeout)`` (kafka-python's name)."""
+        return self.result(timeout)
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
         """What writing the record raised, or None once it is written;
@@ -115,15 +124,33 @@ class RecordFuture(tuple):
         thread that wrote it, holding no producer lock, or now if it is
         done. An exception ``fn`` raises is logged (``minikafka`` logger)
         and ignored."""
+        raise NotImplementedError
+
+
+class BatchFuture(RecordFuture, tuple):  # RecordFuture has no instance layout: tuple can be a base
+    """A record of a :class:`PendingBatch`: the tuple (batch, index in it,
+    timestamp), the cheapest object to create, one per send. Calling
+    ``result()`` before the batch is delivered delivers it now
+    (``batch.complete``)."""
+
+    __slots__ = ()
+
+    def done(self) -> bool:
         b = self[0]
-        if not self.done():
-            with b.lock:
-                if not self.done():
-                    if b.callbacks is None:
-                        b.callbacks = []
-                    b.callbacks.append((fn, self))
-                    return
-        run_callbacks([(fn, self)])
+        return b.base_offset >= 0 or b.error is not None
+
+    def result(self, timeout: float | None = None) -> RecordMetadata:
+        b, index, ts = self
+        if b.base_offset < 0 and b.error is None:
+            b.complete(timeout)
+        if b.error is not None:
+            raise b.error
+        return RecordMetadata(b.topic, b.partition, b.base_offset + index, ts)
+
+    get = result
+
+    def add_done_callback(self, fn: Callable[[RecordFuture], Any]) -> None:
+        self[0].add_callback(self, fn)
 
     def __repr__(self) -> str:
         b = self[0]

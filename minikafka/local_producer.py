@@ -44,7 +44,15 @@ from .batch import BatchBuilder, pack_prefix
 from .bulk import encode_bulk
 from .errors import ClosedError, MiniKafkaError, TimeoutError
 from .format import RECORD_PREFIX_SIZE
-from .futures import PENDING_SLOTS, PendingBatch, RecordFuture, SendManyResult, new_future, run_callbacks
+from .futures import (
+    PENDING_SLOTS,
+    BatchFuture,
+    PendingBatch,
+    RecordFuture,
+    SendManyResult,
+    new_future,
+    run_callbacks,
+)
 from .locking import FileLock
 from .options import ProducerConfig
 from .send_front import HeadersArg, Route, SendFront, deadline_of
@@ -246,7 +254,7 @@ class LocalProducer:
                         if ts > batch.max_ts:
                             batch.max_ts = ts
                         if len(buf) < route.batch_bytes:
-                            return new_future(RecordFuture, (batch, n, ts))
+                            return new_future(BatchFuture, (batch, n, ts))
                         lane: _Lane | None = self._close_batch(batch)
                     else:
                         batch, n, lane = self._append_to_new(route, partition, ts, key, value, b"")
@@ -254,7 +262,7 @@ class LocalProducer:
                     lock.release()
                 if lane is not None:
                     self._write_lane(lane)
-                return new_future(RecordFuture, (batch, n, ts))
+                return new_future(BatchFuture, (batch, n, ts))
         if route is None or route.topic.closed:
             route = self._route(topic)
         rec = self._front.prepare(route, value, key, partition, headers, timestamp_ms)
@@ -272,7 +280,7 @@ class LocalProducer:
             lock.release()
         if lane is not None:
             self._write_lane(lane)
-        return new_future(RecordFuture, (batch, n, rec.timestamp))
+        return new_future(BatchFuture, (batch, n, rec.timestamp))
 
     def _append_to_new(self, route: _TopicRoute, partition: int, ts: int, key: bytes | None,
                        value: bytes | None, headers: bytes) -> tuple[_Batch, int, _Lane | None]:

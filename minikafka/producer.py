@@ -17,7 +17,15 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .futures import PENDING_SLOTS, PendingBatch, RecordFuture, SendManyResult, new_future, run_callbacks
+from .futures import (
+    PENDING_SLOTS,
+    BatchFuture,
+    PendingBatch,
+    RecordFuture,
+    SendManyResult,
+    new_future,
+    run_callbacks,
+)
 from .options import MiB, ProducerConfig
 from .send_front import (
     HeadersArg,
@@ -34,7 +42,7 @@ if TYPE_CHECKING:
     from .broker import Broker
 
 __all__ = [
-    "PENDING_SLOTS", "HeadersArg", "PendingBatch", "Prepared", "Producer", "ProducerBackend",
+    "PENDING_SLOTS", "BatchFuture", "HeadersArg", "PendingBatch", "Prepared", "Producer", "ProducerBackend",
     "RecordFuture", "Route", "SendFront", "SendManyResult", "check_timestamp", "deadline_of",
     "new_future", "now_ms", "run_callbacks", "to_bytes",
 ]

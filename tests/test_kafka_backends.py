@@ -169,17 +169,15 @@ def test_a_report_settles_under_the_lock_while_a_callback_or_waiter_holds_it(wri
                                                                            topic: str) -> None:
     """The HeldCountLock rule, made to happen: a report that arrives while
     add_done_callback is between its check and its append waits for it and
-    runs the callback; a report notifies a result() that waits."""
+    runs the callback; a result() waiting (serving reports in turn) sees a
+    report that another thread served."""
     import confluent_kafka
 
-    from minikafka.producer import RecordFuture, new_future
-
     calls: list[int] = []
-    d = writer.delivery_class(topic, 0)()
-    fut = new_future(RecordFuture, (d, 0, 1))
+    d = fut = writer.delivery_class(topic, 0)()
     with d.lock:  # as add_done_callback: the lock taken, the record not done yet
         assert not fut.done()
-        report = threading.Thread(target=d.report, args=(None, confluent_kafka.Message(offset=5)))
+        report = threading.Thread(target=d, args=(None, confluent_kafka.Message(offset=5)))
         report.start()
         report.join(0.2)
         assert report.is_alive() and fut.done()  # offset set, settling waits for the lock
@@ -187,17 +185,119 @@ def test_a_report_settles_under_the_lock_while_a_callback_or_waiter_holds_it(wri
     report.join(5)
     assert calls == [5]
 
-    d2 = writer.delivery_class(topic, 0)()
-    fut2 = new_future(RecordFuture, (d2, 0, 1))
+    d2 = fut2 = writer.delivery_class(topic, 0)()
     got: list[int] = []
     waiter = threading.Thread(target=lambda: got.append(fut2.result(timeout=10).offset))
     waiter.start()
     time.sleep(0.2)  # the waiter is in wait_for
     t0 = time.monotonic()
-    d2.report(None, confluent_kafka.Message(offset=7))
+    d2(None, confluent_kafka.Message(offset=7))
     waiter.join(5)
     assert got == [7] and time.monotonic() - t0 < 1
     assert writer.callback_lock.held == 0
+
+
+def test_records_name_their_topic_after_the_consumer_moves_to_another(
+        writer: KafkaRecordWriter, kbroker: KafkaBroker, make_backend: Any, topic: str) -> None:
+    """A consumer that only ever had one topic takes the records' topic from
+    it, not from each message; once it had a second, from each message."""
+    other = f"b-{uuid.uuid4().hex[:10]}"
+    kbroker.create_topic(other, partitions=1)
+    for t in (topic, other):
+        writer.produce(t, 0, None, t.encode(), None, 0)
+    writer.flush(10)
+    backend = make_backend()
+    backend.assign([TP(topic, 0)])
+    assert backend._one_topic == topic
+    assert [(r.topic, r.value) for r in fetch_all(backend, 1)] == [(topic, topic.encode())]
+    backend.assign([TP(other, 0)])
+    assert backend._one_topic is None
+    assert [(r.topic, r.value) for r in fetch_all(backend, 1)] == [(other, other.encode())]
+    backend.assign([TP(topic, 0), TP(other, 0)])
+    backend.seek(TP(topic, 0), 0)
+    backend.seek(TP(other, 0), 0)
+    got = sorted((r.topic, r.value) for r in fetch_all(backend, 2))
+    assert got == sorted([(topic, topic.encode()), (other, other.encode())])
+
+
+def _wait_idle(writer: KafkaRecordWriter) -> None:
+    deadline = time.monotonic() + 10
+    while not writer.idle and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert writer.idle, "the poller did not go idle with nothing in flight"
+
+
+def test_the_sending_thread_serves_delivery_reports(kbroker: KafkaBroker, topic: str) -> None:
+    """As a confluent-kafka application calls poll(0): the thread that sends
+    serves the reports every SERVE_EVERY sends (a poller thread serving them
+    would wait for the GIL once per report)."""
+    from minikafka.kafka import producing
+
+    p = minikafka.Producer(kbroker, linger_ms=1)
+    sender = threading.get_ident()
+    threads: list[int] = []
+    futures = []
+    deadline = time.monotonic() + 20
+    while sum(t == sender for t in threads) < 100 and time.monotonic() < deadline:
+        for i in range(producing.SERVE_EVERY):
+            f = p.send(topic, b"%d" % i, partition=0)
+            f.add_done_callback(lambda f: threads.append(threading.get_ident()))
+            futures.append(f)
+        time.sleep(0.002)  # replies arrive while the sender is still sending
+    p.flush(10)
+    p.close()
+    assert len(threads) == len(futures)
+    assert sum(t == sender for t in threads) >= 100
+
+
+def test_a_waiting_result_serves_the_reports_itself(writer: KafkaRecordWriter, topic: str) -> None:
+    """result() and flush() do not depend on the poller thread: they serve
+    the delivery reports while they wait."""
+    writer._stop.set()
+    writer._wake.set()
+    writer._poller.join(5)
+    assert not writer._poller.is_alive()
+    f = writer.produce(topic, 0, None, b"v", None, 0)
+    assert f.result(timeout=10).offset == 0
+    rest = [writer.produce(topic, 0, None, b"w", None, 0) for _ in range(50)]
+    writer.flush(10)
+    assert [r.result(0).offset for r in rest] == list(range(1, 51))
+
+
+def test_an_idle_poller_wakes_for_the_next_send(writer: KafkaRecordWriter, topic: str) -> None:
+    """With nothing in flight the poller sleeps until a send wakes it; a
+    record whose only observer is a done callback (no flush, no result, no
+    more sends) still settles. Repeated, since the send can race the
+    poller going idle."""
+    for i in range(40):
+        if i % 2 == 0:
+            _wait_idle(writer)
+        done = threading.Event()
+        writer.produce(topic, 1, None, b"%d" % i, None, 0).add_done_callback(lambda f, d=done: d.set())
+        assert done.wait(10), f"round {i}: a callback-only record did not settle"
+
+
+def test_a_record_left_pending_by_close_raises_closed_error(writer: KafkaRecordWriter, topic: str) -> None:
+    never_sent = writer.delivery_class(topic, 0)()
+    writer.close()
+    with pytest.raises(minikafka.ClosedError, match="closed before it was acknowledged"):
+        never_sent.result(timeout=1)
+
+
+def test_a_future_is_a_record_future_and_reports_the_stored_timestamp(kbroker: KafkaBroker,
+                                                                      topic: str) -> None:
+    """The Kafka future is the record's Delivery: a RecordFuture whose
+    metadata timestamp is what the report says was stored."""
+    p = minikafka.Producer(kbroker)
+    before = int(time.time() * 1000)
+    f = p.send(topic, b"v", b"k")
+    given = p.send(topic, b"v", partition=0, timestamp_ms=1_600_000_000_000)
+    assert isinstance(f, minikafka.RecordFuture) and isinstance(given, minikafka.RecordFuture)
+    md = f.get(10)
+    assert before <= md.timestamp <= int(time.time() * 1000) + 1
+    assert given.result(10).timestamp == 1_600_000_000_000
+    assert f.exception(0) is None and f.done() and "done" in repr(f)
+    p.close()
 
 
 def test_timestamp_zero_means_now_to_confluent_kafka(writer: KafkaRecordWriter, make_backend: Any,

@@ -18,12 +18,14 @@ from minikafka.kafka.consuming import KafkaConsumerBackend
 EOF_CODE = ck.KafkaError._PARTITION_EOF
 
 
-def backend(positions: dict[TopicPartition, int]) -> KafkaConsumerBackend:
-    """The record-building state of a backend, without a client."""
+def backend(positions: dict[TopicPartition, int], one_topic: str | None = None) -> KafkaConsumerBackend:
+    """The record-building state of a backend, without a client
+    (``one_topic``: the consumer never had another topic)."""
     b = KafkaConsumerBackend.__new__(KafkaConsumerBackend)
     b._key_de = b._value_de = None
     b._positions = dict(positions)
     b._eof = {}
+    b._one_topic = one_topic
     return b
 
 
@@ -64,14 +66,20 @@ def make_message(d: dict[str, Any]) -> Any:
 @given(raw=st.lists(message, max_size=30),
        positions=st.dictionaries(st.tuples(st.sampled_from(["a", "b"]), st.integers(0, 2)),
                                  st.integers(0, 6), max_size=6),
-       runs=st.booleans())
+       runs=st.booleans(), single=st.booleans())
 def test_fast_path_gives_what_the_loop_gives(raw: list[dict[str, Any]],
-                                             positions: dict[tuple[str, int], int], runs: bool) -> None:
+                                             positions: dict[tuple[str, int], int], runs: bool,
+                                             single: bool) -> None:
+    """``single``: a consumer that only ever had topic "a" (the fast path
+    takes the topic from it instead of from each message)."""
+    if single:
+        raw = [{**d, "topic": "a"} for d in raw]
     if runs:  # as librdkafka queues them: runs per partition, offsets rising
         raw = sorted(raw, key=lambda d: (d["topic"], d["partition"], d["offset"]))
     messages = [make_message(d) for d in raw]
     tps = {TopicPartition(t, p): o for (t, p), o in positions.items()}
-    assert outcome(backend(tps), messages, fast=True) == outcome(backend(tps), messages, fast=False)
+    one = "a" if single else None
+    assert outcome(backend(tps, one), messages, fast=True) == outcome(backend(tps, one), messages, fast=False)
 
 
 def test_runs_of_several_partitions_and_events() -> None:

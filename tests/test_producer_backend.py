@@ -15,6 +15,7 @@ from minikafka import InvalidArgumentError, InvalidPartitionError, Producer, Rec
 from minikafka.format import decode_headers
 from minikafka.options import ProducerConfig
 from minikafka.producer import (
+    BatchFuture,
     PendingBatch,
     RecordFuture,
     Route,
@@ -50,7 +51,7 @@ class MemoryBackend:
         rec = self.front.prepare(self.routes[topic], value, key, partition, headers, timestamp_ms)
         d = _Delivery(self, topic, rec.partition)
         self.waiting.append((d, (rec.key, rec.value, decode_headers(rec.headers, 0) if rec.headers else ())))
-        return new_future(RecordFuture, (d, 0, rec.timestamp))
+        return new_future(BatchFuture, (d, 0, rec.timestamp))
 
     def send_many(self, topic: str, values: Iterable[Any], keys: Iterable[Any] | None = None, *,
                   partition: int | None = None, timestamp_ms: int | None = None) -> SendManyResult:

@@ -27,9 +27,10 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable
-from itertools import compress, islice
-from operator import lt, ne
+from collections.abc import Callable, Iterable
+from functools import partial
+from itertools import compress, islice, repeat
+from operator import itemgetter, lt, ne
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import ClosedError, CommitFailedError, InvalidArgumentError, NoOffsetError
@@ -45,6 +46,19 @@ SLICE = 0.1
 
 
 make = tuple.__new__  # make(Record, fields): a Record without Record.__new__'s Python frame
+_make_record = partial(make, Record)
+_second = itemgetter(1)
+
+
+def _message_methods() -> tuple[Any, ...]:
+    from confluent_kafka import Message
+
+    return (Message.error, Message.topic, Message.partition, Message.offset, Message.timestamp,
+            Message.key, Message.value, Message.headers)
+
+
+# Unbound Message methods, for map() over a batch.
+_error, _topic, _partition, _offset, _timestamp, _key, _value, _headers = _message_methods()
 
 
 class Hooks(Protocol):
@@ -115,12 +129,16 @@ class KafkaConsumerBackend:
         self._wake = threading.Event()
         self._closed = False
         self._error: BaseException | None = None  # raised by a rebalance callback
+        self._topics_ever: set[str] = set()  # every topic assigned or subscribed to
+        #: The one topic, while this consumer never had another: its messages' topic.
+        self._one_topic: str | None = None
 
     # -- assignment -------------------------------------------------------------
 
     def subscribe(self, topics: tuple[str, ...]) -> None:
         self._check_open()
         with self._lock:
+            self._had_topics(topics)
             self._subscribed, self._joined = True, False
             self._forget(set(self._positions))
             try:
@@ -138,6 +156,7 @@ class KafkaConsumerBackend:
                 self._consumer.unsubscribe()
                 self._subscribed = False
             wanted = list(dict.fromkeys(partitions))
+            self._had_topics(tp.topic for tp in wanted)
             self._forget(set(self._positions) - set(wanted))
             starts = self._start_offsets([tp for tp in wanted if tp not in self._positions])
             self._positions.update(starts)
@@ -147,6 +166,10 @@ class KafkaConsumerBackend:
             except Exception as e:
                 raise translate(e, "assigning partitions") from None
             self._seeks.clear()
+
+    def _had_topics(self, topics: Iterable[str]) -> None:
+        self._topics_ever.update(topics)
+        self._one_topic = next(iter(self._topics_ever)) if len(self._topics_ever) == 1 else None
 
     def unsubscribe(self) -> None:
         self._check_open()
@@ -195,6 +218,7 @@ class KafkaConsumerBackend:
 
         try:
             new = [TopicPartition(k.topic, k.partition) for k in partitions]
+            self._had_topics(tp.topic for tp in new)  # a subscribed pattern's topics too
             starts = self._start_offsets(new)
             self._positions.update(starts)
             consumer.incremental_assign([KTP(tp.topic, tp.partition, o) for tp, o in starts.items()])
@@ -294,20 +318,22 @@ class KafkaConsumerBackend:
         events noted, other error events raised."""
         if self._key_de is not None or self._value_de is not None:
             return self._records_one_by_one(messages, eof_code)
-        # The hot path (no deserializers): comprehensions without branches
-        # read the fields and make the Records; the checks (error events,
-        # runs per partition, positions, offset order) are whole-list passes
-        # (any, count, map) that run in C. Anything unusual goes one by one.
-        if any([m.error() for m in messages]):
-            return self._records_with_events(messages, eof_code)
+        # The hot path (no deserializers): every per-message step is a
+        # map() of a Message method, run in C without a bytecode loop; the
+        # checks (error events, runs per partition, positions, offset order)
+        # are whole-list passes. Anything unusual goes one by one.
         n = len(messages)
         if not n:
             return []
-        topics = [m.topic() for m in messages]
-        parts = [m.partition() for m in messages]
-        offsets = [m.offset() for m in messages]
+        if any(map(_error, messages)):
+            return self._records_with_events(messages, eof_code)
+        parts = list(map(_partition, messages))
+        offsets = list(map(_offset, messages))
+        # A consumer that only ever had one topic knows every message's topic.
+        one = self._one_topic
+        topics: list[str] = [] if one is not None else list(map(_topic, messages))
+        one_topic = one is not None or topics.count(topics[0]) == n
         # librdkafka queues messages in runs per partition: where each run ends
-        one_topic = topics.count(topics[0]) == n
         if one_topic and parts.count(parts[0]) == n:
             ends = [n]
         else:
@@ -317,7 +343,8 @@ class KafkaConsumerBackend:
         out: list[Record] = []
         s = 0
         for e in ends:
-            topic, part = topics[s], parts[s]
+            topic = one if one is not None else topics[s]
+            part = parts[s]
             tp = TopicPartition(topic, part)
             expected = positions.get(tp, -1)
             run = messages if e - s == n else messages[s:e]
@@ -328,9 +355,12 @@ class KafkaConsumerBackend:
                 # fetched before a seek (or out of order): record by record
                 out += self._records_one_by_one(run, eof_code)
             else:
-                out += [make(Record, (topic, part, o, m.timestamp()[1], m.key(), m.value(),
-                                      tuple(h) if (h := m.headers()) else ()))
-                        for m, o in zip(run, offs, strict=True)]
+                k = len(run)
+                headers: Any = list(map(_headers, run))  # None where a message has none
+                headers = [tuple(h) if h else () for h in headers] if any(headers) else repeat((), k)
+                out += map(_make_record, zip(repeat(topic, k), repeat(part, k), offs,
+                                             map(_second, map(_timestamp, run)),
+                                             map(_key, run), map(_value, run), headers, strict=True))
                 positions[tp] = offs[-1] + 1
             s = e
         return out

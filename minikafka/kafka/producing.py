@@ -8,12 +8,23 @@ librdkafka's delivery report. A poller thread serves the reports, so
 deliveries complete (and their callbacks run) without the user calling
 ``flush``; records still queued at interpreter exit are flushed.
 
-Every line of ``KafkaProducer.send`` and ``Delivery.report`` costs every
+Every line of ``KafkaProducer.send`` and ``Delivery.__call__`` costs every
 record (benchmarks/kafka_layer.py): plain bytes skip ``SendFront.prepare``
-(its checks inlined, as local_producer.py does), a Delivery is an empty
-instance of a per-partition class, and ``send`` does not ``poll(0)``:
-the poller thread serves the reports (with ``send`` serving them too,
-the two threads traded the GIL per report: about 2 µs a record here).
+(its checks inlined, as local_producer.py does), and a record's Delivery
+is an empty instance of a per-partition class that is itself the
+delivery callback handed to librdkafka.
+
+Who serves the delivery reports (the client's ``poll``) matters as much:
+confluent-kafka takes the GIL once per report, so a thread serving them
+while another thread runs Python waits for the GIL per report (measured:
+reports piled up until ``flush`` and throughput fell to 0.55x of
+confluent-kafka used directly). One thread serves at a time (the
+``serving`` lock), and it is the busiest one: the sending thread every
+``SERVE_EVERY`` sends, as a confluent-kafka application calls
+``poll(0)``; a thread waiting for a record (``result``, ``flush``) serves
+while it waits; and the poller thread only while records are in flight
+and nobody else has served for ``SENDER_BACKOFF``. With nothing in flight
+the poller sleeps until the next send wakes it.
 
 Shaped for the "Producer backend interface" of docs/architecture.md: a
 ``Delivery`` is the per-record ``PendingBatch`` (index 0) that the
@@ -37,53 +48,90 @@ if TYPE_CHECKING:
 
 from ..errors import ClosedError, MiniKafkaError, RecordTooLargeError
 from ..format import RECORD_PREFIX_SIZE, decode_headers
-from ..futures import PendingBatch, RecordFuture, SendManyResult, new_future
-from ..send_front import HeadersArg, Route, SendFront, now_ms, to_bytes
+from ..futures import PendingBatch, RecordFuture, SendManyResult
+from ..records import RecordMetadata
+from ..send_front import HeadersArg, Route, SendFront, to_bytes
 from .errors import TimeoutError, translate
 
 #: Seconds the poller thread waits for delivery reports per call.
-POLL_INTERVAL = 0.05
+POLL_INTERVAL = 0.002
+#: Seconds the poller stays out of the way after a sending thread served
+#: the reports: each wake-up takes the GIL from that thread (at 2 ms,
+#: throughput fell by a tenth), and while it sends it serves them anyway.
+#: What it costs: a done callback of the last records of a burst runs up
+#: to this late, unless a result(), flush() or the next send serves first.
+SENDER_BACKOFF = 0.01
+#: Sends between two looks of the poller (without a serve) that make it
+#: poll without waiting, not to hold ``serving`` while a thread sends.
+ACTIVE_SENDS = 8
+#: The sending thread serves delivery reports once per this many sends.
+SERVE_EVERY = 64
 
 _hash = xxh3_64_intdigest
-_time_ns = time.time_ns
 
 
-class Delivery(PendingBatch):
-    """One record on its way to the cluster (a ``PendingBatch`` of one, index
-    0 of its ``RecordFuture``); settled by its delivery report.
+class Delivery(PendingBatch, RecordFuture):
+    """One record on its way to the cluster: the future ``send`` returns
+    (a ``PendingBatch`` of one), and its delivery callback — librdkafka
+    calls it with the record's report.
 
     Made once per record, so made cheaply: :func:`delivery_class` builds one
     subclass per partition whose class attributes are what
     ``PendingBatch.start`` sets (topic, partition, lock, nothing delivered
     yet) and the writer, so a record's Delivery starts as an empty instance
-    and its report sets ``base_offset`` or ``error`` on it. No event per
-    record: the rare waiter sleeps on its writer's condition.
+    and its report sets ``base_offset`` and ``timestamp`` (or ``error``) on
+    it. A thread that waits for it serves the reports itself
+    (``KafkaRecordWriter.wait_for``).
     """
 
     writer: KafkaRecordWriter
     lock: HeldCountLock  # type: ignore[assignment]  # an RLock that counts its holders
+    #: The record's timestamp (ms) as stored: what the report says.
+    timestamp: int
 
-    def report(self, err: Any, msg: Any) -> None:
+    def __call__(self, err: Any, msg: Any) -> None:
         """confluent-kafka's delivery callback for this record."""
         if err is None:
+            self.timestamp = msg.timestamp()[1]  # librdkafka's "now" at produce, or the given one
             self.base_offset = msg.offset()
         else:
             self.error = translate(err, f"producing to {self.topic}/{self.partition}")
-        # settle() has work only for added callbacks, and a waiter needs the
-        # notify: skip both (and the lock) when neither can be there — see
-        # HeldCountLock for why reading ``held`` without the lock is enough.
+        # settle() has work only for added callbacks: skip it (and the lock)
+        # when none can be there — see HeldCountLock for why reading
+        # ``held`` without the lock is enough.
         if self.callbacks is not None or self.lock.held:
-            with self.lock:  # an add_done_callback or wait_for under way finishes first
-                self.writer.settled.notify_all()
-            # The record is done, so nothing is added to its callbacks any
-            # more: settle() runs them with no lock held.
+            # settle() takes the lock: an add_done_callback under way
+            # finishes first, and nothing is added once the record is done.
             self.settle()
 
     def complete(self, timeout: float | None) -> None:
         """Until the delivery report arrived; ``TimeoutError`` after ``timeout``."""
         if not self.writer.wait_for(self, timeout):
+            if self.writer._poll is None:
+                raise ClosedError(f"record for {self.topic}/{self.partition}: the producer closed "
+                                  f"before it was acknowledged")
             raise TimeoutError(f"record for {self.topic}/{self.partition}: not acknowledged "
                                f"within {timeout:g} s")
+
+    # -- RecordFuture ----------------------------------------------------------
+
+    def done(self) -> bool:
+        return self.base_offset >= 0 or self.error is not None
+
+    def result(self, timeout: float | None = None) -> RecordMetadata:
+        if self.base_offset < 0 and self.error is None:
+            self.complete(timeout)
+        if self.error is not None:
+            raise self.error
+        return RecordMetadata(self.topic, self.partition, self.base_offset, self.timestamp)
+
+    get = result
+
+    def add_done_callback(self, fn: Callable[[RecordFuture], Any]) -> None:
+        self.add_callback(self, fn)
+
+    def __repr__(self) -> str:
+        return f"<RecordFuture {self.topic}/{self.partition} {'done' if self.done() else 'pending'}>"
 
 
 def delivery_class(writer: KafkaRecordWriter, topic: str, partition: int) -> type[Delivery]:
@@ -105,23 +153,17 @@ class HeldCountLock:
     counts how often it is held, so a delivery report can skip it.
 
     A delivery report sets ``base_offset`` (or ``error``) and only then
-    reads ``held``; ``add_done_callback`` and ``wait_for`` take the lock
-    (``held`` >= 1) before they read ``done()``, and hold it (a Condition's
-    wait keeps the count) until they have registered or stopped waiting.
-    So either they see the record done, or the report sees ``held``, takes
-    the lock once they are through, notifies and settles. Only holders
-    change ``held``.
+    reads ``held``; ``add_done_callback`` takes the lock (``held`` >= 1)
+    before it reads ``done()``, and holds it until it has registered. So
+    either it sees the record done, or the report sees ``held``, takes the
+    lock once it is through and settles. Only holders change ``held``.
     """
 
-    __slots__ = ("_acquire_restore", "_is_owned", "_lock", "_release_save", "held")
+    __slots__ = ("_lock", "held")
 
     def __init__(self) -> None:
-        self._lock = lock = threading.RLock()
+        self._lock = threading.RLock()
         self.held = 0
-        # threading.Condition's hooks: a wait releases the RLock, not the count.
-        self._release_save = lock._release_save  # type: ignore[attr-defined]
-        self._acquire_restore = lock._acquire_restore  # type: ignore[attr-defined]
-        self._is_owned = lock._is_owned  # type: ignore[attr-defined]
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         got = self._lock.acquire(blocking, timeout)
@@ -154,7 +196,11 @@ def _flush_at_exit() -> None:
 
 
 class KafkaRecordWriter:
-    """A confluent-kafka producer that writes already-prepared records."""
+    """A confluent-kafka producer that writes already-prepared records.
+
+    Delivery reports are served (the client's ``poll``) by one thread at a
+    time, holding ``serving``: see the module docstring for who and why.
+    """
 
     def __init__(self, config: dict[str, Any], *, request_timeout: float = 30.0,
                  linger_ms: float | None = None) -> None:
@@ -169,8 +215,15 @@ class KafkaRecordWriter:
         self._poll = self._producer.poll
         self._lock = threading.Lock()
         self.callback_lock = HeldCountLock()  # PendingBatch.lock: settling vs add_done_callback
-        # notified when a record someone waits for settles
-        self.settled = threading.Condition(self.callback_lock)  # type: ignore[arg-type]
+        #: Held by the thread serving delivery reports (poll or flush).
+        self.serving = threading.Lock()
+        #: Sends left until the sending thread serves reports (``sent``).
+        self.countdown = SERVE_EVERY
+        #: Set when a sending thread served reports; the poller clears it.
+        self.sender_served = False
+        #: The poller sleeps (on ``_wake``) with nothing in flight; the next send wakes it.
+        self.idle = False
+        self._wake = threading.Event()
         self._deliveries: dict[tuple[str, int], type[Delivery]] = {}
         #: Called once when the writer closes (KafkaProducer: leave send's fast path).
         self.on_close: Callable[[], None] | None = None
@@ -182,15 +235,77 @@ class KafkaRecordWriter:
         _LIVE.add(self)
 
     def _poll_loop(self) -> None:
-        poll = self._producer.poll
-        while not self._stop.is_set():
-            poll(POLL_INTERVAL)
+        poll, stop, wake, serving = self._producer.poll, self._stop, self._wake, self.serving
+        in_flight = self._producer.__len__  # queued, in flight, or reported but not served
+        last = self.countdown
+        while not stop.is_set():
+            if self.idle:
+                wake.wait()
+                wake.clear()
+                last = self.countdown
+            elif self.sender_served:
+                # A sending thread serves the reports: polling here too would
+                # take the GIL from it once per report.
+                self.sender_served = False
+                stop.wait(SENDER_BACKOFF)
+                last = self.countdown
+            else:
+                # Sends since the last look that did not reach a serve: a
+                # thread sends, slowly (descheduled, say). Then only take what
+                # has arrived: a blocking poll holding ``serving`` would stall
+                # its next serve. Otherwise wait for the next report (a thread
+                # sending one record at a time gets its callback at once).
+                count = self.countdown
+                sending, last = last - count >= ACTIVE_SENDS, count
+                with serving:
+                    poll(0 if sending else POLL_INTERVAL)
+                if not in_flight():
+                    # Race with a send: it checks ``idle`` after its produce,
+                    # so either it sees True and wakes us, or we see its record.
+                    self.idle = True
+                    if in_flight():
+                        self.idle = False
+                elif sending:
+                    stop.wait(POLL_INTERVAL)
+
+    def sent(self) -> None:
+        """After each produce: serve reports every ``SERVE_EVERY`` sends, and
+        wake an idle poller (``KafkaProducer.send`` inlines this)."""
+        self.countdown = c = self.countdown - 1
+        if c <= 0:
+            self.serve()
+        if self.idle:
+            self.busy()
+
+    def serve(self) -> None:
+        """Serve the delivery reports that have arrived (the sending thread's
+        ``poll(0)``, every ``SERVE_EVERY`` sends)."""
+        self.countdown = SERVE_EVERY
+        self.sender_served = True
+        with self.serving:
+            self._poll(0)
+
+    def busy(self) -> None:
+        """A record is in flight: the idle poller serves again."""
+        self.idle = False
+        self._wake.set()
 
     def wait_for(self, delivery: Delivery, timeout: float | None) -> bool:
-        """Until ``delivery`` is settled (reports are served by the poller thread)."""
-        with self.settled:
-            return self.settled.wait_for(
-                lambda: delivery.base_offset >= 0 or delivery.error is not None, timeout)
+        """Until ``delivery`` is settled, serving delivery reports meanwhile
+        (in turn with other threads); False after ``timeout``."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while delivery.base_offset < 0 and delivery.error is None:
+            left = POLL_INTERVAL if deadline is None else min(POLL_INTERVAL, deadline - time.monotonic())
+            if left <= 0:
+                return False
+            if self.serving.acquire(timeout=left):
+                try:
+                    if self._poll is None:  # closed: nothing will settle it any more
+                        return False
+                    self._poll(left)
+                finally:
+                    self.serving.release()
+        return True
 
     def delivery_class(self, topic: str, partition: int) -> type[Delivery]:
         """The (cached) Delivery class of ``topic``/``partition``."""
@@ -207,24 +322,28 @@ class KafkaRecordWriter:
         if self._closed:
             raise ClosedError("producer is closed")
         delivery = self.delivery_class(topic, partition)()
-        report = delivery.report
         if headers:
             headers = list(headers)
         try:
             self._produce(topic, value, key, partition=partition, timestamp=timestamp_ms,
-                          headers=headers or None, on_delivery=report)  # type: ignore[arg-type]
+                          headers=headers or None, on_delivery=delivery)  # type: ignore[arg-type]
         except BufferError:
-            self.produce_when_room(topic, value, key, partition, timestamp_ms, headers, report)
+            self.produce_when_room(topic, value, key, partition, timestamp_ms, headers, delivery)
         except Exception as e:
             raise translate(e, f"producing to {topic}/{partition}") from None
-        return new_future(RecordFuture, (delivery, 0, timestamp_ms or now_ms()))
+        self.sent()
+        return delivery
 
     def produce_when_room(self, topic: str, value: bytes | None, key: bytes | None, partition: int,
                           timestamp_ms: int, headers: Any, report: Callable[[Any, Any], None]) -> None:
         """librdkafka's queue is full: wait (bounded) for deliveries to make room."""
         deadline = time.monotonic() + self.request_timeout
         while True:
-            time.sleep(0.001)
+            if self.serving.acquire(timeout=POLL_INTERVAL):
+                try:
+                    self._poll(0.001)  # the reports make room
+                finally:
+                    self.serving.release()
             try:
                 self._produce(topic, value, key, partition=partition, timestamp=timestamp_ms,
                               headers=headers or None, on_delivery=report)
@@ -243,7 +362,13 @@ class KafkaRecordWriter:
         self._flush(timeout)
 
     def _flush(self, timeout: float | None) -> None:
-        left = self._producer.flush(-1 if timeout is None else timeout)
+        if not self.serving.acquire(timeout=-1 if timeout is None else timeout):
+            raise TimeoutError(f"flush: delivery reports not served within {timeout:g} s "
+                               f"(another thread serves them)")
+        try:
+            left = self._producer.flush(-1 if timeout is None else timeout)
+        finally:
+            self.serving.release()
         if left:
             raise TimeoutError(f"flush: {left} records not acknowledged within {timeout:g} s")
 
@@ -260,10 +385,12 @@ class KafkaRecordWriter:
             self._flush(timeout if timeout is not None else self.request_timeout)
         finally:
             self._stop.set()
+            self._wake.set()
             if self._poller is not threading.current_thread():
                 self._poller.join(1.0)
                 if not self._poller.is_alive():  # the handle goes now, not at garbage collection
-                    self._producer = self._produce = self._poll = None  # type: ignore[assignment]
+                    with self.serving:
+                        self._producer = self._produce = self._poll = None  # type: ignore[assignment]
 
 
 class KafkaRoute(Route):
@@ -354,17 +481,22 @@ class KafkaProducer:
                 if key is None:
                     self._move_sticky(route, size)
                 delivery = (route.deliveries[part] or self._delivery_class(route, part))()
-                report = delivery.report
-                ts = _time_ns() // 1_000_000
                 try:
-                    # positional (topic, value, key, partition, on_delivery, -, timestamp):
-                    # keyword arguments cost confluent-kafka ~0.3 µs more per call
-                    self._produce(topic, value, key, part, report, None, ts)
+                    # positional (topic, value, key, partition, on_delivery): keyword
+                    # arguments cost confluent-kafka ~0.3 µs more per call. No
+                    # timestamp: librdkafka stamps it, the report gives it back.
+                    self._produce(topic, value, key, part, delivery)
                 except BufferError:
-                    self._writer.produce_when_room(topic, value, key, part, ts, None, report)
+                    self._writer.produce_when_room(topic, value, key, part, 0, None, delivery)
                 except Exception as e:
                     raise translate(e, f"producing to {topic}/{part}") from None
-                return new_future(RecordFuture, (delivery, 0, ts))
+                w = self._writer  # KafkaRecordWriter.sent(), inlined
+                w.countdown = c = w.countdown - 1
+                if c <= 0:
+                    w.serve()
+                if w.idle:
+                    w.busy()
+                return delivery
         return self._send(route, topic, value, key, partition, headers, timestamp_ms)
 
     def _send(self, route: KafkaRoute | None, topic: str, value: Any, key: Any, partition: int | None,
