@@ -1,8 +1,12 @@
 """What minikafka's Kafka backend costs on top of confluent-kafka.
 
-Same Tansu broker (benchmarks/tansu.py), same client settings, same
-records, interleaved A/B (raw, minikafka, raw, minikafka, ...), median of
-``--repeat`` runs:
+Same broker, same client settings, same records, interleaved A/B (raw,
+minikafka, raw, minikafka, ...), median of ``--repeat`` runs. The broker:
+Tansu (benchmarks/tansu.py, the default: a real server with storage) or,
+with ``--broker mock``, librdkafka's mock cluster (benchmarks/mock_cluster.py:
+in C, in memory, far less CPU per record than Tansu and no drift as it
+fills; 4 partitions, not 3). benchmarks/kafka_paired.py is the steadier
+measure: a fresh broker per round and each run in its own process.
 
 - produce: one call per keyed record, then flush. raw =
   ``confluent_kafka.Producer.produce(topic, value, key)`` with a delivery
@@ -35,7 +39,7 @@ records, interleaved A/B (raw, minikafka, raw, minikafka, ...), median of
 The minikafka side is the public Producer/Consumer (what an application
 calls); ``benchmarks/run.py --only kafka`` prints the same rows.
 
-    PYTHONPATH=. python -m benchmarks.kafka_layer [--records N] [--repeat R]
+    PYTHONPATH=. python -m benchmarks.kafka_layer [--records N] [--repeat R] [--broker tansu|mock]
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ import time
 import uuid
 from typing import Any
 
-from . import tansu
+from . import mock_cluster, tansu
 from .common import make_keys, make_values, percentile
 
 CLIENT = {"enable.idempotence": True, "linger.ms": 5}
@@ -56,14 +60,17 @@ CONSUMER = {"fetch.wait.max.ms": 10, "enable.auto.commit": False, "enable.partit
 # Tansu answers a fetch with no new data only at fetch.wait.max.ms: keep it short for latency.
 LATENCY_CONSUMER = {**CONSUMER, "fetch.wait.max.ms": 1}
 PARTITIONS = 3
+#: [CPU seconds of the process in the last produce/consume function's
+#: timed part, the process time when it started] (benchmarks/kafka_paired.py).
+CPU = [0.0, 0.0]
 #: One record each producer writes (and waits for) before its clock starts.
 WARM_UP = b"warm-up"
 
 
-def _partitions(keys: list[bytes]) -> list[int]:
+def _partitions(keys: list[bytes], partitions: int = PARTITIONS) -> list[int]:
     from minikafka.partitioners import xxh3
 
-    return [xxh3(k, PARTITIONS) for k in keys]
+    return [xxh3(k, partitions) for k in keys]
 
 
 def produce_raw(bootstrap: str, topic: str, keys: list[bytes], values: list[bytes],
@@ -82,6 +89,7 @@ def produce_raw(bootstrap: str, topic: str, keys: list[bytes], values: list[byte
             acked[0] += 1
 
     t0 = time.perf_counter()
+    CPU[1] = time.process_time()
     for k, v in zip(keys, values, strict=True):
         try:
             produce(topic, v, k, on_delivery=report)
@@ -91,6 +99,7 @@ def produce_raw(bootstrap: str, topic: str, keys: list[bytes], values: list[byte
         poll(0)
     p.flush(60)
     elapsed = time.perf_counter() - t0
+    CPU[0] = time.process_time() - CPU[1]
     assert acked[0] == len(values), acked
     return len(values) / elapsed
 
@@ -105,6 +114,7 @@ def produce_mk(bootstrap: str, topic: str, keys: list[bytes], values: list[bytes
         p.send(topic, WARM_UP, partition=0).result(30)
         send = p.send
         t0 = time.perf_counter()
+        CPU[1] = time.process_time()
         if keep:
             futures = [send(topic, v, k) for k, v in zip(keys, values, strict=True)]
         else:
@@ -114,11 +124,13 @@ def produce_mk(bootstrap: str, topic: str, keys: list[bytes], values: list[bytes
         if keep:
             assert [f.result(0).partition for f in futures] == parts
         elapsed = time.perf_counter() - t0
+        CPU[0] = time.process_time() - CPU[1]
         p.close()
     return len(values) / elapsed
 
 
-def consume_raw(bootstrap: str, topic: str, n: int, read_fields: bool = False) -> tuple[float, float]:
+def consume_raw(bootstrap: str, topic: str, n: int, read_fields: bool = False,
+                partitions: int = PARTITIONS) -> tuple[float, float]:
     """(records/s from the first batch on, seconds from assign to the first
     batch). ``read_fields``: also read what a Record holds (key, value,
     offset, timestamp, headers), as any application does."""
@@ -126,7 +138,7 @@ def consume_raw(bootstrap: str, topic: str, n: int, read_fields: bool = False) -
 
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"raw-{uuid.uuid4().hex}", **CONSUMER})
     t0 = time.perf_counter()
-    c.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
+    c.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
     got = 0
     first: tuple[float, int] | None = None
     deadline = time.monotonic() + 120
@@ -146,20 +158,22 @@ def consume_raw(bootstrap: str, topic: str, n: int, read_fields: bool = False) -
                 got += 1
         if first is None and got:
             first = (time.perf_counter(), got)
+            CPU[1] = time.process_time()
     end = time.perf_counter()
+    CPU[0] = time.process_time() - CPU[1]
     c.close()
     assert got == n and first is not None, got
     return (n - first[1]) / (end - first[0]), first[0] - t0
 
 
-def consume_mk(bootstrap: str, topic: str, n: int) -> tuple[float, float]:
+def consume_mk(bootstrap: str, topic: str, n: int, partitions: int = PARTITIONS) -> tuple[float, float]:
     """As :func:`consume_raw`, through ``minikafka.Consumer.poll``."""
     import minikafka
 
     with minikafka.connect(f"kafka://{bootstrap}", consumer_config=CONSUMER) as broker:
         c = minikafka.Consumer(broker, auto_offset_reset="earliest")
         t0 = time.perf_counter()
-        c.assign([minikafka.TopicPartition(topic, p) for p in range(PARTITIONS)])
+        c.assign([minikafka.TopicPartition(topic, p) for p in range(partitions)])
         got = 0
         first: tuple[float, int] | None = None
         deadline = time.monotonic() + 120
@@ -169,7 +183,9 @@ def consume_mk(bootstrap: str, topic: str, n: int) -> tuple[float, float]:
                 got += 1
             if first is None and got:
                 first = (time.perf_counter(), got)
+                CPU[1] = time.process_time()
         end = time.perf_counter()
+        CPU[0] = time.process_time() - CPU[1]
         c.close()
     assert got == n and first is not None, got
     return (n - first[1]) / (end - first[0]), first[0] - t0
@@ -255,41 +271,51 @@ def latency(bootstrap: str, broker: Any, topic: str, count: int, layer: bool) ->
     return percentile(lat, 0.5), percentile(lat, 0.99)
 
 
-def measure(bootstrap: str, records: int, repeat: int, latency_records: int) -> dict[str, float]:
-    """Medians of every case, raw and minikafka interleaved, on one broker."""
+def measure(bootstrap: str, records: int, repeat: int, latency_records: int,
+            mock: bool = False) -> dict[str, float]:
+    """Medians of every case, raw and minikafka interleaved, on one broker
+    (``mock``: a mock cluster, benchmarks/mock_cluster.py)."""
     import minikafka
 
+    n = mock_cluster.PARTITIONS if mock else PARTITIONS
     keys, values = make_keys(records), make_values(records)
-    parts = _partitions(keys)
+    parts = _partitions(keys, n)
     figures: dict[str, list[float]] = {}
     broker = minikafka.connect(f"kafka://{bootstrap}")
+
+    def create(topic: str, partitions: int) -> None:
+        if mock:
+            mock_cluster.create_topic(bootstrap, topic, partitions)
+        else:
+            broker.create_topic(topic, partitions=partitions)
+
     try:
         for _ in range(repeat):
             for side in ("raw", "mk"):
                 topic = f"kb-{side}-{uuid.uuid4().hex[:8]}"
-                broker.create_topic(topic, partitions=PARTITIONS)
+                create(topic, n)
                 if side == "raw":
                     figures.setdefault("produce raw", []).append(
                         produce_raw(bootstrap, topic, keys, values, parts))
-                    rate, first = consume_raw(bootstrap, topic, records + 1)
+                    rate, first = consume_raw(bootstrap, topic, records + 1, partitions=n)
                     figures.setdefault("consume raw", []).append(rate)
                     figures.setdefault("first raw", []).append(first * 1000)
-                    rate, first = consume_raw(bootstrap, topic, records + 1, read_fields=True)
+                    rate, first = consume_raw(bootstrap, topic, records + 1, read_fields=True, partitions=n)
                     figures.setdefault("consume-fields raw", []).append(rate)
                 else:
                     figures.setdefault("produce mk", []).append(
                         produce_mk(bootstrap, topic, keys, values, parts))
-                    rate, first = consume_mk(bootstrap, topic, records + 1)
+                    rate, first = consume_mk(bootstrap, topic, records + 1, partitions=n)
                     figures.setdefault("consume mk", []).append(rate)
                     figures.setdefault("first mk", []).append(first * 1000)
                     figures["consume-fields mk"] = figures["consume mk"]
                     kept = f"kb-kept-{uuid.uuid4().hex[:8]}"
-                    broker.create_topic(kept, partitions=PARTITIONS)
+                    create(kept, n)
                     figures.setdefault("produce-kept mk", []).append(
                         produce_mk(bootstrap, kept, keys, values, parts, keep=True))
         figures["produce-kept raw"] = figures["produce raw"]
         lat_topic = f"kb-lat-{uuid.uuid4().hex[:8]}"
-        broker.create_topic(lat_topic)
+        create(lat_topic, 1 if not mock else n)
         for _ in range(repeat):
             for layer in (False, True):
                 p50, p99 = latency(bootstrap, broker, lat_topic, latency_records, layer)
@@ -329,10 +355,14 @@ def main() -> None:
     # stalls for seconds after a few hundred records (raw confluent-kafka too;
     # the records are there: a new consumer reads them). Keep the runs short.
     ap.add_argument("--latency-records", type=int, default=100)
+    ap.add_argument("--broker", choices=("tansu", "mock"), default="tansu")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory(prefix="minikafka-kbench-") as tmp, tansu.broker(tmp) as bootstrap:
-        med = measure(bootstrap, args.records, args.repeat, args.latency_records)
-    print(f"Kafka backend vs confluent-kafka, Tansu on 127.0.0.1, {args.records:,} records "
+    mock = args.broker == "mock"
+    with tempfile.TemporaryDirectory(prefix="minikafka-kbench-") as tmp, \
+            (mock_cluster.broker() if mock else tansu.broker(tmp)) as bootstrap:
+        med = measure(bootstrap, args.records, args.repeat, args.latency_records, mock=mock)
+    where = "librdkafka's mock cluster" if mock else "Tansu"
+    print(f"Kafka backend vs confluent-kafka, {where} on 127.0.0.1, {args.records:,} records "
           f"(16 B key, 100 B value), median of {args.repeat}, interleaved")
     print(f"{'case':<30}{'confluent-kafka':>16}{'minikafka':>14}{'cost':>10}")
     for op, label in (("produce", "produce"), ("produce-kept", "produce, futures kept"),

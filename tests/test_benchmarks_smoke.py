@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 MAIN_ROWS = (
@@ -44,3 +46,21 @@ def test_quick_run_prints_the_table(tmp_path):
     assert json_path.exists()
     # data files are cleaned up: only the JSON file is left in the --tmp dir
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bench.json"]
+
+
+def test_paired_kafka_benchmark_runs_on_the_mock_cluster(monkeypatch):
+    """benchmarks/kafka_paired.py end to end on librdkafka's mock cluster
+    (benchmarks/mock_cluster.py): every side's produce and consume run in
+    their own processes and report a rate and CPU per record."""
+    monkeypatch.syspath_prepend(ROOT)
+    from benchmarks import kafka_paired, mock_cluster
+
+    with mock_cluster.broker() as bootstrap:
+        assert bootstrap.startswith("127.0.0.1:")
+        mock_cluster.create_topic(bootstrap, "smoke")
+        with pytest.raises(ValueError, match="4 partitions"):
+            mock_cluster.create_topic(bootstrap, "three", partitions=3)
+    got = kafka_paired.measure("mock", 1, 300, {"raw": ROOT, "minikafka": ROOT})
+    assert set(got) == {"produce/raw", "produce/minikafka", "consume/raw", "consume/minikafka"}
+    for figures in got.values():
+        assert len(figures["rate"]) == 1 and figures["rate"][0] > 0 and figures["cpu_us"][0] > 0
