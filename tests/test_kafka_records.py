@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from minikafka import Record, TopicPartition
 from minikafka.errors import MiniKafkaError
-from minikafka.kafka.consuming import KafkaConsumerBackend
+from minikafka.kafka.consuming import VECTOR_MIN, KafkaConsumerBackend
 
 EOF_CODE = ck.KafkaError._PARTITION_EOF
 
@@ -97,3 +97,32 @@ def test_runs_of_several_partitions_and_events() -> None:
     assert all(type(r) is Record for r in got)
     assert b._positions == {TopicPartition("t", 0): 5, TopicPartition("t", 1): 2}
     assert b._eof == {TopicPartition("t", 0): 4}
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(0, 2 * VECTOR_MIN), start=st.integers(0, 5),
+       raise_at=st.one_of(st.none(), st.integers(0, 2 * VECTOR_MIN)))
+def test_batches_either_side_of_vector_min_give_the_same_records(n: int, start: int,
+                                                                 raise_at: int | None) -> None:
+    """``_records_or_rewind`` builds a batch under VECTOR_MIN messages record by
+    record and a larger one with the fast path: the same Records and
+    positions either way; an error event raises after the records before it."""
+    raw = [{"topic": "t", "partition": i % 2, "offset": i // 2, "key": None, "value": b"%d" % i,
+            "headers": None, "timestamp": (1, i), "event": "error" if i == raise_at else None}
+           for i in range(n)]
+    raw.sort(key=lambda d: (d["partition"], d["offset"]))
+    messages = [make_message(d) for d in raw]
+    tps = {TopicPartition("t", 0): start, TopicPartition("t", 1): start}
+    b = backend(tps, "t")
+    b._seeks = {}
+    try:
+        got: Any = b._records_or_rewind(messages, EOF_CODE)
+    except MiniKafkaError as e:
+        got = ("raised", type(e).__name__)
+    expected = outcome(backend(tps, "t"), messages, fast=False)
+    if isinstance(got, tuple):  # raised: the batch is fetched again, every position goes back
+        fetched = {TopicPartition(d["topic"], d["partition"]) for d in raw}
+        assert expected[0] == got and b._positions == tps
+        assert b._seeks == {tp: tps[tp] for tp in fetched}
+    else:
+        assert (got, b._positions, b._eof) == expected

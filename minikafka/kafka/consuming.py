@@ -43,6 +43,11 @@ if TYPE_CHECKING:
 
 #: Longest single wait inside ``fetch``, so ``wakeup`` and ``close`` are seen promptly.
 SLICE = 0.1
+#: Batches of fewer messages are built record by record: there the whole-list
+#: passes of ``_records`` cost more than they save (per record, 2 messages:
+#: 2.2 against 0.95 µs; 32: 0.56 against 0.53 µs). A consumer that keeps up
+#: with a slow producer gets one message a fetch: ~2.5 µs instead of ~7.
+VECTOR_MIN = 32
 
 
 make = tuple.__new__  # make(Record, fields): a Record without Record.__new__'s Python frame
@@ -305,6 +310,8 @@ class KafkaConsumerBackend:
         to where the batch started and is fetched again."""
         before = dict(self._positions)
         try:
+            if len(messages) < VECTOR_MIN:
+                return self._records_one_by_one(messages, eof_code)
             return self._records(messages, eof_code)
         except BaseException:
             for tp in {TopicPartition(m.topic(), m.partition()) for m in messages}:
