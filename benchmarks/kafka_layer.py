@@ -191,14 +191,18 @@ def consume_mk(bootstrap: str, topic: str, n: int, partitions: int = PARTITIONS)
     return (n - first[1]) / (end - first[0]), first[0] - t0
 
 
-def latency(bootstrap: str, broker: Any, topic: str, count: int, layer: bool) -> tuple[float, float]:
-    """p50, p99 of send -> receive (µs), one record at a time, linger.ms=0."""
+def latency(bootstrap: str, broker: Any, topic: str, count: int, layer: bool,
+            consumer_layer: bool | None = None) -> tuple[float, float]:
+    """p50, p99 of send -> receive (µs), one record at a time, linger.ms=0;
+    ``layer``: minikafka's Producer (and Consumer, unless ``consumer_layer``
+    says otherwise), else confluent-kafka's."""
     from confluent_kafka import Consumer, Producer
     from confluent_kafka import TopicPartition as KTP
 
     import minikafka
     from minikafka import TopicPartition
 
+    receiving_layer = layer if consumer_layer is None else consumer_layer
     end = broker.topic(topic).end_offsets()[0]
     received: list[float] = []
     ready = threading.Event()
@@ -212,7 +216,7 @@ def latency(bootstrap: str, broker: Any, topic: str, count: int, layer: bool) ->
             received.append(now - float(value))
 
     def receive() -> None:
-        if layer:
+        if receiving_layer:
             with minikafka.connect(f"kafka://{bootstrap}", consumer_config=LATENCY_CONSUMER) as b:
                 c = minikafka.Consumer(b)
                 c.assign([TopicPartition(topic, 0)])

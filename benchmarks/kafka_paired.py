@@ -16,10 +16,16 @@ functions (kafka_layer.produce_raw/produce_mk, consume_raw/consume_mk), but:
 - the sides alternate which goes first; the figure is the median over
   rounds of each round's minikafka/raw ratio, with its quartiles.
 
+``--cases latency`` times one record at a time (kafka_layer.latency, a
+fresh broker per run) and reports the p50 of send -> receive and each
+round's difference to raw; ``--halves`` adds minikafka's producer with
+confluent-kafka's consumer and the reverse, to see which half adds what.
+
 ``--against PATH`` adds a third side, minikafka from another checkout (a
 ``git worktree``): an A/B of a change, paired with the same raw runs.
 
     PYTHONPATH=. python -m benchmarks.kafka_paired [--rounds R] [--records N] [--broker tansu|mock]
+        [--cases produce consume latency] [--halves] [--against PATH]
 """
 
 from __future__ import annotations
@@ -51,6 +57,12 @@ sys.path.insert(0, here)
 from benchmarks import kafka_layer as kl
 from benchmarks.common import make_keys, make_values
 n, partitions = int(n), int(partitions)
+if case == "latency":  # side: raw, mk, or one half of minikafka (producer, consumer)
+    with minikafka.connect(f"kafka://{bootstrap}") as broker:
+        p50, p99 = kl.latency(bootstrap, broker, topic, n, side in ("mk", "producer"),
+                              consumer_layer=side in ("mk", "consumer"))
+    print(json.dumps({"p50": p50, "p99": p99}))
+    raise SystemExit(0)
 if case == "produce":
     keys, values = make_keys(n), make_values(n)
     parts = kl._partitions(keys, partitions)
@@ -93,7 +105,8 @@ def _run(tree: str, case: str, side: str, bootstrap: str, topic: str, n: int,
 
 
 def measure(kind: str, rounds: int, records: int, sides: dict[str, str],
-            cases: tuple[str, ...] = ("produce", "consume")) -> dict[str, dict[str, list[float]]]:
+            cases: tuple[str, ...] = ("produce", "consume"),
+            latency_records: int = 100) -> dict[str, dict[str, list[float]]]:
     """{case/side: {"rate": [...], "cpu_us": [...]}}, one entry per round.
     ``sides``: name -> source tree; "raw" is confluent-kafka used directly."""
     partitions = mock_cluster.PARTITIONS if kind == "mock" else 3
@@ -105,7 +118,9 @@ def measure(kind: str, rounds: int, records: int, sides: dict[str, str],
             produced = ""
             for case in cases:
                 for name in order:
-                    if case == "produce":
+                    if case == "latency":
+                        topic = f"kp-{uuid.uuid4().hex[:10]}"
+                    elif case == "produce":
                         topic = f"kp-{uuid.uuid4().hex[:10]}"
                         _create(kind, bootstrap, topic, partitions)
                         produced = produced or topic
@@ -115,14 +130,20 @@ def measure(kind: str, rounds: int, records: int, sides: dict[str, str],
                             _create(kind, bootstrap, produced, partitions)
                             _run(sides[name], "produce", "raw", bootstrap, produced, records, partitions)
                         topic = produced
-                    side = "raw" if name == "raw" else "mk"
+                    side = name if name in ("raw", "producer", "consumer") else "mk"
                     # a produced topic holds the producer's warm-up record too
-                    n = records + 1 if case == "consume" else records
-                    fig = _run(sides[name], case, side, bootstrap, topic, n, partitions)
+                    n = {"consume": records + 1, "latency": latency_records}.get(case, records)
+                    if case == "latency":  # its own broker: a broker that served other runs adds noise
+                        with _broker(kind) as own:
+                            _create(kind, own, topic, partitions)
+                            fig = _run(sides[name], case, side, own, topic, n, partitions)
+                    else:
+                        fig = _run(sides[name], case, side, bootstrap, topic, n, partitions)
                     for k, v in fig.items():
                         got.setdefault(f"{case}/{name}", {}).setdefault(k, []).append(v)
         print(f"round {r + 1}/{rounds}: " + ", ".join(
-            f"{key} {figs['rate'][-1]:,.0f}/s" for key, figs in got.items()), file=sys.stderr, flush=True)
+            f"{key} {figs['rate'][-1]:,.0f}/s" if "rate" in figs else f"{key} p50 {figs['p50'][-1]:,.0f} µs"
+            for key, figs in got.items()), file=sys.stderr, flush=True)
     return got
 
 
@@ -134,9 +155,13 @@ def _quartiles(xs: list[float]) -> tuple[float, float, float]:
 
 
 def report(got: dict[str, dict[str, list[float]]], sides: dict[str, str], cases: tuple[str, ...]) -> None:
-    print(f"{'case':<22}{'rec/s (median)':>16}{'cost vs raw, per round: median [q1, q3]':>42}"
-          f"{'CPU µs/rec':>12}{'+ vs raw':>10}")
+    if any(case != "latency" for case in cases):
+        print(f"{'case':<22}{'rec/s (median)':>16}{'cost vs raw, per round: median [q1, q3]':>42}"
+              f"{'CPU µs/rec':>12}{'+ vs raw':>10}")
     for case in cases:
+        if case == "latency":
+            _report_latency(got, sides)
+            continue
         raw = got[f"{case}/raw"]
         for name in sides:
             figs = got[f"{case}/{name}"]
@@ -148,19 +173,38 @@ def report(got: dict[str, dict[str, list[float]]], sides: dict[str, str], cases:
                   f"{statistics.median(figs['cpu_us']):>12.2f}{'' if name == 'raw' else f'{extra:+.2f}':>10}")
 
 
+def _report_latency(got: dict[str, dict[str, list[float]]], sides: dict[str, str]) -> None:
+    raw = got["latency/raw"]["p50"]
+    print(f"{'latency':<22}{'p50 µs (median)':>16}{'added vs raw, per round: median [q1, q3]':>42}")
+    for name in sides:
+        p50 = got[f"latency/{name}"]["p50"]
+        q1, q2, q3 = _quartiles([a - b for a, b in zip(p50, raw, strict=True)])
+        added = "" if name == "raw" else f"{q2:+.0f} µs [{q1:+.0f}, {q3:+.0f}]"
+        print(f"{'latency ' + name:<22}{statistics.median(p50):>16,.0f}{added:>42}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--records", type=int, default=100_000)
     ap.add_argument("--broker", choices=("tansu", "mock"), default="tansu")
-    ap.add_argument("--cases", nargs="+", choices=("produce", "consume"), default=["produce", "consume"])
+    ap.add_argument("--cases", nargs="+", choices=("produce", "consume", "latency"),
+                    default=["produce", "consume"])
     ap.add_argument("--against", metavar="PATH", help="also minikafka from this checkout")
+    ap.add_argument("--halves", action="store_true",
+                    help="latency: also minikafka's producer alone and its consumer alone")
+    # Tansu 0.6 stalls a consumer following a partition written one record at
+    # a time after a few hundred records (kafka_layer.py): keep it short there.
+    ap.add_argument("--latency-records", type=int, default=None, help="default: 100 on Tansu, 400 on mock")
     args = ap.parse_args()
     sides = {"raw": HERE, "minikafka": HERE}
+    if args.halves:
+        sides.update(producer=HERE, consumer=HERE)
     if args.against:
         sides["against"] = os.path.abspath(args.against)
     cases = tuple(args.cases)
-    got = measure(args.broker, args.rounds, args.records, sides, cases)
+    latency_records = args.latency_records or (400 if args.broker == "mock" else 100)
+    got = measure(args.broker, args.rounds, args.records, sides, cases, latency_records)
     where = "librdkafka's mock cluster" if args.broker == "mock" else "Tansu"
     print(f"Kafka layer vs confluent-kafka: {where} on 127.0.0.1, a fresh broker per round, "
           f"{args.rounds} rounds of {args.records:,} records (16 B key, 100 B value), "

@@ -158,6 +158,27 @@ def test_custom_partitioner_and_explicit_partitions(backend: Any) -> None:
             p.send(topic, b"d", partition=3)
 
 
+def test_explicit_partitions_without_options(backend: Any) -> None:
+    """A producer with no serializers or partitioner (the send fast path):
+    each record lands on the partition named, keyed or not, and a bad
+    partition raises naming it, with nothing written."""
+    topic = new_topic(backend, 3)
+    t = backend.topic(topic)
+    with Producer(backend) as p:
+        key = next(k for k in (b"k%d" % i for i in range(100)) if t.partition_for(k) != 2)
+        assert p.send(topic, b"a", key, partition=2).result(10).partition == 2
+        assert [p.send(topic, b"b", partition=i).result(10).partition for i in (1, 0, 1)] == [1, 0, 1]
+        with pytest.raises(minikafka.InvalidPartitionError, match="partition 3 out of range"):
+            p.send(topic, b"c", partition=3)
+        with pytest.raises(minikafka.InvalidPartitionError, match="partition -1 out of range"):
+            p.send(topic, b"c", key, partition=-1)
+        for bad in (True, 1.0, "1"):
+            with pytest.raises(TypeError, match="partition must be an int"):
+                p.send(topic, b"c", partition=bad)  # type: ignore[arg-type]
+        p.flush(10)
+    assert t.end_offsets() == {0: 1, 1: 2, 2: 1}
+
+
 def test_send_many_and_end_offsets(backend: Any) -> None:
     topic = new_topic(backend, 2)
     with Producer(backend) as p:

@@ -51,7 +51,8 @@ def test_quick_run_prints_the_table(tmp_path):
 def test_paired_kafka_benchmark_runs_on_the_mock_cluster(monkeypatch):
     """benchmarks/kafka_paired.py end to end on librdkafka's mock cluster
     (benchmarks/mock_cluster.py): every side's produce and consume run in
-    their own processes and report a rate and CPU per record."""
+    their own processes and report a rate and CPU per record, the latency
+    runs their percentiles."""
     monkeypatch.syspath_prepend(ROOT)
     from benchmarks import kafka_paired, mock_cluster
 
@@ -60,7 +61,13 @@ def test_paired_kafka_benchmark_runs_on_the_mock_cluster(monkeypatch):
         mock_cluster.create_topic(bootstrap, "smoke")
         with pytest.raises(ValueError, match="4 partitions"):
             mock_cluster.create_topic(bootstrap, "three", partitions=3)
-    got = kafka_paired.measure("mock", 1, 300, {"raw": ROOT, "minikafka": ROOT})
-    assert set(got) == {"produce/raw", "produce/minikafka", "consume/raw", "consume/minikafka"}
-    for figures in got.values():
-        assert len(figures["rate"]) == 1 and figures["rate"][0] > 0 and figures["cpu_us"][0] > 0
+    # 3,000 records: several 500-record batches, so the consume rate (timed from the first) is measured
+    got = kafka_paired.measure("mock", 1, 3000, {"raw": ROOT, "minikafka": ROOT},
+                               ("produce", "consume", "latency"), latency_records=20)
+    assert set(got) == {f"{case}/{side}" for case in ("produce", "consume", "latency")
+                        for side in ("raw", "minikafka")}
+    for key, figures in got.items():
+        if key.startswith("latency"):
+            assert 0 < figures["p50"][0] <= figures["p99"][0]
+        else:
+            assert len(figures["rate"]) == 1 and figures["rate"][0] > 0 and figures["cpu_us"][0] > 0

@@ -375,23 +375,30 @@ class KafkaProducer:
     def send(self, topic: str, value: Any = None, key: Any = None, *, partition: int | None = None,
              headers: HeadersArg | None = None, timestamp_ms: int | None = None) -> RecordFuture:
         route = self._routes.get(topic)
-        if (route is not None and route.plain and partition is None and headers is None
-                and timestamp_ms is None and (type(value) is bytes or value is None)):
+        if (route is not None and route.plain and headers is None and timestamp_ms is None
+                and (type(value) is bytes or value is None)):
             # The common case, kept short: each line here costs every record
-            # (benchmarks/kafka_layer.py). It is SendFront.prepare inlined.
+            # (benchmarks/kafka_layer.py). It is SendFront.prepare inlined;
+            # anything it would reject goes to _send, which raises.
             if type(key) is bytes:
-                n = route.partitions
-                part = _hash(key) % n if n > 1 else 0
                 size = RECORD_PREFIX_SIZE + len(key)
+                if partition is None:
+                    n = route.partitions
+                    part = _hash(key) % n if n > 1 else 0
             elif key is None:
-                part = route.sticky
                 size = RECORD_PREFIX_SIZE
+                if partition is None:
+                    part = route.sticky
             else:
                 return self._send(route, topic, value, key, partition, headers, timestamp_ms)
+            if partition is not None:
+                if type(partition) is not int or not 0 <= partition < route.partitions:
+                    return self._send(route, topic, value, key, partition, headers, timestamp_ms)
+                part = partition
             if value is not None:
                 size += len(value)
             if size <= route.max_record:
-                if key is None:
+                if key is None and partition is None:
                     self._move_sticky(route, size)
                 delivery = (route.deliveries[part] or self._delivery_class(route, part))()
                 try:
