@@ -107,8 +107,10 @@ def _run(tree: str, case: str, side: str, bootstrap: str, topic: str, n: int,
 def measure(kind: str, rounds: int, records: int, sides: dict[str, str],
             cases: tuple[str, ...] = ("produce", "consume"),
             latency_records: int = 100) -> dict[str, dict[str, list[float]]]:
-    """{case/side: {"rate": [...], "cpu_us": [...]}}, one entry per round.
-    ``sides``: name -> source tree; "raw" is confluent-kafka used directly."""
+    """{case/side: {"rate": [...], "cpu_us": [...]}} (latency: {"p50": [...],
+    "p99": [...]}), one entry per round. ``sides``: name -> source tree;
+    "raw" is confluent-kafka used directly, "producer"/"consumer" one half
+    of minikafka (latency)."""
     partitions = mock_cluster.PARTITIONS if kind == "mock" else 3
     got: dict[str, dict[str, list[float]]] = {}
     names = list(sides)
