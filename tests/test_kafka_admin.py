@@ -77,6 +77,43 @@ def test_delete_topic(kbroker: KafkaBroker) -> None:
         kbroker.topic(name)
 
 
+def test_delete_topic_after_reading_its_end_offsets(kafka_url: str) -> None:
+    # Reading end offsets fetches (OffsetProbe), and a fetch can outlive it.
+    # On Tansu, such a fetch answered after its topic is deleted crashed
+    # librdkafka 2.16 on the first cycle (SIGSEGV, exit -11), so this runs in
+    # a child process; delete_topic now closes the probe that fetched the topic.
+    code = (
+        "import sys, uuid, minikafka\n"
+        "with minikafka.connect(sys.argv[1]) as broker:\n"
+        "    for _ in range(3):\n"
+        "        name = f'del-{uuid.uuid4().hex[:8]}'\n"
+        "        topic = broker.create_topic(name, partitions=2)\n"
+        "        with minikafka.Producer(broker) as p:\n"
+        "            p.send(name, b'x', partition=0).result(timeout=10)\n"
+        "        assert topic.end_offsets() == {0: 1, 1: 0}, topic.end_offsets()\n"
+        "        probe = broker.probe()\n"
+        "        broker.delete_topic(name)\n"
+        "        assert broker.probe() is not probe\n"
+        "print('deleted 3')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, kafka_url], capture_output=True, text=True,
+                         timeout=120)
+    assert (out.returncode, out.stdout.strip()) == (0, "deleted 3"), out.stderr[-2000:]
+
+
+def test_delete_topic_keeps_a_probe_that_never_fetched_it(kbroker: KafkaBroker, kafka_bootstrap: str) -> None:
+    fetched, other = _name(), _name()
+    kbroker.create_topic(fetched)
+    kbroker.create_topic(other)
+    _produce(kafka_bootstrap, fetched, 0, [b"x"])
+    assert kbroker.topic(fetched).end_offsets() == {0: 1}
+    probe = kbroker.probe()
+    kbroker.delete_topic(other)
+    assert kbroker.probe() is probe
+    kbroker.delete_topic(fetched)
+    assert kbroker.probe() is not probe
+
+
 @pytest.mark.parametrize("bad", ["", ".", "..", "a/b", "x" * 250, "sp ace", "ü"])
 def test_invalid_topic_names_rejected_locally(kbroker: KafkaBroker, bad: str) -> None:
     with pytest.raises(minikafka.InvalidTopicError):

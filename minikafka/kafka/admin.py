@@ -256,6 +256,12 @@ class KafkaBroker:
         cluster's metadata no longer lists it."""
         self._check_open()
         validate_topic_name(name)
+        with self._lock:
+            stale = self._probe if self._probe is not None and name in self._probe.fetched else None
+            if stale is not None:
+                self._probe = None
+        if stale is not None:
+            stale.close()  # its last fetch of the topic may be in flight: see OffsetProbe
         futures = self._admin.delete_topics([name], operation_timeout=self.request_timeout,
                                             request_timeout=self.request_timeout)
         self._wait(futures[name], f"deleting topic {name!r} on {self.url}")

@@ -55,7 +55,16 @@ def earliest_offsets(consumer: Any, tps: list[TopicPartition], timeout: float) -
 
 class OffsetProbe:
     """A private confluent-kafka consumer (never commits, never joins a
-    group) that reads watermarks and committed offsets. Thread-safe."""
+    group) that reads watermarks and committed offsets. Thread-safe.
+
+    ``fetched`` names the topics it has fetched from. A fetch can still be
+    in flight after ``unassign()`` returns, and if its topic is deleted
+    meanwhile, Tansu answers it with a leader-change tag that librdkafka
+    2.16 crashes the process on (a NULL topic name in
+    ``rd_kafka_metadata_update_op``; docs/scaling.md). So the broker closes
+    a probe that fetched a topic before deleting that topic: closing
+    destroys the handle, and no reply reaches it.
+    """
 
     def __init__(self, config: dict[str, Any]) -> None:
         from confluent_kafka import Consumer
@@ -68,6 +77,7 @@ class OffsetProbe:
             "fetch.wait.max.ms": 10,
         })
         self._lock = threading.Lock()
+        self.fetched: set[str] = set()
 
     def beginning_offsets(self, tps: Iterable[TopicPartition], timeout: float) -> dict[TopicPartition, int]:
         with self._lock:
@@ -89,6 +99,7 @@ class OffsetProbe:
             if not probe:
                 return out
             c = self._consumer
+            self.fetched.update(t for t, _p in probe)
             c.assign([KTP(t, p, out[tp] - 1) for (t, p), tp in probe.items()])
             try:
                 left = set(probe)
