@@ -277,8 +277,15 @@ class Consumer(Closeable):
         if self._backend.rebalancing():
             return False
         tps = sorted(self._backend.assignment())
+        positions = {tp: self._backend.position(tp) for tp in tps}
+        # A partition whose last fetch saw records past the position is not
+        # at its end: no request (a Kafka broker's end offsets cost a round
+        # trip, which stop_at_end iteration would pay on every batch).
+        seen = self._backend.seen_end_offsets(tps)
+        if any(positions[tp] < end for tp, end in seen.items()):
+            return False
         ends = self._backend.end_offsets(tps)
-        return all(self._backend.position(tp) >= ends[tp] for tp in tps)
+        return all(positions[tp] >= ends[tp] for tp in tps)
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -332,6 +339,10 @@ class Consumer(Closeable):
                 if self._cursor is cursor:
                     self._settle()
             idle_since = time.monotonic()
+            # Let the batch go before the next poll: it and the next batch's
+            # messages alive at once would pass the garbage collector's
+            # threshold on every batch (KafkaConsumerBackend._records).
+            del records, cursor
 
     def _settle(self) -> None:
         """Put back the records iteration fetched but has not yielded: seek

@@ -27,6 +27,8 @@ class ListBackend:
         self.stored: dict[TopicPartition, int] = {}
         self._paused: set[TopicPartition] = set()
         self.closed = False
+        self.seen: dict[TopicPartition, int] = {}  # what seen_end_offsets reports
+        self.end_requests = 0
 
     member_id = None
     generation = 0
@@ -95,7 +97,11 @@ class ListBackend:
         return dict.fromkeys(tps, 0)
 
     def end_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        self.end_requests += 1
         return {tp: len(self.logs[tp]) for tp in tps}
+
+    def seen_end_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return {tp: self.seen[tp] for tp in tps if tp in self.seen}
 
     def offsets_for_times(self, times: dict[TopicPartition, int]) -> dict[TopicPartition, int | None]:
         return dict.fromkeys(times)
@@ -136,6 +142,19 @@ def test_facade_over_another_backend(list_broker: ListBroker) -> None:
     c.close()
     assert events[-1] == ("revoke", {TP0, TP1})
     assert backend.closed and backend.stored == {TP0: 3, TP1: 2}
+
+
+def test_at_end_asks_for_end_offsets_only_when_no_fetch_saw_more(list_broker: ListBroker) -> None:
+    c = Consumer(list_broker)
+    c.assign([TP0, TP1])
+    backend = list_broker.backends[0]
+    backend.seen = {TP0: 2}  # a fetch saw 2 records of TP0: position 0 is not its end
+    assert not c.at_end() and backend.end_requests == 0
+    c.seek(TP0, 3)
+    backend.seen = {TP0: 3}  # seen up to the position: only a request can tell
+    assert not c.at_end() and backend.end_requests == 1  # TP1 is at 0 of 2
+    c.seek(TP1, 2)
+    assert c.at_end() and backend.end_requests == 2
 
 
 def test_break_settles_through_the_backend(list_broker: ListBroker) -> None:

@@ -426,6 +426,23 @@ def test_lookups(writer: KafkaRecordWriter, make_backend: Any, topic: str) -> No
     assert backend.end_offsets(tps) == {tps[0]: 10, tps[1]: 0}
 
 
+def test_at_end_asks_the_broker_only_once_fetches_saw_no_more(writer: KafkaRecordWriter,
+                                                               kbroker: KafkaBroker, topic: str) -> None:
+    """While a fetch has seen records past the position, ``at_end`` needs no
+    request (stop_at_end iteration asks on every batch)."""
+    _fill(writer, topic, 0, 10)
+    with minikafka.Consumer(kbroker, auto_offset_reset="earliest") as c:
+        c.assign([TP(topic, 0)])
+        got = c.poll(timeout=10, max_records=2)
+        assert [r.offset for r in got] == [0, 1]
+        assert not c.at_end()
+        assert kbroker._probe is None  # no end offset was asked for
+        while len(got) < 10:
+            got += c.poll(timeout=10)
+        assert c.at_end()  # seen up to the position: asked, and at the end
+        assert kbroker._probe is not None
+
+
 @xfail_on_tansu("ListOffsets by timestamp always answers 0")
 def test_offsets_for_times(writer: KafkaRecordWriter, make_backend: Any, topic: str) -> None:
     _fill(writer, topic, 0, 10)  # timestamps 1000..1009

@@ -16,7 +16,7 @@ Implements the consumer backend interface of docs/architecture.md
   which accepts them).
 - Errors are minikafka's, never confluent-kafka's.
 
-Why one module of ~600 lines: it is one class over one confluent-kafka
+Why one module of ~640 lines: it is one class over one confluent-kafka
 ``Consumer``, and its parts (rebalance callbacks, positions and pending
 seeks, the message-to-Record fast path that checks them) share that
 state; the offset requests it needs are in ``offsets.py``.
@@ -28,7 +28,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from functools import partial
 from itertools import compress, islice, repeat
 from operator import itemgetter, lt, ne
 from typing import TYPE_CHECKING, Any, Protocol
@@ -51,7 +50,6 @@ VECTOR_MIN = 32
 
 
 make = tuple.__new__  # make(Record, fields): a Record without Record.__new__'s Python frame
-_make_record = partial(make, Record)
 _second = itemgetter(1)
 
 
@@ -307,14 +305,21 @@ class KafkaConsumerBackend:
     def _records_or_rewind(self, messages: list[Any], eof_code: int) -> list[Record]:
         """Records of ``messages``; if building them fails (a deserializer
         raised), no record of the batch is lost: every partition goes back
-        to where the batch started and is fetched again."""
+        to where the batch started and is fetched again.
+
+        The fast path empties ``messages`` (see ``_records``); what fails
+        after that is asynchronous (KeyboardInterrupt, MemoryError), and
+        then every assigned partition goes back, which is as correct: one
+        with no message in the batch only drops what librdkafka prefetched.
+        """
         before = dict(self._positions)
         try:
             if len(messages) < VECTOR_MIN:
                 return self._records_one_by_one(messages, eof_code)
             return self._records(messages, eof_code)
         except BaseException:
-            for tp in {TopicPartition(m.topic(), m.partition()) for m in messages}:
+            fetched = {TopicPartition(m.topic(), m.partition()) for m in messages} if messages else before
+            for tp in fetched:
                 if tp in before and self._positions.get(tp) is not None:
                     self._positions[tp] = before[tp]
                     self._seeks[tp] = before[tp]
@@ -322,7 +327,15 @@ class KafkaConsumerBackend:
 
     def _records(self, messages: list[Any], eof_code: int) -> list[Record]:
         """Records of ``messages``, positions moved past them; partition-EOF
-        events noted, other error events raised."""
+        events noted, other error events raised.
+
+        The fast path takes each field of every message as a column, then
+        empties ``messages`` before it makes a Record. Messages and Records
+        are both objects the garbage collector tracks: holding 500 of each
+        at once passes its threshold (700) on every batch, and its
+        collections were a third of the consumer's CPU per record
+        (docs/performance.md).
+        """
         if self._key_de is not None or self._value_de is not None:
             return self._records_one_by_one(messages, eof_code)
         # The hot path (no deserializers): every per-message step is a
@@ -347,29 +360,37 @@ class KafkaConsumerBackend:
             runs = parts if one_topic else list(zip(topics, parts, strict=True))
             ends = [*compress(range(1, n), map(ne, runs, islice(runs, 1, None))), n]
         positions = self._positions
-        out: list[Record] = []
+        plan: list[tuple[TopicPartition, int, int]] = []  # (partition, start, end) of runs to return
+        after: dict[TopicPartition, int] = {}  # positions once the planned runs are returned
         s = 0
         for e in ends:
-            topic = one if one is not None else topics[s]
-            part = parts[s]
-            tp = TopicPartition(topic, part)
-            expected = positions.get(tp, -1)
-            run = messages if e - s == n else messages[s:e]
-            offs = offsets if e - s == n else offsets[s:e]
-            if expected < 0:
-                pass  # fetched before a revoke: not ours to return
-            elif offs[0] < expected or not all(map(lt, offs, islice(offs, 1, None))):
-                # fetched before a seek (or out of order): record by record
-                out += self._records_one_by_one(run, eof_code)
-            else:
-                k = len(run)
-                headers: Any = list(map(_headers, run))  # None where a message has none
-                headers = [tuple(h) if h else () for h in headers] if any(headers) else repeat((), k)
-                out += map(_make_record, zip(repeat(topic, k), repeat(part, k), offs,
-                                             map(_second, map(_timestamp, run)),
-                                             map(_key, run), map(_value, run), headers, strict=True))
-                positions[tp] = offs[-1] + 1
+            tp = TopicPartition(one if one is not None else topics[s], parts[s])
+            expected = after.get(tp, positions.get(tp, -1))
+            if expected >= 0:  # else fetched before a revoke: not ours to return
+                offs = offsets if e - s == n else offsets[s:e]
+                if offs[0] < expected or not all(map(lt, offs, islice(offs, 1, None))):
+                    # fetched before a seek (or out of order): record by record
+                    return self._records_one_by_one(messages, eof_code)
+                plan.append((tp, s, e))
+                after[tp] = offs[-1] + 1
             s = e
+        stamps = list(map(_second, map(_timestamp, messages)))
+        keys = list(map(_key, messages))
+        values = list(map(_value, messages))
+        headers: list[Any] = list(map(_headers, messages))  # None where a message has none
+        messages.clear()
+        out: list[Record] = []
+        for tp, s, e in plan:
+            k = e - s
+            whole = k == n
+            hs: Any = headers if whole else headers[s:e]
+            hs = [tuple(h) if h else () for h in hs] if any(hs) else repeat((), k)
+            fields = zip(repeat(tp.topic, k), repeat(tp.partition, k),
+                         offsets if whole else offsets[s:e], stamps if whole else stamps[s:e],
+                         keys if whole else keys[s:e], values if whole else values[s:e], hs, strict=True)
+            # tuple.__new__(Record, fields) called by map itself: ~30 ns a record less than a partial
+            out += map(make, repeat(Record), fields)
+        positions.update(after)
         return out
 
     def _records_with_events(self, messages: list[Any], eof_code: int) -> list[Record]:
@@ -384,6 +405,7 @@ class KafkaConsumerBackend:
                 rest.append(m)
             else:
                 eof[TopicPartition(m.topic(), m.partition())] = m.offset()
+        messages.clear()  # the Messages live on in ``rest`` only, which _records empties
         return self._records(rest, eof_code) if rest else []
 
     def _records_one_by_one(self, messages: list[Any], eof_code: int) -> list[Record]:
@@ -550,6 +572,23 @@ class KafkaConsumerBackend:
 
     def end_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
         return self._broker.probe().end_offsets(tps, self._timeout)
+
+    def seen_end_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        """The high watermark of each partition's last fetch response, where
+        librdkafka has one: no request, and never past the true end."""
+        from confluent_kafka import TopicPartition as KTP
+
+        self._check_open()
+        out = {}
+        watermarks = self._consumer.get_watermark_offsets
+        for tp in tps:
+            try:
+                got = watermarks(KTP(tp.topic, tp.partition), cached=True)
+            except Exception:  # not fetched yet (or gone): nothing seen
+                continue
+            if got is not None and got[1] >= 0:
+                out[tp] = int(got[1])
+        return out
 
     def offsets_for_times(self, times: dict[TopicPartition, int]) -> dict[TopicPartition, int | None]:
         from confluent_kafka import TopicPartition as KTP
