@@ -59,10 +59,10 @@ class OffsetProbe:
 
     ``fetched`` names the topics it has fetched from. A fetch can still be
     in flight after ``unassign()`` returns, and if its topic is deleted
-    meanwhile, Tansu answers it with a leader-change tag that librdkafka
-    2.16 crashes the process on (a NULL topic name in
-    ``rd_kafka_metadata_update_op``; docs/scaling.md). So the broker closes
-    a probe that fetched a topic before deleting that topic: closing
+    meanwhile, its reply crashed librdkafka 2.16 on Tansu (SIGSEGV on a
+    NULL topic name under ``rd_kafka_metadata_update_op``, which applies a
+    reply's leader-change tags; docs/scaling.md). So the broker closes a
+    probe that fetched a topic before deleting that topic: closing
     destroys the handle, and no reply reaches it.
     """
 
