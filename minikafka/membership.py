@@ -296,7 +296,7 @@ class GroupMember:
                     try:
                         if stop.is_set():
                             return
-                        log.warning("consumer %s did not poll for %.0f s: leaving group %r",
+                        log.warning("consumer %s did not poll for %.3g s: leaving group %r",
                                     self.member_id, idle, self.store.group_id)
                         try:
                             self.release(set(self.owned), "poll-timeout")
