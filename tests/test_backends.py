@@ -215,6 +215,10 @@ def test_seek_position_and_stop_at_end(backend: Any) -> None:
     with Consumer(backend, auto_offset_reset="earliest", stop_at_end=True) as c:
         c.assign([tp])
         assert [r.offset for r in c] == list(range(10))
+        assert c.at_end()
+        _fill(backend, topic, 1)  # acknowledged after the consumer's last fetch
+        assert not c.at_end()
+        assert [r.offset for r in c] == [10]
 
 
 def test_pause_and_resume(backend: Any) -> None:
