@@ -1,6 +1,6 @@
 """KafkaConsumerBackend turning confluent-kafka messages into Records: the
 fast path (no deserializers) gives exactly what the record-by-record loop
-gives — records, positions, partition-EOF offsets, errors — for any batch.
+gives — records, positions, errors; partition-EOF events dropped — for any batch.
 No broker: the messages are built with ``confluent_kafka.Message``."""
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ def backend(positions: dict[TopicPartition, int], one_topic: str | None = None) 
     b = KafkaConsumerBackend.__new__(KafkaConsumerBackend)
     b._key_de = b._value_de = None
     b._positions = dict(positions)
-    b._eof = {}
     b._one_topic = one_topic
     return b
 
@@ -35,7 +34,7 @@ def outcome(b: KafkaConsumerBackend, messages: list[Any], fast: bool) -> tuple[A
         got: Any = build(list(messages), EOF_CODE)  # the fast path empties the list it is given
     except MiniKafkaError as e:
         got = ("raised", type(e).__name__)
-    return got, b._positions, b._eof
+    return got, b._positions
 
 
 message = st.builds(
@@ -113,7 +112,6 @@ def test_runs_of_several_partitions_and_events() -> None:
                    Record("t", 0, 4, 1004, b"k4", b"v", ())]
     assert all(type(r) is Record for r in got)
     assert b._positions == {TopicPartition("t", 0): 5, TopicPartition("t", 1): 2}
-    assert b._eof == {TopicPartition("t", 0): 4}
 
 
 @settings(max_examples=60, deadline=None)
@@ -142,4 +140,4 @@ def test_batches_either_side_of_vector_min_give_the_same_records(n: int, start: 
         assert expected[0] == got and b._positions == tps
         assert b._seeks == {tp: tps[tp] for tp in fetched}
     else:
-        assert (got, b._positions, b._eof) == expected
+        assert (got, b._positions) == expected

@@ -125,7 +125,6 @@ class KafkaConsumerBackend:
         self._positions: dict[TopicPartition, int] = {}
         self._seeks: dict[TopicPartition, int] = {}  # wished, not yet applied to librdkafka
         self._paused: set[TopicPartition] = set()
-        self._eof: dict[TopicPartition, int] = {}  # high watermark at the last partition-EOF event
         self._subscribed = False
         self._joined = False  # the first assignment of a subscription has arrived
         self._assignments = 0
@@ -198,7 +197,6 @@ class KafkaConsumerBackend:
         for tp in tps:
             self._positions.pop(tp, None)
             self._seeks.pop(tp, None)
-            self._eof.pop(tp, None)
             self._paused.discard(tp)
 
     # Rebalance callbacks run inside consume()/close() in the calling thread.
@@ -395,16 +393,10 @@ class KafkaConsumerBackend:
 
     def _records_with_events(self, messages: list[Any], eof_code: int) -> list[Record]:
         """``_records`` of a batch with error events: partition-EOF events
-        noted and dropped; any other error raised (record by record)."""
+        dropped; any other error raised (record by record)."""
         if not all(m.error() is None or m.error().code() == eof_code for m in messages):
             return self._records_one_by_one(messages, eof_code)  # raises, after what precedes it
-        eof = self._eof
-        rest = []
-        for m in messages:
-            if m.error() is None:
-                rest.append(m)
-            else:
-                eof[TopicPartition(m.topic(), m.partition())] = m.offset()
+        rest = [m for m in messages if m.error() is None]
         messages.clear()  # the Messages live on in ``rest`` only, which _records empties
         return self._records(rest, eof_code) if rest else []
 
@@ -422,11 +414,9 @@ class KafkaConsumerBackend:
         for m in messages:
             err = m.error()
             if err is not None:
-                this = TopicPartition(m.topic(), m.partition())
                 if err.code() == eof_code:
-                    self._eof[this] = m.offset()
                     continue
-                raise _consume_error(err, this)
+                raise _consume_error(err, TopicPartition(m.topic(), m.partition()))
             if m.partition() != part or m.topic() != topic or tp is None:
                 if tp is not None and expected >= 0:
                     positions[tp] = expected
@@ -486,7 +476,6 @@ class KafkaConsumerBackend:
             self._assigned(tp)
             self._positions[tp] = offset
             self._seeks[tp] = offset
-            self._eof.pop(tp, None)
 
     def position(self, tp: TopicPartition) -> int:
         with self._lock:
@@ -602,11 +591,6 @@ class KafkaConsumerBackend:
         except Exception as e:
             raise translate(e, "looking up offsets by time") from None
         return {TopicPartition(k.topic, k.partition): (k.offset if k.offset >= 0 else None) for k in got}
-
-    def eof_offsets(self) -> dict[TopicPartition, int]:
-        """High watermark at each partition's last end-of-partition event
-        (free to read: no request)."""
-        return dict(self._eof)
 
     def close(self) -> None:
         with self._lock:
