@@ -191,6 +191,30 @@ def consume_mk(bootstrap: str, topic: str, n: int, partitions: int = PARTITIONS)
     return (n - first[1]) / (end - first[0]), first[0] - t0
 
 
+def iterate_mk(bootstrap: str, topic: str, n: int, partitions: int = PARTITIONS) -> tuple[float, float]:
+    """As :func:`consume_mk`, through ``for r in Consumer(..., stop_at_end=True)``
+    (which asks ``at_end()`` before every batch)."""
+    import minikafka
+
+    with minikafka.connect(f"kafka://{bootstrap}", consumer_config=CONSUMER) as broker:
+        c = minikafka.Consumer(broker, auto_offset_reset="earliest", stop_at_end=True)
+        t0 = time.perf_counter()
+        c.assign([minikafka.TopicPartition(topic, p) for p in range(partitions)])
+        got = 0
+        first = 0.0
+        for r in c:
+            r.key, r.value, r.offset, r.timestamp, r.headers  # noqa: B018  (as read_fields)
+            got += 1
+            if got == 1:
+                first = time.perf_counter()
+                CPU[1] = time.process_time()
+        end = time.perf_counter()
+        CPU[0] = time.process_time() - CPU[1]
+        c.close()
+    assert got == n, got
+    return (n - 1) / (end - first), first - t0
+
+
 def latency(bootstrap: str, broker: Any, topic: str, count: int, layer: bool,
             consumer_layer: bool | None = None) -> tuple[float, float]:
     """p50, p99 of send -> receive (µs), one record at a time, linger.ms=0;

@@ -16,6 +16,10 @@ functions (kafka_layer.produce_raw/produce_mk, consume_raw/consume_mk), but:
 - the sides alternate which goes first; the figure is the median over
   rounds of each round's minikafka/raw ratio, with its quartiles.
 
+``--cases iterate`` is consume with minikafka's side reading through
+``for r in Consumer(..., stop_at_end=True)`` instead of ``poll`` (raw's
+side is the same ``consume()`` loop).
+
 ``--cases latency`` times one record at a time (kafka_layer.latency, a
 fresh broker per run) and reports the p50 of send -> receive and each
 round's difference to raw; ``--halves`` adds minikafka's producer with
@@ -25,7 +29,7 @@ confluent-kafka's consumer and the reverse, to see which half adds what.
 ``git worktree``): an A/B of a change, paired with the same raw runs.
 
     PYTHONPATH=. python -m benchmarks.kafka_paired [--rounds R] [--records N] [--broker tansu|mock]
-        [--cases produce consume latency] [--halves] [--against PATH]
+        [--cases produce consume iterate latency] [--halves] [--against PATH]
 """
 
 from __future__ import annotations
@@ -71,6 +75,8 @@ if case == "produce":
 else:
     if side == "raw":
         rate, _ = kl.consume_raw(bootstrap, topic, n, read_fields=True, partitions=partitions)
+    elif case == "iterate":
+        rate, _ = kl.iterate_mk(bootstrap, topic, n, partitions=partitions)
     else:
         rate, _ = kl.consume_mk(bootstrap, topic, n, partitions=partitions)
 print(json.dumps({"rate": rate, "cpu_us": kl.CPU[0] / n * 1e6}))
@@ -134,7 +140,8 @@ def measure(kind: str, rounds: int, records: int, sides: dict[str, str],
                         topic = produced
                     side = name if name in ("raw", "producer", "consumer") else "mk"
                     # a produced topic holds the producer's warm-up record too
-                    n = {"consume": records + 1, "latency": latency_records}.get(case, records)
+                    n = {"consume": records + 1, "iterate": records + 1,
+                         "latency": latency_records}.get(case, records)
                     if case == "latency":  # its own broker: a broker that served other runs adds noise
                         with _broker(kind) as own:
                             _create(kind, own, topic, partitions)
@@ -190,7 +197,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--records", type=int, default=100_000)
     ap.add_argument("--broker", choices=("tansu", "mock"), default="tansu")
-    ap.add_argument("--cases", nargs="+", choices=("produce", "consume", "latency"),
+    ap.add_argument("--cases", nargs="+", choices=("produce", "consume", "iterate", "latency"),
                     default=["produce", "consume"])
     ap.add_argument("--against", metavar="PATH", help="also minikafka from this checkout")
     ap.add_argument("--halves", action="store_true",

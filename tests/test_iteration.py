@@ -43,6 +43,20 @@ def test_auto_commit_on_close_after_break_does_not_redeliver(topic10, broker, ma
     assert c2.poll(timeout=1)[0].offset == 5
 
 
+@pytest.mark.parametrize("group", [None, "g"])
+def test_close_inside_the_loop_ends_it_mid_batch(topic10, make_consumer, group):
+    c = make_consumer("t", group_id=group, auto_offset_reset="earliest")
+    got = []
+    for record in c:  # one batch of 10: the rest of it is not yielded
+        got.append(record.offset)
+        if record.offset == 2:
+            c.close()
+    assert got == [0, 1, 2]
+    if group:  # auto-commit on close: what was yielded, no more
+        again = make_consumer("t", group_id=group, auto_offset_reset="earliest")
+        assert again.poll(timeout=1)[0].offset == 3
+
+
 def test_held_iterator_commit_counts_only_records_yielded(topic10, make_consumer):
     """Commit while an iterator is suspended mid-batch: the offset after the
     last record yielded; the iterator then continues with the next record."""
