@@ -50,7 +50,7 @@ def test_quick_run_prints_the_table(tmp_path):
 
 def test_paired_kafka_benchmark_runs_on_the_mock_cluster(monkeypatch):
     """benchmarks/kafka_paired.py end to end on librdkafka's mock cluster
-    (benchmarks/mock_cluster.py): every side's produce and consume run in
+    (benchmarks/mock_cluster.py): every side's produce, consume and iterate run in
     their own processes and report a rate and CPU per record, the latency
     runs their percentiles."""
     monkeypatch.syspath_prepend(ROOT)
@@ -63,8 +63,8 @@ def test_paired_kafka_benchmark_runs_on_the_mock_cluster(monkeypatch):
             mock_cluster.create_topic(bootstrap, "three", partitions=3)
     # 3,000 records: several 500-record batches, so the consume rate (timed from the first) is measured
     got = kafka_paired.measure("mock", 1, 3000, {"raw": ROOT, "minikafka": ROOT},
-                               ("produce", "consume", "latency"), latency_records=20)
-    assert set(got) == {f"{case}/{side}" for case in ("produce", "consume", "latency")
+                               ("produce", "consume", "iterate", "latency"), latency_records=20)
+    assert set(got) == {f"{case}/{side}" for case in ("produce", "consume", "iterate", "latency")
                         for side in ("raw", "minikafka")}
     for key, figures in got.items():
         if key.startswith("latency"):
