@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import confluent_kafka as ck
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -141,3 +142,30 @@ def test_batches_either_side_of_vector_min_give_the_same_records(n: int, start: 
         assert b._seeks == {tp: tps[tp] for tp in fetched}
     else:
         assert (got, b._positions) == expected
+
+
+def test_an_interrupt_after_the_messages_are_let_go_rewinds_every_partition(monkeypatch: Any) -> None:
+    """The fast path empties the message list before it makes Records; if
+    making them is interrupted then (KeyboardInterrupt, MemoryError), every
+    assigned partition goes back to where the batch started."""
+    import minikafka.kafka.consuming as consuming
+
+    raw = [{"topic": "t", "partition": 0, "offset": i, "key": None, "value": b"v", "headers": None,
+            "timestamp": (1, i), "event": None} for i in range(2 * VECTOR_MIN)]
+    messages = [make_message(d) for d in raw]
+    tps = {TopicPartition("t", 0): 0, TopicPartition("t", 1): 5}
+    b = backend(tps, "t")
+    b._seeks = {}
+    made = []
+
+    def interrupted(cls: type, fields: tuple[Any, ...]) -> Any:
+        if len(made) == 3:
+            raise KeyboardInterrupt
+        made.append(fields)
+        return tuple.__new__(cls, fields)
+
+    monkeypatch.setattr(consuming, "make", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        b._records_or_rewind(messages, EOF_CODE)
+    assert messages == []  # let go before the Records were made
+    assert b._positions == tps and b._seeks == tps
