@@ -136,8 +136,8 @@ def mirror(source: Any, destination: Any, topic: str, *, group_id: str | None = 
         try:
             while follow or any(consumer.position(tp) < ends[tp] for tp in tps):
                 for r in consumer.poll(timeout=poll_timeout, max_records=chunk):
-                    send(target, r.value, r.key, partition=r.partition,
-                         headers=r.headers,  # type: ignore[arg-type]  # None header values copy as None
+                    send(target, r.value, r.key, partition=r.partition,  # no headers: None, not ()
+                         headers=r.headers or None,  # type: ignore[arg-type]  # None header values copy as None
                          timestamp_ms=r.timestamp)
                     copied[r.partition] += 1
                     count += 1
