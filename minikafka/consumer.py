@@ -451,13 +451,17 @@ class Consumer(Closeable):
         if self._closed:
             return
         try:
-            self._settle()  # iteration stops: the cursor is exhausted
             if self._auto_commit:
+                self._settle()
                 try:
                     self._commit_positions()
                 except (ClosedError, CommitFailedError) as e:  # broker closed, or partitions moved on
                     log.debug("final commit of group %r skipped: %s", self.group_id, e)
         finally:
+            cursor, batch = self._cursor, self._batch
+            self._cursor, self._batch = None, []
+            if cursor is not None:  # an iteration under way stops at once
+                cursor.__setstate__(len(batch))
             try:
                 self._backend.close()  # on_revoke may still read positions here
             finally:
