@@ -144,10 +144,10 @@ def test_batches_either_side_of_vector_min_give_the_same_records(n: int, start: 
         assert (got, b._positions) == expected
 
 
-def test_an_interrupt_after_the_messages_are_let_go_rewinds_every_partition(monkeypatch: Any) -> None:
+def test_an_interrupt_after_the_messages_are_let_go_rewinds_the_batch(monkeypatch: Any) -> None:
     """The fast path empties the message list before it makes Records; if
-    making them is interrupted then (KeyboardInterrupt, MemoryError), every
-    assigned partition goes back to where the batch started."""
+    making them is interrupted then (KeyboardInterrupt, MemoryError), the
+    batch's partitions still go back to where it started (and only those)."""
     import minikafka.kafka.consuming as consuming
 
     raw = [{"topic": "t", "partition": 0, "offset": i, "key": None, "value": b"v", "headers": None,
@@ -168,4 +168,62 @@ def test_an_interrupt_after_the_messages_are_let_go_rewinds_every_partition(monk
     with pytest.raises(KeyboardInterrupt):
         b._records_or_rewind(messages, EOF_CODE)
     assert messages == []  # let go before the Records were made
-    assert b._positions == tps and b._seeks == tps
+    assert b._positions == tps and b._seeks == {TopicPartition("t", 0): 0}
+
+
+def _poison_aware(tag: bytes) -> Any:
+    """A deserializer that raises on a value containing ``b"!"``."""
+    def de(b: bytes) -> bytes:
+        if b"!" in b:
+            raise ValueError(f"cannot read {b!r}")
+        return tag + b
+    return de
+
+
+def rewind_outcome(b: KafkaConsumerBackend, messages: list[Any], fast: bool) -> tuple[Any, ...]:
+    """``_records_or_rewind`` on ``messages``, the fast path or (VECTOR_MIN
+    out of reach) record by record: records or the error, then positions and
+    seeks (what a rewind leaves)."""
+    import minikafka.kafka.consuming as consuming
+
+    saved = consuming.VECTOR_MIN
+    consuming.VECTOR_MIN = 0 if fast else 1 << 30
+    b._seeks = {}
+    try:
+        got: Any = b._records_or_rewind(list(messages), EOF_CODE)
+    except (MiniKafkaError, ValueError) as e:
+        got = ("raised", type(e).__name__, str(e))
+    finally:
+        consuming.VECTOR_MIN = saved
+    return got, b._positions, b._seeks
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=st.lists(message, max_size=30), starts=st.lists(st.integers(0, 6), min_size=6, max_size=6),
+       runs=st.booleans(), events=st.booleans(), keys=st.booleans(), values=st.booleans(),
+       poison=st.one_of(st.none(), st.integers(0, 29)))
+def test_deserializers_give_the_same_records_and_rewinds_either_way(
+        raw: list[dict[str, Any]], starts: list[int], runs: bool, events: bool, keys: bool,
+        values: bool, poison: int | None) -> None:
+    """With deserializers the fast path deserializes each run's columns;
+    record by record gives the same Records, and where a deserializer
+    raises, the same error and the same rewind (positions back, the same
+    seeks)."""
+    if not events:
+        raw = [{**d, "event": None} for d in raw]
+    if runs:  # as librdkafka queues them: runs per partition, offsets rising
+        unique = {(d["topic"], d["partition"], d["offset"]): d for d in raw}
+        raw = [unique[k] for k in sorted(unique)]
+    if poison is not None and raw:  # a value the value deserializer refuses
+        i = poison % len(raw)
+        raw[i] = {**raw[i], "value": (raw[i]["value"] or b"") + b"!"}
+    messages = [make_message(d) for d in raw]
+    tps = {TopicPartition(t, p): starts[2 * p + (t == "b")] for t in "ab" for p in range(3)}
+
+    def made() -> KafkaConsumerBackend:
+        b = backend(tps)
+        b._key_de = _poison_aware(b"k:") if keys else None
+        b._value_de = _poison_aware(b"v:") if values else None
+        return b
+
+    assert rewind_outcome(made(), messages, fast=True) == rewind_outcome(made(), messages, fast=False)

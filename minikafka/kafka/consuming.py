@@ -303,48 +303,46 @@ class KafkaConsumerBackend:
     def _records_or_rewind(self, messages: list[Any], eof_code: int) -> list[Record]:
         """Records of ``messages``; if building them fails (a deserializer
         raised), no record of the batch is lost: every partition goes back
-        to where the batch started and is fetched again.
-
-        The fast path empties ``messages`` (see ``_records``); what fails
-        after that is asynchronous (KeyboardInterrupt, MemoryError), and
-        then every assigned partition goes back, which is as correct: one
-        with no message in the batch only drops what librdkafka prefetched.
+        to where the batch started and is fetched again. (The fast path
+        empties ``messages``, and names the batch's partitions in ``fetched``
+        before it does.)
         """
         before = dict(self._positions)
+        fetched: set[TopicPartition] = set()
         try:
             if len(messages) < VECTOR_MIN:
                 return self._records_one_by_one(messages, eof_code)
-            return self._records(messages, eof_code)
+            return self._records(messages, eof_code, fetched)
         except BaseException:
-            fetched = {TopicPartition(m.topic(), m.partition()) for m in messages} if messages else before
+            if messages:
+                fetched = {TopicPartition(m.topic(), m.partition()) for m in messages}
             for tp in fetched:
                 if tp in before and self._positions.get(tp) is not None:
                     self._positions[tp] = before[tp]
                     self._seeks[tp] = before[tp]
             raise
 
-    def _records(self, messages: list[Any], eof_code: int) -> list[Record]:
+    def _records(self, messages: list[Any], eof_code: int,
+                 fetched: set[TopicPartition] | None = None) -> list[Record]:
         """Records of ``messages``, positions moved past them; partition-EOF
-        events noted, other error events raised.
+        events dropped, other error events raised.
 
-        The fast path takes each field of every message as a column, then
-        empties ``messages`` before it makes a Record. Messages and Records
-        are both objects the garbage collector tracks: holding 500 of each
-        at once passes its threshold (700) on every batch, and its
-        collections were a third of the consumer's CPU per record
-        (docs/performance.md).
+        The fast path takes each field of every message as a column, adds
+        the batch's partitions to ``fetched``, then empties ``messages``
+        before it deserializes or makes a Record. Messages and Records are
+        both objects the garbage collector tracks: holding 500 of each at
+        once passes its threshold (700) on every batch, and its collections
+        were a third of the consumer's CPU per record (docs/performance.md).
         """
-        if self._key_de is not None or self._value_de is not None:
-            return self._records_one_by_one(messages, eof_code)
-        # The hot path (no deserializers): every per-message step is a
-        # map() of a Message method, run in C without a bytecode loop; the
-        # checks (error events, runs per partition, positions, offset order)
-        # are whole-list passes. Anything unusual goes one by one.
+        # Every per-message step is a map() of a Message method, run in C
+        # without a bytecode loop; the checks (error events, runs per
+        # partition, positions, offset order) are whole-list passes.
+        # Anything unusual goes one by one.
         n = len(messages)
         if not n:
             return []
         if any(map(_error, messages)):
-            return self._records_with_events(messages, eof_code)
+            return self._records_with_events(messages, eof_code, fetched)
         parts = list(map(_partition, messages))
         offsets = list(map(_offset, messages))
         # A consumer that only ever had one topic knows every message's topic.
@@ -376,29 +374,45 @@ class KafkaConsumerBackend:
         keys = list(map(_key, messages))
         values = list(map(_value, messages))
         headers: list[Any] = list(map(_headers, messages))  # None where a message has none
+        if fetched is not None:
+            fetched.update(tp for tp, _s, _e in plan)
         messages.clear()
+        key_de, value_de = self._key_de, self._value_de
         out: list[Record] = []
         for tp, s, e in plan:
             k = e - s
             whole = k == n
             hs: Any = headers if whole else headers[s:e]
             hs = [tuple(h) if h else () for h in hs] if any(hs) else repeat((), k)
+            ks = keys if whole else keys[s:e]
+            vs = values if whole else values[s:e]
+            # Only the records returned are deserialized, as one by one; a
+            # deserializer that raises leaves positions as they were.
+            if key_de is not None:
+                ks = [x if x is None else key_de(x) for x in ks]
+            if value_de is not None:
+                vs = [x if x is None else value_de(x) for x in vs]
             fields = zip(repeat(tp.topic, k), repeat(tp.partition, k),
                          offsets if whole else offsets[s:e], stamps if whole else stamps[s:e],
-                         keys if whole else keys[s:e], values if whole else values[s:e], hs, strict=True)
+                         ks, vs, hs, strict=True)
             # tuple.__new__(Record, fields) called by map itself: ~30 ns a record less than a partial
             out += map(make, repeat(Record), fields)
         positions.update(after)
         return out
 
-    def _records_with_events(self, messages: list[Any], eof_code: int) -> list[Record]:
+    def _records_with_events(self, messages: list[Any], eof_code: int,
+                             fetched: set[TopicPartition] | None) -> list[Record]:
         """``_records`` of a batch with error events: partition-EOF events
         dropped; any other error raised (record by record)."""
         if not all(m.error() is None or m.error().code() == eof_code for m in messages):
             return self._records_one_by_one(messages, eof_code)  # raises, after what precedes it
         rest = [m for m in messages if m.error() is None]
+        if not rest:
+            return []
+        if fetched is not None:  # the whole batch's partitions, as _records_or_rewind would take them
+            fetched.update(TopicPartition(m.topic(), m.partition()) for m in messages)
         messages.clear()  # the Messages live on in ``rest`` only, which _records empties
-        return self._records(rest, eof_code) if rest else []
+        return self._records(rest, eof_code, fetched)
 
     def _records_one_by_one(self, messages: list[Any], eof_code: int) -> list[Record]:
         # Messages come in runs per partition, so the TopicPartition and its
