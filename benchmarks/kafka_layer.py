@@ -45,6 +45,7 @@ calls); ``benchmarks/run.py --only kafka`` prints the same rows.
 from __future__ import annotations
 
 import argparse
+import operator
 import statistics
 import tempfile
 import threading
@@ -129,11 +130,17 @@ def produce_mk(bootstrap: str, topic: str, keys: list[bytes], values: list[bytes
     return len(values) / elapsed
 
 
+#: The deserializer of the "decode" cases: C-level, any bytes (latin-1), so
+#: what is measured is the layer's way of applying one.
+DECODE = operator.methodcaller("decode", "latin-1")
+
+
 def consume_raw(bootstrap: str, topic: str, n: int, read_fields: bool = False,
-                partitions: int = PARTITIONS) -> tuple[float, float]:
+                partitions: int = PARTITIONS, decode: bool = False) -> tuple[float, float]:
     """(records/s from the first batch on, seconds from assign to the first
     batch). ``read_fields``: also read what a Record holds (key, value,
-    offset, timestamp, headers), as any application does."""
+    offset, timestamp, headers), as any application does; ``decode``: and
+    pass each value through :data:`DECODE`."""
     from confluent_kafka import Consumer, TopicPartition
 
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"raw-{uuid.uuid4().hex}", **CONSUMER})
@@ -153,7 +160,10 @@ def consume_raw(bootstrap: str, topic: str, n: int, read_fields: bool = False,
                 messages += consume(499, 0)
         for m in messages:
             if m.error() is None:
-                if read_fields:
+                if decode:
+                    v = m.value()
+                    m.key(), None if v is None else DECODE(v), m.offset(), m.timestamp(), m.headers()
+                elif read_fields:
                     m.key(), m.value(), m.offset(), m.timestamp(), m.headers()
                 got += 1
         if first is None and got:
@@ -166,12 +176,15 @@ def consume_raw(bootstrap: str, topic: str, n: int, read_fields: bool = False,
     return (n - first[1]) / (end - first[0]), first[0] - t0
 
 
-def consume_mk(bootstrap: str, topic: str, n: int, partitions: int = PARTITIONS) -> tuple[float, float]:
-    """As :func:`consume_raw`, through ``minikafka.Consumer.poll``."""
+def consume_mk(bootstrap: str, topic: str, n: int, partitions: int = PARTITIONS,
+               decode: bool = False) -> tuple[float, float]:
+    """As :func:`consume_raw`, through ``minikafka.Consumer.poll``
+    (``decode``: with ``value_deserializer=DECODE``)."""
     import minikafka
 
     with minikafka.connect(f"kafka://{bootstrap}", consumer_config=CONSUMER) as broker:
-        c = minikafka.Consumer(broker, auto_offset_reset="earliest")
+        c = minikafka.Consumer(broker, auto_offset_reset="earliest",
+                               value_deserializer=DECODE if decode else None)
         t0 = time.perf_counter()
         c.assign([minikafka.TopicPartition(topic, p) for p in range(partitions)])
         got = 0

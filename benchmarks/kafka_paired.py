@@ -18,7 +18,8 @@ functions (kafka_layer.produce_raw/produce_mk, consume_raw/consume_mk), but:
 
 ``--cases iterate`` is consume with minikafka's side reading through
 ``for r in Consumer(..., stop_at_end=True)`` instead of ``poll`` (raw's
-side is the same ``consume()`` loop).
+side is the same ``consume()`` loop). ``--cases decode`` is consume with a
+value deserializer on both sides (kafka_layer.DECODE).
 
 ``--cases latency`` times one record at a time (kafka_layer.latency, a
 fresh broker per run) and reports the p50 of send -> receive and each
@@ -29,7 +30,7 @@ confluent-kafka's consumer and the reverse, to see which half adds what.
 ``git worktree``): an A/B of a change, paired with the same raw runs.
 
     PYTHONPATH=. python -m benchmarks.kafka_paired [--rounds R] [--records N] [--broker tansu|mock]
-        [--cases produce consume iterate latency] [--halves] [--against PATH]
+        [--cases produce consume iterate decode latency] [--halves] [--against PATH]
 """
 
 from __future__ import annotations
@@ -73,12 +74,13 @@ if case == "produce":
     run = kl.produce_raw if side == "raw" else kl.produce_mk
     rate = run(bootstrap, topic, keys, values, parts)
 else:
+    decode = case == "decode"
     if side == "raw":
-        rate, _ = kl.consume_raw(bootstrap, topic, n, read_fields=True, partitions=partitions)
+        rate, _ = kl.consume_raw(bootstrap, topic, n, read_fields=True, partitions=partitions, decode=decode)
     elif case == "iterate":
         rate, _ = kl.iterate_mk(bootstrap, topic, n, partitions=partitions)
     else:
-        rate, _ = kl.consume_mk(bootstrap, topic, n, partitions=partitions)
+        rate, _ = kl.consume_mk(bootstrap, topic, n, partitions=partitions, decode=decode)
 print(json.dumps({"rate": rate, "cpu_us": kl.CPU[0] / n * 1e6}))
 """
 
@@ -140,7 +142,7 @@ def measure(kind: str, rounds: int, records: int, sides: dict[str, str],
                         topic = produced
                     side = name if name in ("raw", "producer", "consumer") else "mk"
                     # a produced topic holds the producer's warm-up record too
-                    n = {"consume": records + 1, "iterate": records + 1,
+                    n = {"consume": records + 1, "iterate": records + 1, "decode": records + 1,
                          "latency": latency_records}.get(case, records)
                     if case == "latency":  # its own broker: a broker that served other runs adds noise
                         with _broker(kind) as own:
@@ -197,7 +199,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--records", type=int, default=100_000)
     ap.add_argument("--broker", choices=("tansu", "mock"), default="tansu")
-    ap.add_argument("--cases", nargs="+", choices=("produce", "consume", "iterate", "latency"),
+    ap.add_argument("--cases", nargs="+", choices=("produce", "consume", "iterate", "decode", "latency"),
                     default=["produce", "consume"])
     ap.add_argument("--against", metavar="PATH", help="also minikafka from this checkout")
     ap.add_argument("--halves", action="store_true",

@@ -63,8 +63,8 @@ def test_paired_kafka_benchmark_runs_on_the_mock_cluster(monkeypatch):
             mock_cluster.create_topic(bootstrap, "three", partitions=3)
     # 3,000 records: several 500-record batches, so the consume rate (timed from the first) is measured
     got = kafka_paired.measure("mock", 1, 3000, {"raw": ROOT, "minikafka": ROOT},
-                               ("produce", "consume", "iterate", "latency"), latency_records=20)
-    assert set(got) == {f"{case}/{side}" for case in ("produce", "consume", "iterate", "latency")
+                               ("produce", "consume", "iterate", "decode", "latency"), latency_records=20)
+    assert set(got) == {f"{case}/{side}" for case in ("produce", "consume", "iterate", "decode", "latency")
                         for side in ("raw", "minikafka")}
     for key, figures in got.items():
         if key.startswith("latency"):
