@@ -343,9 +343,11 @@ class Consumer(Closeable):
             # threshold on every batch (KafkaConsumerBackend._records).
             del records, cursor
 
-    def _settle(self) -> None:
+    def _settle(self, put_back: bool = True) -> None:
         """Put back the records iteration fetched but has not yielded: seek
-        each partition to its first unyielded record."""
+        each partition to its first unyielded record (``put_back=False``:
+        only stop the iteration's batch, as close() does with nothing to
+        commit)."""
         cursor, records = self._cursor, self._batch
         if cursor is None:
             return
@@ -355,7 +357,7 @@ class Consumer(Closeable):
         # yielded: delivered twice, never lost.
         remaining = operator.length_hint(cursor)
         cursor.__setstate__(len(records))  # exhausted: the iterator polls again
-        if not remaining:
+        if not remaining or not put_back:
             return
         unyielded = records[len(records) - remaining:]
         first: dict[TopicPartition, int] = {}
@@ -451,17 +453,13 @@ class Consumer(Closeable):
         if self._closed:
             return
         try:
+            self._settle(put_back=self._auto_commit)  # an iteration under way stops at once
             if self._auto_commit:
-                self._settle()
                 try:
                     self._commit_positions()
                 except (ClosedError, CommitFailedError) as e:  # broker closed, or partitions moved on
                     log.debug("final commit of group %r skipped: %s", self.group_id, e)
         finally:
-            cursor, batch = self._cursor, self._batch
-            self._cursor, self._batch = None, []
-            if cursor is not None:  # an iteration under way stops at once
-                cursor.__setstate__(len(batch))
             try:
                 self._backend.close()  # on_revoke may still read positions here
             finally:

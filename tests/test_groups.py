@@ -9,6 +9,8 @@ test_multiprocess.py for those."""
 
 from __future__ import annotations
 
+import logging
+import re
 import time
 from collections.abc import Callable
 
@@ -359,6 +361,19 @@ def test_every_release_path_runs_on_revoke_then_commits(six, make_consumer, prod
     e.close()
     assert revoked_e == [set(T)]
     assert six.committed_offsets("g")[T[0]] == 19
+
+
+def test_the_poll_timeout_warning_says_how_long_in_fractions_of_a_second(six, make_consumer, caplog):
+    c = member(make_consumer, max_poll_interval=0.2, heartbeat_interval=0.01)
+    settle(c)
+    with caplog.at_level(logging.WARNING, logger="minikafka"):
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not any("did not poll" in r.getMessage()
+                                                      for r in caplog.records):
+            time.sleep(0.02)
+    said = [r.getMessage() for r in caplog.records if "did not poll" in r.getMessage()]
+    assert said and re.search(r"did not poll for 0\.\d+ s", said[0]), said  # was "for 0 s"
+    c.close()
 
 
 def test_close_while_the_heartbeat_thread_waits_to_expire_the_member(six, make_consumer):
