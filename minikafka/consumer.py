@@ -22,7 +22,7 @@ import attrs
 
 from .closeable import Closeable
 from .consumer_backend import ConsumerBackend
-from .errors import ClosedError, CommitFailedError, InvalidArgumentError
+from .errors import ClosedError, CommitFailedError, InvalidArgumentError, TimeoutError
 from .options import ConsumerConfig, make
 from .records import Record, TopicPartition
 
@@ -94,8 +94,13 @@ class Consumer(Closeable):
     partitions (see docs/concurrency.md). ``on_assign(partitions)`` and
     ``on_revoke(partitions)`` run in the polling thread when partitions
     arrive and before they are given up (commit there if you commit by
-    hand); a member that did not poll for ``max_poll_interval`` gives its
-    partitions up from its heartbeat thread, running ``on_revoke`` there.
+    hand). Topics given here are joined before the constructor returns, so
+    the first ``on_assign`` runs in it: a callback that uses the consumer
+    object (``seek`` in ``on_assign``) needs ``subscribe()`` after
+    construction. If the constructor raises (an ``on_assign`` that
+    raised), it leaves the group first. A member that did not poll for
+    ``max_poll_interval`` gives its partitions up from its heartbeat
+    thread, running ``on_revoke`` there.
     ``session_timeout``: a member whose heartbeat stopped this long is
     dropped; a member whose process died is dropped within
     ``heartbeat_interval``.
@@ -138,7 +143,16 @@ class Consumer(Closeable):
                                 f"returns), not {type(broker).__name__}")
             self._backend = factory(config, _Hooks(self))
         if topics:
-            self.subscribe(topics)
+            try:
+                self.subscribe(topics)
+            except BaseException:
+                # No consumer reaches the caller, so nobody could close it:
+                # its group seat and owner locks would be held until exit.
+                try:
+                    self.close()
+                except Exception as e:
+                    log.debug("closing the consumer whose subscribe failed: %s", e)
+                raise
 
     def __repr__(self) -> str:
         return f"<Consumer group={self.group_id!r} partitions={len(self.assignment())}>"
@@ -306,8 +320,22 @@ class Consumer(Closeable):
                 raise InvalidArgumentError(f"timeout must be a number >= 0 or None, got {timeout!r}")
         self._settle()
         if self._auto_commit and time.monotonic() - self._last_commit >= self.config.auto_commit_interval:
-            self._commit_positions()
+            started = time.monotonic()
+            self._auto_commit_now(timeout)
+            if timeout is not None:
+                timeout = max(0.0, timeout - (time.monotonic() - started))
         return self._backend.fetch(max_records, timeout)
+
+    def _auto_commit_now(self, timeout: float | None) -> None:
+        """poll's periodic commit, within poll's ``timeout``: with the group
+        lock held elsewhere (a peer committing, or frozen holding it) it is
+        left for the next poll instead of waiting ``request_timeout``."""
+        try:
+            with self._backend.within(timeout):
+                self._commit_positions()
+        except TimeoutError as e:
+            self._last_commit = 0.0  # due again at the next poll
+            log.debug("auto-commit of group %r postponed: %s", self.group_id, e)
 
     def __iter__(self) -> Iterator[Record]:
         """Yield records as they arrive until close() (or ``consumer_timeout``
@@ -452,15 +480,18 @@ class Consumer(Closeable):
         """Commit (with auto-commit on) and release the partitions."""
         if self._closed:
             return
-        try:
-            self._settle(put_back=self._auto_commit)  # an iteration under way stops at once
-            if self._auto_commit:
-                try:
-                    self._commit_positions()
-                except (ClosedError, CommitFailedError) as e:  # broker closed, or partitions moved on
-                    log.debug("final commit of group %r skipped: %s", self.group_id, e)
-        finally:
+        # One request_timeout for the whole close: the final commit, the
+        # revoke's commit and leaving the group each take the group lock.
+        with self._backend.within(None):
             try:
-                self._backend.close()  # on_revoke may still read positions here
+                self._settle(put_back=self._auto_commit)  # an iteration under way stops at once
+                if self._auto_commit:
+                    try:
+                        self._commit_positions()
+                    except (ClosedError, CommitFailedError) as e:  # broker closed, or partitions moved on
+                        log.debug("final commit of group %r skipped: %s", self.group_id, e)
             finally:
-                self._closed = True
+                try:
+                    self._backend.close()  # on_revoke may still read positions here
+                finally:
+                    self._closed = True

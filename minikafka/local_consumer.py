@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
 
 from .errors import (
@@ -374,6 +375,10 @@ class LocalConsumer:
     def offsets_for_times(self, times: dict[TopicPartition, int]) -> dict[TopicPartition, int | None]:
         self._check_open()
         return {tp: self._part(tp).offset_for_time(ts) for tp, ts in times.items()}
+
+    def within(self, timeout: float | None) -> AbstractContextManager[None]:
+        """One deadline for this thread's group-lock waits inside (OffsetStore.within)."""
+        return self._store.within(timeout) if self._store is not None else nullcontext()
 
     def close(self) -> None:
         """Leave the group (releasing partitions through the listener) and

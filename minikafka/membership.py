@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from .assignor import assign
-from .errors import CommitFailedError
+from .errors import CommitFailedError, TimeoutError
 from .group_state import (
     MEMBERS,
     OWNERS,
@@ -120,6 +120,13 @@ class GroupMember:
     def _enter(self) -> None:
         os.makedirs(os.path.join(self.dir, MEMBERS), exist_ok=True)
         os.makedirs(os.path.join(self.dir, OWNERS), exist_ok=True)
+        lock = self._member_lock
+        if lock is not None and os.fstat(lock.fileno()).st_nlink == 0:
+            # Peers dropped us (frozen past session_timeout) and unlinked our
+            # member file: heartbeats to the old inode reach nobody, and
+            # without a file every peer sees us dead again at once.
+            lock.close()
+            self._member_lock = None
         if self._member_lock is None:
             lock = FileLock(member_path(self.dir, self.member_id))
             lock.acquire()
@@ -271,13 +278,23 @@ class GroupMember:
         suspects = bool(self._dead(state))
         if not suspects and not (partitions_too and state.assigned() != self._partitions(state)):
             return
-        with self.store.locked():
-            state = read_state(self.dir)
-            if self.member_id not in state.members:
-                return  # we were dropped; our poll thread rejoins
-            alive = self._without_dead(state)
-            if alive != state or state.assigned() != self._partitions(state):
-                self._rebalance(alive)
+        # Wait for the group lock only about one heartbeat: this thread must
+        # keep heartbeating while a peer holds the lock (or is frozen holding
+        # it), or the others drop us as dead once they get it. The next
+        # tick looks again.
+        try:
+            with self.store.locked(timeout=self.config.heartbeat_interval):
+                self._check_locked()
+        except TimeoutError:
+            log.debug("group %r: peer check postponed, the group lock is held", self.store.group_id)
+
+    def _check_locked(self) -> None:
+        state = read_state(self.dir)
+        if self.member_id not in state.members:
+            return  # we were dropped; our poll thread rejoins
+        alive = self._without_dead(state)
+        if alive != state or state.assigned() != self._partitions(state):
+            self._rebalance(alive)
 
     def _heartbeat_loop(self) -> None:
         """Background: heartbeat, notice dead peers and new topics, and

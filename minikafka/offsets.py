@@ -234,6 +234,7 @@ class OffsetStore:
         # commit-on-exit wait request_timeout for a hold it leaked itself.
         self._thread_lock = threading.RLock()
         self._flock: FileLock | None = None
+        self._within = threading.local()  # .until: this thread's deadline (within())
 
     def _lock(self) -> FileLock:
         if self._flock is None:
@@ -242,12 +243,37 @@ class OffsetStore:
         return self._flock
 
     @contextmanager
+    def within(self, timeout: float | None = None) -> Iterator[None]:
+        """One deadline, ``timeout`` seconds from now (None:
+        ``request_timeout``), for every default-timeout wait of
+        :meth:`locked` this thread makes inside: a call that takes the group
+        lock several times (``close``: the final commit, the revoke's
+        commit, leaving) waits that long in all, not that long each.
+        Nested, the earlier deadline holds."""
+        if timeout is None:
+            timeout = self.request_timeout
+        before = getattr(self._within, "until", None)
+        until = None if timeout is None else time.monotonic() + timeout
+        if before is not None and (until is None or before < until):
+            until = before
+        self._within.until = until
+        try:
+            yield
+        finally:
+            self._within.until = before
+
+    @contextmanager
     def locked(self, timeout: float | None = None) -> Iterator[None]:
         """Hold the group lock: commits and membership changes serialize.
-        Waits at most ``timeout`` (default ``request_timeout``), then raises
+        Waits at most ``timeout`` (default ``request_timeout``, or what is
+        left of a :meth:`within` deadline), then raises
         :class:`~minikafka.TimeoutError` naming the lock (and its holder)."""
         if timeout is None:
             timeout = self.request_timeout
+            until = getattr(self._within, "until", None)
+            if until is not None:
+                left = max(0.0, until - time.monotonic())
+                timeout = left if timeout is None else min(timeout, left)
         deadline = None if timeout is None else time.monotonic() + timeout
         flock = self._lock()
         if not self._thread_lock.acquire(timeout=-1 if timeout is None else timeout):

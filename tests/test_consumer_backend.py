@@ -5,6 +5,7 @@ rule, listeners and auto-commit from the facade unchanged."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pytest
@@ -105,6 +106,9 @@ class ListBackend:
 
     def offsets_for_times(self, times: dict[TopicPartition, int]) -> dict[TopicPartition, int | None]:
         return dict.fromkeys(times)
+
+    def within(self, timeout: float | None) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()  # nothing here waits
 
     def close(self) -> None:
         if self.pos:

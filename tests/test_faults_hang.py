@@ -285,3 +285,87 @@ def test_hang_harness_sees_a_prompt_call(data_dir, topic_dir) -> None:
         """)
     assert result == "RETURNED"
     assert time.monotonic() - t0 < DEADLINE
+
+
+def test_heartbeats_go_on_while_a_frozen_process_holds_the_group_lock(data_dir, topic_dir, holders) -> None:
+    """A peer check that needs the group lock (here: a subscribed topic
+    appeared) waits for it about one heartbeat, then tries again next
+    tick; it used to wait request_timeout on the heartbeat thread, so the
+    members' heartbeats went stale and, once the lock came free, they
+    dropped each other as dead."""
+    with minikafka.Broker(data_dir, request_timeout=10.0) as b:
+        opts = dict(group_id="g", session_timeout=1.0, heartbeat_interval=0.05)
+        a = minikafka.Consumer(b, "t", "later", **opts)
+        c = minikafka.Consumer(b, "t", "later", **opts)
+        try:
+            for _ in range(20):
+                a.poll(timeout=0.01)
+                c.poll(timeout=0.01)
+            generation = b.describe_group("g").generation
+            holder = hold(data_dir / "groups" / "g" / "lock", True)
+            holders.append(holder)
+            b.create_topic("later", partitions=2)  # every member's next check wants the lock
+            time.sleep(2.0)  # twice session_timeout
+            now = time.time() * 1000
+            ages = [now - m.last_heartbeat_ms for m in b.describe_group("g").members]
+            assert len(ages) == 2 and max(ages) < 1000, f"heartbeats stopped: ages {ages} ms"
+            holder.kill()
+            holder.wait()
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and len(a.assignment() | c.assignment()) < 3:
+                a.poll(timeout=0.01)
+                c.poll(timeout=0.01)
+            desc = b.describe_group("g")
+            assert sorted(m.member_id for m in desc.members) == sorted([a.member_id, c.member_id])
+            assert a.assignment() | c.assignment() == {minikafka.TopicPartition("t", 0),
+                                                       minikafka.TopicPartition("later", 0),
+                                                       minikafka.TopicPartition("later", 1)}
+            assert desc.generation == generation + 1, "more than the one rebalance for the new topic"
+        finally:
+            a.close()
+            c.close()
+
+
+@contextlib.contextmanager
+def group_member_with_frozen_lock_holder(data_dir: Path, holders: list, request_timeout: float = 5.0,
+                                         **options) -> Iterator[minikafka.Consumer]:
+    """A member of group "g" that has read "t", then a SIGSTOPped process
+    holding the group's lock."""
+    with minikafka.Broker(data_dir, request_timeout=request_timeout) as b:
+        c = minikafka.Consumer(b, "t", group_id="g", auto_offset_reset="earliest", **options)
+        try:
+            assert len(c.poll(timeout=2)) == 1
+            holders.append(hold(data_dir / "groups" / "g" / "lock", True))
+            yield c
+        finally:
+            holders[-1].kill()
+            holders[-1].wait()
+            c.close()
+
+
+def test_poll_whose_auto_commit_is_due_honours_its_timeout(data_dir, topic_dir, holders) -> None:
+    """The periodic commit at the start of poll waits only what poll may
+    wait, and is retried by a later poll (it waited request_timeout)."""
+    with group_member_with_frozen_lock_holder(data_dir, holders, auto_commit_interval=0.01) as c:
+        time.sleep(0.05)
+        t0 = time.monotonic()
+        assert c.poll(timeout=0.3) == []
+        assert time.monotonic() - t0 < 1.0, "poll waited for the group lock past its timeout"
+        holders[-1].kill()
+        holders[-1].wait()
+        c.poll(timeout=0.1)  # the postponed commit goes through now
+        assert c.committed(minikafka.TopicPartition("t", 0)) == 1
+
+
+def test_close_waits_at_most_request_timeout_in_all(data_dir, topic_dir, holders) -> None:
+    """close() takes the group lock up to three times (the final commit,
+    the revoke's commit, leaving): one request_timeout for all of them, not
+    one each."""
+    with group_member_with_frozen_lock_holder(data_dir, holders, request_timeout=1.5) as c:
+        t0 = time.monotonic()
+        with pytest.raises(minikafka.TimeoutError, match="groups/g/lock"):
+            c.close()
+        waited = time.monotonic() - t0
+        assert 1.4 < waited < 2.8, f"close waited {waited:.2f} s with request_timeout 1.5 s"
+        with pytest.raises(minikafka.ClosedError):
+            c.poll()

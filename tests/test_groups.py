@@ -10,6 +10,7 @@ test_multiprocess.py for those."""
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 from collections.abc import Callable
@@ -18,7 +19,7 @@ import pytest
 
 from minikafka import Consumer, TopicPartition
 from minikafka.errors import CommitFailedError
-from minikafka.group_state import read_state
+from minikafka.group_state import member_path, read_state
 
 T = [TopicPartition("t", p) for p in range(6)]
 
@@ -252,17 +253,30 @@ def test_member_dropped_by_peers_rejoins_on_poll(six, make_consumer):
     a = member(make_consumer)
     b = member(make_consumer)
     settle(a, b)
-    # Forge a's disappearance from the state file, as peers do with a member
-    # whose heartbeat stopped: its owner locks still fence the partitions.
+    # Drop a as peers drop a member whose heartbeat stopped (frozen past
+    # session_timeout): its member file unlinked, then the state rewritten
+    # without it. Its owner locks still fence the partitions.
     m = a._backend._member
     with m.store.locked():
         state = read_state(m.dir)
+        os.unlink(member_path(m.dir, m.member_id))
         m._rebalance(state.without([m.member_id]))
     b.poll(timeout=0.05)
     assert b.assignment() | a.assignment() == set(T)
     assert not b.assignment() & a.assignment(), "a partition owned twice"
     settle(a, b)
     assert len(six.describe_group("g").members) == 2
+    # a rejoined with a member file again: the peers' checks see it alive,
+    # so the group stays at one generation (it was dropped again on every
+    # heartbeat, a rebalance storm, while a heartbeat into the unlinked file).
+    assert os.path.exists(member_path(m.dir, m.member_id))
+    generation = six.describe_group("g").generation
+    deadline = time.monotonic() + 0.5  # 25 heartbeat intervals of b's peer checks
+    while time.monotonic() < deadline:
+        a.poll(timeout=0.02)
+        b.poll(timeout=0.02)
+    assert six.describe_group("g").generation == generation
+    assert a.assignment() and b.assignment()
 
 
 # -- broker views --------------------------------------------------------------------------------
@@ -395,3 +409,21 @@ def test_close_while_the_heartbeat_thread_waits_to_expire_the_member(six, make_c
     closer.join(5)
     assert not closer.is_alive(), "close() deadlocked with the heartbeat thread"
     assert six.describe_group("g").members == ()
+
+
+def test_a_constructor_whose_on_assign_raises_leaves_the_group(six, make_consumer, produce):
+    """The constructor's join runs the first on_assign; if it raises, no
+    consumer reaches the caller, so the constructor itself leaves: the
+    partitions go to the other members at once instead of staying locked
+    until the process exits."""
+    def not_ready(tps):
+        raise RuntimeError("app not ready")
+
+    with pytest.raises(RuntimeError, match="app not ready"):
+        member(make_consumer, on_assign=not_ready)
+    assert six.describe_group("g").members == ()
+    b = member(make_consumer)
+    settle(b)
+    assert b.assignment() == set(T)
+    produce("t", [b"x"] * 3, partition=0)
+    assert len(b.poll(timeout=1)) == 3

@@ -28,6 +28,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from itertools import compress, islice, repeat
 from operator import itemgetter, lt, ne
 from typing import TYPE_CHECKING, Any, Protocol
@@ -575,6 +576,10 @@ class KafkaConsumerBackend:
 
     def end_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
         return self._broker.probe().end_offsets(tps, self._timeout)
+
+    def within(self, timeout: float | None) -> AbstractContextManager[None]:
+        """Nothing to bound: each confluent-kafka call here has its own timeout."""
+        return nullcontext()
 
     def seen_end_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
         """The high watermark of each partition's last fetch response, where
