@@ -196,6 +196,30 @@ def test_unreachable_broker_times_out() -> None:
     assert isinstance(info.value, minikafka.MiniKafkaError)
 
 
+def test_stop_at_end_iteration_on_an_unreachable_cluster_times_out() -> None:
+    """The group join is bounded by request_timeout: iteration with
+    stop_at_end waited for a first assignment forever."""
+    with minikafka.connect("kafka://127.0.0.1:1?log_level=0", request_timeout=0.5) as broker:
+        consumer = minikafka.Consumer(broker, "t", group_id="g", stop_at_end=True)
+        started = time.monotonic()
+        with pytest.raises(minikafka.TimeoutError, match=r"no assignment within 0\.5 s"):
+            list(consumer)
+        assert time.monotonic() - started < 3.0
+        consumer.close()
+
+
+def test_commit_with_no_coordinator_raises_timeout_error() -> None:
+    """librdkafka's "waiting for coordinator" is a timeout (after
+    session_timeout: docs/scaling.md), not a bare backend error."""
+    with minikafka.connect("kafka://127.0.0.1:1?log_level=0", request_timeout=0.5) as broker:
+        consumer = minikafka.Consumer(broker, group_id="g", session_timeout=1.0)
+        started = time.monotonic()
+        with pytest.raises(minikafka.TimeoutError, match="coordinator"):
+            consumer.commit({minikafka.TopicPartition("t", 0): 1})
+        assert time.monotonic() - started < 5.0
+        consumer.close()
+
+
 def test_url_configuration_reaches_the_client(kafka_bootstrap: str) -> None:
     host, port = kafka_bootstrap.rsplit(":", 1)
     with minikafka.connect(f"kafka://{kafka_bootstrap},{host}:{port}?client.id=mk-test") as broker:

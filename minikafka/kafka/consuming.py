@@ -128,6 +128,7 @@ class KafkaConsumerBackend:
         self._paused: set[TopicPartition] = set()
         self._subscribed = False
         self._joined = False  # the first assignment of a subscription has arrived
+        self._subscribed_at = 0.0  # time.monotonic() of the last subscribe
         self._assignments = 0
         self._wake = threading.Event()
         self._closed = False
@@ -143,6 +144,7 @@ class KafkaConsumerBackend:
         with self._lock:
             self._had_topics(topics)
             self._subscribed, self._joined = True, False
+            self._subscribed_at = time.monotonic()
             self._forget(set(self._positions))
             try:
                 self._consumer.subscribe(list(topics), on_assign=self._on_assign,
@@ -191,8 +193,17 @@ class KafkaConsumerBackend:
         return set(self._positions)
 
     def rebalancing(self) -> bool:
-        """A subscription whose first assignment has not arrived yet."""
-        return self._subscribed and not self._joined
+        """A subscription whose first assignment has not arrived yet;
+        ``TimeoutError`` once that has lasted ``request_timeout`` (the
+        group join's bound: ``at_end``, and so ``stop_at_end`` iteration,
+        would otherwise wait for a cluster it cannot reach forever)."""
+        if not self._subscribed or self._joined:
+            return False
+        waited = time.monotonic() - self._subscribed_at
+        if self._timeout is not None and waited > self._timeout:
+            raise TimeoutError(f"group {self._settings.group_id!r}: no assignment within "
+                               f"{self._timeout:g} s of subscribing (is the cluster reachable?)")
+        return True
 
     def _forget(self, tps: set[TopicPartition]) -> None:
         for tp in tps:

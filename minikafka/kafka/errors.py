@@ -47,6 +47,7 @@ def _by_name() -> dict[int, type[MiniKafkaError]]:
         "_MSG_TIMED_OUT": TimeoutError,
         "_TRANSPORT": TimeoutError,  # no broker reachable within the timeout
         "_ALL_BROKERS_DOWN": TimeoutError,
+        "_WAIT_COORD": TimeoutError,  # a commit found no group coordinator (within session.timeout.ms)
     }
     return {getattr(E, name): cls for name, cls in table.items() if hasattr(E, name)}
 
