@@ -194,15 +194,17 @@ class KafkaConsumerBackend:
 
     def rebalancing(self) -> bool:
         """A subscription whose first assignment has not arrived yet;
-        ``TimeoutError`` once that has lasted ``request_timeout`` (the
-        group join's bound: ``at_end``, and so ``stop_at_end`` iteration,
-        would otherwise wait for a cluster it cannot reach forever)."""
+        ``TimeoutError`` once that has lasted ``request_timeout`` plus
+        ``session_timeout`` (a join round can take about a session
+        timeout): ``at_end``, and so ``stop_at_end`` iteration, would
+        otherwise wait for a cluster it cannot reach forever."""
         if not self._subscribed or self._joined:
             return False
-        waited = time.monotonic() - self._subscribed_at
-        if self._timeout is not None and waited > self._timeout:
-            raise TimeoutError(f"group {self._settings.group_id!r}: no assignment within "
-                               f"{self._timeout:g} s of subscribing (is the cluster reachable?)")
+        if self._timeout is not None:
+            limit = self._timeout + self._settings.session_timeout
+            if time.monotonic() - self._subscribed_at > limit:
+                raise TimeoutError(f"group {self._settings.group_id!r}: no assignment within "
+                                   f"{limit:g} s of subscribing (is the cluster reachable?)")
         return True
 
     def _forget(self, tps: set[TopicPartition]) -> None:
