@@ -460,6 +460,8 @@ class Consumer(Closeable):
         for tp, ts in timestamps.items():
             if not isinstance(ts, int) or isinstance(ts, bool):
                 raise TypeError(f"timestamp for {tp} must be an int (ms), not {type(ts).__name__}")
+            if ts < 0:  # Kafka would read -1 / -2 as "latest" / "earliest"
+                raise InvalidArgumentError(f"timestamp for {tp} must be >= 0 (ms since the epoch), got {ts}")
         return self._backend.offsets_for_times({as_tp(tp): ts for tp, ts in timestamps.items()})
 
     def pause(self, *tps: TopicPartition) -> None:

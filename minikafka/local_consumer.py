@@ -60,6 +60,8 @@ class LocalConsumer:
     """
 
     def __init__(self, broker: Broker, config: ConsumerConfig, hooks: ConsumerHooks) -> None:
+        if broker.closed:  # as on Kafka: a consumer of a closed broker is refused at once
+            raise ClosedError(f"broker {str(broker.path)!r} is closed")
         self._broker = broker
         self._config = config
         self._hooks = hooks

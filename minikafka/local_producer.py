@@ -163,6 +163,8 @@ class LocalProducer:
     """The backend of a Producer on a local :class:`~minikafka.Broker`."""
 
     def __init__(self, broker: Broker, front: SendFront, config: ProducerConfig) -> None:
+        if broker.closed:  # as on Kafka: a producer of a closed broker is refused at once
+            raise ClosedError(f"broker {str(broker.path)!r} is closed")
         self._broker = broker
         self._front = front
         self._linger = config.linger_ms / 1000.0

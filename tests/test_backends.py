@@ -306,3 +306,24 @@ def test_asyncio_classes(backend: Any) -> None:
             return [(r.key, r.value) for r in got]
 
     assert asyncio.run(main()) == [(b"k", b"v")]
+
+
+def test_producers_and_consumers_of_a_closed_broker_are_refused(backend: Any) -> None:
+    """ClosedError at construction on both backends (a directory's
+    Producer and topic-less Consumer were made, and failed only later)."""
+    topic = new_topic(backend)
+    backend.close()
+    with pytest.raises(minikafka.ClosedError):
+        Producer(backend)
+    with pytest.raises(minikafka.ClosedError):
+        Consumer(backend)
+    with pytest.raises(minikafka.ClosedError):
+        Consumer(backend, topic, group_id="g")
+
+
+def test_offsets_for_times_refuses_negative_timestamps(backend: Any) -> None:
+    """Kafka reads -1 and -2 as "latest" and "earliest": a negative time is
+    refused on both backends instead of meaning something else on one."""
+    topic = new_topic(backend)
+    with assigned(backend, topic) as c, pytest.raises(minikafka.InvalidArgumentError, match=">= 0"):
+        c.offsets_for_times({TopicPartition(topic, 0): -1})
