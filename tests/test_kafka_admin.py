@@ -228,7 +228,8 @@ def test_url_configuration_reaches_the_client(kafka_bootstrap: str) -> None:
         broker.list_topics()
 
 
-@pytest.mark.parametrize("url", ["kafka://", "kafka://host:port", "kafka://h:99999", "kafka://h:1/path"])
+@pytest.mark.parametrize("url", ["kafka://", "kafka://host:port", "kafka://h:99999", "kafka://h:1/path",
+                                 "kafka://user:pw@h:9092", "kafka://a:1,"])
 def test_bad_urls(url: str) -> None:
     with pytest.raises(minikafka.InvalidArgumentError):
         minikafka.connect(url)
@@ -282,3 +283,18 @@ def test_topic_for_send_creates_only_when_allowed(kafka_url: str) -> None:
     with minikafka.connect(kafka_url, request_timeout=10, auto_create_topics=True) as lenient:
         assert lenient.topic_for_send(name).partitions == 1
         assert name in lenient.list_topics()
+
+
+@pytest.mark.parametrize("where", ["url", "producer_config", "consumer_config"])
+def test_an_unknown_client_property_is_an_invalid_argument(where: str) -> None:
+    """confluent-kafka refuses it with a bare KafkaException; minikafka says
+    which property, as InvalidArgumentError (a ValueError)."""
+    url = "kafka://127.0.0.1:1" + ("?no.such.property=1" if where == "url" else "")
+    extra = {where: {"no.such.property": 1}} if where != "url" else {}
+    with pytest.raises(minikafka.InvalidArgumentError, match=r"no\.such\.property") as info, \
+            minikafka.connect(url, request_timeout=0.5, **extra) as broker:
+        if where == "producer_config":
+            minikafka.Producer(broker)
+        else:
+            minikafka.Consumer(broker)
+    assert isinstance(info.value, ValueError)

@@ -18,7 +18,7 @@ from ..group_state import GroupDescription, MemberDescription
 from ..partitioners import partition_for
 from ..records import TopicPartition
 from ..topic import validate_topic_name
-from .errors import TimeoutError, translate
+from .errors import TimeoutError, make_client, translate
 from .offsets import OffsetProbe
 from .url import parse_url
 
@@ -99,7 +99,7 @@ class KafkaBroker:
         self.config: dict[str, Any] = {**parse_url(url), **(config or {})}
         self.producer_config: dict[str, Any] = dict(producer_config or {})
         self.consumer_config: dict[str, Any] = dict(consumer_config or {})
-        self._admin: Any = AdminClient(dict(self.config))
+        self._admin: Any = make_client(AdminClient, dict(self.config), "admin client")
         self._lock = threading.Lock()
         self._probe: OffsetProbe | None = None
         self._closed = False

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import ClosedError, CommitFailedError, InvalidArgumentError, NoOffsetError
 from ..records import Record, TopicPartition
-from .errors import TimeoutError, translate
+from .errors import TimeoutError, make_client, translate
 from .offsets import earliest_offsets
 
 if TYPE_CHECKING:
@@ -121,7 +121,7 @@ class KafkaConsumerBackend:
         self._value_de = settings.value_deserializer
         config = client_config({**broker.config, **broker.consumer_config, **(extra_config or {})},
                                settings)
-        self._consumer = Consumer(config)
+        self._consumer = make_client(Consumer, config, "consumer")
         self._lock = threading.RLock()
         self._positions: dict[TopicPartition, int] = {}
         self._seeks: dict[TopicPartition, int] = {}  # wished, not yet applied to librdkafka

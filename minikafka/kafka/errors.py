@@ -8,7 +8,8 @@ message naming what was being done and the broker's own words.
 from __future__ import annotations
 
 import builtins
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from ..errors import (
     InvalidArgumentError,
@@ -20,6 +21,8 @@ from ..errors import (
     TopicExistsError,
     TopicNotFoundError,
 )
+
+T = TypeVar("T")
 
 
 class KafkaBackendError(MiniKafkaError):
@@ -48,6 +51,7 @@ def _by_name() -> dict[int, type[MiniKafkaError]]:
         "_TRANSPORT": TimeoutError,  # no broker reachable within the timeout
         "_ALL_BROKERS_DOWN": TimeoutError,
         "_WAIT_COORD": TimeoutError,  # a commit found no group coordinator (within session.timeout.ms)
+        "_INVALID_ARG": InvalidArgumentError,  # an unknown or bad client configuration property
     }
     return {getattr(E, name): cls for name, cls in table.items() if hasattr(E, name)}
 
@@ -60,6 +64,16 @@ def error_class(code: int) -> type[MiniKafkaError]:
     if _TABLE is None:
         _TABLE = _by_name()
     return _TABLE.get(code, KafkaBackendError)
+
+
+def make_client(factory: Callable[[dict[str, Any]], T], config: dict[str, Any], what: str) -> T:
+    """``factory(config)``, a confluent-kafka client; a configuration it
+    refuses (an unknown property, a bad value: from the URL's query or the
+    ``*_config`` dicts) raises InvalidArgumentError naming the property."""
+    try:
+        return factory(config)
+    except Exception as e:
+        raise translate(e, f"configuring the Kafka {what}") from None
 
 
 def translate(exc: Any, what: str) -> MiniKafkaError:

@@ -49,7 +49,7 @@ from ..format import RECORD_PREFIX_SIZE, decode_headers
 from ..futures import RecordFuture, SendManyResult
 from ..send_front import HeadersArg, Route, SendFront, to_bytes
 from .delivery import Delivery, HeldCountLock, delivery_class
-from .errors import TimeoutError, translate
+from .errors import TimeoutError, make_client, translate
 
 #: Seconds the poller thread waits for delivery reports per call.
 POLL_INTERVAL = 0.002
@@ -124,7 +124,7 @@ class KafkaRecordWriter:
         if linger_ms is not None:
             settings["linger.ms"] = linger_ms
         self.request_timeout = request_timeout
-        self._producer = Producer({**settings, **config})
+        self._producer = make_client(Producer, {**settings, **config}, "producer")
         self._produce = self._producer.produce
         self._poll = self._producer.poll
         self._lock = threading.Lock()

@@ -26,6 +26,9 @@ def parse_url(url: str) -> dict[str, str]:
     if parts.path not in ("", "/") or parts.fragment:
         raise InvalidArgumentError(f"{url!r}: a Kafka URL names servers only "
                                    f"(kafka://host:port[,host:port...][?config])")
+    if "@" in parts.netloc:  # urlsplit would keep "user:pw@" in the host
+        raise InvalidArgumentError(f"{url!r}: credentials go in the query "
+                                   f"(?sasl.username=...&sasl.password=...), not before the host")
     servers = []
     for server in parts.netloc.split(","):
         host, sep, port = server.strip().rpartition(":")
