@@ -227,9 +227,23 @@ class AsyncConsumer:
         others = consumer.assignment() - wanted - consumer.paused()
         consumer.pause(*others)
         try:
-            return consumer.poll(0.0, max_records)
+            records = consumer.poll(0.0, max_records)
         finally:
-            consumer.resume(*others)
+            # A group rebalance inside poll may have taken some of them away
+            # (resume would refuse those, dropping the records just taken).
+            consumer.resume(*(others & consumer.assignment()))
+        # ... or assigned new ones, which were never paused: put their
+        # records back (a seek to the first of each), to be read later.
+        first: dict[TopicPartition, int] = {}
+        for r in records:
+            tp = TopicPartition(r.topic, r.partition)
+            if tp not in wanted and tp not in first:
+                first[tp] = r.offset
+        if not first:
+            return records
+        for tp, offset in first.items():
+            consumer.seek(tp, offset)
+        return [r for r in records if TopicPartition(r.topic, r.partition) in wanted]
 
     def _cap(self) -> float:
         if not self._group:
@@ -277,6 +291,8 @@ class AsyncConsumer:
         """Records by partition, as aiokafka: waits up to ``timeout_ms`` for some."""
         if not isinstance(timeout_ms, (int, float)) or isinstance(timeout_ms, bool):
             raise TypeError(f"timeout_ms must be a number, not {type(timeout_ms).__name__}")
+        if not timeout_ms >= 0:  # also NaN
+            raise InvalidArgumentError(f"timeout_ms must be a number >= 0, got {timeout_ms!r}")
         out: dict[TopicPartition, list[Record]] = {}
         for r in await self._poll(timeout_ms / 1000.0, max_records, partitions):
             tp = TopicPartition(r.topic, r.partition)

@@ -226,12 +226,15 @@ class LocalConsumer:
             return out
         self._rotate = (self._rotate + 1) % len(items)
         kd, vd = self._config.key_deserializer, self._config.value_deserializer
-        items = [(tp, s) for tp, s in items[self._rotate:] + items[: self._rotate]
-                 if tp not in self._paused]
         # Position every partition before reading any, so that a
-        # NoOffsetError comes before records are taken (as in Kafka).
+        # NoOffsetError comes before records are taken (as in Kafka) —
+        # paused ones too: a partition paused from its assignment on starts
+        # where auto_offset_reset put it then, not where "latest" is when
+        # it is resumed (which skipped what was written meanwhile).
         for tp, entry in items:
             self._ensure_ready(tp, entry)
+        items = [(tp, s) for tp, s in items[self._rotate:] + items[: self._rotate]
+                 if tp not in self._paused]
         taken: list[tuple[_Entry, int]] = []
         try:
             for tp, entry in items:

@@ -117,6 +117,9 @@ def test_getmany_groups_records_by_partition_and_honours_max_records(broker: min
             assert c.paused() == set()  # the restriction was temporary
             with pytest.raises(minikafka.InvalidArgumentError, match="not assigned"):
                 await c.getmany(TopicPartition("other", 0))
+            negative = "timeout_ms must be a number >= 0, got -5"
+            with pytest.raises(minikafka.InvalidArgumentError, match=negative):
+                await c.getmany(timeout_ms=-5)
 
     run(main())
 
@@ -460,3 +463,69 @@ def test_send_many_writes_at_once_with_the_sync_options(broker: minikafka.Broker
 
     run(main())
     assert sorted(r.value for r in read_topic(broker, "t")) == [b"a", b"b", b"c", b"x"]
+
+
+def _values(batches: dict[TopicPartition, list[minikafka.Record]]) -> dict[int, list[bytes]]:
+    return {tp.partition: [r.value for r in rs] for tp, rs in batches.items()}
+
+
+def test_getone_of_a_partition_through_a_rebalance_that_takes_partitions_away(broker) -> None:
+    """getone(tp) pauses the other partitions around its poll; a member
+    joining inside that poll took some of them away, and resuming them
+    raised, dropping the record just taken and leaving the rest paused."""
+    broker.create_topic("t", partitions=4)
+
+    async def main() -> None:
+        c1 = AsyncConsumer(broker, "t", group_id="g", auto_offset_reset="latest")
+        tp0 = TopicPartition("t", 0)
+        waiting = asyncio.ensure_future(c1.getone(tp0))
+        await asyncio.sleep(0.1)
+        c2 = AsyncConsumer(broker, "t", group_id="g")  # takes half of c1's partitions
+        with minikafka.Producer(broker, linger_ms=0) as p:
+            for part in range(4):
+                p.send("t", b"new-%d" % part, partition=part).result()
+        r = await asyncio.wait_for(waiting, 5)
+        assert (r.partition, r.value) == (0, b"new-0")
+        assert c1.paused() == set()
+        got = {}
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and len(got) < 3:
+            got.update(_values(await c1.getmany(timeout_ms=100)))
+            got.update(_values(await c2.getmany(timeout_ms=100)))
+        assert got == {p: [b"new-%d" % p] for p in (1, 2, 3)}
+        await c1.close()
+        await c2.close()
+        assert broker.lag("g") == {TopicPartition("t", p): 0 for p in range(4)}
+
+    run(main())
+
+
+def test_getone_of_a_partition_through_a_rebalance_that_adds_partitions(broker) -> None:
+    """A partition assigned inside getone(tp)'s poll was never paused: its
+    records are put back (read later), not returned as tp's."""
+    broker.create_topic("t", partitions=4)
+
+    async def main() -> None:
+        c1 = AsyncConsumer(broker, "t", group_id="g", auto_offset_reset="earliest")
+        c2 = AsyncConsumer(broker, "t", group_id="g", auto_offset_reset="earliest")
+        for _ in range(3):
+            await c1.poll(0.05)
+            await c2.poll(0.05)
+        mine, theirs = min(c1.assignment()), sorted(c2.assignment())
+        with minikafka.Producer(broker, linger_ms=0) as p:
+            for tp in theirs:
+                p.send("t", b"for-%d" % tp.partition, partition=tp.partition).result()
+        waiting = asyncio.ensure_future(c1.getone(mine))
+        await asyncio.sleep(0.1)
+        await c2.close()  # c1 takes over its partitions
+        await asyncio.sleep(0.3)
+        assert not waiting.done(), f"getone({mine}) returned another partition's record"
+        waiting.cancel()
+        got: dict[int, list[bytes]] = {}
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and len(got) < len(theirs):
+            got.update(_values(await c1.getmany(timeout_ms=100)))
+        assert got == {tp.partition: [b"for-%d" % tp.partition] for tp in theirs}
+        await c1.close()
+
+    run(main())

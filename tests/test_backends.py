@@ -235,6 +235,26 @@ def test_pause_and_resume(backend: Any) -> None:
         assert {r.partition for r in read_all(c, 3)} == {0}
 
 
+def test_a_partition_paused_from_its_assignment_starts_where_latest_was_then(
+    backend: Any,
+) -> None:
+    """auto_offset_reset="latest" resolves at the first poll after the
+    assignment, paused partitions included: records written while paused
+    are read after resume (the directory backend skipped them)."""
+    topic = new_topic(backend, 2)
+    _fill(backend, topic, 2, partition=0)
+    p0, p1 = TopicPartition(topic, 0), TopicPartition(topic, 1)
+    with Consumer(backend, auto_offset_reset="latest") as c:
+        c.assign([p0, p1])
+        c.pause(p0)
+        c.poll(timeout=1.0)  # (position() here would resolve it either way)
+        with Producer(backend) as p:
+            p.send(topic, b"while-paused", partition=0).result(timeout=10)
+        c.resume(p0)
+        assert [r.value for r in read_all(c, 1)] == [b"while-paused"]
+        assert c.position(p0) == 3
+
+
 def on_kafka(request: pytest.FixtureRequest, deviation: str) -> None:
     """Mark this test an expected failure on Tansu (only on the kafka backend)."""
     if request.node.callspec.params["backend"] == "kafka":

@@ -485,7 +485,8 @@ class LogMachine(RuleBasedStateMachine):
             self.absorb(force=True)  # resolving "latest" or a range check needs a known end
         active = [tp for tp in cm.tps if tp not in cm.paused]
         start = {tp: self.resolve(cm, tp) for tp in active}
-        failing = [tp for tp, s in start.items() if s is None]
+        # poll positions paused partitions too (NoOffsetError for them as well)
+        failing = [tp for tp in cm.tps if self.resolve(cm, tp) is None]
         try:
             records = cm.consumer.poll(timeout=0, max_records=max_records)
         except minikafka.NoOffsetError:
@@ -656,6 +657,10 @@ class LogMachine(RuleBasedStateMachine):
         if ts is None:
             ts = 0
         ts = max(INT64_MIN, min(INT64_MAX, ts))
+        if ts < 0:  # Kafka's -1 / -2 mean latest / earliest: refused on every backend
+            with pytest.raises(minikafka.InvalidArgumentError):
+                self.pick_consumer(i).consumer.offsets_for_times({tp: ts})
+            return
         expect = next((o for o in range(self.begin[tp], len(log)) if log[o].timestamp >= ts), None)
         assert self.pick_consumer(i).consumer.offsets_for_times({tp: ts}) == {tp: expect}, (tp, ts)
 
