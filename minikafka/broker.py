@@ -47,7 +47,7 @@ from .locking import FileLock, Waker
 from .offsets import OffsetStore, decode_group_id
 from .options import BrokerOptions, make
 from .records import TopicPartition
-from .topic import METADATA, Topic, read_metadata, read_topic_id, validate_topic_name, write_metadata
+from .topic import METADATA, Topic, load_metadata, read_topic_id, validate_topic_name, write_metadata
 
 MARKER = "minikafka.json"
 # A member whose lock is held but whose heartbeat is older than this (the
@@ -216,16 +216,17 @@ class Broker(Closeable):
                     ino = None
                 if ino == topic.meta_ino and not topic.closed:
                     return topic
-                # Deleted (and maybe recreated) by another process.
+                # A new topic.json: the same topic with another retention
+                # (alter_topic, any process) is kept, so its producers and
+                # consumers carry on; one deleted (and maybe recreated) is not.
+                if ino is not None and not topic.closed and topic.refresh():
+                    return topic
                 topic.close()
                 del self._topics[name]
-            config = read_metadata(directory, name)
+            config, topic_id, ino = load_metadata(directory, name)
             topic = Topic(name, directory, config, self.waker, self.options.fsync,
                           self.options.request_timeout)
-            try:
-                topic.meta_ino = os.stat(meta).st_ino
-            except FileNotFoundError:
-                raise TopicNotFoundError(f"topic {name!r} does not exist") from None
+            topic.meta_ino, topic.topic_id = ino, topic_id
             self._topics[name] = topic
             return topic
 
@@ -351,8 +352,10 @@ class Broker(Closeable):
         """Change a topic's retention (``None``: keep forever / unbounded;
         omitted: unchanged) and apply it now.
 
-        ``topic.json`` is replaced atomically; other processes see a new
-        file and reopen the topic with the new values on their next lookup.
+        ``topic.json`` is replaced atomically. It is the same topic:
+        producers and consumers (of any process) carry on where they are;
+        other processes take the new values on their next lookup of the
+        topic, and their writers at their next segment roll.
         """
         self._check_open()
         topic = self.topic(name)
@@ -374,10 +377,7 @@ class Broker(Closeable):
                 json.dump(meta, f, indent=2, sort_keys=True)
                 f.write("\n")
             os.replace(tmp, meta_path)
-            old = self._topics.pop(name, None)
-            if old is not None:
-                old.close()
-        topic = self.topic(name)
+        topic = self.topic(name)  # the same Topic object, with the new retention (Topic.refresh)
         topic.apply_retention()
         return topic
 

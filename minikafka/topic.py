@@ -8,7 +8,9 @@ import re
 import threading
 from typing import TYPE_CHECKING, Any
 
-from .errors import ClosedError, CorruptLogError, InvalidTopicError, TopicNotFoundError
+import attrs
+
+from .errors import ClosedError, CorruptLogError, InvalidTopicError, MiniKafkaError, TopicNotFoundError
 from .format import TOPIC_META_VERSION
 from .options import TopicConfig
 from .partition import Partition
@@ -69,9 +71,17 @@ def write_metadata(directory: str, name: str, config: TopicConfig, created_ms: i
 
 
 def read_metadata(directory: str, name: str) -> TopicConfig:
+    """The topic's config from its topic.json."""
+    return load_metadata(directory, name)[0]
+
+
+def load_metadata(directory: str, name: str) -> tuple[TopicConfig, int, int]:
+    """(config, topic id, inode of the topic.json read): the id tells a
+    topic deleted and created again from one whose retention was altered."""
     path = os.path.join(directory, METADATA)
     try:
         with open(path) as f:
+            ino = os.fstat(f.fileno()).st_ino
             meta = json.load(f)
     except FileNotFoundError:
         raise TopicNotFoundError(f"topic {name!r} does not exist") from None
@@ -86,9 +96,13 @@ def read_metadata(directory: str, name: str) -> TopicConfig:
         raise CorruptLogError(f"{path}: unknown partition hash {meta['hash']!r}")
     fields = {f.name for f in TopicConfig.__attrs_attrs__}
     try:
-        return TopicConfig(**{k: v for k, v in meta.items() if k in fields})
+        config = TopicConfig(**{k: v for k, v in meta.items() if k in fields})
     except (TypeError, ValueError) as e:  # InvalidArgumentError is a ValueError
         raise CorruptLogError(f"{path}: damaged topic metadata ({e})") from None
+    topic_id = meta.get("id", 0)
+    if not isinstance(topic_id, int) or isinstance(topic_id, bool):
+        raise CorruptLogError(f"{path}: topic id must be an int, not {topic_id!r}")
+    return config, topic_id, ino
 
 
 class Topic:
@@ -109,7 +123,8 @@ class Topic:
         self._lock = threading.Lock()
         self._parts: list[Partition | None] = [None] * config.partitions
         self.closed = False
-        self.meta_ino = 0  # identity of topic.json: a recreated topic is a new one
+        self.meta_ino = 0  # identity of the topic.json read: changes on alter_topic or recreation
+        self.topic_id = 0  # identity of this incarnation (topic.json's "id")
 
     def __repr__(self) -> str:
         return f"<Topic {self.name!r} partitions={self.partitions}>"
@@ -135,9 +150,35 @@ class Topic:
                     part = Partition(
                         self.name, number, os.path.join(self.dir, str(number)),
                         self.config, self._waker, self._fsync, self._mark_deleted,
+                        self.refresh,
                     )
                     self._parts[number] = part
         return part
+
+    def refresh(self) -> bool:
+        """Take a retention that ``alter_topic`` (in any process) wrote to
+        topic.json into this object and its partitions, keeping them (and
+        so every producer's and consumer's state); False if topic.json is
+        gone, unreadable or names another incarnation (deleted and created
+        again), which the caller handles as a new topic."""
+        try:
+            if os.stat(os.path.join(self.dir, METADATA)).st_ino == self.meta_ino:
+                return True
+            config, topic_id, ino = load_metadata(self.dir, self.name)
+        except (OSError, MiniKafkaError):
+            return False
+        if topic_id != self.topic_id or config.partitions != self.partitions:
+            return False
+        # Only retention changes (alter_topic); the storage settings are written once.
+        new = attrs.evolve(self.config, retention_ms=config.retention_ms,
+                           retention_bytes=config.retention_bytes)
+        with self._lock:
+            self.config = new
+            self.meta_ino = ino
+            for part in self._parts:
+                if part is not None:
+                    part.config = new
+        return True
 
     def _mark_deleted(self) -> None:
         # Another process deleted the topic: users of this object (a

@@ -3,7 +3,11 @@ across many segments, size and time retention, retention on reopen."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +17,7 @@ from minikafka import Consumer, Producer, TopicPartition
 SEG = 4096
 TP0 = TopicPartition("t", 0)
 HOUR_MS = 3600 * 1000
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def now_ms() -> int:
@@ -333,3 +338,58 @@ def test_consumer_beginning_offsets_after_retention(small_broker):
         c.seek_to_beginning(TP0)
         assert c.position(TP0) == begin
         assert c.poll(timeout=1.0, max_records=1)[0].offset == begin
+
+
+# -- alter_topic: a new retention, the same topic ------------------------------------------------
+
+
+@pytest.mark.parametrize("reset", ["earliest", "latest"])
+def test_alter_topic_keeps_consumer_positions(small_broker, reset):
+    """Changing retention is not recreating the topic: a consumer of this
+    process (which looks the topic up again) neither rereads from the
+    beginning nor jumps to the end."""
+    small_broker.create_topic("t")
+    send_values(small_broker, [value_for(i) for i in range(10)])
+    with Consumer(small_broker, "t", auto_offset_reset=reset) as c:
+        c.seek(TP0, 3)
+        assert [r.offset for r in c.poll(timeout=1.0, max_records=2)] == [3, 4]
+        small_broker.alter_topic("t", retention_ms=HOUR_MS)
+        time.sleep(1.2)  # past the consumer's subscription refresh
+        send_values(small_broker, [value_for(10)])
+        got = []
+        deadline = time.monotonic() + 5
+        while len(got) < 6 and time.monotonic() < deadline:
+            got += [r.offset for r in c.poll(timeout=0.2)]
+        assert got == list(range(5, 11))
+
+
+def test_alter_topic_keeps_the_records_a_producer_still_holds(small_broker):
+    small_broker.create_topic("t")
+    with Producer(small_broker, linger_ms=60_000) as p:
+        futures = [p.send("t", value_for(i)) for i in range(5)]
+        small_broker.alter_topic("t", retention_bytes=10 * SEG)
+        p.flush(timeout=10)
+        assert [f.result(timeout=0).offset for f in futures] == list(range(5))
+    assert [r.value for r in read_from(small_broker, TP0)] == [value_for(i) for i in range(5)]
+
+
+def test_alter_topic_by_another_process_reaches_this_process(small_broker, data_dir):
+    """A writer here applies the retention another process set when it next
+    rolls, and this process's consumers keep their positions."""
+    small_broker.create_topic("t")
+    send_values(small_broker, [value_for(i) for i in range(10)])
+    with Producer(small_broker, linger_ms=0) as p, \
+            Consumer(small_broker, "t", auto_offset_reset="earliest") as c:
+        p.send("t", value_for(10)).result(timeout=5)
+        assert len(c.poll(timeout=1.0, max_records=4)) == 4
+        code = ("import sys, minikafka\n"
+                "with minikafka.Broker(sys.argv[1], segment_bytes=4096) as b:\n"
+                "    b.alter_topic('t', retention_bytes=2 * 4096)\n")
+        subprocess.run([sys.executable, "-c", code, str(data_dir)], check=True, timeout=60,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+        for i in range(11, 400):
+            p.send("t", value_for(i)).result(timeout=5)
+        assert log_bytes(data_dir) <= 3 * SEG  # retention_bytes plus the active segment
+        assert small_broker.topic("t").config.retention_bytes == 2 * SEG
+        time.sleep(1.2)  # past the consumer's subscription refresh
+        assert c.position(TP0) == 4  # not reset to the (new) beginning: the same topic
