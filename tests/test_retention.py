@@ -393,3 +393,22 @@ def test_alter_topic_by_another_process_reaches_this_process(small_broker, data_
         assert small_broker.topic("t").config.retention_bytes == 2 * SEG
         time.sleep(1.2)  # past the consumer's subscription refresh
         assert c.position(TP0) == 4  # not reset to the (new) beginning: the same topic
+
+
+# -- timestamps ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ts", [2**63, 2**64 + 5])
+def test_a_timestamp_past_int64_is_refused_naming_it(small_broker, ts):
+    """Timestamps are stored as signed 64-bit ms: beyond that send and
+    send_many raise InvalidArgumentError naming timestamp_ms (a bare
+    struct.error before) and write nothing."""
+    small_broker.create_topic("t")
+    with Producer(small_broker, linger_ms=50) as p:
+        p.send("t", b"a")
+        with pytest.raises(minikafka.InvalidArgumentError, match="timestamp_ms"):
+            p.send("t", b"x", timestamp_ms=ts)
+        with pytest.raises(minikafka.InvalidArgumentError, match="timestamp_ms"):
+            p.send_many("t", [b"y"], timestamp_ms=ts)
+        assert p.send("t", b"b", timestamp_ms=2**63 - 1).result(timeout=5).timestamp == 2**63 - 1
+    assert [r.value for r in read_from(small_broker, TP0)] == [b"a", b"b"]
