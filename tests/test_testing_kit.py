@@ -252,3 +252,30 @@ def test_a_multi_process_test_with_the_kit(tmp_path: Path) -> None:
         for key in {r.key for r in records}:
             mine = [int(r.value) for r in records if r.key == key]
             assert mine == sorted(mine)  # one key, one partition, in order
+
+
+@pytest.mark.parametrize(("timeout", "error"), [(float("nan"), minikafka.InvalidArgumentError),
+                                                (-1.0, minikafka.InvalidArgumentError),
+                                                ("1", TypeError), (True, TypeError)])
+def test_read_topic_refuses_a_timeout_that_is_not_a_number_of_seconds(tmp_path: Path, timeout,
+                                                                       error) -> None:
+    """NaN compared as never expired: read_topic could wait forever. A bad
+    type is a TypeError, as everywhere in the API."""
+    with small_broker(tmp_path / "d") as broker:
+        broker.create_topic("t")
+        with pytest.raises(error, match="timeout"):
+            read_topic(broker, "t", timeout=timeout)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: mks.records(partitions=0), lambda: mks.records(partitions="3"),
+    lambda: mks.records(partitions=True), lambda: mks.records(key_size=-1),
+    lambda: mks.keys(max_size=-1), lambda: mks.values(max_size=1.5),
+    lambda: mks.headers(max_headers=-1), lambda: mks.headers(max_value_size="8"),
+])
+def test_strategies_refuse_bad_arguments_naming_them(call) -> None:
+    """At the call, naming the argument (records(partitions=0) failed only
+    when drawing, with hypothesis' "max_value=-1 < min_value=0")."""
+    with pytest.raises((TypeError, minikafka.InvalidArgumentError),
+                       match=r"partitions|key_size|max_size|max_headers|max_value_size"):
+        call()
