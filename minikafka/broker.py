@@ -47,7 +47,15 @@ from .locking import FileLock, Waker
 from .offsets import OffsetStore, decode_group_id
 from .options import BrokerOptions, make
 from .records import TopicPartition
-from .topic import METADATA, Topic, load_metadata, read_topic_id, validate_topic_name, write_metadata
+from .topic import (
+    METADATA,
+    Topic,
+    file_stamp,
+    load_metadata,
+    read_topic_id,
+    validate_topic_name,
+    write_metadata,
+)
 
 MARKER = "minikafka.json"
 # A member whose lock is held but whose heartbeat is older than this (the
@@ -211,22 +219,22 @@ class Broker(Closeable):
             topic = self._topics.get(name)
             if topic is not None:
                 try:
-                    ino = os.stat(meta).st_ino
+                    stamp: tuple[int, int] | None = file_stamp(os.stat(meta))
                 except FileNotFoundError:
-                    ino = None
-                if ino == topic.meta_ino and not topic.closed:
+                    stamp = None
+                if stamp == topic.meta_stamp and not topic.closed:
                     return topic
                 # A new topic.json: the same topic with another retention
                 # (alter_topic, any process) is kept, so its producers and
                 # consumers carry on; one deleted (and maybe recreated) is not.
-                if ino is not None and not topic.closed and topic.refresh():
+                if stamp is not None and not topic.closed and topic.refresh():
                     return topic
                 topic.close()
                 del self._topics[name]
-            config, topic_id, ino = load_metadata(directory, name)
+            config, topic_id, stamp = load_metadata(directory, name)
             topic = Topic(name, directory, config, self.waker, self.options.fsync,
                           self.options.request_timeout)
-            topic.meta_ino, topic.topic_id = ino, topic_id
+            topic.meta_stamp, topic.topic_id = stamp, topic_id
             self._topics[name] = topic
             return topic
 

@@ -344,6 +344,7 @@ class Partition:
             return
         self._acquire(timeout)
         try:
+            self._check_not_deleted()  # else the listing is of whatever now has the path
             self._apply_retention()
         finally:
             self._release()

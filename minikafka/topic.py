@@ -75,13 +75,20 @@ def read_metadata(directory: str, name: str) -> TopicConfig:
     return load_metadata(directory, name)[0]
 
 
-def load_metadata(directory: str, name: str) -> tuple[TopicConfig, int, int]:
-    """(config, topic id, inode of the topic.json read): the id tells a
-    topic deleted and created again from one whose retention was altered."""
+def file_stamp(st: os.stat_result) -> tuple[int, int]:
+    """What tells one topic.json from the next: its inode and mtime (an
+    inode number alone is reused once the old file is deleted)."""
+    return st.st_ino, st.st_mtime_ns
+
+
+def load_metadata(directory: str, name: str) -> tuple[TopicConfig, int, tuple[int, int]]:
+    """(config, topic id, ``file_stamp`` of the topic.json read): the id
+    tells a topic deleted and created again from one whose retention was
+    altered."""
     path = os.path.join(directory, METADATA)
     try:
         with open(path) as f:
-            ino = os.fstat(f.fileno()).st_ino
+            stamp = file_stamp(os.fstat(f.fileno()))
             meta = json.load(f)
     except FileNotFoundError:
         raise TopicNotFoundError(f"topic {name!r} does not exist") from None
@@ -102,7 +109,7 @@ def load_metadata(directory: str, name: str) -> tuple[TopicConfig, int, int]:
     topic_id = meta.get("id", 0)
     if not isinstance(topic_id, int) or isinstance(topic_id, bool):
         raise CorruptLogError(f"{path}: topic id must be an int, not {topic_id!r}")
-    return config, topic_id, ino
+    return config, topic_id, stamp
 
 
 class Topic:
@@ -123,7 +130,7 @@ class Topic:
         self._lock = threading.Lock()
         self._parts: list[Partition | None] = [None] * config.partitions
         self.closed = False
-        self.meta_ino = 0  # identity of the topic.json read: changes on alter_topic or recreation
+        self.meta_stamp = (0, 0)  # file_stamp of the topic.json read: changes on alter_topic or recreation
         self.topic_id = 0  # identity of this incarnation (topic.json's "id")
 
     def __repr__(self) -> str:
@@ -155,16 +162,17 @@ class Topic:
                     self._parts[number] = part
         return part
 
-    def refresh(self) -> bool:
+    def refresh(self, force: bool = False) -> bool:
         """Take a retention that ``alter_topic`` (in any process) wrote to
         topic.json into this object and its partitions, keeping them (and
         so every producer's and consumer's state); False if topic.json is
         gone, unreadable or names another incarnation (deleted and created
-        again), which the caller handles as a new topic."""
+        again), which the caller handles as a new topic. ``force``: compare
+        the topic id even if the file looks unchanged."""
         try:
-            if os.stat(os.path.join(self.dir, METADATA)).st_ino == self.meta_ino:
+            if not force and file_stamp(os.stat(os.path.join(self.dir, METADATA))) == self.meta_stamp:
                 return True
-            config, topic_id, ino = load_metadata(self.dir, self.name)
+            config, topic_id, stamp = load_metadata(self.dir, self.name)
         except (OSError, MiniKafkaError):
             return False
         if topic_id != self.topic_id or config.partitions != self.partitions:
@@ -174,7 +182,7 @@ class Topic:
                            retention_bytes=config.retention_bytes)
         with self._lock:
             self.config = new
-            self.meta_ino = ino
+            self.meta_stamp = stamp
             for part in self._parts:
                 if part is not None:
                     part.config = new
@@ -198,9 +206,16 @@ class Topic:
         no longer keep (also runs when a segment rolls and when a broker opens).
         Waits at most ``timeout`` seconds (default: the broker's
         ``request_timeout``) for each partition's writer lock, then raises
-        :class:`~minikafka.TimeoutError`."""
+        :class:`~minikafka.TimeoutError`; ``TopicNotFoundError`` if the topic
+        was deleted since this object was looked up."""
         if timeout is None:
             timeout = self.request_timeout
+        if not self.refresh(force=True):
+            # Its old retention would delete another topic's segments.
+            self.closed = True
+            raise TopicNotFoundError(
+                f"topic {self.name!r} was deleted (or deleted and created again) since this "
+                f"Topic was looked up: look it up again with broker.topic()")
         for p in range(self.partitions):
             self.partition(p).apply_retention(timeout)
 

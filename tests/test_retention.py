@@ -412,3 +412,26 @@ def test_a_timestamp_past_int64_is_refused_naming_it(small_broker, ts):
             p.send_many("t", [b"y"], timestamp_ms=ts)
         assert p.send("t", b"b", timestamp_ms=2**63 - 1).result(timeout=5).timestamp == 2**63 - 1
     assert [r.value for r in read_from(small_broker, TP0)] == [b"a", b"b"]
+
+
+# -- retention through a stale Topic ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("used", [True, False])
+def test_apply_retention_of_a_topic_deleted_and_created_again_deletes_nothing(make_broker, used):
+    """A Topic looked up before another broker (process) deleted and
+    recreated the name must not apply its old retention to the new topic's
+    segments (it deleted them, without the new writer lock when ``used``)."""
+    a, b = make_broker(segment_bytes=SEG), make_broker(segment_bytes=SEG)
+    stale = a.create_topic("t", retention_bytes=SEG)
+    if used:
+        send_values(a, [b"old"])
+    b.delete_topic("t")
+    b.create_topic("t")
+    send_values(b, [value_for(i) for i in range(200)])
+    with pytest.raises(minikafka.TopicNotFoundError, match="created again"):
+        stale.apply_retention()
+    assert b.topic("t").beginning_offsets() == {0: 0}
+    assert [r.value for r in read_from(b, TP0)] == [value_for(i) for i in range(200)]
+    a.topic("t").apply_retention()  # looked up again: the new topic, no retention
+    assert b.topic("t").beginning_offsets() == {0: 0}
