@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -435,3 +436,46 @@ def test_apply_retention_of_a_topic_deleted_and_created_again_deletes_nothing(ma
     assert [r.value for r in read_from(b, TP0)] == [value_for(i) for i in range(200)]
     a.topic("t").apply_retention()  # looked up again: the new topic, no retention
     assert b.topic("t").beginning_offsets() == {0: 0}
+
+
+# -- alter_topic from several brokers at once ------------------------------------------------------
+
+ALTER_MANY = ("import sys, minikafka\n"
+              "with minikafka.Broker(sys.argv[1]) as b:\n"
+              "    for i in range(300):\n"
+              "        b.alter_topic('t', **{sys.argv[2]: 1000 + i})\n")
+
+
+@pytest.mark.parametrize("where", ["threads", "processes"])
+def test_concurrent_alter_topic_loses_no_change(make_broker, data_dir, where):
+    """Each alter_topic reads, changes and replaces topic.json: two brokers
+    (threads of one process, or processes) altering different settings at
+    once must keep both last values. Two Brokers of one process shared the
+    temporary file name (bare FileNotFoundError, lost changes); processes
+    lost each other's changes."""
+    make_broker().create_topic("t")
+    fields = ("retention_ms", "retention_bytes")
+    if where == "threads":
+        errors: list[BaseException] = []
+
+        def alter(broker, field):
+            try:
+                for i in range(200):
+                    broker.alter_topic("t", **{field: 1000 + i})
+            except BaseException as e:
+                errors.append(e)
+
+        threads = [threading.Thread(target=alter, args=(make_broker(), f)) for f in fields]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert errors == []
+        last = 1199
+    else:
+        children = [subprocess.Popen([sys.executable, "-c", ALTER_MANY, str(data_dir), f],
+                                     env={**os.environ, "PYTHONPATH": str(ROOT)}) for f in fields]
+        assert [c.wait(timeout=120) for c in children] == [0, 0]
+        last = 1299
+    config = make_broker().topic("t").config
+    assert (config.retention_ms, config.retention_bytes) == (last, last)
