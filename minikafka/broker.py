@@ -41,7 +41,6 @@ from .errors import (
     TopicExistsError,
     TopicNotFoundError,
 )
-from .files import unlink_quietly
 from .format import DATA_DIR_VERSION
 from .group_state import STATE, GroupDescription, describe, live_members, read_state
 from .locking import FileLock, Waker
@@ -54,6 +53,7 @@ from .topic import (
     file_stamp,
     load_metadata,
     read_topic_id,
+    update_metadata,
     validate_topic_name,
     write_metadata,
 )
@@ -376,38 +376,8 @@ class Broker(Closeable):
         if not changes:
             raise InvalidArgumentError("alter_topic: give retention_ms and/or retention_bytes")
         attrs.evolve(topic.config, **changes)  # validates: TypeError / InvalidArgumentError
-        meta_path = os.path.join(self._topics_dir, name, METADATA)
-        gone = TopicNotFoundError(f"topic {name!r} does not exist (deleted meanwhile)")
-        # Read, change and replace under partition 0's writer lock, which
-        # every process's alter_topic (and delete_topic) takes: two at once
-        # would each write back the other's old value. Released before
-        # apply_retention, which takes it again through its own descriptor.
-        lock = FileLock(os.path.join(self._topics_dir, name, "0", "writer.lock"))
-        try:
-            lock.acquire(timeout=self.options.request_timeout)
-        except FileNotFoundError:
-            lock.close()
-            raise gone from None
-        try:
-            if os.fstat(lock.fileno()).st_nlink == 0:
-                raise gone
-            try:
-                with open(meta_path) as f:
-                    meta = json.load(f)
-            except FileNotFoundError:
-                raise gone from None
-            meta.update(changes)
-            tmp = f"{meta_path}.{os.getpid()}.{uuid.uuid4().hex}.tmp"  # unique: Brokers of one process too
-            try:
-                with open(tmp, "w") as f:
-                    json.dump(meta, f, indent=2, sort_keys=True)
-                    f.write("\n")
-                os.replace(tmp, meta_path)
-            except BaseException:
-                unlink_quietly(tmp)
-                raise
-        finally:
-            lock.close()
+        update_metadata(os.path.join(self._topics_dir, name), name, changes,
+                        self.options.request_timeout)
         topic = self.topic(name)  # the same Topic object, with the new retention (Topic.refresh)
         topic.apply_retention()
         return topic

@@ -6,12 +6,15 @@ import json
 import os
 import re
 import threading
+import uuid
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from .errors import ClosedError, CorruptLogError, InvalidTopicError, MiniKafkaError, TopicNotFoundError
+from .files import unlink_quietly
 from .format import TOPIC_META_VERSION
+from .locking import FileLock
 from .options import TopicConfig
 from .partition import Partition
 from .partitioners import partition_for
@@ -68,6 +71,42 @@ def write_metadata(directory: str, name: str, config: TopicConfig, created_ms: i
     with open(os.path.join(directory, METADATA), "w") as f:
         json.dump(meta, f, indent=2, sort_keys=True)
         f.write("\n")
+
+
+def update_metadata(directory: str, name: str, changes: dict[str, Any], timeout: float | None) -> None:
+    """Set ``changes`` in topic.json (``alter_topic``), replacing the file
+    atomically. Read, change and replace happen under partition 0's writer
+    lock, which every process's update (and ``delete_topic``) takes, waiting
+    at most ``timeout`` s: two at once would each write back the other's old
+    value. ``TopicNotFoundError`` if the topic is deleted meanwhile."""
+    meta_path = os.path.join(directory, METADATA)
+    gone = TopicNotFoundError(f"topic {name!r} does not exist (deleted meanwhile)")
+    lock = FileLock(os.path.join(directory, "0", "writer.lock"))
+    try:
+        lock.acquire(timeout=timeout)
+    except FileNotFoundError:
+        lock.close()
+        raise gone from None
+    try:
+        if os.fstat(lock.fileno()).st_nlink == 0:
+            raise gone
+        try:
+            with open(meta_path) as f:
+                meta = json.load(f)
+        except FileNotFoundError:
+            raise gone from None
+        meta.update(changes)
+        tmp = f"{meta_path}.{os.getpid()}.{uuid.uuid4().hex}.tmp"  # unique: Brokers of one process too
+        try:
+            with open(tmp, "w") as f:
+                json.dump(meta, f, indent=2, sort_keys=True)
+                f.write("\n")
+            os.replace(tmp, meta_path)
+        except BaseException:
+            unlink_quietly(tmp)
+            raise
+    finally:
+        lock.close()  # before apply_retention, which takes it through its own descriptor
 
 
 def read_metadata(directory: str, name: str) -> TopicConfig:
