@@ -479,3 +479,18 @@ def test_concurrent_alter_topic_loses_no_change(make_broker, data_dir, where):
         last = 1299
     config = make_broker().topic("t").config
     assert (config.retention_ms, config.retention_bytes) == (last, last)
+
+
+def test_a_future_timestamp_keeps_its_segment_and_the_ones_after(small_broker):
+    """As concepts.md says (and as in Kafka): retention by time deletes the
+    oldest segments while they are old, so a segment holding a timestamp in
+    the future stays until that time, and old segments after it stay too."""
+    small_broker.create_topic("t", retention_ms=60_000)
+    old = now_ms() - 2 * HOUR_MS
+    with Producer(small_broker, linger_ms=0) as p:
+        p.send("t", value_for(0), timestamp_ms=now_ms() + 24 * HOUR_MS).result(timeout=5)
+        for i in range(1, 200):
+            p.send("t", value_for(i), timestamp_ms=old).result(timeout=5)
+    small_broker.topic("t").apply_retention()
+    assert small_broker.topic("t").beginning_offsets() == {0: 0}
+    assert len(read_from(small_broker, TP0)) == 200
