@@ -494,3 +494,34 @@ def test_a_future_timestamp_keeps_its_segment_and_the_ones_after(small_broker):
     small_broker.topic("t").apply_retention()
     assert small_broker.topic("t").beginning_offsets() == {0: 0}
     assert len(read_from(small_broker, TP0)) == 200
+
+
+@pytest.mark.parametrize("reset", ["latest", "none"])
+def test_seek_to_beginning_then_retention_moves_the_head_reads_the_new_beginning(small_broker, reset):
+    """seek_to_beginning means the first retained offset when reading starts
+    (as Kafka resolves it lazily): retention deleting the offset it looked
+    up before the next poll must not hand the position to auto_offset_reset
+    (which jumped to the end, skipping every record, or raised NoOffsetError)."""
+    small_broker.create_topic("t", retention_bytes=SEG)
+    send_values(small_broker, [value_for(i) for i in range(20)])
+    with Consumer(small_broker, auto_offset_reset=reset) as c:
+        c.assign([TP0])
+        c.seek_to_beginning(TP0)
+        send_values(small_broker, [value_for(i) for i in range(20, 400)])
+        begin = small_broker.topic("t").beginning_offsets()[0]
+        assert begin > 0
+        records = c.poll(timeout=1.0, max_records=2)
+        assert [r.value for r in records] == [value_for(begin), value_for(begin + 1)]
+
+
+def test_seek_to_end_then_retention_deletes_it_stays_at_the_end(small_broker):
+    """The same for seek_to_end: an end offset whose segment retention
+    deleted meanwhile is still the end, not auto_offset_reset's earliest."""
+    small_broker.create_topic("t", retention_bytes=1)
+    send_values(small_broker, [value_for(i) for i in range(20)])
+    with Consumer(small_broker, auto_offset_reset="earliest") as c:
+        c.assign([TP0])
+        c.seek_to_end(TP0)
+        send_values(small_broker, [value_for(i) for i in range(20, 400)])
+        assert small_broker.topic("t").beginning_offsets()[0] > 20
+        assert c.position(TP0) == 400
