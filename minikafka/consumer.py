@@ -274,9 +274,7 @@ class Consumer(Closeable):
         targets = self._assigned(tps) if tps else sorted(self._backend.assignment())
         self._settle()
         for tp, offset in lookup(targets).items():
-            # edge: if retention deletes ``offset`` before reading starts, the
-            # edge is looked up again (auto_offset_reset is not asked).
-            self._backend.seek(tp, offset, edge=edge)
+            self._backend.seek(tp, offset, edge=edge)  # offset gone by then: the edge again
 
     def position(self, tp: TopicPartition) -> int:
         """The offset of the next record this consumer will return for ``tp``."""
