@@ -263,8 +263,10 @@ def test_retention_ms_keeps_segment_with_any_recent_record(small_broker):
     small_broker.create_topic("t", retention_ms=60_000)
     old = now_ms() - 2 * HOUR_MS
     recent = now_ms()
-    # alternate old and recent timestamps: every segment's newest record is recent
-    with Producer(small_broker) as p:
+    # alternate old and recent timestamps: every segment's newest record is recent.
+    # One record per batch: with lingering, a loaded machine could flush a lone old
+    # record as a batch that alone filled a segment (which retention rightly deleted).
+    with Producer(small_broker, linger_ms=0) as p:
         for i in range(200):
             p.send("t", value_for(i), timestamp_ms=old if i % 2 == 0 else recent)
     assert small_broker.topic("t").beginning_offsets() == {0: 0}
