@@ -513,7 +513,8 @@ def test_seek_to_beginning_then_retention_moves_the_head_reads_the_new_beginning
         begin = small_broker.topic("t").beginning_offsets()[0]
         assert begin > 0
         records = c.poll(timeout=1.0, max_records=2)
-        assert [r.value for r in records] == [value_for(begin), value_for(begin + 1)]
+        # (how many records the retained segment holds depends on batching)
+        assert [r.value for r in records] == [value_for(i) for i in range(begin, min(begin + 2, 400))]
 
 
 def test_seek_to_end_then_retention_deletes_it_stays_at_the_end(small_broker):
