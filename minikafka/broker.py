@@ -47,7 +47,16 @@ from .locking import FileLock, Waker
 from .offsets import OffsetStore, decode_group_id
 from .options import BrokerOptions, make
 from .records import TopicPartition
-from .topic import METADATA, Topic, read_metadata, read_topic_id, validate_topic_name, write_metadata
+from .topic import (
+    METADATA,
+    Topic,
+    file_stamp,
+    load_metadata,
+    read_topic_id,
+    update_metadata,
+    validate_topic_name,
+    write_metadata,
+)
 
 MARKER = "minikafka.json"
 # A member whose lock is held but whose heartbeat is older than this (the
@@ -211,21 +220,22 @@ class Broker(Closeable):
             topic = self._topics.get(name)
             if topic is not None:
                 try:
-                    ino = os.stat(meta).st_ino
+                    stamp: tuple[int, int] | None = file_stamp(os.stat(meta))
                 except FileNotFoundError:
-                    ino = None
-                if ino == topic.meta_ino and not topic.closed:
+                    stamp = None
+                if stamp == topic.meta_stamp and not topic.closed:
                     return topic
-                # Deleted (and maybe recreated) by another process.
+                # A new topic.json: the same topic with another retention
+                # (alter_topic, any process) is kept, so its producers and
+                # consumers carry on; one deleted (and maybe recreated) is not.
+                if stamp is not None and not topic.closed and topic.refresh():
+                    return topic
                 topic.close()
                 del self._topics[name]
-            config = read_metadata(directory, name)
+            config, topic_id, stamp = load_metadata(directory, name)
             topic = Topic(name, directory, config, self.waker, self.options.fsync,
                           self.options.request_timeout)
-            try:
-                topic.meta_ino = os.stat(meta).st_ino
-            except FileNotFoundError:
-                raise TopicNotFoundError(f"topic {name!r} does not exist") from None
+            topic.meta_stamp, topic.topic_id = stamp, topic_id
             self._topics[name] = topic
             return topic
 
@@ -351,8 +361,10 @@ class Broker(Closeable):
         """Change a topic's retention (``None``: keep forever / unbounded;
         omitted: unchanged) and apply it now.
 
-        ``topic.json`` is replaced atomically; other processes see a new
-        file and reopen the topic with the new values on their next lookup.
+        ``topic.json`` is replaced atomically. It is the same topic:
+        producers and consumers (of any process) carry on where they are;
+        other processes take the new values on their next lookup of the
+        topic, and their writers at their next segment roll.
         """
         self._check_open()
         topic = self.topic(name)
@@ -364,20 +376,9 @@ class Broker(Closeable):
         if not changes:
             raise InvalidArgumentError("alter_topic: give retention_ms and/or retention_bytes")
         attrs.evolve(topic.config, **changes)  # validates: TypeError / InvalidArgumentError
-        meta_path = os.path.join(self._topics_dir, name, METADATA)
-        with self._lock:
-            with open(meta_path) as f:
-                meta = json.load(f)
-            meta.update(changes)
-            tmp = f"{meta_path}.{os.getpid()}.tmp"
-            with open(tmp, "w") as f:
-                json.dump(meta, f, indent=2, sort_keys=True)
-                f.write("\n")
-            os.replace(tmp, meta_path)
-            old = self._topics.pop(name, None)
-            if old is not None:
-                old.close()
-        topic = self.topic(name)
+        update_metadata(os.path.join(self._topics_dir, name), name, changes,
+                        self.options.request_timeout)
+        topic = self.topic(name)  # the same Topic object, with the new retention (Topic.refresh)
         topic.apply_retention()
         return topic
 

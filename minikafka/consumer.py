@@ -262,19 +262,19 @@ class Consumer(Closeable):
 
     def seek_to_beginning(self, *tps: TopicPartition) -> None:
         """Seek to the first retained offset (all assigned partitions if none given)."""
-        self._seek_to(self._backend.beginning_offsets, tps)
+        self._seek_to(self._backend.beginning_offsets, tps, "earliest")
 
     def seek_to_end(self, *tps: TopicPartition) -> None:
         """Seek past the last record (all assigned partitions if none given)."""
-        self._seek_to(self._backend.end_offsets, tps)
+        self._seek_to(self._backend.end_offsets, tps, "latest")
 
     def _seek_to(self, lookup: Callable[[list[TopicPartition]], dict[TopicPartition, int]],
-                 tps: tuple[TopicPartition, ...]) -> None:
+                 tps: tuple[TopicPartition, ...], edge: str) -> None:
         self._check_open()
         targets = self._assigned(tps) if tps else sorted(self._backend.assignment())
         self._settle()
         for tp, offset in lookup(targets).items():
-            self._backend.seek(tp, offset)
+            self._backend.seek(tp, offset, edge=edge)  # offset gone by then: the edge again
 
     def position(self, tp: TopicPartition) -> int:
         """The offset of the next record this consumer will return for ``tp``."""

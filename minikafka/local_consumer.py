@@ -43,13 +43,16 @@ RESET_ATTEMPTS = 64  # auto_offset_reset lookups raced by retention before givin
 class _Entry:
     """Per assigned partition: its storage, read cursor and position."""
 
-    __slots__ = ("part", "position", "reader", "ready")
+    __slots__ = ("edge", "part", "position", "reader", "ready")
 
     def __init__(self, part: Partition) -> None:
         self.part = part
         self.reader = part.reader()
         self.position: int | None = None  # None: from the committed offset or the reset policy
         self.ready = False  # reader is positioned at ``position``
+        # "earliest"/"latest": ``position`` came from seek_to_beginning/end;
+        # if it is out of range when reading starts, that edge is looked up again.
+        self.edge: str | None = None
 
 
 class LocalConsumer:
@@ -269,20 +272,21 @@ class LocalConsumer:
             raise InvalidArgumentError(f"{tp.topic}/{tp.partition} is not assigned to this consumer")
         return entry
 
-    def _reset_offset(self, tp: TopicPartition, part: Partition, why: str) -> int:
-        reset = self._config.auto_offset_reset
+    def _reset_offset(self, tp: TopicPartition, part: Partition, why: str,
+                      reset: str | None = None) -> int:
+        reset = reset or self._config.auto_offset_reset
         if reset == "earliest":
             return part.beginning_offset()
         if reset == "latest":
             return part.end_offset()
         raise NoOffsetError(f"{tp.topic}/{tp.partition}: {why} and auto_offset_reset='none'")
 
-    def _seek_reset(self, tp: TopicPartition, entry: _Entry, why: str) -> None:
-        """Position at ``auto_offset_reset``'s offset. Retention in another
+    def _seek_reset(self, tp: TopicPartition, entry: _Entry, why: str, reset: str | None = None) -> None:
+        """Position at ``auto_offset_reset``'s offset (or ``reset``'s). Retention in another
         process may delete the head between looking the offset up and
         seeking to it; each miss means the head moved on, so look again."""
         for _ in range(RESET_ATTEMPTS):
-            entry.position = self._reset_offset(tp, entry.part, why)
+            entry.position = self._reset_offset(tp, entry.part, why, reset)
             if entry.reader.seek(entry.position):
                 return
         raise NoOffsetError(f"{tp.topic}/{tp.partition}: cannot position at {entry.position} "
@@ -303,13 +307,13 @@ class LocalConsumer:
         if not entry.reader.seek(entry.position):
             begin, end = part.beginning_offset(), part.end_offset()
             self._seek_reset(tp, entry, f"offset {entry.position} is outside the retained range "
-                                        f"{begin}..{end}")
-        entry.ready = True
+                                        f"{begin}..{end}", entry.edge)
+        entry.ready, entry.edge = True, None
 
-    def seek(self, tp: TopicPartition, offset: int) -> None:
+    def seek(self, tp: TopicPartition, offset: int, edge: str | None = None) -> None:
         with self._lock:
             entry = self._entry(tp)
-            entry.position, entry.ready = offset, False
+            entry.position, entry.ready, entry.edge = offset, False, edge
 
     def position(self, tp: TopicPartition) -> int:
         with self._lock:

@@ -49,6 +49,7 @@ class Partition:
     def __init__(
         self, topic: str, number: int, directory: str, config: TopicConfig, waker: Waker,
         fsync: bool, on_deleted: Callable[[], None] | None = None,
+        refresh_config: Callable[[], object] | None = None,
     ) -> None:
         self.topic = topic
         self.number = number
@@ -73,6 +74,8 @@ class Partition:
         self._closed = False
         self._deleted = False  # closed because the topic was deleted
         self._on_deleted = on_deleted
+        # Rereads topic.json if another process altered the retention (sets self.config).
+        self._refresh_config = refresh_config
         self._bases: list[int] | None = None  # the last listing of segments
         try:  # changes if the topic is deleted and recreated
             self._dir_ino = os.stat(directory).st_ino
@@ -183,6 +186,8 @@ class Partition:
             old.mm.flush()
         self._seals[old.base] = (t.max_ts, t.next_offset)
         t.next_segment()
+        if self._refresh_config is not None:
+            self._refresh_config()  # alter_topic in any process: roll with the retention in force
         self._apply_retention()
 
     def _writable(self) -> None:
@@ -339,6 +344,7 @@ class Partition:
             return
         self._acquire(timeout)
         try:
+            self._check_not_deleted()  # else the listing is of whatever now has the path
             self._apply_retention()
         finally:
             self._release()

@@ -34,11 +34,16 @@ def to_bytes(data: Any, what: str) -> bytes:
     )
 
 
+#: The largest timestamp a record holds (a signed 64-bit field, format.md).
+MAX_TIMESTAMP_MS = 2**63 - 1
+
+
 def check_timestamp(timestamp_ms: Any) -> int:
     if not isinstance(timestamp_ms, int) or isinstance(timestamp_ms, bool):
         raise TypeError(f"timestamp_ms must be an int, not {type(timestamp_ms).__name__}")
-    if timestamp_ms < 0:
-        raise InvalidArgumentError(f"timestamp_ms must be >= 0 (ms since the epoch), got {timestamp_ms}")
+    if not 0 <= timestamp_ms <= MAX_TIMESTAMP_MS:
+        raise InvalidArgumentError(f"timestamp_ms must be from 0 to 2**63 - 1 (ms since the epoch), "
+                                   f"got {timestamp_ms}")
     return int(timestamp_ms)
 
 
@@ -160,7 +165,7 @@ class SendFront:
             self.check_partition(route, partition)
         if timestamp_ms is None:
             ts = _time_ns() // 1_000_000
-        elif type(timestamp_ms) is int and timestamp_ms >= 0:
+        elif type(timestamp_ms) is int and 0 <= timestamp_ms <= MAX_TIMESTAMP_MS:
             ts = timestamp_ms
         else:
             ts = check_timestamp(timestamp_ms)

@@ -6,10 +6,15 @@ import json
 import os
 import re
 import threading
+import uuid
 from typing import TYPE_CHECKING, Any
 
-from .errors import ClosedError, CorruptLogError, InvalidTopicError, TopicNotFoundError
+import attrs
+
+from .errors import ClosedError, CorruptLogError, InvalidTopicError, MiniKafkaError, TopicNotFoundError
+from .files import unlink_quietly
 from .format import TOPIC_META_VERSION
+from .locking import FileLock
 from .options import TopicConfig
 from .partition import Partition
 from .partitioners import partition_for
@@ -68,10 +73,61 @@ def write_metadata(directory: str, name: str, config: TopicConfig, created_ms: i
         f.write("\n")
 
 
+def update_metadata(directory: str, name: str, changes: dict[str, Any], timeout: float | None) -> None:
+    """Set ``changes`` in topic.json (``alter_topic``), replacing the file
+    atomically. Read, change and replace happen under partition 0's writer
+    lock, which every process's update (and ``delete_topic``) takes, waiting
+    at most ``timeout`` s: two at once would each write back the other's old
+    value. ``TopicNotFoundError`` if the topic is deleted meanwhile."""
+    meta_path = os.path.join(directory, METADATA)
+    gone = TopicNotFoundError(f"topic {name!r} does not exist (deleted meanwhile)")
+    lock = FileLock(os.path.join(directory, "0", "writer.lock"))
+    try:
+        lock.acquire(timeout=timeout)
+    except FileNotFoundError:
+        lock.close()
+        raise gone from None
+    try:
+        if os.fstat(lock.fileno()).st_nlink == 0:
+            raise gone
+        try:
+            with open(meta_path) as f:
+                meta = json.load(f)
+        except FileNotFoundError:
+            raise gone from None
+        meta.update(changes)
+        tmp = f"{meta_path}.{os.getpid()}.{uuid.uuid4().hex}.tmp"  # unique: Brokers of one process too
+        try:
+            with open(tmp, "w") as f:
+                json.dump(meta, f, indent=2, sort_keys=True)
+                f.write("\n")
+            os.replace(tmp, meta_path)
+        except BaseException:
+            unlink_quietly(tmp)
+            raise
+    finally:
+        lock.close()  # before apply_retention, which takes it through its own descriptor
+
+
 def read_metadata(directory: str, name: str) -> TopicConfig:
+    """The topic's config from its topic.json."""
+    return load_metadata(directory, name)[0]
+
+
+def file_stamp(st: os.stat_result) -> tuple[int, int]:
+    """What tells one topic.json from the next: its inode and mtime (an
+    inode number alone is reused once the old file is deleted)."""
+    return st.st_ino, st.st_mtime_ns
+
+
+def load_metadata(directory: str, name: str) -> tuple[TopicConfig, int, tuple[int, int]]:
+    """(config, topic id, ``file_stamp`` of the topic.json read): the id
+    tells a topic deleted and created again from one whose retention was
+    altered."""
     path = os.path.join(directory, METADATA)
     try:
         with open(path) as f:
+            stamp = file_stamp(os.fstat(f.fileno()))
             meta = json.load(f)
     except FileNotFoundError:
         raise TopicNotFoundError(f"topic {name!r} does not exist") from None
@@ -86,9 +142,13 @@ def read_metadata(directory: str, name: str) -> TopicConfig:
         raise CorruptLogError(f"{path}: unknown partition hash {meta['hash']!r}")
     fields = {f.name for f in TopicConfig.__attrs_attrs__}
     try:
-        return TopicConfig(**{k: v for k, v in meta.items() if k in fields})
+        config = TopicConfig(**{k: v for k, v in meta.items() if k in fields})
     except (TypeError, ValueError) as e:  # InvalidArgumentError is a ValueError
         raise CorruptLogError(f"{path}: damaged topic metadata ({e})") from None
+    topic_id = meta.get("id", 0)
+    if not isinstance(topic_id, int) or isinstance(topic_id, bool):
+        raise CorruptLogError(f"{path}: topic id must be an int, not {topic_id!r}")
+    return config, topic_id, stamp
 
 
 class Topic:
@@ -109,7 +169,8 @@ class Topic:
         self._lock = threading.Lock()
         self._parts: list[Partition | None] = [None] * config.partitions
         self.closed = False
-        self.meta_ino = 0  # identity of topic.json: a recreated topic is a new one
+        self.meta_stamp = (0, 0)  # file_stamp of the topic.json read: changes on alter_topic or recreation
+        self.topic_id = 0  # identity of this incarnation (topic.json's "id")
 
     def __repr__(self) -> str:
         return f"<Topic {self.name!r} partitions={self.partitions}>"
@@ -135,9 +196,36 @@ class Topic:
                     part = Partition(
                         self.name, number, os.path.join(self.dir, str(number)),
                         self.config, self._waker, self._fsync, self._mark_deleted,
+                        self.refresh,
                     )
                     self._parts[number] = part
         return part
+
+    def refresh(self, force: bool = False) -> bool:
+        """Take a retention that ``alter_topic`` (in any process) wrote to
+        topic.json into this object and its partitions, keeping them (and
+        so every producer's and consumer's state); False if topic.json is
+        gone, unreadable or names another incarnation (deleted and created
+        again), which the caller handles as a new topic. ``force``: compare
+        the topic id even if the file looks unchanged."""
+        try:
+            if not force and file_stamp(os.stat(os.path.join(self.dir, METADATA))) == self.meta_stamp:
+                return True
+            config, topic_id, stamp = load_metadata(self.dir, self.name)
+        except (OSError, MiniKafkaError):
+            return False
+        if topic_id != self.topic_id or config.partitions != self.partitions:
+            return False
+        # Only retention changes (alter_topic); the storage settings are written once.
+        new = attrs.evolve(self.config, retention_ms=config.retention_ms,
+                           retention_bytes=config.retention_bytes)
+        with self._lock:
+            self.config = new
+            self.meta_stamp = stamp
+            for part in self._parts:
+                if part is not None:
+                    part.config = new
+        return True
 
     def _mark_deleted(self) -> None:
         # Another process deleted the topic: users of this object (a
@@ -157,9 +245,16 @@ class Topic:
         no longer keep (also runs when a segment rolls and when a broker opens).
         Waits at most ``timeout`` seconds (default: the broker's
         ``request_timeout``) for each partition's writer lock, then raises
-        :class:`~minikafka.TimeoutError`."""
+        :class:`~minikafka.TimeoutError`; ``TopicNotFoundError`` if the topic
+        was deleted since this object was looked up."""
         if timeout is None:
             timeout = self.request_timeout
+        if not self.refresh(force=True):
+            # Its old retention would delete another topic's segments.
+            self.closed = True
+            raise TopicNotFoundError(
+                f"topic {self.name!r} was deleted (or deleted and created again) since this "
+                f"Topic was looked up: look it up again with broker.topic()")
         for p in range(self.partitions):
             self.partition(p).apply_retention(timeout)
 

@@ -69,7 +69,7 @@ class ListBackend:
     def wakeup(self) -> None:
         pass
 
-    def seek(self, tp: TopicPartition, offset: int) -> None:
+    def seek(self, tp: TopicPartition, offset: int, edge: str | None = None) -> None:
         self.pos[tp] = offset
 
     def position(self, tp: TopicPartition) -> int:

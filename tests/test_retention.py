@@ -3,7 +3,12 @@ across many segments, size and time retention, retention on reopen."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +18,7 @@ from minikafka import Consumer, Producer, TopicPartition
 SEG = 4096
 TP0 = TopicPartition("t", 0)
 HOUR_MS = 3600 * 1000
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def now_ms() -> int:
@@ -257,8 +263,10 @@ def test_retention_ms_keeps_segment_with_any_recent_record(small_broker):
     small_broker.create_topic("t", retention_ms=60_000)
     old = now_ms() - 2 * HOUR_MS
     recent = now_ms()
-    # alternate old and recent timestamps: every segment's newest record is recent
-    with Producer(small_broker) as p:
+    # alternate old and recent timestamps: every segment's newest record is recent.
+    # One record per batch: with lingering, a loaded machine could flush a lone old
+    # record as a batch that alone filled a segment (which retention rightly deleted).
+    with Producer(small_broker, linger_ms=0) as p:
         for i in range(200):
             p.send("t", value_for(i), timestamp_ms=old if i % 2 == 0 else recent)
     assert small_broker.topic("t").beginning_offsets() == {0: 0}
@@ -333,3 +341,190 @@ def test_consumer_beginning_offsets_after_retention(small_broker):
         c.seek_to_beginning(TP0)
         assert c.position(TP0) == begin
         assert c.poll(timeout=1.0, max_records=1)[0].offset == begin
+
+
+# -- alter_topic: a new retention, the same topic ------------------------------------------------
+
+
+@pytest.mark.parametrize("reset", ["earliest", "latest"])
+def test_alter_topic_keeps_consumer_positions(small_broker, reset):
+    """Changing retention is not recreating the topic: a consumer of this
+    process (which looks the topic up again) neither rereads from the
+    beginning nor jumps to the end."""
+    small_broker.create_topic("t")
+    send_values(small_broker, [value_for(i) for i in range(10)])
+    with Consumer(small_broker, "t", auto_offset_reset=reset) as c:
+        c.seek(TP0, 3)
+        assert [r.offset for r in c.poll(timeout=1.0, max_records=2)] == [3, 4]
+        small_broker.alter_topic("t", retention_ms=HOUR_MS)
+        time.sleep(1.2)  # past the consumer's subscription refresh
+        send_values(small_broker, [value_for(10)])
+        got = []
+        deadline = time.monotonic() + 5
+        while len(got) < 6 and time.monotonic() < deadline:
+            got += [r.offset for r in c.poll(timeout=0.2)]
+        assert got == list(range(5, 11))
+
+
+def test_alter_topic_keeps_the_records_a_producer_still_holds(small_broker):
+    small_broker.create_topic("t")
+    with Producer(small_broker, linger_ms=60_000) as p:
+        futures = [p.send("t", value_for(i)) for i in range(5)]
+        small_broker.alter_topic("t", retention_bytes=10 * SEG)
+        p.flush(timeout=10)
+        assert [f.result(timeout=0).offset for f in futures] == list(range(5))
+    assert [r.value for r in read_from(small_broker, TP0)] == [value_for(i) for i in range(5)]
+
+
+def test_alter_topic_by_another_process_reaches_this_process(small_broker, data_dir):
+    """A writer here applies the retention another process set when it next
+    rolls, and this process's consumers keep their positions."""
+    small_broker.create_topic("t")
+    send_values(small_broker, [value_for(i) for i in range(10)])
+    with Producer(small_broker, linger_ms=0) as p, \
+            Consumer(small_broker, "t", auto_offset_reset="earliest") as c:
+        p.send("t", value_for(10)).result(timeout=5)
+        assert len(c.poll(timeout=1.0, max_records=4)) == 4
+        code = ("import sys, minikafka\n"
+                "with minikafka.Broker(sys.argv[1], segment_bytes=4096) as b:\n"
+                "    b.alter_topic('t', retention_bytes=2 * 4096)\n")
+        subprocess.run([sys.executable, "-c", code, str(data_dir)], check=True, timeout=60,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+        for i in range(11, 400):
+            p.send("t", value_for(i)).result(timeout=5)
+        assert log_bytes(data_dir) <= 3 * SEG  # retention_bytes plus the active segment
+        assert small_broker.topic("t").config.retention_bytes == 2 * SEG
+        time.sleep(1.2)  # past the consumer's subscription refresh
+        assert c.position(TP0) == 4  # not reset to the (new) beginning: the same topic
+
+
+# -- timestamps ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ts", [2**63, 2**64 + 5])
+def test_a_timestamp_past_int64_is_refused_naming_it(small_broker, ts):
+    """Timestamps are stored as signed 64-bit ms: beyond that send and
+    send_many raise InvalidArgumentError naming timestamp_ms (a bare
+    struct.error before) and write nothing."""
+    small_broker.create_topic("t")
+    with Producer(small_broker, linger_ms=50) as p:
+        p.send("t", b"a")
+        with pytest.raises(minikafka.InvalidArgumentError, match="timestamp_ms"):
+            p.send("t", b"x", timestamp_ms=ts)
+        with pytest.raises(minikafka.InvalidArgumentError, match="timestamp_ms"):
+            p.send_many("t", [b"y"], timestamp_ms=ts)
+        assert p.send("t", b"b", timestamp_ms=2**63 - 1).result(timeout=5).timestamp == 2**63 - 1
+    assert [r.value for r in read_from(small_broker, TP0)] == [b"a", b"b"]
+
+
+# -- retention through a stale Topic ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("used", [True, False])
+def test_apply_retention_of_a_topic_deleted_and_created_again_deletes_nothing(make_broker, used):
+    """A Topic looked up before another broker (process) deleted and
+    recreated the name must not apply its old retention to the new topic's
+    segments (it deleted them, without the new writer lock when ``used``)."""
+    a, b = make_broker(segment_bytes=SEG), make_broker(segment_bytes=SEG)
+    stale = a.create_topic("t", retention_bytes=SEG)
+    if used:
+        send_values(a, [b"old"])
+    b.delete_topic("t")
+    b.create_topic("t")
+    send_values(b, [value_for(i) for i in range(200)])
+    with pytest.raises(minikafka.TopicNotFoundError, match="created again"):
+        stale.apply_retention()
+    assert b.topic("t").beginning_offsets() == {0: 0}
+    assert [r.value for r in read_from(b, TP0)] == [value_for(i) for i in range(200)]
+    a.topic("t").apply_retention()  # looked up again: the new topic, no retention
+    assert b.topic("t").beginning_offsets() == {0: 0}
+
+
+# -- alter_topic from several brokers at once ------------------------------------------------------
+
+ALTER_MANY = ("import sys, minikafka\n"
+              "with minikafka.Broker(sys.argv[1]) as b:\n"
+              "    for i in range(300):\n"
+              "        b.alter_topic('t', **{sys.argv[2]: 1000 + i})\n")
+
+
+@pytest.mark.parametrize("where", ["threads", "processes"])
+def test_concurrent_alter_topic_loses_no_change(make_broker, data_dir, where):
+    """Each alter_topic reads, changes and replaces topic.json: two brokers
+    (threads of one process, or processes) altering different settings at
+    once must keep both last values. Two Brokers of one process shared the
+    temporary file name (bare FileNotFoundError, lost changes); processes
+    lost each other's changes."""
+    make_broker().create_topic("t")
+    fields = ("retention_ms", "retention_bytes")
+    if where == "threads":
+        errors: list[BaseException] = []
+
+        def alter(broker, field):
+            try:
+                for i in range(200):
+                    broker.alter_topic("t", **{field: 1000 + i})
+            except BaseException as e:
+                errors.append(e)
+
+        threads = [threading.Thread(target=alter, args=(make_broker(), f)) for f in fields]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert errors == []
+        last = 1199
+    else:
+        children = [subprocess.Popen([sys.executable, "-c", ALTER_MANY, str(data_dir), f],
+                                     env={**os.environ, "PYTHONPATH": str(ROOT)}) for f in fields]
+        assert [c.wait(timeout=120) for c in children] == [0, 0]
+        last = 1299
+    config = make_broker().topic("t").config
+    assert (config.retention_ms, config.retention_bytes) == (last, last)
+
+
+def test_a_future_timestamp_keeps_its_segment_and_the_ones_after(small_broker):
+    """As concepts.md says (and as in Kafka): retention by time deletes the
+    oldest segments while they are old, so a segment holding a timestamp in
+    the future stays until that time, and old segments after it stay too."""
+    small_broker.create_topic("t", retention_ms=60_000)
+    old = now_ms() - 2 * HOUR_MS
+    with Producer(small_broker, linger_ms=0) as p:
+        p.send("t", value_for(0), timestamp_ms=now_ms() + 24 * HOUR_MS).result(timeout=5)
+        for i in range(1, 200):
+            p.send("t", value_for(i), timestamp_ms=old).result(timeout=5)
+    small_broker.topic("t").apply_retention()
+    assert small_broker.topic("t").beginning_offsets() == {0: 0}
+    assert len(read_from(small_broker, TP0)) == 200
+
+
+@pytest.mark.parametrize("reset", ["latest", "none"])
+def test_seek_to_beginning_then_retention_moves_the_head_reads_the_new_beginning(small_broker, reset):
+    """seek_to_beginning means the first retained offset when reading starts
+    (as Kafka resolves it lazily): retention deleting the offset it looked
+    up before the next poll must not hand the position to auto_offset_reset
+    (which jumped to the end, skipping every record, or raised NoOffsetError)."""
+    small_broker.create_topic("t", retention_bytes=SEG)
+    send_values(small_broker, [value_for(i) for i in range(20)])
+    with Consumer(small_broker, auto_offset_reset=reset) as c:
+        c.assign([TP0])
+        c.seek_to_beginning(TP0)
+        send_values(small_broker, [value_for(i) for i in range(20, 400)])
+        begin = small_broker.topic("t").beginning_offsets()[0]
+        assert begin > 0
+        records = c.poll(timeout=1.0, max_records=2)
+        # (how many records the retained segment holds depends on batching)
+        assert [r.value for r in records] == [value_for(i) for i in range(begin, min(begin + 2, 400))]
+
+
+def test_seek_to_end_then_retention_deletes_it_stays_at_the_end(small_broker):
+    """The same for seek_to_end: an end offset whose segment retention
+    deleted meanwhile is still the end, not auto_offset_reset's earliest."""
+    small_broker.create_topic("t", retention_bytes=1)
+    send_values(small_broker, [value_for(i) for i in range(20)])
+    with Consumer(small_broker, auto_offset_reset="earliest") as c:
+        c.assign([TP0])
+        c.seek_to_end(TP0)
+        send_values(small_broker, [value_for(i) for i in range(20, 400)])
+        assert small_broker.topic("t").beginning_offsets()[0] > 20
+        assert c.position(TP0) == 400

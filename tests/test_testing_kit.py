@@ -51,10 +51,11 @@ def test_closed_after_the_test_part2():
 '''
 
 
-def run_pytest(tmp_path: Path, args: list[str], pythonpath: str, autoload: bool = True
-               ) -> subprocess.CompletedProcess[str]:
+def run_pytest(tmp_path: Path, args: list[str], pythonpath: str, autoload: bool = True,
+               conftest: str = "") -> subprocess.CompletedProcess[str]:
     test_file = tmp_path / "test_uses_fixture.py"
     test_file.write_text(FIXTURE_ONLY_TESTS)
+    (tmp_path / "conftest.py").write_text(conftest)
     env = {**os.environ, "PYTHONPATH": pythonpath}
     env.pop("PYTEST_ADDOPTS", None)
     env.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
@@ -74,11 +75,42 @@ def test_plugin_fixture_in_a_subprocess(tmp_path: Path) -> None:
     assert "4 passed" in proc.stdout
 
 
+def install_like_a_wheel(tmp_path: Path) -> Path:
+    """A site directory holding the package (linked) and a dist-info with
+    the pytest11 entry point declared in pyproject.toml."""
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]["pytest11"]
+    assert list(declared) == ["minikafka"]
+    site = tmp_path / "site"
+    info = site / "minikafka_testkit-0.0.dist-info"
+    info.mkdir(parents=True)
+    (site / "minikafka").symlink_to(ROOT / "minikafka")
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: minikafka-testkit\nVersion: 0.0\n")
+    (info / "entry_points.txt").write_text(
+        "[pytest11]\n" + "".join(f"{k} = {v}\n" for k, v in declared.items()))
+    return site
+
+
+@pytest.mark.parametrize("how", ["-p", "pytest_plugins"])
+def test_naming_the_plugin_module_as_well_as_the_entry_point_works(tmp_path: Path, how: str) -> None:
+    """With minikafka installed (entry point on), a project that also loads
+    the plugin by module name, as pytest's docs show for any plugin, runs
+    (pytest refused to start: "Plugin already registered under a different
+    name")."""
+    site = install_like_a_wheel(tmp_path)
+    if how == "-p":
+        proc = run_pytest(tmp_path, ["-p", "minikafka.testing.plugin"], str(site))
+    else:
+        proc = run_pytest(tmp_path, [], str(site),
+                          conftest='pytest_plugins = ["minikafka.testing.plugin"]\n')
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "4 passed" in proc.stdout
+
+
 def test_plugin_is_found_through_the_pytest11_entry_point(tmp_path: Path) -> None:
     """The entry point declared in pyproject.toml, installed as a dist-info
     would be, loads the plugin with no -p option."""
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]["pytest11"]
-    assert declared == {"minikafka": "minikafka.testing.plugin"}
+    assert declared == {"minikafka": "minikafka.testing.pytest_entry"}
     # Only this directory on the path: the package (linked) and its dist-info.
     site = tmp_path / "site"
     info = site / "minikafka_testkit-0.0.dist-info"
@@ -220,3 +252,30 @@ def test_a_multi_process_test_with_the_kit(tmp_path: Path) -> None:
         for key in {r.key for r in records}:
             mine = [int(r.value) for r in records if r.key == key]
             assert mine == sorted(mine)  # one key, one partition, in order
+
+
+@pytest.mark.parametrize(("timeout", "error"), [(float("nan"), minikafka.InvalidArgumentError),
+                                                (-1.0, minikafka.InvalidArgumentError),
+                                                ("1", TypeError), (True, TypeError)])
+def test_read_topic_refuses_a_timeout_that_is_not_a_number_of_seconds(tmp_path: Path, timeout,
+                                                                       error) -> None:
+    """NaN compared as never expired: read_topic could wait forever. A bad
+    type is a TypeError, as everywhere in the API."""
+    with small_broker(tmp_path / "d") as broker:
+        broker.create_topic("t")
+        with pytest.raises(error, match="timeout"):
+            read_topic(broker, "t", timeout=timeout)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: mks.records(partitions=0), lambda: mks.records(partitions="3"),
+    lambda: mks.records(partitions=True), lambda: mks.records(key_size=-1),
+    lambda: mks.keys(max_size=-1), lambda: mks.values(max_size=1.5),
+    lambda: mks.headers(max_headers=-1), lambda: mks.headers(max_value_size="8"),
+])
+def test_strategies_refuse_bad_arguments_naming_them(call) -> None:
+    """At the call, naming the argument (records(partitions=0) failed only
+    when drawing, with hypothesis' "max_value=-1 < min_value=0")."""
+    with pytest.raises((TypeError, minikafka.InvalidArgumentError),
+                       match=r"partitions|key_size|max_size|max_headers|max_value_size"):
+        call()

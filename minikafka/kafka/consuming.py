@@ -499,7 +499,8 @@ class KafkaConsumerBackend:
         if tp not in self._positions:
             raise InvalidArgumentError(f"{tp.topic}/{tp.partition} is not assigned to this consumer")
 
-    def seek(self, tp: TopicPartition, offset: int) -> None:
+    def seek(self, tp: TopicPartition, offset: int, edge: str | None = None) -> None:
+        # edge (seek_to_beginning/end): the offset out of range is left to the cluster
         with self._lock:
             self._assigned(tp)
             self._positions[tp] = offset

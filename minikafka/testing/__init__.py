@@ -46,7 +46,9 @@ def read_topic(broker: Any, topic: str, partition: int | None = None, *, timeout
     """
     if partition is not None and (not isinstance(partition, int) or isinstance(partition, bool)):
         raise TypeError(f"partition must be an int or None, not {type(partition).__name__}")
-    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout < 0:
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool):
+        raise TypeError(f"timeout must be a number of seconds, not {type(timeout).__name__}")
+    if not timeout >= 0:  # NaN too, which would never expire
         raise InvalidArgumentError(f"timeout must be a number of seconds >= 0, got {timeout!r}")
     count = broker.topic(topic).partitions
     numbers = range(count) if partition is None else [partition]

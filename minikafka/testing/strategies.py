@@ -19,20 +19,33 @@ except ImportError as e:  # pragma: no cover - depends on the environment
         "minikafka.testing.strategies needs hypothesis: pip install hypothesis"
     ) from e
 
+from ..errors import InvalidArgumentError
+
 __all__ = ["headers", "keys", "records", "timestamps", "values"]
 
 #: Timestamps from the epoch to about year 2100 (ms).
 MAX_TIMESTAMP = 4_102_444_800_000
 
 
+def _check_size(name: str, value: object, least: int = 0) -> None:
+    """At the call, not when hypothesis first draws (where the error names
+    hypothesis' own arguments)."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if value < least:
+        raise InvalidArgumentError(f"{name} must be >= {least}, got {value}")
+
+
 def keys(max_size: int = 64, nullable: bool = True) -> st.SearchStrategy[bytes | None]:
     """Record keys: bytes up to ``max_size``, or None (no key) if ``nullable``."""
+    _check_size("max_size", max_size)
     strategy = st.binary(max_size=max_size)
     return st.one_of(st.none(), strategy) if nullable else strategy
 
 
 def values(max_size: int = 1024, nullable: bool = True) -> st.SearchStrategy[bytes | None]:
     """Record values: bytes up to ``max_size``, or None (a tombstone) if ``nullable``."""
+    _check_size("max_size", max_size)
     strategy = st.binary(max_size=max_size)
     return st.one_of(st.none(), strategy) if nullable else strategy
 
@@ -40,6 +53,8 @@ def values(max_size: int = 1024, nullable: bool = True) -> st.SearchStrategy[byt
 def headers(max_headers: int = 4, max_value_size: int = 64
             ) -> st.SearchStrategy[list[tuple[str, bytes | None]]]:
     """Header lists: (name, value) pairs, names may repeat, values may be None."""
+    _check_size("max_headers", max_headers)
+    _check_size("max_value_size", max_value_size)
     pair = st.tuples(st.text(max_size=16),
                      st.one_of(st.none(), st.binary(max_size=max_value_size)))
     return st.lists(pair, max_size=max_headers)
@@ -67,4 +82,8 @@ def records(partitions: int | None = None, key_size: int = 64, value_size: int =
     """Keyword arguments for ``Producer.send(topic, **kwargs)``: ``value``
     and ``key`` always, ``headers`` and ``timestamp_ms`` sometimes, and
     ``partition`` sometimes when the topic's ``partitions`` is given."""
+    if partitions is not None:
+        _check_size("partitions", partitions, least=1)
+    _check_size("key_size", key_size)
+    _check_size("value_size", value_size)
     return _records(partitions, key_size, value_size)
