@@ -385,3 +385,18 @@ def test_the_same_kafka_topic_is_refused(kafka_bootstrap: str, kafka_url: str) -
         with pytest.raises(minikafka.InvalidArgumentError, match="onto itself"):
             minikafka.mirror(kafka_url, f"kafka://localhost:{port}", topic, progress=False)
         assert k.topic(topic).end_offsets() == {0: 1}
+
+
+def test_cli_says_when_an_interrupt_left_progress_uncommitted(monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    import minikafka.kafka.mirror as mirror_module
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        e = KeyboardInterrupt()
+        e.add_note("mirror: progress of this run's last chunk was not committed (timed out)")
+        raise e
+
+    monkeypatch.setattr(mirror_module, "mirror", interrupted)
+    assert mirror_main(["a", "b", "-t", "t", "-q"]) == 130
+    err = capsys.readouterr().err
+    assert "not committed" in err and "progress was committed" not in err
