@@ -10,10 +10,13 @@ import io
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from kafka_broker import xfail_on_tansu
 
 import minikafka
+from minikafka.kafka.mirror import default_group
 from minikafka.kafka.mirror_cli import main as mirror_main
 
 
@@ -127,3 +130,273 @@ def test_round_trip_through_kafka(source: minikafka.Broker, tmp_path: Path, kafk
         assert read_all(dest, topic) == read_all(source, topic)
     assert minikafka.mirror(source, kafka_url, topic, progress=False).records == 0
     assert minikafka.mirror(kafka_url, back_path, topic, progress=False).records == 0
+
+
+def test_a_record_the_destination_refuses_is_not_committed(tmp_path: Path) -> None:
+    """A send that raises mid-batch: the records polled after it were
+    committed as copied (lost); now progress stops at the refused one."""
+    with minikafka.Broker(tmp_path / "src") as src, \
+            minikafka.Broker(tmp_path / "small", segment_bytes=1 << 16) as small:
+        src.create_topic("t", partitions=1)
+        with minikafka.Producer(src) as p:
+            for i in range(10):
+                p.send("t", b"before-%d" % i, partition=0)
+            p.send("t", b"x" * 200_000, partition=0)  # more than a 64 KiB segment holds
+            for i in range(10):
+                p.send("t", b"after-%d" % i, partition=0)
+        with pytest.raises(minikafka.RecordTooLargeError):
+            minikafka.mirror(src, small, "t", progress=False)
+        assert small.topic("t").end_offsets() == {0: 10}
+        assert src.committed_offsets(default_group("t")) == {minikafka.TopicPartition("t", 0): 10}
+        # the same group, a destination that can hold it: the rest arrives
+        again = minikafka.mirror(src, tmp_path / "roomy", "t", progress=False)
+        assert again.records == 11
+
+
+def test_interrupt_inside_a_batch_commits_only_what_was_sent(source: minikafka.Broker, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from minikafka.local_producer import LocalProducer
+
+    fill(source, "events", 0, 90)
+    real_send = LocalProducer.send
+    calls = [0]
+
+    def send(self: LocalProducer, *args: object, **kwargs: object) -> object:
+        calls[0] += 1
+        if calls[0] == 25:
+            raise KeyboardInterrupt
+        return real_send(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(LocalProducer, "send", send)
+    dest_path = tmp_path / "dst"
+    with pytest.raises(KeyboardInterrupt):
+        minikafka.mirror(source, dest_path, "events", progress=False)
+    monkeypatch.setattr(LocalProducer, "send", real_send)
+    with minikafka.Broker(dest_path) as dest:
+        assert sum(dest.topic("events").end_offsets().values()) == 24
+    assert sum(source.committed_offsets(default_group("events")).values()) == 24
+    assert minikafka.mirror(source, dest_path, "events", progress=False).records == 66
+    with minikafka.Broker(dest_path) as dest:
+        assert read_all(dest, "events") == read_all(source, "events")
+
+
+def test_no_more_than_chunk_records_between_commits(source: minikafka.Broker, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a crash copies twice is bounded by ``chunk`` (docs/scaling.md)."""
+    from minikafka.local_consumer import LocalConsumer
+
+    fill(source, "events", 0, 300)
+    real_fetch = LocalConsumer.fetch
+    first = [True]
+
+    def fetch(self: LocalConsumer, max_records: int, timeout: float | None) -> list[minikafka.Record]:
+        if first[0]:  # a poll that returns less than it may (as when the source is written meanwhile)
+            first[0] = False
+            return real_fetch(self, 7, timeout)
+        return real_fetch(self, max_records, timeout)
+
+    monkeypatch.setattr(LocalConsumer, "fetch", fetch)
+    commits: list[int] = []
+    real_commit = minikafka.Consumer.commit
+
+    def commit(self: minikafka.Consumer, offsets: object = None) -> None:
+        real_commit(self, offsets)  # type: ignore[arg-type]
+        commits.append(sum(source.committed_offsets(default_group("events")).values()))
+
+    monkeypatch.setattr(minikafka.Consumer, "commit", commit)
+    minikafka.mirror(source, tmp_path / "d", "events", chunk=40, poll_timeout=0.05, progress=False)
+    steps = [b - a for a, b in zip([0, *commits], commits, strict=False)]
+    assert commits[-1] == 300 and max(steps) <= 40, steps
+
+
+def test_the_topic_itself_is_refused_as_destination(source: minikafka.Broker, tmp_path: Path) -> None:
+    fill(source, "events", 0, 6)
+    for dest in (source, source.path, f"file://{source.path}"):
+        with pytest.raises(minikafka.InvalidArgumentError, match="onto itself"):
+            minikafka.mirror(source, dest, "events", progress=False)
+    assert sum(source.topic("events").end_offsets().values()) == 6
+    copy = minikafka.mirror(source, source.path, "events", destination_topic="copy", progress=False)
+    assert copy.records == 6 and read_all(source, "copy") == read_all(source, "events")
+
+
+def test_a_group_with_live_members_is_refused(source: minikafka.Broker, tmp_path: Path) -> None:
+    fill(source, "events", 0, 6)
+    with minikafka.Consumer(source, "events", group_id="app", auto_offset_reset="earliest") as app:
+        assert app.poll(timeout=5, max_records=2)
+        app.commit()
+        before = source.committed_offsets("app")
+        with pytest.raises(minikafka.InvalidArgumentError, match="live member"):
+            minikafka.mirror(source, tmp_path / "d", "events", group_id="app", progress=False)
+        assert source.committed_offsets("app") == before
+    assert not (tmp_path / "d").exists() or not (tmp_path / "d" / "topics" / "events").exists()
+
+
+def test_a_missing_source_directory_is_not_created(tmp_path: Path) -> None:
+    for source in (tmp_path / "typo", f"file://{tmp_path / 'typo'}", str(tmp_path / "typo")):
+        with pytest.raises(minikafka.InvalidArgumentError, match="does not exist"):
+            minikafka.mirror(source, tmp_path / "d", "events", progress=False)
+    assert not (tmp_path / "typo").exists() and not (tmp_path / "d").exists()
+    assert mirror_main([str(tmp_path / "typo"), str(tmp_path / "d"), "-t", "events", "-q"]) == 1
+    assert not (tmp_path / "typo").exists()
+
+
+def test_progress_default_without_stderr(source: minikafka.Broker, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """pythonw and daemons have no sys.stderr: no progress line, no crash."""
+    fill(source, "events", 0, 3)
+    monkeypatch.setattr("sys.stderr", None)
+    assert minikafka.mirror(source, tmp_path / "d", "events").records == 3
+
+
+def test_records_kafka_does_not_acknowledge_are_not_committed(source: minikafka.Broker, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """flush() returns once every record is acknowledged *or failed*: the
+    failed ones were committed as copied. A cluster that stops answering
+    after the topic lookup: nothing is delivered, nothing committed."""
+    from kafka_broker import _free_port
+
+    from minikafka.kafka.admin import KafkaBroker, KafkaTopic
+
+    fill(source, "events", 0, 30)
+    monkeypatch.setattr(KafkaBroker, "topic", lambda self, name: KafkaTopic(self, name, 3))
+    monkeypatch.setattr(KafkaBroker, "identity", lambda self: ("nowhere", frozenset()))
+    with minikafka.connect(f"kafka://127.0.0.1:{_free_port()}", request_timeout=10,
+                           producer_config={"message.timeout.ms": 1000}) as dead, \
+            pytest.raises(minikafka.TimeoutError):
+        minikafka.mirror(source, dead, "events", progress=False)
+    assert sum(source.committed_offsets(default_group("events")).values()) == 0
+
+
+def _transactional(bootstrap: str, topic: str, values: list[bytes], commit: bool | None) -> object:
+    """Produce ``values`` to partition 0 in one transaction, committed,
+    aborted or (None) left open; returns the producer."""
+    from confluent_kafka import Producer
+
+    p = Producer({"bootstrap.servers": bootstrap, "transactional.id": f"tx-{topic}"})
+    p.init_transactions(10)
+    p.begin_transaction()
+    for v in values:
+        p.produce(topic, v, partition=0)
+    if commit is None:
+        p.flush(10)
+    elif commit:
+        p.commit_transaction(10)
+    else:
+        p.abort_transaction(10)
+    return p
+
+
+def test_a_transactional_kafka_topic_is_mirrored_to_its_end(kafka_bootstrap: str, kafka_url: str,
+                                                            tmp_path: Path) -> None:
+    """The commit marker after a transaction's records is an offset with no
+    record: positions stopped below the end offset and the mirror (and a
+    stop_at_end consumer) waited for ever."""
+    import uuid
+
+    topic = f"tx-{uuid.uuid4().hex[:10]}"
+    with minikafka.connect(kafka_url) as k:
+        k.create_topic(topic, partitions=1)
+        _transactional(kafka_bootstrap, topic, [b"v%d" % i for i in range(5)], commit=True)
+        assert k.topic(topic).end_offsets() == {0: 6}
+        with minikafka.Consumer(k, topic, group_id=f"g-{topic}", auto_offset_reset="earliest",
+                                stop_at_end=True, session_timeout=1.5, heartbeat_interval=0.3) as c:
+            assert [r.value for r in c] == [b"v%d" % i for i in range(5)]
+    back = tmp_path / "back"
+    first = minikafka.mirror(kafka_url, back, topic, progress=False)
+    assert first.records == 5
+    with minikafka.connect(kafka_url) as k:
+        assert k.committed_offsets(first.group_id) == {minikafka.TopicPartition(topic, 0): 6}
+    assert minikafka.mirror(kafka_url, back, topic, progress=False).records == 0
+
+
+def test_a_source_that_stops_sending_times_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A source below its end offsets that sends nothing more (a cluster
+    gone away: librdkafka's poll just returns nothing): the mirror waited
+    for ever; now TimeoutError after the source's request_timeout."""
+    import threading
+
+    from minikafka.local_consumer import LocalConsumer
+
+    with minikafka.Broker(tmp_path / "src", request_timeout=1.0) as src:
+        src.create_topic("t", partitions=1)
+        real_fetch = LocalConsumer.fetch
+
+        def fetch(self: LocalConsumer, max_records: int, timeout: float | None) -> list[minikafka.Record]:
+            if fetched:  # then silence
+                time.sleep(timeout or 0)
+                return []
+            fetched.append(1)
+            return real_fetch(self, 1, timeout)
+
+        fetched: list[int] = []
+
+        monkeypatch.setattr(LocalConsumer, "fetch", fetch)
+        with minikafka.Producer(src) as p:
+            p.send_many("t", [b"first", b"second", b"third"], partition=0)
+        outcome: list[BaseException | None] = []
+
+        def run() -> None:
+            try:
+                minikafka.mirror(src, tmp_path / "d", "t", progress=False, poll_timeout=0.1)
+                outcome.append(None)
+            except BaseException as e:
+                outcome.append(e)
+
+        worker = threading.Thread(target=run, daemon=True)
+        started = time.monotonic()
+        worker.start()
+        worker.join(15)
+        assert not worker.is_alive(), "mirror still waiting after 15 s"
+        assert isinstance(outcome[0], minikafka.TimeoutError), outcome
+        assert "no record from the source" in str(outcome[0])
+        assert time.monotonic() - started < 10
+        assert src.committed_offsets(default_group("t")) == {minikafka.TopicPartition("t", 0): 1}
+
+
+@xfail_on_tansu("the high watermark leaves out an open transaction's records")
+def test_a_source_that_sends_nothing_times_out(kafka_bootstrap: str, kafka_url: str, tmp_path: Path) -> None:
+    """An open transaction: its records are below the high watermark but
+    a read_committed consumer gets none: the mirror waited for ever; now
+    TimeoutError after the source's request_timeout."""
+    import uuid
+
+    topic = f"open-{uuid.uuid4().hex[:10]}"
+    with minikafka.connect(kafka_url, request_timeout=2) as k:
+        k.create_topic(topic, partitions=1)
+        p: Any = _transactional(kafka_bootstrap, topic, [b"a", b"b"], commit=None)
+        try:
+            started = time.monotonic()
+            with pytest.raises(minikafka.TimeoutError, match="no record from the source"):
+                minikafka.mirror(k, tmp_path / "d", topic, progress=False)
+            assert time.monotonic() - started < 20
+        finally:
+            p.abort_transaction(10)
+
+
+def test_the_same_kafka_topic_is_refused(kafka_bootstrap: str, kafka_url: str) -> None:
+    import uuid
+
+    topic = f"self-{uuid.uuid4().hex[:10]}"
+    port = kafka_bootstrap.rpartition(":")[2]
+    with minikafka.connect(kafka_url) as k:
+        k.create_topic(topic, partitions=1)
+        with minikafka.Producer(k) as p:
+            p.send(topic, b"x", partition=0)
+        with pytest.raises(minikafka.InvalidArgumentError, match="onto itself"):
+            minikafka.mirror(kafka_url, f"kafka://localhost:{port}", topic, progress=False)
+        assert k.topic(topic).end_offsets() == {0: 1}
+
+
+def test_cli_says_when_an_interrupt_left_progress_uncommitted(monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    import minikafka.kafka.mirror as mirror_module
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        e = KeyboardInterrupt()
+        e.add_note("mirror: progress of this run's last chunk was not committed (timed out)")
+        raise e
+
+    monkeypatch.setattr(mirror_module, "mirror", interrupted)
+    assert mirror_main(["a", "b", "-t", "t", "-q"]) == 130
+    err = capsys.readouterr().err
+    assert "not committed" in err and "progress was committed" not in err

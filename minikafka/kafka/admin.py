@@ -199,6 +199,17 @@ class KafkaBroker:
         self._until(lambda: self._partition_count(name) == partitions, f"topic {name!r}")
         return KafkaTopic(self, name, partitions)
 
+    def identity(self) -> tuple[str | None, frozenset[str]]:
+        """``(cluster id, advertised broker addresses)``: two KafkaBrokers
+        are one cluster when the ids match and the addresses meet (Tansu
+        gives every cluster the same id)."""
+        self._check_open()
+        try:
+            meta = self._admin.list_topics(timeout=self.request_timeout)
+        except Exception as e:
+            raise translate(e, f"reading the metadata of {self.url}") from None
+        return meta.cluster_id, frozenset(f"{b.host}:{b.port}" for b in meta.brokers.values())
+
     def _partition_count(self, name: str) -> int:
         meta = self._metadata().get(name)
         if meta is None or meta.error is not None:

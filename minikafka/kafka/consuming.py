@@ -421,12 +421,31 @@ class KafkaConsumerBackend:
         if not all(m.error() is None or m.error().code() == eof_code for m in messages):
             return self._records_one_by_one(messages, eof_code)  # raises, after what precedes it
         rest = [m for m in messages if m.error() is None]
+        eofs = [(m.topic(), m.partition(), m.offset()) for m in messages if m.error() is not None]
         if not rest:
+            self._skip_to_eof(eofs)
             return []
         if fetched is not None:  # the whole batch's partitions, as _records_or_rewind would take them
             fetched.update(TopicPartition(m.topic(), m.partition()) for m in messages)
         messages.clear()  # the Messages live on in ``rest`` only, which _records empties
-        return self._records(rest, eof_code, fetched)
+        out = self._records(rest, eof_code, fetched)
+        self._skip_to_eof(eofs)
+        return out
+
+    def _skip_to_eof(self, eofs: list[tuple[str, int, int]]) -> None:
+        """Positions moved up to where partition-EOF events say the fetch
+        reached: offsets that hold no record for the application (a
+        transaction's commit or abort marker, aborted records) would
+        otherwise keep a position below the end offset for ever, and
+        ``at_end`` (so a mirror, ``stop_at_end``) would never be true.
+        The EOF event follows every message of its partition before it
+        (librdkafka drops events of a fetch older than a seek)."""
+        positions = self._positions
+        for topic, partition, offset in eofs:
+            tp = TopicPartition(topic, partition)
+            at = positions.get(tp, -1)
+            if 0 <= at < offset and tp not in self._seeks:
+                positions[tp] = offset
 
     def _records_one_by_one(self, messages: list[Any], eof_code: int) -> list[Record]:
         # Messages come in runs per partition, so the TopicPartition and its
@@ -439,10 +458,12 @@ class KafkaConsumerBackend:
         make = tuple.__new__
         tp: TopicPartition | None = None
         topic, part, expected = "", -1, -1
+        eofs: list[tuple[str, int, int]] = []
         for m in messages:
             err = m.error()
             if err is not None:
                 if err.code() == eof_code:
+                    eofs.append((m.topic(), m.partition(), m.offset()))
                     continue
                 raise _consume_error(err, TopicPartition(m.topic(), m.partition()))
             if m.partition() != part or m.topic() != topic or tp is None:
@@ -466,6 +487,8 @@ class KafkaConsumerBackend:
             expected = offset + 1
         if tp is not None and expected >= 0:
             positions[tp] = expected
+        if eofs:
+            self._skip_to_eof(eofs)
         return out
 
     def _apply_seeks(self) -> None:

@@ -3,9 +3,10 @@
 Written against the public Producer/Consumer API only, so it works for a
 directory and a cluster either way. Every record keeps its partition, key,
 value, headers and timestamp. Progress is committed (as the group
-``group_id`` on the source) after each flushed chunk, so a second run
-continues where the first stopped: after a clean run it copies nothing
-twice; after a crash, at most the last unflushed chunk is copied again.
+``group_id`` on the source) after each chunk the destination acknowledged,
+and only up to the last record it acknowledged, so a second run continues
+where the first stopped: nothing is lost, and after a crash at most the
+last chunk (not yet committed) is copied again (at-least-once).
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any, TextIO
+from urllib.parse import unquote, urlparse
 
 import attrs
 
-from ..errors import InvalidArgumentError, TopicNotFoundError
+from ..errors import InvalidArgumentError, TimeoutError, TopicNotFoundError
+from ..futures import RecordFuture
 from ..records import TopicPartition
 
 #: Records copied between two flush + commit steps.
@@ -48,12 +51,46 @@ def default_group(topic: str) -> str:
     return f"minikafka-mirror.{topic}"
 
 
-def _open(target: Any, stack: ExitStack) -> Any:
+def _local_path(target: str | os.PathLike[str]) -> str | None:
+    """The directory a path or ``file://`` URL names (None for other URLs)."""
+    if isinstance(target, os.PathLike):
+        return os.fspath(target)
+    parsed = urlparse(target)
+    if parsed.scheme == "file":
+        return unquote(parsed.path)
+    return target if len(parsed.scheme) <= 1 else None
+
+
+def _open(target: Any, stack: ExitStack, *, must_exist: bool = False) -> Any:
     from ..broker import connect
 
     if isinstance(target, (str, os.PathLike)):
+        path = _local_path(target) if must_exist else None
+        if path is not None and not os.path.exists(os.path.join(path, "minikafka.json")):
+            # A typo must not become a new, empty data directory.
+            what = "does not exist" if not os.path.exists(path) else "is not a minikafka data directory"
+            raise InvalidArgumentError(f"source {str(target)!r} {what}: nothing to mirror")
         return stack.enter_context(connect(target))
     return target
+
+
+def _same_broker(a: Any, b: Any) -> bool:
+    """Whether two opened brokers are one data directory or one cluster."""
+    pa, pb = getattr(a, "path", None), getattr(b, "path", None)
+    if pa is not None and pb is not None:
+        return os.path.realpath(pa) == os.path.realpath(pb)
+    ia, ib = getattr(a, "identity", None), getattr(b, "identity", None)
+    if callable(ia) and callable(ib):
+        (ca, na), (cb, nb) = ia(), ib()
+        return bool(ca == cb and na & nb)
+    return False
+
+
+def _timeout(broker: Any) -> float:
+    """The broker's ``request_timeout`` (seconds): what a mirror waits for it."""
+    options = getattr(broker, "options", None)
+    value: Any = getattr(options, "request_timeout", None) or getattr(broker, "request_timeout", 30.0)
+    return float(value)
 
 
 def _progress_printer(stream: TextIO, topic: str, total: int) -> Callable[[int, bool], None]:
@@ -73,6 +110,50 @@ def _progress_printer(stream: TextIO, topic: str, total: int) -> Callable[[int, 
     return show
 
 
+class _Chunk:
+    """The records sent since the last commit, and what may be committed.
+
+    ``marks[tp]`` is the offset to commit once everything sent is
+    acknowledged: past the last record sent, or the consumer's position
+    once a whole poll batch was sent (it also skips offsets that hold no
+    record, such as a Kafka transaction's commit marker). A record whose
+    send raised, or that was polled but never sent (an interrupt), is past
+    every mark, so it is never committed uncopied.
+    """
+
+    def __init__(self, marks: dict[TopicPartition, int]) -> None:
+        self.marks = marks
+        self.sent: list[tuple[RecordFuture, TopicPartition, int]] = []
+
+    def __len__(self) -> int:
+        return len(self.sent)
+
+    def add(self, future: RecordFuture, tp: TopicPartition, offset: int) -> None:
+        self.sent.append((future, tp, offset))
+        self.marks[tp] = offset + 1
+
+    def settle(self) -> tuple[dict[TopicPartition, int], BaseException | None]:
+        """After a flush: the offsets to commit (a partition stops at its
+        first record the destination did not acknowledge) and that error."""
+        offsets = dict(self.marks)
+        error: BaseException | None = None
+        failed: set[TopicPartition] = set()
+        for future, tp, offset in self.sent:
+            if tp in failed:
+                continue
+            problem = future.exception(0) if future.done() else TimeoutError("not acknowledged")
+            if problem is not None:
+                failed.add(tp)
+                offsets[tp] = offset
+                if error is None:
+                    error = problem
+                    error.add_note(f"mirror: {tp.topic}/{tp.partition} offset {offset} was not copied; "
+                                   f"progress is committed up to it")
+        self.sent.clear()
+        self.marks.update({tp: offsets[tp] for tp in failed})
+        return offsets, error
+
+
 def mirror(source: Any, destination: Any, topic: str, *, group_id: str | None = None,
            destination_topic: str | None = None, follow: bool = False, chunk: int = CHUNK,
            progress: bool | TextIO | None = None, poll_timeout: float = 0.5) -> MirrorResult:
@@ -80,10 +161,14 @@ def mirror(source: Any, destination: Any, topic: str, *, group_id: str | None = 
 
     The destination topic (``destination_topic``, default the same name) is
     created with the source's partition count if it does not exist; one
-    with fewer partitions is refused. Copies what the source holds when the
-    call starts (``follow=True``: keeps copying until interrupted).
-    ``progress``: a stream for a progress line, True for stderr, None for
-    stderr when it is a terminal.
+    with fewer partitions is refused, and so is the source topic itself
+    (same broker, same name) and a group that has live members. Copies
+    what the source holds when the call starts (``follow=True``: keeps
+    copying until interrupted); ``TimeoutError`` once the source has sent
+    nothing for its ``request_timeout`` while records are still due.
+    Progress is committed every ``chunk`` records, after the destination
+    acknowledged them. ``progress``: a stream for a progress line, True
+    for stderr, None for stderr when it is a terminal.
     """
     from ..consumer import Consumer
     from ..producer import Producer
@@ -98,16 +183,25 @@ def mirror(source: Any, destination: Any, topic: str, *, group_id: str | None = 
     target = topic if destination_topic is None else destination_topic
     stream: TextIO | None
     if progress is None:
-        stream = sys.stderr if sys.stderr.isatty() else None
+        stream = sys.stderr if sys.stderr is not None and sys.stderr.isatty() else None
     elif progress is True:
         stream = sys.stderr
     else:
         stream = progress or None
     started = time.monotonic()
     with ExitStack() as stack:
-        src = _open(source, stack)
-        dst = _open(destination, stack)
+        src = _open(source, stack, must_exist=True)
         partitions = src.topic(topic).partitions
+        dst = _open(destination, stack)
+        if target == topic and _same_broker(src, dst):
+            raise InvalidArgumentError(
+                f"source and destination are the same topic {topic!r} of one broker: a mirror "
+                f"would copy it onto itself (name another destination_topic / --to-topic)")
+        members = src.describe_group(group).members
+        if members:
+            raise InvalidArgumentError(
+                f"group {group!r} has {len(members)} live member(s): a mirror's progress needs a "
+                f"group of its own (its commits would move theirs); choose another group_id / -g")
         try:
             have = dst.topic(target).partitions
         except TopicNotFoundError:
@@ -126,29 +220,52 @@ def mirror(source: Any, destination: Any, topic: str, *, group_id: str | None = 
         total = sum(max(0, ends[tp] - starts[tp]) for tp in tps)
         show = _progress_printer(stream, topic, total) if stream is not None else None
         copied = dict.fromkeys(range(partitions), 0)
-        count = unsaved = 0
+        count = 0
+        pending = _Chunk(dict(starts))
         send = producer.send
+        source_wait, flush_wait = _timeout(src), _timeout(dst)
+        last_news = time.monotonic()
 
         def save() -> None:
-            producer.flush()
-            consumer.commit()
+            producer.flush(flush_wait)
+            offsets, error = pending.settle()
+            consumer.commit(offsets)
+            if error is not None:
+                raise error
 
         try:
             while follow or any(consumer.position(tp) < ends[tp] for tp in tps):
-                for r in consumer.poll(timeout=poll_timeout, max_records=chunk):
-                    send(target, r.value, r.key, partition=r.partition,  # no headers: None, not ()
-                         headers=r.headers or None,  # type: ignore[arg-type]  # None header values copy as None
-                         timestamp_ms=r.timestamp)
+                records = consumer.poll(timeout=poll_timeout, max_records=chunk - len(pending))
+                for r in records:
+                    tp = TopicPartition(topic, r.partition)
+                    future = send(target, r.value, r.key, partition=r.partition,  # no headers: None, not ()
+                                  headers=r.headers or None,  # type: ignore[arg-type]  # None header values copy as None
+                                  timestamp_ms=r.timestamp)
+                    pending.add(future, tp, r.offset)
                     copied[r.partition] += 1
                     count += 1
-                    unsaved += 1
-                if unsaved >= chunk:
+                # the whole batch was sent: what it skipped is done as well
+                pending.marks.update({tp: max(pending.marks[tp], consumer.position(tp)) for tp in tps})
+                now = time.monotonic()
+                if records:
+                    last_news = now
+                elif not follow and now - last_news > source_wait:
+                    behind = [f"{tp.partition} ({consumer.position(tp)} < {ends[tp]})"
+                              for tp in tps if consumer.position(tp) < ends[tp]]
+                    raise TimeoutError(f"mirror of {topic!r}: no record from the source for "
+                                       f"{source_wait:g} s while partitions {', '.join(behind)} are "
+                                       f"below their end offsets (is the source reachable?)")
+                if len(pending) >= chunk:
                     save()
-                    unsaved = 0
                 if show is not None:
                     show(count, False)
-        finally:
-            save()  # also on KeyboardInterrupt: what was copied is recorded
+        except BaseException as e:
+            try:
+                save()  # also on KeyboardInterrupt: what was copied is recorded
+            except Exception as failed:
+                e.add_note(f"mirror: progress of this run's last chunk was not committed ({failed})")
+            raise
+        save()
         if show is not None:
             show(count, True)
     return MirrorResult(topic=topic, group_id=group, records=count, partitions=copied,

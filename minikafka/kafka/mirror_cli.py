@@ -36,8 +36,9 @@ def copy(args: argparse.Namespace) -> int:
         result = mirror(args.source, args.destination, args.topic, group_id=args.group,
                         destination_topic=args.to_topic, follow=args.follow,
                         progress=False if args.quiet else None)
-    except KeyboardInterrupt:
-        print("mirror: interrupted; progress was committed", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        lost = [n for n in getattr(e, "__notes__", ()) if "not committed" in n]
+        print(f"mirror: interrupted; {lost[0] if lost else 'progress was committed'}", file=sys.stderr)
         raise
     print(f"copied {result.records} records of {result.topic} in {result.seconds:.1f} s "
           f"(group {result.group_id})")
