@@ -26,6 +26,7 @@ def backend(positions: dict[TopicPartition, int], one_topic: str | None = None) 
     b._key_de = b._value_de = None
     b._positions = dict(positions)
     b._one_topic = one_topic
+    b._seeks = {}
     return b
 
 
