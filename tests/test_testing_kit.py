@@ -111,14 +111,7 @@ def test_plugin_is_found_through_the_pytest11_entry_point(tmp_path: Path) -> Non
     would be, loads the plugin with no -p option."""
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]["pytest11"]
     assert declared == {"minikafka": "minikafka.testing.pytest_entry"}
-    # Only this directory on the path: the package (linked) and its dist-info.
-    site = tmp_path / "site"
-    info = site / "minikafka_testkit-0.0.dist-info"
-    info.mkdir(parents=True)
-    (site / "minikafka").symlink_to(ROOT / "minikafka")
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: minikafka-testkit\nVersion: 0.0\n")
-    (info / "entry_points.txt").write_text(
-        "[pytest11]\n" + "".join(f"{k} = {v}\n" for k, v in declared.items()))
+    site = install_like_a_wheel(tmp_path)  # only this directory on the path
     proc = run_pytest(tmp_path, [], str(site))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "4 passed" in proc.stdout
