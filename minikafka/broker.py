@@ -21,10 +21,11 @@ import shutil
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from types import EllipsisType
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
 
 import attrs
@@ -68,6 +69,12 @@ DOORBELL = "doorbell"  # futex word that wakes readers in every process (doorbel
 OWN_ENTRIES = frozenset({"topics", "groups", "tmp", DOORBELL})
 
 
+class RecordHolder(Protocol):
+    """What ``Broker.close`` needs of a producer open on it."""
+
+    def write_held(self, timeout: float) -> None: ...
+
+
 class Broker(Closeable):
     """A data directory opened by this process.
 
@@ -99,6 +106,8 @@ class Broker(Closeable):
         self._lock = threading.RLock()
         self._topics: dict[str, Topic] = {}
         self._groups: dict[str, OffsetStore] = {}
+        # Producers open on this broker, whose held records close() writes first.
+        self._producers: weakref.WeakSet[RecordHolder] = weakref.WeakSet()
         self.waker = Waker(options.poll_interval, open_doorbell(str(self.path / DOORBELL)))
         self._closed = False
         for name in self.list_topics():
@@ -437,8 +446,28 @@ class Broker(Closeable):
         store.close()
         shutil.rmtree(grave, ignore_errors=True)
 
+    def attach_producer(self, producer: RecordHolder) -> None:
+        """Have ``close()`` write what ``producer`` holds before closing
+        (called by each local producer backend as it opens)."""
+        self._producers.add(producer)
+
     def close(self) -> None:
-        """Close every topic and group file; later calls raise ClosedError."""
+        """Write what producers still open on this broker hold, then close
+        every topic and group file; later calls raise ClosedError.
+
+        Nothing sent is dropped because the broker was closed before its
+        producers (API.md, "Lifetime"): their held records are written
+        first, all producers together within ``request_timeout``. A record
+        that could not be written in time fails its future with the
+        :class:`~minikafka.TimeoutError`, and a warning names it.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            producers = list(self._producers)
+        deadline = time.monotonic() + self.options.request_timeout
+        for producer in producers:
+            producer.write_held(max(0.0, deadline - time.monotonic()))
         with self._lock:
             if self._closed:
                 return

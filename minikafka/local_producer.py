@@ -181,6 +181,7 @@ class LocalProducer:
         self._closed = False
         self._exiting = False
         _LIVE.add(self)
+        broker.attach_producer(self)
 
     def _route(self, topic: str) -> _TopicRoute:
         if self._closed:
@@ -601,6 +602,20 @@ class LocalProducer:
         error = self._write_lanes(lanes, timeout, deadline)
         if error is not None:
             raise error
+
+    def write_held(self, timeout: float) -> None:
+        """Write what this producer holds, within ``timeout`` seconds: its
+        broker is closing (``Broker.close``). Never raises; a warning names
+        what was not written (those futures raise why)."""
+        if self._closed:
+            return
+        try:
+            self.flush(timeout)
+        except ClosedError:
+            pass  # closed by another thread meanwhile, which wrote or failed its records
+        except MiniKafkaError as e:
+            log.warning("closing broker %s: records an open producer held were not written: %s",
+                        self._broker.path, e)
 
     def close(self, timeout: float | None = None) -> None:
         """Flush, stop the linger thread; later sends raise ClosedError.

@@ -159,6 +159,50 @@ def test_close_flushes_pending_records(broker):
     assert [r.value for r in read_all(broker, "t")] == [b"%d" % i for i in range(25)]
 
 
+def test_broker_close_writes_what_open_producers_hold(tmp_path):
+    """Closing the broker before its producer (a ``with Broker`` block, a
+    fixture's teardown) writes the records the producer still holds; they
+    used to fail with "partition is closed" and were lost."""
+    with minikafka.Broker(tmp_path) as b:
+        b.create_topic("t", partitions=2)
+        p = Producer(b, linger_ms=60_000)
+        futs = [p.send("t", b"v%d" % i, key=b"k%d" % i) for i in range(20)]
+        other = Producer(b, linger_ms=60_000)
+        late = other.send("t", b"other", partition=0)
+    metas = [f.result(timeout=0) for f in futs]
+    assert late.result(timeout=0).partition == 0
+    with pytest.raises(minikafka.ClosedError):
+        p.send("t", b"after")
+    p.close()  # nothing left to write; closing after the broker is fine
+    with minikafka.Broker(tmp_path) as b:
+        assert sum(b.topic("t").end_offsets().values()) == 21
+        for meta in metas:
+            assert meta.partition == b.topic("t").partition_for(b"k%d" % metas.index(meta))
+
+
+def test_broker_close_warns_of_what_it_could_not_write(tmp_path, caplog):
+    """A producer whose partition's writer lock is held elsewhere: close()
+    waits request_timeout, the futures raise TimeoutError, a warning says so."""
+    from minikafka.locking import FileLock
+
+    b = minikafka.Broker(tmp_path, request_timeout=0.3)
+    b.create_topic("t")
+    p = Producer(b, linger_ms=60_000)
+    fut = p.send("t", b"x")
+    lock = FileLock(str(tmp_path / "topics" / "t" / "0" / "writer.lock"))
+    holder = threading.Thread(target=lambda: (lock.acquire(), time.sleep(1.0), lock.release()))
+    holder.start()
+    time.sleep(0.1)
+    started = time.monotonic()
+    with caplog.at_level("WARNING", logger="minikafka"):
+        b.close()
+    assert time.monotonic() - started < 0.9
+    holder.join()
+    with pytest.raises(minikafka.TimeoutError):
+        fut.result(timeout=0)
+    assert "not written" in caplog.text
+
+
 def test_context_manager_flushes_and_closes(broker):
     broker.create_topic("t")
     with Producer(broker, linger_ms=60_000) as p:
