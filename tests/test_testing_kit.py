@@ -164,6 +164,19 @@ def test_read_topic_skips_what_retention_deleted(tmp_path: Path) -> None:
         assert [r.offset for r in records] == list(range(begin, 200))
 
 
+def test_small_broker_keeps_the_segment_size_of_an_options_object(tmp_path: Path) -> None:
+    """An ``options=BrokerOptions(...)`` object is used as is: the test size
+    used to be merged over it, replacing the segment size it set."""
+    given = minikafka.BrokerOptions(segment_bytes=1 << 20, request_timeout=7.0)
+    with small_broker(tmp_path / "a", options=given) as broker:
+        assert broker.options == given
+    with small_broker(tmp_path / "b", options=given, segment_bytes=8192) as broker:
+        assert broker.options.segment_bytes == 8192
+        assert broker.options.request_timeout == 7.0
+    with small_broker(tmp_path / "c") as broker:
+        assert broker.options.segment_bytes == TEST_SEGMENT_BYTES
+
+
 def allocated(path: Path) -> int:
     return sum(os.stat(os.path.join(d, f)).st_blocks * 512
                for d, _, files in os.walk(path) for f in files)

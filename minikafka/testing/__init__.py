@@ -31,8 +31,10 @@ __all__ = ["TEST_SEGMENT_BYTES", "read_topic", "small_broker"]
 
 def small_broker(path: str | os.PathLike[str], **options: Any) -> Broker:
     """A :class:`~minikafka.Broker` on ``path`` with test-sized segments
-    (``segment_bytes=TEST_SEGMENT_BYTES`` unless given)."""
-    options.setdefault("segment_bytes", TEST_SEGMENT_BYTES)
+    (``segment_bytes=TEST_SEGMENT_BYTES`` unless given, as a keyword or in
+    an ``options=BrokerOptions(...)`` object, which is then used as is)."""
+    if options.get("options") is None:
+        options.setdefault("segment_bytes", TEST_SEGMENT_BYTES)
     return Broker(path, **options)
 
 
