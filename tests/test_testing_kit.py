@@ -225,6 +225,29 @@ def test_each_strategy_draws_what_send_accepts(key, value, headers, ts) -> None:
     minikafka.format.encode_headers(headers)  # accepted as send's headers
 
 
+@settings(max_examples=30, deadline=None)
+@given(st.lists(mks.values(min_size=1900, max_size=2200, nullable=False), min_size=1, max_size=8))
+def test_values_near_the_record_size_limit(values: list[bytes]) -> None:
+    """What docs/testing.md suggests for the size limit: a narrowed
+    ``values()`` range draws on both sides of ``max_record_bytes``. Each
+    send is written whole or refused with RecordTooLargeError, and a refusal
+    never disturbs the records around it."""
+    assert all(1900 <= len(v) <= 2200 for v in values)
+    with tempfile.TemporaryDirectory() as d, small_broker(d) as broker:
+        broker.create_topic("t")
+        accepted = []
+        with minikafka.Producer(broker, max_record_bytes=2048) as p:
+            for value in values:
+                try:
+                    p.send("t", value)
+                except minikafka.RecordTooLargeError:
+                    assert len(value) > 2048 - 64  # refused only near or over the limit
+                else:
+                    accepted.append(value)
+        assert all(len(v) <= 2048 for v in accepted)
+        assert [r.value for r in read_topic(broker, "t")] == accepted
+
+
 def test_records_strategy_fields() -> None:
     seen: set[str] = set()
 
@@ -278,10 +301,11 @@ def test_read_topic_refuses_a_timeout_that_is_not_a_number_of_seconds(tmp_path: 
     lambda: mks.records(partitions=True), lambda: mks.records(key_size=-1),
     lambda: mks.keys(max_size=-1), lambda: mks.values(max_size=1.5),
     lambda: mks.headers(max_headers=-1), lambda: mks.headers(max_value_size="8"),
+    lambda: mks.values(min_size=-1), lambda: mks.keys(min_size=9, max_size=8),
 ])
 def test_strategies_refuse_bad_arguments_naming_them(call) -> None:
     """At the call, naming the argument (records(partitions=0) failed only
     when drawing, with hypothesis' "max_value=-1 < min_value=0")."""
     with pytest.raises((TypeError, minikafka.InvalidArgumentError),
-                       match=r"partitions|key_size|max_size|max_headers|max_value_size"):
+                       match=r"partitions|key_size|min_size|max_size|max_headers|max_value_size"):
         call()

@@ -36,17 +36,31 @@ def _check_size(name: str, value: object, least: int = 0) -> None:
         raise InvalidArgumentError(f"{name} must be >= {least}, got {value}")
 
 
-def keys(max_size: int = 64, nullable: bool = True) -> st.SearchStrategy[bytes | None]:
-    """Record keys: bytes up to ``max_size``, or None (no key) if ``nullable``."""
+def _binary(min_size: int, max_size: int) -> st.SearchStrategy[bytes]:
+    _check_size("min_size", min_size)
     _check_size("max_size", max_size)
-    strategy = st.binary(max_size=max_size)
+    if min_size > max_size:
+        raise InvalidArgumentError(f"min_size ({min_size}) must be <= max_size ({max_size})")
+    return st.binary(min_size=min_size, max_size=max_size)
+
+
+def keys(max_size: int = 64, nullable: bool = True, *, min_size: int = 0
+         ) -> st.SearchStrategy[bytes | None]:
+    """Record keys: bytes of ``min_size`` to ``max_size``, or None (no key) if ``nullable``."""
+    strategy = _binary(min_size, max_size)
     return st.one_of(st.none(), strategy) if nullable else strategy
 
 
-def values(max_size: int = 1024, nullable: bool = True) -> st.SearchStrategy[bytes | None]:
-    """Record values: bytes up to ``max_size``, or None (a tombstone) if ``nullable``."""
-    _check_size("max_size", max_size)
-    strategy = st.binary(max_size=max_size)
+def values(max_size: int = 1024, nullable: bool = True, *, min_size: int = 0
+           ) -> st.SearchStrategy[bytes | None]:
+    """Record values: bytes of ``min_size`` to ``max_size``, or None (a
+    tombstone) if ``nullable``.
+
+    hypothesis draws mostly short values, whatever ``max_size``: to test
+    what happens near the producer's ``max_record_bytes``, narrow the range,
+    e.g. ``values(min_size=limit - 100, max_size=limit + 100, nullable=False)``.
+    """
+    strategy = _binary(min_size, max_size)
     return st.one_of(st.none(), strategy) if nullable else strategy
 
 
