@@ -58,20 +58,42 @@ def _settle(fut: asyncio.Future[RecordMetadata], record_future: RecordFuture) ->
         fut.set_exception(e)
 
 
+def _forward(fut: asyncio.Future[RecordMetadata], record_future: RecordFuture) -> None:
+    """Resolve ``fut`` (in its loop) with ``record_future``'s outcome."""
+    if record_future.done():
+        _settle(fut, record_future)
+        return
+    loop = fut.get_loop()
+
+    def done(rf: RecordFuture) -> None:  # runs in whichever thread wrote the batch
+        try:
+            loop.call_soon_threadsafe(_settle, fut, rf)
+        except RuntimeError:
+            pass  # the loop is closed: nobody is left to await it
+
+    record_future.add_done_callback(done)
+
+
 class AsyncProducer:
     """asyncio front end of :class:`~minikafka.Producer`; same options.
 
     ``await send(...)`` queues a record and returns an asyncio future of its
     RecordMetadata (resolved when its batch is written: ``linger_ms`` or a
     full batch, as for ``Producer``); ``send_and_wait`` returns the
-    metadata itself. Records are encoded and (local backend) written in the
-    loop thread: a memory copy into the mapped segment, no waiting.
+    metadata itself. ``send`` encodes in the loop thread, and (local backend)
+    writes a batch it fills there too: a memory copy into the mapped segment,
+    waiting at most ``request_timeout`` if another process holds the
+    partition's writer lock. ``send_and_wait`` (of a record still in its
+    batch), ``flush`` and ``close`` write in a worker thread, so that wait
+    never stops the event loop.
     """
 
     def __init__(self, broker: Any, **options: Any) -> None:
         self._broker = broker
         self._producer = Producer(broker, **options)
         self._local = _is_local(broker)
+        self._request_timeout: float | None = getattr(getattr(broker, "options", None),
+                                                      "request_timeout", None)
 
     def __repr__(self) -> str:
         return f"<AsyncProducer of {self._producer!r}>"
@@ -98,32 +120,24 @@ class AsyncProducer:
         Bad arguments raise here, before anything is queued (as ``Producer.send``)."""
         record_future = self._producer.send(topic, value, key, partition=partition, headers=headers,
                                             timestamp_ms=timestamp_ms)
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[RecordMetadata] = loop.create_future()
-        if record_future.done():
-            _settle(fut, record_future)
-            return fut
-
-        def done(rf: RecordFuture) -> None:  # runs in whichever thread wrote the batch
-            try:
-                loop.call_soon_threadsafe(_settle, fut, rf)
-            except RuntimeError:
-                pass  # the loop is closed: nobody is left to await it
-
-        record_future.add_done_callback(done)
+        fut: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
+        _forward(fut, record_future)
         return fut
 
     async def send_and_wait(self, topic: str, value: Any = None, key: Any = None, *,
                             partition: int | None = None, headers: Any = None,
                             timestamp_ms: int | None = None) -> RecordMetadata:
         """Send one record and return its RecordMetadata once written."""
+        record_future = self._producer.send(topic, value, key, partition=partition, headers=headers,
+                                            timestamp_ms=timestamp_ms)
+        if record_future.done():  # linger_ms=0 or a full batch: written by send itself
+            return record_future.result(0)
         if self._local:
-            # Write its batch now, in this thread (no waiting on I/O).
-            record_future = self._producer.send(topic, value, key, partition=partition,
-                                                headers=headers, timestamp_ms=timestamp_ms)
-            return record_future.result()
-        fut = await self.send(topic, value, key, partition=partition, headers=headers,
-                              timestamp_ms=timestamp_ms)
+            # Write its batch now, in a worker thread: the write waits for
+            # the partition's writer lock, which another process may hold.
+            return await asyncio.to_thread(record_future.result, self._request_timeout)
+        fut = asyncio.get_running_loop().create_future()
+        _forward(fut, record_future)
         return await fut
 
     async def send_many(self, topic: str, values: Iterable[Any], keys: Iterable[Any] | None = None, *,
@@ -135,18 +149,16 @@ class AsyncProducer:
                                         timestamp_ms=timestamp_ms)
 
     async def flush(self, timeout: float | None = None) -> None:
-        """Write every record sent so far; afterwards every send's future is done."""
-        if self._local:
-            self._producer.flush(timeout)
-        else:
-            await asyncio.to_thread(self._producer.flush, timeout)
+        """Write every record sent so far; afterwards every send's future is done.
+
+        Runs in a worker thread (writes wait for writer locks other
+        processes may hold, or for the cluster): cancelling the call stops
+        the waiting, not the flush."""
+        await asyncio.to_thread(self._producer.flush, timeout)
 
     async def close(self, timeout: float | None = None) -> None:
-        """Flush and close; later sends raise ClosedError."""
-        if self._local:
-            self._producer.close(timeout)
-        else:
-            await asyncio.to_thread(self._producer.close, timeout)
+        """Flush and close (in a worker thread, as ``flush``); later sends raise ClosedError."""
+        await asyncio.to_thread(self._producer.close, timeout)
 
     stop = close  # aiokafka's name
 

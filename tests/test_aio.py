@@ -529,3 +529,64 @@ def test_getone_of_a_partition_through_a_rebalance_that_adds_partitions(broker) 
         await c1.close()
 
     run(main())
+
+
+def _hold_writer_lock(data_dir: Path, topic: str, seconds: float) -> subprocess.Popen[str]:
+    """Another process that holds partition 0's writer lock for ``seconds``."""
+    path = data_dir / "topics" / topic / "0" / "writer.lock"  # docs/format.md, "writer.lock"
+    code = textwrap.dedent(f"""
+        import fcntl, os, time
+        fd = os.open({str(path)!r}, os.O_RDWR | os.O_CREAT)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        print("held", flush=True)
+        time.sleep({seconds})
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline() == "held\n"
+    return proc
+
+
+async def _max_gap_while(coro: Any) -> tuple[float, BaseException | None]:
+    """The longest the event loop stood still while ``coro`` ran, and what it raised."""
+    ticks = [time.monotonic()]
+
+    async def ticker() -> None:
+        while True:
+            await asyncio.sleep(0.005)
+            ticks.append(time.monotonic())
+
+    task = asyncio.create_task(ticker())
+    error: BaseException | None = None
+    try:
+        await coro
+    except BaseException as e:  # reported to the caller
+        error = e
+    ticks.append(time.monotonic())
+    task.cancel()
+    return max(b - a for a, b in itertools.pairwise(ticks)), error
+
+
+def test_waiting_for_a_writer_lock_another_process_holds_never_stops_the_loop(make_broker,
+                                                                               data_dir: Path) -> None:
+    """send_and_wait wrote its batch in the loop thread with no time limit:
+    while another process held the partition's writer lock the event loop
+    stood still (wait_for could not fire) until that process let go."""
+    b = make_broker(request_timeout=20)
+    b.create_topic("t")
+
+    async def main() -> None:
+        async with AsyncProducer(b) as p:
+            holder = _hold_writer_lock(data_dir, "t", 2.0)
+            try:
+                gap, error = await _max_gap_while(asyncio.wait_for(p.send_and_wait("t", b"a"), 0.3))
+                assert isinstance(error, TimeoutError) and gap < 0.2, (gap, error)
+                fut = await p.send("t", b"b")
+                gap, error = await _max_gap_while(asyncio.wait_for(p.flush(), 0.3))
+                assert isinstance(error, TimeoutError) and gap < 0.2, (gap, error)
+            finally:
+                holder.wait(30)
+            await p.flush()  # the lock is free: both records are written, once each
+            assert (await fut).offset == 1
+
+    run(main())
+    assert [r.value for r in read_topic(b, "t")] == [b"a", b"b"]
