@@ -590,3 +590,33 @@ def test_waiting_for_a_writer_lock_another_process_holds_never_stops_the_loop(ma
 
     run(main())
     assert [r.value for r in read_topic(b, "t")] == [b"a", b"b"]
+
+
+def test_a_consumer_collected_while_the_hub_lock_is_held_does_not_deadlock(broker) -> None:
+    """An AsyncConsumer dropped without close() releases its hub from
+    ``__del__``. The cycle collector runs finalizers in whichever thread
+    allocates, also one holding the hub's lock (the waiter thread waking
+    loops, or a loop registering a wait): with a plain Lock that thread
+    deadlocked on itself, and every later wait on the broker hung."""
+    import gc
+
+    broker.create_topic("t")
+    hub = hub_for(broker)
+    c = AsyncConsumer(broker, "t")
+    c.cycle = c  # type: ignore[attr-defined]  # only the cycle collector frees it
+    del c
+
+    def collect_holding_the_lock() -> None:
+        with hub._cond:  # as inside Hub.wait or Hub._fire
+            gc.collect()
+
+    thread = threading.Thread(target=collect_holding_the_lock, daemon=True)
+    thread.start()
+    thread.join(5)
+    assert not thread.is_alive(), "the finalizer deadlocked on the hub's lock"
+
+    async def main() -> None:
+        async with AsyncConsumer(broker, "t") as c2:
+            assert await c2.poll(timeout=0.05) == []
+
+    run(main())
