@@ -22,9 +22,9 @@ one implementation in producer.py / consumer.py; this module only decides
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from .aio_hub import hub_for
 from .consumer import Consumer
@@ -41,6 +41,15 @@ RECHECK = 1.0  # any waiter looks at least this often (a safety net)
 _ITER_CHUNK = 0.5  # seconds per wait of ``async for`` between its own checks
 
 
+
+
+_T = TypeVar("_T")
+
+
+def _retrieve(fut: asyncio.Future[Any]) -> None:
+    # A call whose caller was cancelled: its error has no one to go to.
+    if not fut.cancelled():
+        fut.exception()
 
 
 def _is_local(broker: Any) -> bool:
@@ -182,6 +191,9 @@ class AsyncConsumer:
         self._hub = hub_for(broker)
         self._hub.acquire()
         self._closed = False
+        # Remote backends: the call running in a worker thread, if any (see _call).
+        self._local = _is_local(broker)
+        self._io: asyncio.Future[Any] | None = None
 
     def __repr__(self) -> str:
         return f"<AsyncConsumer of {self._consumer!r}>"
@@ -212,7 +224,7 @@ class AsyncConsumer:
             return
         self._closed = True
         try:
-            self._consumer.close()
+            await self._call(self._consumer.close)
         finally:
             self._hub.release()
 
@@ -257,6 +269,38 @@ class AsyncConsumer:
             consumer.seek(tp, offset)
         return [r for r in records if TopicPartition(r.topic, r.partition) in wanted]
 
+    async def _call(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """``fn(*args)`` on the wrapped Consumer. On a data directory in the
+        loop thread (small files, microseconds). On a remote backend (the
+        network: a cluster that stops answering can hold a commit for
+        minutes) in a worker thread, so the loop runs on and a cancel or a
+        ``wait_for`` around the coroutine fires; one call at a time, and the
+        loop's own looks for records wait until it has returned (the
+        Consumer is used from one thread at a time). A cancelled call still
+        completes in its thread."""
+        if self._local:
+            return fn(*args)
+        while self._io is not None:
+            await self._idle(None)
+        fut = asyncio.get_running_loop().run_in_executor(None, fn, *args)
+        fut.add_done_callback(_retrieve)
+        self._io = fut
+        await self._idle(None)
+        return fut.result()
+
+    async def _idle(self, timeout: float | None) -> bool:
+        """Wait up to ``timeout`` s (None: no limit) for the worker-thread
+        call to return; whether none is running now."""
+        fut = self._io
+        if fut is None:
+            return True
+        await asyncio.wait((fut,), timeout=timeout)  # never cancels fut
+        if not fut.done():
+            return False
+        if self._io is fut:
+            self._io = None
+        return self._io is None
+
     def _cap(self) -> float:
         if not self._group:
             return RECHECK
@@ -273,6 +317,11 @@ class AsyncConsumer:
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while True:
+            while self._io is not None:  # a commit (or the like) is still in its thread
+                if not await self._idle(None if deadline is None else max(0.0, deadline - loop.time())):
+                    return []
+                if self._closed:
+                    return []
             seen = hub.generation()
             records = self._take(max_records, partitions)
             if records:
@@ -328,6 +377,9 @@ class AsyncConsumer:
         limit = config.consumer_timeout
         idle_until = None if limit is None else loop.time() + limit
         while not self._closed:
+            if self._io is not None:  # a commit (or the like) is still in its thread
+                await self._idle(_ITER_CHUNK)
+                continue
             seen = hub.generation()
             try:
                 records = self._take(1, ())
@@ -392,33 +444,33 @@ class AsyncConsumer:
 
     async def commit(self, offsets: Mapping[TopicPartition, int] | None = None) -> None:
         """Commit ``offsets`` (next offset to read per partition), or the current positions."""
-        self._consumer.commit(offsets)
+        await self._call(self._consumer.commit, offsets)
 
     async def committed(self, tp: TopicPartition) -> int | None:
         """The group's committed offset for ``tp`` (None if none or no group)."""
-        return self._consumer.committed(tp)
+        return await self._call(self._consumer.committed, tp)
 
     async def position(self, tp: TopicPartition) -> int:
         """The offset of the next record this consumer will return for ``tp``."""
-        return self._consumer.position(tp)
+        return await self._call(self._consumer.position, tp)
 
     async def seek_to_beginning(self, *tps: TopicPartition) -> None:
         """Seek to the first retained offset (all assigned partitions if none given)."""
-        self._consumer.seek_to_beginning(*tps)
+        await self._call(self._consumer.seek_to_beginning, *tps)
 
     async def seek_to_end(self, *tps: TopicPartition) -> None:
         """Seek past the last record (all assigned partitions if none given)."""
-        self._consumer.seek_to_end(*tps)
+        await self._call(self._consumer.seek_to_end, *tps)
 
     async def beginning_offsets(self, tps: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
         """First retained offset of each partition."""
-        return self._consumer.beginning_offsets(tps)
+        return await self._call(self._consumer.beginning_offsets, tps)
 
     async def end_offsets(self, tps: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
         """Next offset to be written, per partition."""
-        return self._consumer.end_offsets(tps)
+        return await self._call(self._consumer.end_offsets, tps)
 
     async def offsets_for_times(self, timestamps: Mapping[TopicPartition, int]
                                 ) -> dict[TopicPartition, int | None]:
         """Per partition, the earliest offset with a timestamp >= the given ms, or None."""
-        return self._consumer.offsets_for_times(timestamps)
+        return await self._call(self._consumer.offsets_for_times, timestamps)

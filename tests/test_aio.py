@@ -620,3 +620,50 @@ def test_a_consumer_collected_while_the_hub_lock_is_held_does_not_deadlock(broke
             assert await c2.poll(timeout=0.05) == []
 
     run(main())
+
+
+def test_a_remote_commit_that_hangs_never_stops_the_loop() -> None:
+    """On a remote backend the coroutine methods ran the sync calls in the
+    loop thread: a cluster that stopped answering (a SIGSTOPped Kafka broker
+    held a commit for minutes) froze the loop, and wait_for around the
+    commit could not fire. Now such a call runs in a worker thread, and the
+    consumer's own reads wait for it (one thread at a time) within their
+    timeout."""
+    from test_consumer_backend import ListBackend, ListBroker
+
+    release = threading.Event()
+
+    class StuckCommits(ListBackend):
+        def commit(self, offsets: dict[TopicPartition, int]) -> None:
+            release.wait(30)
+            super().commit(offsets)
+
+    class StuckBroker(ListBroker):
+        def consumer_backend(self, config: Any, hooks: Any) -> Any:
+            backend = StuckCommits(self.logs, config, hooks)
+            self.backends.append(backend)
+            return backend
+
+    broker = StuckBroker({TopicPartition("t", 0): [b"a", b"b", b"c"]})
+
+    async def main() -> None:
+        c = AsyncConsumer(broker, "t", group_id="g", enable_auto_commit=False)
+        assert (await c.getone()).value == b"a"
+        gap, error = await _max_gap_while(asyncio.wait_for(c.commit(), 0.3))
+        assert isinstance(error, TimeoutError) and gap < 0.2, (gap, error)
+        # The commit is still running in its thread: reads wait for it, within their timeout.
+        t0 = time.monotonic()
+        assert await c.getmany(timeout_ms=200) == {}
+        assert 0.15 < time.monotonic() - t0 < 1.0
+        release.set()
+        assert [r.value for r in await c.poll(timeout=2)] == [b"b", b"c"]
+        await c.commit()
+        assert await c.committed(TopicPartition("t", 0)) == 3
+        await c.close()
+        assert broker.backends[0].closed
+        assert broker.backends[0].commits == [{TopicPartition("t", 0): 1}, {TopicPartition("t", 0): 3}]
+
+    try:
+        run(main())
+    finally:
+        release.set()
