@@ -103,6 +103,7 @@ class AsyncProducer:
         self._local = _is_local(broker)
         self._request_timeout: float | None = getattr(getattr(broker, "options", None),
                                                       "request_timeout", None)
+        self._routed: set[str] = set()  # remote: topics a send has looked up already
 
     def __repr__(self) -> str:
         return f"<AsyncProducer of {self._producer!r}>"
@@ -127,8 +128,7 @@ class AsyncProducer:
         """Queue one record; returns a future resolving to its RecordMetadata.
 
         Bad arguments raise here, before anything is queued (as ``Producer.send``)."""
-        record_future = self._producer.send(topic, value, key, partition=partition, headers=headers,
-                                            timestamp_ms=timestamp_ms)
+        record_future = await self._send(topic, value, key, partition, headers, timestamp_ms)
         fut: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
         _forward(fut, record_future)
         return fut
@@ -137,8 +137,7 @@ class AsyncProducer:
                             partition: int | None = None, headers: Any = None,
                             timestamp_ms: int | None = None) -> RecordMetadata:
         """Send one record and return its RecordMetadata once written."""
-        record_future = self._producer.send(topic, value, key, partition=partition, headers=headers,
-                                            timestamp_ms=timestamp_ms)
+        record_future = await self._send(topic, value, key, partition, headers, timestamp_ms)
         if record_future.done():  # linger_ms=0 or a full batch: written by send itself
             return record_future.result(0)
         if self._local:
@@ -148,6 +147,19 @@ class AsyncProducer:
         fut = asyncio.get_running_loop().create_future()
         _forward(fut, record_future)
         return await fut
+
+    async def _send(self, topic: str, value: Any, key: Any, partition: int | None, headers: Any,
+                    timestamp_ms: int | None) -> RecordFuture:
+        """``Producer.send``. A remote backend's first send to a topic looks
+        the topic up over the network: that one runs in a worker thread."""
+        if self._local or not isinstance(topic, str) or topic in self._routed:
+            return self._producer.send(topic, value, key, partition=partition, headers=headers,
+                                       timestamp_ms=timestamp_ms)
+        record_future = await asyncio.to_thread(self._producer.send, topic, value, key,
+                                                partition=partition, headers=headers,
+                                                timestamp_ms=timestamp_ms)
+        self._routed.add(topic)
+        return record_future
 
     async def send_many(self, topic: str, values: Iterable[Any], keys: Iterable[Any] | None = None, *,
                         partition: int | None = None, timestamp_ms: int | None = None) -> SendManyResult:

@@ -667,3 +667,66 @@ def test_a_remote_commit_that_hangs_never_stops_the_loop() -> None:
         run(main())
     finally:
         release.set()
+
+
+def test_a_remote_first_send_to_a_topic_does_not_stop_the_loop() -> None:
+    """A remote backend looks a topic up (a metadata request) on its first
+    send: with the Kafka broker SIGSTOPped that held the loop for the whole
+    request_timeout (30 s), wait_for around send_and_wait included."""
+    from minikafka.producer import RecordFuture
+
+    class Done(RecordFuture):
+        def __init__(self, meta: minikafka.RecordMetadata) -> None:
+            self.meta = meta
+
+        __slots__ = ("meta",)
+
+        def done(self) -> bool:
+            return True
+
+        def result(self, timeout: float | None = None) -> minikafka.RecordMetadata:
+            return self.meta
+
+        def add_done_callback(self, fn: Any) -> None:
+            fn(self)
+
+    class SlowLookups:
+        def __init__(self) -> None:
+            self.known: set[str] = set()
+            self.sent: list[bytes] = []
+
+        def send(self, topic: str, value: Any = None, key: Any = None, **kw: Any) -> RecordFuture:
+            if not isinstance(topic, str):
+                raise TypeError(f"topic must be a str, not {type(topic).__name__}")
+            if topic not in self.known:
+                time.sleep(1.0)  # the metadata request
+                self.known.add(topic)
+            self.sent.append(value)
+            return Done(minikafka.RecordMetadata(topic, 0, len(self.sent) - 1, 0))
+
+        def send_many(self, *args: Any, **kw: Any) -> Any:
+            raise NotImplementedError
+
+        def flush(self, timeout: float | None = None) -> None:
+            pass
+
+        close = flush
+
+    backend = SlowLookups()
+
+    class Remote:
+        def producer_backend(self, front: Any, config: Any) -> SlowLookups:
+            return backend
+
+    async def main() -> None:
+        async with AsyncProducer(Remote()) as p:
+            gap, error = await _max_gap_while(p.send_and_wait("t", b"a"))
+            assert error is None and gap < 0.2, (gap, error)
+            t0 = time.monotonic()
+            assert (await (await p.send("t", b"b"))).offset == 1  # known now: sent at once
+            assert time.monotonic() - t0 < 0.5
+            with pytest.raises(TypeError, match="topic must be a str"):
+                await p.send(["t"], b"c")  # type: ignore[arg-type]
+        assert backend.sent == [b"a", b"b"]
+
+    run(main())
