@@ -321,7 +321,7 @@ class AsyncConsumer:
     async def _poll(self, timeout: float | None, max_records: int | None,
                     partitions: tuple[TopicPartition, ...] = ()) -> list[Record]:
         if timeout is not None and (not isinstance(timeout, (int, float)) or isinstance(timeout, bool)
-                                    or timeout < 0):
+                                    or not timeout >= 0):  # also NaN
             raise InvalidArgumentError(f"timeout must be a number >= 0 or None, got {timeout!r}")
         if self._closed:
             raise ClosedError("consumer is closed")

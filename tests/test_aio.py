@@ -730,3 +730,16 @@ def test_a_remote_first_send_to_a_topic_does_not_stop_the_loop() -> None:
         assert backend.sent == [b"a", b"b"]
 
     run(main())
+
+
+def test_a_nan_poll_timeout_is_refused_as_the_sync_poll_does(broker: minikafka.Broker) -> None:
+    """poll(timeout=nan) passed the ``< 0`` check and then waited forever
+    (a NaN deadline is never reached); the sync poll refuses it."""
+    broker.create_topic("t")
+
+    async def main() -> None:
+        async with AsyncConsumer(broker, "t") as c:
+            with pytest.raises(minikafka.InvalidArgumentError, match="timeout must be a number >= 0"):
+                await asyncio.wait_for(c.poll(timeout=float("nan")), 2)
+
+    run(main())
