@@ -17,6 +17,10 @@ one implementation in producer.py / consumer.py; this module only decides
   interval, as a sync ``poll`` looks then). It starts with the first AsyncConsumer of a
   broker and ends with the last one. A broker without a waker (a remote
   backend) gets a hub that wakes waiters every ``FALLBACK_INTERVAL``.
+- Calls that may wait on another process's lock or on the network run in a
+  worker thread: ``send_and_wait``/``flush``/``close`` of the producer, and
+  on a remote backend the consumer's coroutines (``AsyncConsumer._call``)
+  and a producer's first send to each topic.
 """
 
 from __future__ import annotations
