@@ -403,7 +403,7 @@ class AsyncConsumer:
                 break
             if records:
                 return records[0]
-            if config.stop_at_end and self.at_end():
+            if config.stop_at_end and await self._call(self._consumer.at_end):  # remote: a request
                 break
             wait = self._cap()
             if idle_until is not None:

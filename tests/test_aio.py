@@ -743,3 +743,34 @@ def test_a_nan_poll_timeout_is_refused_as_the_sync_poll_does(broker: minikafka.B
                 await asyncio.wait_for(c.poll(timeout=float("nan")), 2)
 
     run(main())
+
+
+def test_stop_at_end_iteration_asks_a_remote_backend_for_end_offsets_off_the_loop() -> None:
+    """``async for`` with stop_at_end called at_end() in the loop thread; on
+    a remote backend that asks the cluster for end offsets (a round trip,
+    up to request_timeout when it does not answer), freezing the loop."""
+    from test_consumer_backend import ListBackend, ListBroker
+
+    class SlowEnds(ListBackend):
+        def end_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+            time.sleep(0.5)  # the ListOffsets request
+            return super().end_offsets(tps)
+
+    class SlowBroker(ListBroker):
+        def consumer_backend(self, config: Any, hooks: Any) -> Any:
+            return SlowEnds(self.logs, config, hooks)
+
+    broker = SlowBroker({TopicPartition("t", 0): [b"a", b"b"]})
+
+    async def main() -> None:
+        async with AsyncConsumer(broker, "t", stop_at_end=True) as c:
+            got: list[bytes] = []
+
+            async def read() -> None:
+                got.extend([r.value async for r in c])
+
+            gap, error = await _max_gap_while(read())
+            assert error is None and got == [b"a", b"b"]
+            assert gap < 0.2, gap
+
+    run(main())
