@@ -17,14 +17,18 @@ one implementation in producer.py / consumer.py; this module only decides
   interval, as a sync ``poll`` looks then). It starts with the first AsyncConsumer of a
   broker and ends with the last one. A broker without a waker (a remote
   backend) gets a hub that wakes waiters every ``FALLBACK_INTERVAL``.
+- Calls that may wait on another process's lock or on the network run in a
+  worker thread: ``send_and_wait``/``flush``/``close`` of the producer, and
+  on a remote backend the consumer's coroutines (``AsyncConsumer._call``)
+  and a producer's first send to each topic.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from .aio_hub import hub_for
 from .consumer import Consumer
@@ -43,6 +47,15 @@ _ITER_CHUNK = 0.5  # seconds per wait of ``async for`` between its own checks
 
 
 
+_T = TypeVar("_T")
+
+
+def _retrieve(fut: asyncio.Future[Any]) -> None:
+    # A call whose caller was cancelled: its error has no one to go to.
+    if not fut.cancelled():
+        fut.exception()
+
+
 def _is_local(broker: Any) -> bool:
     from .broker import Broker
 
@@ -58,20 +71,43 @@ def _settle(fut: asyncio.Future[RecordMetadata], record_future: RecordFuture) ->
         fut.set_exception(e)
 
 
+def _forward(fut: asyncio.Future[RecordMetadata], record_future: RecordFuture) -> None:
+    """Resolve ``fut`` (in its loop) with ``record_future``'s outcome."""
+    if record_future.done():
+        _settle(fut, record_future)
+        return
+    loop = fut.get_loop()
+
+    def done(rf: RecordFuture) -> None:  # runs in whichever thread wrote the batch
+        try:
+            loop.call_soon_threadsafe(_settle, fut, rf)
+        except RuntimeError:
+            pass  # the loop is closed: nobody is left to await it
+
+    record_future.add_done_callback(done)
+
+
 class AsyncProducer:
     """asyncio front end of :class:`~minikafka.Producer`; same options.
 
     ``await send(...)`` queues a record and returns an asyncio future of its
     RecordMetadata (resolved when its batch is written: ``linger_ms`` or a
     full batch, as for ``Producer``); ``send_and_wait`` returns the
-    metadata itself. Records are encoded and (local backend) written in the
-    loop thread: a memory copy into the mapped segment, no waiting.
+    metadata itself. ``send`` encodes in the loop thread, and (local backend)
+    writes a batch it fills there too: a memory copy into the mapped segment,
+    waiting at most ``request_timeout`` if another process holds the
+    partition's writer lock. ``send_and_wait`` (of a record still in its
+    batch), ``flush`` and ``close`` write in a worker thread, so that wait
+    never stops the event loop.
     """
 
     def __init__(self, broker: Any, **options: Any) -> None:
         self._broker = broker
         self._producer = Producer(broker, **options)
         self._local = _is_local(broker)
+        self._request_timeout: float | None = getattr(getattr(broker, "options", None),
+                                                      "request_timeout", None)
+        self._routed: set[str] = set()  # remote: topics a send has looked up already
 
     def __repr__(self) -> str:
         return f"<AsyncProducer of {self._producer!r}>"
@@ -96,35 +132,38 @@ class AsyncProducer:
         """Queue one record; returns a future resolving to its RecordMetadata.
 
         Bad arguments raise here, before anything is queued (as ``Producer.send``)."""
-        record_future = self._producer.send(topic, value, key, partition=partition, headers=headers,
-                                            timestamp_ms=timestamp_ms)
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[RecordMetadata] = loop.create_future()
-        if record_future.done():
-            _settle(fut, record_future)
-            return fut
-
-        def done(rf: RecordFuture) -> None:  # runs in whichever thread wrote the batch
-            try:
-                loop.call_soon_threadsafe(_settle, fut, rf)
-            except RuntimeError:
-                pass  # the loop is closed: nobody is left to await it
-
-        record_future.add_done_callback(done)
+        record_future = await self._send(topic, value, key, partition, headers, timestamp_ms)
+        fut: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
+        _forward(fut, record_future)
         return fut
 
     async def send_and_wait(self, topic: str, value: Any = None, key: Any = None, *,
                             partition: int | None = None, headers: Any = None,
                             timestamp_ms: int | None = None) -> RecordMetadata:
         """Send one record and return its RecordMetadata once written."""
+        record_future = await self._send(topic, value, key, partition, headers, timestamp_ms)
+        if record_future.done():  # linger_ms=0 or a full batch: written by send itself
+            return record_future.result(0)
         if self._local:
-            # Write its batch now, in this thread (no waiting on I/O).
-            record_future = self._producer.send(topic, value, key, partition=partition,
-                                                headers=headers, timestamp_ms=timestamp_ms)
-            return record_future.result()
-        fut = await self.send(topic, value, key, partition=partition, headers=headers,
-                              timestamp_ms=timestamp_ms)
+            # Write its batch now, in a worker thread: the write waits for
+            # the partition's writer lock, which another process may hold.
+            return await asyncio.to_thread(record_future.result, self._request_timeout)
+        fut = asyncio.get_running_loop().create_future()
+        _forward(fut, record_future)
         return await fut
+
+    async def _send(self, topic: str, value: Any, key: Any, partition: int | None, headers: Any,
+                    timestamp_ms: int | None) -> RecordFuture:
+        """``Producer.send``. A remote backend's first send to a topic looks
+        the topic up over the network: that one runs in a worker thread."""
+        if self._local or not isinstance(topic, str) or topic in self._routed:
+            return self._producer.send(topic, value, key, partition=partition, headers=headers,
+                                       timestamp_ms=timestamp_ms)
+        record_future = await asyncio.to_thread(self._producer.send, topic, value, key,
+                                                partition=partition, headers=headers,
+                                                timestamp_ms=timestamp_ms)
+        self._routed.add(topic)
+        return record_future
 
     async def send_many(self, topic: str, values: Iterable[Any], keys: Iterable[Any] | None = None, *,
                         partition: int | None = None, timestamp_ms: int | None = None) -> SendManyResult:
@@ -135,18 +174,16 @@ class AsyncProducer:
                                         timestamp_ms=timestamp_ms)
 
     async def flush(self, timeout: float | None = None) -> None:
-        """Write every record sent so far; afterwards every send's future is done."""
-        if self._local:
-            self._producer.flush(timeout)
-        else:
-            await asyncio.to_thread(self._producer.flush, timeout)
+        """Write every record sent so far; afterwards every send's future is done.
+
+        Runs in a worker thread (writes wait for writer locks other
+        processes may hold, or for the cluster): cancelling the call stops
+        the waiting, not the flush."""
+        await asyncio.to_thread(self._producer.flush, timeout)
 
     async def close(self, timeout: float | None = None) -> None:
-        """Flush and close; later sends raise ClosedError."""
-        if self._local:
-            self._producer.close(timeout)
-        else:
-            await asyncio.to_thread(self._producer.close, timeout)
+        """Flush and close (in a worker thread, as ``flush``); later sends raise ClosedError."""
+        await asyncio.to_thread(self._producer.close, timeout)
 
     stop = close  # aiokafka's name
 
@@ -170,6 +207,9 @@ class AsyncConsumer:
         self._hub = hub_for(broker)
         self._hub.acquire()
         self._closed = False
+        # Remote backends: the call running in a worker thread, if any (see _call).
+        self._local = _is_local(broker)
+        self._io: asyncio.Future[Any] | None = None
 
     def __repr__(self) -> str:
         return f"<AsyncConsumer of {self._consumer!r}>"
@@ -200,7 +240,7 @@ class AsyncConsumer:
             return
         self._closed = True
         try:
-            self._consumer.close()
+            await self._call(self._consumer.close)
         finally:
             self._hub.release()
 
@@ -245,6 +285,38 @@ class AsyncConsumer:
             consumer.seek(tp, offset)
         return [r for r in records if TopicPartition(r.topic, r.partition) in wanted]
 
+    async def _call(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """``fn(*args)`` on the wrapped Consumer. On a data directory in the
+        loop thread (small files, microseconds). On a remote backend (the
+        network: a cluster that stops answering can hold a commit for
+        minutes) in a worker thread, so the loop runs on and a cancel or a
+        ``wait_for`` around the coroutine fires; one call at a time, and the
+        loop's own looks for records wait until it has returned (the
+        Consumer is used from one thread at a time). A cancelled call still
+        completes in its thread."""
+        if self._local:
+            return fn(*args)
+        while self._io is not None:
+            await self._idle(None)
+        fut = asyncio.get_running_loop().run_in_executor(None, fn, *args)
+        fut.add_done_callback(_retrieve)
+        self._io = fut
+        await self._idle(None)
+        return fut.result()
+
+    async def _idle(self, timeout: float | None) -> bool:
+        """Wait up to ``timeout`` s (None: no limit) for the worker-thread
+        call to return; whether none is running now."""
+        fut = self._io
+        if fut is None:
+            return True
+        await asyncio.wait((fut,), timeout=timeout)  # never cancels fut
+        if not fut.done():
+            return False
+        if self._io is fut:
+            self._io = None
+        return self._io is None
+
     def _cap(self) -> float:
         if not self._group:
             return RECHECK
@@ -253,7 +325,7 @@ class AsyncConsumer:
     async def _poll(self, timeout: float | None, max_records: int | None,
                     partitions: tuple[TopicPartition, ...] = ()) -> list[Record]:
         if timeout is not None and (not isinstance(timeout, (int, float)) or isinstance(timeout, bool)
-                                    or timeout < 0):
+                                    or not timeout >= 0):  # also NaN
             raise InvalidArgumentError(f"timeout must be a number >= 0 or None, got {timeout!r}")
         if self._closed:
             raise ClosedError("consumer is closed")
@@ -261,6 +333,11 @@ class AsyncConsumer:
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while True:
+            while self._io is not None:  # a commit (or the like) is still in its thread
+                if not await self._idle(None if deadline is None else max(0.0, deadline - loop.time())):
+                    return []
+                if self._closed:
+                    return []
             seen = hub.generation()
             records = self._take(max_records, partitions)
             if records:
@@ -316,6 +393,9 @@ class AsyncConsumer:
         limit = config.consumer_timeout
         idle_until = None if limit is None else loop.time() + limit
         while not self._closed:
+            if self._io is not None:  # a commit (or the like) is still in its thread
+                await self._idle(_ITER_CHUNK)
+                continue
             seen = hub.generation()
             try:
                 records = self._take(1, ())
@@ -323,7 +403,7 @@ class AsyncConsumer:
                 break
             if records:
                 return records[0]
-            if config.stop_at_end and self.at_end():
+            if config.stop_at_end and await self._call(self._consumer.at_end):  # remote: a request
                 break
             wait = self._cap()
             if idle_until is not None:
@@ -380,33 +460,33 @@ class AsyncConsumer:
 
     async def commit(self, offsets: Mapping[TopicPartition, int] | None = None) -> None:
         """Commit ``offsets`` (next offset to read per partition), or the current positions."""
-        self._consumer.commit(offsets)
+        await self._call(self._consumer.commit, offsets)
 
     async def committed(self, tp: TopicPartition) -> int | None:
         """The group's committed offset for ``tp`` (None if none or no group)."""
-        return self._consumer.committed(tp)
+        return await self._call(self._consumer.committed, tp)
 
     async def position(self, tp: TopicPartition) -> int:
         """The offset of the next record this consumer will return for ``tp``."""
-        return self._consumer.position(tp)
+        return await self._call(self._consumer.position, tp)
 
     async def seek_to_beginning(self, *tps: TopicPartition) -> None:
         """Seek to the first retained offset (all assigned partitions if none given)."""
-        self._consumer.seek_to_beginning(*tps)
+        await self._call(self._consumer.seek_to_beginning, *tps)
 
     async def seek_to_end(self, *tps: TopicPartition) -> None:
         """Seek past the last record (all assigned partitions if none given)."""
-        self._consumer.seek_to_end(*tps)
+        await self._call(self._consumer.seek_to_end, *tps)
 
     async def beginning_offsets(self, tps: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
         """First retained offset of each partition."""
-        return self._consumer.beginning_offsets(tps)
+        return await self._call(self._consumer.beginning_offsets, tps)
 
     async def end_offsets(self, tps: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
         """Next offset to be written, per partition."""
-        return self._consumer.end_offsets(tps)
+        return await self._call(self._consumer.end_offsets, tps)
 
     async def offsets_for_times(self, timestamps: Mapping[TopicPartition, int]
                                 ) -> dict[TopicPartition, int | None]:
         """Per partition, the earliest offset with a timestamp >= the given ms, or None."""
-        return self._consumer.offsets_for_times(timestamps)
+        return await self._call(self._consumer.offsets_for_times, timestamps)

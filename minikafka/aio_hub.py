@@ -34,7 +34,9 @@ class Hub:
         # Weak: the hub lives in a registry keyed by the waker, and must not
         # keep a closed broker's waker (and its doorbell mapping) alive.
         self.waker_ref = None if waker is None else weakref.ref(waker)
-        self._cond = threading.Condition(threading.Lock())
+        # Re-entrant: AsyncConsumer.__del__ calls release(), and the cycle
+        # collector may run it in a thread that holds this lock already.
+        self._cond = threading.Condition(threading.RLock())
         # token -> (loop, future, generation the waiter saw)
         self._waiters: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Future[None], int]] = {}
         self._next = 0

@@ -529,3 +529,248 @@ def test_getone_of_a_partition_through_a_rebalance_that_adds_partitions(broker) 
         await c1.close()
 
     run(main())
+
+
+def _hold_writer_lock(data_dir: Path, topic: str, seconds: float) -> subprocess.Popen[str]:
+    """Another process that holds partition 0's writer lock for ``seconds``."""
+    path = data_dir / "topics" / topic / "0" / "writer.lock"  # docs/format.md, "writer.lock"
+    code = textwrap.dedent(f"""
+        import fcntl, os, time
+        fd = os.open({str(path)!r}, os.O_RDWR | os.O_CREAT)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        print("held", flush=True)
+        time.sleep({seconds})
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline() == "held\n"
+    return proc
+
+
+async def _max_gap_while(coro: Any) -> tuple[float, BaseException | None]:
+    """The longest the event loop stood still while ``coro`` ran, and what it raised."""
+    ticks = [time.monotonic()]
+
+    async def ticker() -> None:
+        while True:
+            await asyncio.sleep(0.005)
+            ticks.append(time.monotonic())
+
+    task = asyncio.create_task(ticker())
+    error: BaseException | None = None
+    try:
+        await coro
+    except BaseException as e:  # reported to the caller
+        error = e
+    ticks.append(time.monotonic())
+    task.cancel()
+    return max(b - a for a, b in itertools.pairwise(ticks)), error
+
+
+def test_waiting_for_a_writer_lock_another_process_holds_never_stops_the_loop(make_broker,
+                                                                               data_dir: Path) -> None:
+    """send_and_wait wrote its batch in the loop thread with no time limit:
+    while another process held the partition's writer lock the event loop
+    stood still (wait_for could not fire) until that process let go."""
+    b = make_broker(request_timeout=20)
+    b.create_topic("t")
+
+    async def main() -> None:
+        async with AsyncProducer(b) as p:
+            holder = _hold_writer_lock(data_dir, "t", 2.0)
+            try:
+                gap, error = await _max_gap_while(asyncio.wait_for(p.send_and_wait("t", b"a"), 0.3))
+                assert isinstance(error, TimeoutError) and gap < 0.2, (gap, error)
+                fut = await p.send("t", b"b")
+                gap, error = await _max_gap_while(asyncio.wait_for(p.flush(), 0.3))
+                assert isinstance(error, TimeoutError) and gap < 0.2, (gap, error)
+            finally:
+                holder.wait(30)
+            await p.flush()  # the lock is free: both records are written, once each
+            assert (await fut).offset == 1
+
+    run(main())
+    assert [r.value for r in read_topic(b, "t")] == [b"a", b"b"]
+
+
+def test_a_consumer_collected_while_the_hub_lock_is_held_does_not_deadlock(broker) -> None:
+    """An AsyncConsumer dropped without close() releases its hub from
+    ``__del__``. The cycle collector runs finalizers in whichever thread
+    allocates, also one holding the hub's lock (the waiter thread waking
+    loops, or a loop registering a wait): with a plain Lock that thread
+    deadlocked on itself, and every later wait on the broker hung."""
+    import gc
+
+    broker.create_topic("t")
+    hub = hub_for(broker)
+    c = AsyncConsumer(broker, "t")
+    c.cycle = c  # type: ignore[attr-defined]  # only the cycle collector frees it
+    del c
+
+    def collect_holding_the_lock() -> None:
+        with hub._cond:  # as inside Hub.wait or Hub._fire
+            gc.collect()
+
+    thread = threading.Thread(target=collect_holding_the_lock, daemon=True)
+    thread.start()
+    thread.join(5)
+    assert not thread.is_alive(), "the finalizer deadlocked on the hub's lock"
+
+    async def main() -> None:
+        async with AsyncConsumer(broker, "t") as c2:
+            assert await c2.poll(timeout=0.05) == []
+
+    run(main())
+
+
+def test_a_remote_commit_that_hangs_never_stops_the_loop() -> None:
+    """On a remote backend the coroutine methods ran the sync calls in the
+    loop thread: a cluster that stopped answering (a SIGSTOPped Kafka broker
+    held a commit for minutes) froze the loop, and wait_for around the
+    commit could not fire. Now such a call runs in a worker thread, and the
+    consumer's own reads wait for it (one thread at a time) within their
+    timeout."""
+    from test_consumer_backend import ListBackend, ListBroker
+
+    release = threading.Event()
+
+    class StuckCommits(ListBackend):
+        def commit(self, offsets: dict[TopicPartition, int]) -> None:
+            release.wait(30)
+            super().commit(offsets)
+
+    class StuckBroker(ListBroker):
+        def consumer_backend(self, config: Any, hooks: Any) -> Any:
+            backend = StuckCommits(self.logs, config, hooks)
+            self.backends.append(backend)
+            return backend
+
+    broker = StuckBroker({TopicPartition("t", 0): [b"a", b"b", b"c"]})
+
+    async def main() -> None:
+        c = AsyncConsumer(broker, "t", group_id="g", enable_auto_commit=False)
+        assert (await c.getone()).value == b"a"
+        gap, error = await _max_gap_while(asyncio.wait_for(c.commit(), 0.3))
+        assert isinstance(error, TimeoutError) and gap < 0.2, (gap, error)
+        # The commit is still running in its thread: reads wait for it, within their timeout.
+        t0 = time.monotonic()
+        assert await c.getmany(timeout_ms=200) == {}
+        assert 0.15 < time.monotonic() - t0 < 1.0
+        release.set()
+        assert [r.value for r in await c.poll(timeout=2)] == [b"b", b"c"]
+        await c.commit()
+        assert await c.committed(TopicPartition("t", 0)) == 3
+        await c.close()
+        assert broker.backends[0].closed
+        assert broker.backends[0].commits == [{TopicPartition("t", 0): 1}, {TopicPartition("t", 0): 3}]
+
+    try:
+        run(main())
+    finally:
+        release.set()
+
+
+def test_a_remote_first_send_to_a_topic_does_not_stop_the_loop() -> None:
+    """A remote backend looks a topic up (a metadata request) on its first
+    send: with the Kafka broker SIGSTOPped that held the loop for the whole
+    request_timeout (30 s), wait_for around send_and_wait included."""
+    from minikafka.producer import RecordFuture
+
+    class Done(RecordFuture):
+        def __init__(self, meta: minikafka.RecordMetadata) -> None:
+            self.meta = meta
+
+        __slots__ = ("meta",)
+
+        def done(self) -> bool:
+            return True
+
+        def result(self, timeout: float | None = None) -> minikafka.RecordMetadata:
+            return self.meta
+
+        def add_done_callback(self, fn: Any) -> None:
+            fn(self)
+
+    class SlowLookups:
+        def __init__(self) -> None:
+            self.known: set[str] = set()
+            self.sent: list[bytes] = []
+
+        def send(self, topic: str, value: Any = None, key: Any = None, **kw: Any) -> RecordFuture:
+            if not isinstance(topic, str):
+                raise TypeError(f"topic must be a str, not {type(topic).__name__}")
+            if topic not in self.known:
+                time.sleep(1.0)  # the metadata request
+                self.known.add(topic)
+            self.sent.append(value)
+            return Done(minikafka.RecordMetadata(topic, 0, len(self.sent) - 1, 0))
+
+        def send_many(self, *args: Any, **kw: Any) -> Any:
+            raise NotImplementedError
+
+        def flush(self, timeout: float | None = None) -> None:
+            pass
+
+        close = flush
+
+    backend = SlowLookups()
+
+    class Remote:
+        def producer_backend(self, front: Any, config: Any) -> SlowLookups:
+            return backend
+
+    async def main() -> None:
+        async with AsyncProducer(Remote()) as p:
+            gap, error = await _max_gap_while(p.send_and_wait("t", b"a"))
+            assert error is None and gap < 0.2, (gap, error)
+            t0 = time.monotonic()
+            assert (await (await p.send("t", b"b"))).offset == 1  # known now: sent at once
+            assert time.monotonic() - t0 < 0.5
+            with pytest.raises(TypeError, match="topic must be a str"):
+                await p.send(["t"], b"c")  # type: ignore[arg-type]
+        assert backend.sent == [b"a", b"b"]
+
+    run(main())
+
+
+def test_a_nan_poll_timeout_is_refused_as_the_sync_poll_does(broker: minikafka.Broker) -> None:
+    """poll(timeout=nan) passed the ``< 0`` check and then waited forever
+    (a NaN deadline is never reached); the sync poll refuses it."""
+    broker.create_topic("t")
+
+    async def main() -> None:
+        async with AsyncConsumer(broker, "t") as c:
+            with pytest.raises(minikafka.InvalidArgumentError, match="timeout must be a number >= 0"):
+                await asyncio.wait_for(c.poll(timeout=float("nan")), 2)
+
+    run(main())
+
+
+def test_stop_at_end_iteration_asks_a_remote_backend_for_end_offsets_off_the_loop() -> None:
+    """``async for`` with stop_at_end called at_end() in the loop thread; on
+    a remote backend that asks the cluster for end offsets (a round trip,
+    up to request_timeout when it does not answer), freezing the loop."""
+    from test_consumer_backend import ListBackend, ListBroker
+
+    class SlowEnds(ListBackend):
+        def end_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+            time.sleep(0.5)  # the ListOffsets request
+            return super().end_offsets(tps)
+
+    class SlowBroker(ListBroker):
+        def consumer_backend(self, config: Any, hooks: Any) -> Any:
+            return SlowEnds(self.logs, config, hooks)
+
+    broker = SlowBroker({TopicPartition("t", 0): [b"a", b"b"]})
+
+    async def main() -> None:
+        async with AsyncConsumer(broker, "t", stop_at_end=True) as c:
+            got: list[bytes] = []
+
+            async def read() -> None:
+                got.extend([r.value async for r in c])
+
+            gap, error = await _max_gap_while(read())
+            assert error is None and got == [b"a", b"b"]
+            assert gap < 0.2, gap
+
+    run(main())
