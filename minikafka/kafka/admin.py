@@ -13,12 +13,13 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from ..errors import ClosedError, InvalidArgumentError, TopicExistsError, TopicNotFoundError
+from ..errors import ClosedError, InvalidArgumentError, MiniKafkaError, TopicExistsError, TopicNotFoundError
 from ..group_state import GroupDescription, MemberDescription
 from ..partitioners import partition_for
 from ..records import TopicPartition
 from ..topic import validate_topic_name
 from .errors import TimeoutError, make_client, translate
+from .logs import ClientLog
 from .offsets import OffsetProbe
 from .url import parse_url
 
@@ -99,7 +100,8 @@ class KafkaBroker:
         self.config: dict[str, Any] = {**parse_url(url), **(config or {})}
         self.producer_config: dict[str, Any] = dict(producer_config or {})
         self.consumer_config: dict[str, Any] = dict(consumer_config or {})
-        self._admin: Any = make_client(AdminClient, dict(self.config), "admin client")
+        self._log = ClientLog()
+        self._admin: Any = make_client(AdminClient, dict(self.config), "admin client", self._log)
         self._lock = threading.Lock()
         self._probe: OffsetProbe | None = None
         self._closed = False
@@ -130,11 +132,29 @@ class KafkaBroker:
                 self._probe = OffsetProbe(self.config)
             return self._probe
 
+    def _drain(self) -> None:
+        """Serve the admin client's queue: its log lines reach ``logging``
+        (and ``_log``) only then, and would pile up otherwise."""
+        admin = self._admin
+        if admin is not None:
+            admin.poll(0)
+
+    def _failure(self, exc: Exception, what: str) -> MiniKafkaError:
+        """The minikafka error for ``exc``; a timeout says the admin
+        client's last error of the call (why the cluster did not answer)."""
+        error = translate(exc, what)
+        if isinstance(error, TimeoutError):
+            self._drain()
+            error = self._log.explain(error, since=time.monotonic() - self.request_timeout - 1)
+        return error
+
     def _wait(self, future: Any, what: str) -> Any:
         try:
             return future.result(timeout=self.request_timeout)
         except Exception as e:
-            raise translate(e, what) from None
+            raise self._failure(e, what) from None
+        finally:
+            self._drain()
 
     def _until(self, check: Callable[[], bool], what: str) -> None:
         """Poll ``check`` until true: topic creation and deletion become
@@ -143,7 +163,8 @@ class KafkaBroker:
         delay = 0.005
         while not check():
             if time.monotonic() >= deadline:
-                raise TimeoutError(f"{what}: not visible after {self.request_timeout:g} s")
+                raise self._failure(TimeoutError(f"{what}: not visible after {self.request_timeout:g} s"),
+                                    what)
             time.sleep(delay)
             delay = min(delay * 2, 0.2)
 
@@ -153,7 +174,9 @@ class KafkaBroker:
         try:
             return dict(self._admin.list_topics(timeout=self.request_timeout).topics)
         except Exception as e:
-            raise translate(e, f"listing the topics of {self.url}") from None
+            raise self._failure(e, f"listing the topics of {self.url}") from None
+        finally:
+            self._drain()
 
     def create_topic(self, name: str, partitions: int = 1, *, retention_ms: int | None = None,
                      retention_bytes: int | None = None, segment_bytes: int | None = None,
@@ -207,7 +230,7 @@ class KafkaBroker:
         try:
             meta = self._admin.list_topics(timeout=self.request_timeout)
         except Exception as e:
-            raise translate(e, f"reading the metadata of {self.url}") from None
+            raise self._failure(e, f"reading the metadata of {self.url}") from None
         return meta.cluster_id, frozenset(f"{b.host}:{b.port}" for b in meta.brokers.values())
 
     def _partition_count(self, name: str) -> int:

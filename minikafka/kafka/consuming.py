@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..errors import ClosedError, CommitFailedError, InvalidArgumentError, NoOffsetError
 from ..records import Record, TopicPartition
 from .errors import TimeoutError, make_client, translate
+from .logs import ClientLog
 from .offsets import earliest_offsets
 
 if TYPE_CHECKING:
@@ -121,7 +122,8 @@ class KafkaConsumerBackend:
         self._value_de = settings.value_deserializer
         config = client_config({**broker.config, **broker.consumer_config, **(extra_config or {})},
                                settings)
-        self._consumer = make_client(Consumer, config, "consumer")
+        self._log = ClientLog()
+        self._consumer = make_client(Consumer, config, "consumer", self._log)
         self._lock = threading.RLock()
         self._positions: dict[TopicPartition, int] = {}
         self._seeks: dict[TopicPartition, int] = {}  # wished, not yet applied to librdkafka
@@ -203,8 +205,9 @@ class KafkaConsumerBackend:
         if self._timeout is not None:
             limit = self._timeout + self._settings.session_timeout
             if time.monotonic() - self._subscribed_at > limit:
-                raise TimeoutError(f"group {self._settings.group_id!r}: no assignment within "
-                                   f"{limit:g} s of subscribing (is the cluster reachable?)")
+                raise self._log.explain(TimeoutError(
+                    f"group {self._settings.group_id!r}: no assignment within {limit:g} s of "
+                    f"subscribing (is the cluster reachable?)"), since=self._subscribed_at)
         return True
 
     def _forget(self, tps: set[TopicPartition]) -> None:
@@ -589,7 +592,17 @@ class KafkaConsumerBackend:
                 if "REBALANCE" in str(error) or "ILLEGAL_GENERATION" in str(error) \
                         or "UNKNOWN_MEMBER_ID" in str(error):
                     raise CommitFailedError(str(error)) from None
+                if isinstance(error, TimeoutError):
+                    error = self._explain(error)
                 raise error from None
+
+    def _explain(self, error: TimeoutError) -> TimeoutError:
+        """``error`` with the cause librdkafka logged during the call. Its
+        log lines arrive when the client is polled: done here only while
+        it has no partitions, where a poll returns no message."""
+        if not self._subscribed and not self._consumer.assignment():
+            self._consumer.poll(0)
+        return self._log.explain(error, since=time.monotonic() - self._timeout - 1)
 
     def committed(self, tp: TopicPartition) -> int | None:
         self._check_open()
@@ -603,7 +616,10 @@ class KafkaConsumerBackend:
             got = self._consumer.committed([KTP(tp.topic, tp.partition) for tp in tps], timeout=self._timeout)
         except Exception as e:
             where = ", ".join(f"{tp.topic}/{tp.partition}" for tp in tps)
-            raise translate(e, f"reading the committed offset of {where}") from None
+            error = translate(e, f"reading the committed offset of {where}")
+            if isinstance(error, TimeoutError):
+                error = self._explain(error)
+            raise error from None
         return {TopicPartition(k.topic, k.partition): k.offset for k in got if k.offset >= 0}
 
     # -- lookups ---------------------------------------------------------------------------

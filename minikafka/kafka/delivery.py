@@ -44,7 +44,9 @@ class Delivery(PendingBatch, RecordFuture):
             self.timestamp = msg.timestamp()[1]  # librdkafka's "now" at produce, or the given one
             self.base_offset = msg.offset()
         else:
-            self.error = translate(err, f"producing to {self.topic}/{self.partition}")
+            error = translate(err, f"producing to {self.topic}/{self.partition}")
+            # a record that timed out says why: the producer's last error (an unreachable cluster)
+            self.error = self.writer.log.explain(error) if isinstance(error, TimeoutError) else error
         # settle() has work only for added callbacks: skip it (and the lock)
         # when none can be there — see HeldCountLock for why reading
         # ``held`` without the lock is enough.

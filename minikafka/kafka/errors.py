@@ -66,12 +66,17 @@ def error_class(code: int) -> type[MiniKafkaError]:
     return _TABLE.get(code, KafkaBackendError)
 
 
-def make_client(factory: Callable[[dict[str, Any]], T], config: dict[str, Any], what: str) -> T:
-    """``factory(config)``, a confluent-kafka client; a configuration it
-    refuses (an unknown property, a bad value: from the URL's query or the
+def make_client(factory: Callable[[dict[str, Any]], T], config: dict[str, Any], what: str,
+                log: Any = None) -> T:
+    """``factory(config)``, a confluent-kafka client logging to ``log`` (a
+    :class:`~minikafka.kafka.logs.ClientLog`, a new one if None) unless
+    ``config`` names its own ``logger``; a configuration it refuses (an
+    unknown property, a bad value: from the URL's query or the
     ``*_config`` dicts) raises InvalidArgumentError naming the property."""
+    from .logs import ClientLog
+
     try:
-        return factory(config)
+        return factory({"logger": log if log is not None else ClientLog(), **config})
     except Exception as e:
         raise translate(e, f"configuring the Kafka {what}") from None
 

@@ -17,7 +17,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..records import TopicPartition
-from .errors import TimeoutError, translate
+from .errors import TimeoutError, make_client, translate
+from .logs import ClientLog
 
 
 def _remaining(deadline: float, what: str) -> float:
@@ -69,30 +70,45 @@ class OffsetProbe:
     def __init__(self, config: dict[str, Any]) -> None:
         from confluent_kafka import Consumer
 
-        self._consumer = Consumer({
+        self._log = ClientLog()
+        self._consumer = make_client(Consumer, {
             **config,
             "group.id": f"minikafka-probe-{uuid.uuid4().hex}",  # required, never joined
             "enable.auto.commit": False,
             "enable.partition.eof": True,
             "fetch.wait.max.ms": 10,
-        })
+        }, "offset reader", self._log)
         self._lock = threading.Lock()
         self.fetched: set[str] = set()
 
+    def _explain(self, error: TimeoutError, since: float) -> TimeoutError:
+        """``error`` with the cause librdkafka logged since ``since`` (called
+        unassigned, where ``poll`` serves only the log and events)."""
+        self._consumer.poll(0)
+        return self._log.explain(error, since)
+
     def beginning_offsets(self, tps: Iterable[TopicPartition], timeout: float) -> dict[TopicPartition, int]:
+        since = time.monotonic()
         with self._lock:
-            return earliest_offsets(self._consumer, list(tps), timeout)
+            try:
+                return earliest_offsets(self._consumer, list(tps), timeout)
+            except TimeoutError as e:
+                raise self._explain(e, since) from None
 
     def end_offsets(self, tps: Iterable[TopicPartition], timeout: float) -> dict[TopicPartition, int]:
         from confluent_kafka import KafkaError
         from confluent_kafka import TopicPartition as KTP
 
-        deadline = time.monotonic() + timeout
+        since = time.monotonic()
+        deadline = since + timeout
         out: dict[TopicPartition, int] = {}
         probe: dict[tuple[str, int], TopicPartition] = {}
         with self._lock:
             for tp in tps:
-                lo, hi = self._watermarks(tp, deadline)
+                try:
+                    lo, hi = self._watermarks(tp, deadline)
+                except TimeoutError as e:
+                    raise self._explain(e, since) from None
                 out[tp] = hi
                 if hi > lo:
                     probe[(tp.topic, tp.partition)] = tp
@@ -118,6 +134,8 @@ class OffsetProbe:
                     _lo, hi = c.get_watermark_offsets(KTP(t, p), cached=True)
                     if hi >= 0:
                         out[tp] = max(out[tp], hi)
+            except TimeoutError as e:
+                raise self._log.explain(e, since) from None  # poll above served the log
             finally:
                 c.unassign()
         return out

@@ -50,6 +50,7 @@ from ..futures import RecordFuture, SendManyResult
 from ..send_front import HeadersArg, Route, SendFront, to_bytes
 from .delivery import Delivery, HeldCountLock, delivery_class
 from .errors import TimeoutError, make_client, translate
+from .logs import ClientLog
 
 #: Seconds the poller thread waits for delivery reports per call.
 POLL_INTERVAL = 0.002
@@ -124,7 +125,9 @@ class KafkaRecordWriter:
         if linger_ms is not None:
             settings["linger.ms"] = linger_ms
         self.request_timeout = request_timeout
-        self._producer = make_client(Producer, {**settings, **config}, "producer")
+        #: librdkafka's log of this producer (the cause of a timeout)
+        self.log = ClientLog()
+        self._producer = make_client(Producer, {**settings, **config}, "producer", self.log)
         self._produce = self._producer.produce
         self._poll = self._producer.poll
         self._lock = threading.Lock()
@@ -275,6 +278,7 @@ class KafkaRecordWriter:
         self._flush(timeout)
 
     def _flush(self, timeout: float | None) -> None:
+        since = time.monotonic()
         if not self.serving.acquire(timeout=-1 if timeout is None else timeout):
             raise TimeoutError(f"flush: delivery reports not served within {timeout:g} s "
                                f"(another thread serves them)")
@@ -283,7 +287,8 @@ class KafkaRecordWriter:
         finally:
             self.serving.release()
         if left:
-            raise TimeoutError(f"flush: {left} records not acknowledged within {timeout:g} s")
+            raise self.log.explain(TimeoutError(f"flush: {left} records not acknowledged within "
+                                                f"{timeout:g} s"), since)
 
     def close(self, timeout: float | None = None) -> None:
         """Flush, then stop the poller. Idempotent."""
