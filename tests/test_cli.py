@@ -96,6 +96,10 @@ def test_every_offset_form_and_count(d):
     assert values("-o", "15") == [f"b{i}" for i in range(5, 10)]
     assert values("-o", "-3") == ["b7", "b8", "b9"]
     assert values("-o", "-100") == values()
+    # Past the end: from the end, as Kafka's "offset out of range" is not a reset to 0
+    # (it printed the whole partition from offset 0).
+    assert values("-o", "20") == [] and values("-o", "100") == []
+    assert values("-o", "99999999999999999999999") == []
     assert values("-o", f"@{middle}") == [f"b{i}" for i in range(10)]
     assert values("-o", f"@{middle + 10**9}") == []
     assert values("-c", "4") == ["a0", "a1", "a2", "a3"]

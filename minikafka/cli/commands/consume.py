@@ -100,8 +100,11 @@ def _position(consumer: Consumer, tps: list[TopicPartition], spec: str) -> None:
         for tp in tps:
             consumer.seek(tp, max(begin[tp], end[tp] - n))
     else:
+        # Past the end means from the end: seeking there unchecked made the
+        # consumer reset the out-of-range position to the beginning.
+        end = consumer.end_offsets(tps)
         for tp in tps:
-            consumer.seek(tp, int(spec))
+            consumer.seek(tp, min(int(spec), end[tp]))
 
 
 def _at_end(consumer: Consumer) -> bool:
