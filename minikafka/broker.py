@@ -25,7 +25,7 @@ import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from types import EllipsisType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 import attrs
@@ -59,6 +59,9 @@ from .topic import (
     write_metadata,
 )
 
+if TYPE_CHECKING:
+    from .local_producer import LocalProducer
+
 MARKER = "minikafka.json"
 # A member whose lock is held but whose heartbeat is older than this (the
 # consumers' default session_timeout) is not live for administration.
@@ -67,12 +70,6 @@ log = logging.getLogger("minikafka")
 DOORBELL = "doorbell"  # futex word that wakes readers in every process (doorbell.py)
 #: What a data directory holds besides its marker.
 OWN_ENTRIES = frozenset({"topics", "groups", "tmp", DOORBELL})
-
-
-class RecordHolder(Protocol):
-    """What ``Broker.close`` needs of a producer open on it."""
-
-    def write_held(self, timeout: float) -> None: ...
 
 
 class Broker(Closeable):
@@ -107,7 +104,7 @@ class Broker(Closeable):
         self._topics: dict[str, Topic] = {}
         self._groups: dict[str, OffsetStore] = {}
         # Producers open on this broker, whose held records close() writes first.
-        self._producers: weakref.WeakSet[RecordHolder] = weakref.WeakSet()
+        self._producers: weakref.WeakSet[LocalProducer] = weakref.WeakSet()
         self.waker = Waker(options.poll_interval, open_doorbell(str(self.path / DOORBELL)))
         self._closed = False
         for name in self.list_topics():
@@ -446,20 +443,17 @@ class Broker(Closeable):
         store.close()
         shutil.rmtree(grave, ignore_errors=True)
 
-    def attach_producer(self, producer: RecordHolder) -> None:
-        """Have ``close()`` write what ``producer`` holds before closing
-        (called by each local producer backend as it opens)."""
+    def attach_producer(self, producer: LocalProducer) -> None:
+        """Have ``close()`` write what ``producer`` holds (called as it opens)."""
         self._producers.add(producer)
 
     def close(self) -> None:
         """Write what producers still open on this broker hold, then close
         every topic and group file; later calls raise ClosedError.
 
-        Nothing sent is dropped because the broker was closed before its
-        producers (API.md, "Lifetime"): their held records are written
-        first, all producers together within ``request_timeout``. A record
-        that could not be written in time fails its future with the
-        :class:`~minikafka.TimeoutError`, and a warning names it.
+        Nothing sent is dropped by closing the broker first (API.md,
+        "Lifetime"): all producers together wait at most ``request_timeout``;
+        a record not written in time fails with ``TimeoutError``, logged.
         """
         with self._lock:
             if self._closed:

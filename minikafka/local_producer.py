@@ -17,7 +17,7 @@ thread); a write that timed out fails its batch's futures with the
 :class:`~minikafka.TimeoutError`. Batches still held at interpreter exit
 are written then (``_write_at_exit``).
 
-Why one module of ~670 lines: the send fast path, the lanes, the linger
+Why one module of ~690 lines: the send fast path, the lanes, the linger
 thread and writing at exit all work on one shared state (open batches,
 lanes, the unwritten set) under one producer lock, and the lock protocol
 (what is checked and released under it, see ``_drain``) is only readable
