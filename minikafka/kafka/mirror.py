@@ -3,14 +3,19 @@
 Written against the public Producer/Consumer API only, so it works for a
 directory and a cluster either way. Every record keeps its partition, key,
 value, headers and timestamp. Progress is committed (as the group
-``group_id`` on the source) after each chunk the destination acknowledged,
+``group_id`` on the source; by default one per topic and destination,
+:func:`default_group`) after each chunk the destination acknowledged,
 and only up to the last record it acknowledged, so a second run continues
 where the first stopped: nothing is lost, and after a crash at most the
-last chunk (not yet committed) is copied again (at-least-once).
+last chunk (not yet committed) is copied again (at-least-once). While it
+runs, a mirror holds its group (mirror_hold.py): a second mirror of the
+same group is refused.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 import sys
 import time
@@ -24,6 +29,7 @@ import attrs
 from ..errors import InvalidArgumentError, TimeoutError, TopicNotFoundError
 from ..futures import RecordFuture
 from ..records import TopicPartition
+from .mirror_hold import FREE, hold_group
 
 #: Records copied between two flush + commit steps.
 CHUNK = 5000
@@ -44,11 +50,56 @@ class MirrorResult:
     partitions: dict[int, int] = attrs.field(hash=False)
     #: wall time of the run
     seconds: float
+    #: the group whose progress this run took over (an old-style default
+    #: group, see :func:`legacy_group`), or None
+    carried_from: str | None = None
 
 
-def default_group(topic: str) -> str:
-    """The source-side group a mirror of ``topic`` commits its progress as."""
+LOG = logging.getLogger("minikafka.mirror")
+
+
+def default_group(topic: str, destination: str, destination_topic: str | None = None) -> str:
+    """The source-side group a mirror of ``topic`` to ``destination`` (its
+    :func:`destination_identity`) commits its progress as:
+    ``minikafka-mirror.<topic>.<10 hex digits>``, the digits a hash of the
+    destination and its topic, so each destination has its own progress."""
+    target = topic if destination_topic is None else destination_topic
+    digest = hashlib.sha256(f"{destination}\0{target}".encode()).hexdigest()[:10]
+    return f"minikafka-mirror.{topic}.{digest}"
+
+
+def legacy_group(topic: str) -> str:
+    """The default group before it named the destination: one per topic,
+    shared by every destination (its progress is taken over once, see
+    ``mirror``)."""
     return f"minikafka-mirror.{topic}"
+
+
+def destination_identity(broker: Any) -> str:
+    """What names a destination in :func:`default_group`: a data
+    directory's resolved path; a cluster's id (from its metadata; the
+    advertised broker addresses if it reports none)."""
+    path = getattr(broker, "path", None)
+    if path is not None:
+        return "dir:" + os.path.realpath(path)
+    identity = getattr(broker, "identity", None)
+    if callable(identity):
+        cluster, addresses = identity()
+        return "kafka:" + (cluster or ",".join(sorted(addresses)))
+    return f"{type(broker).__name__}:{getattr(broker, 'url', repr(broker))}"
+
+
+def _legacy_progress(src: Any, dst: Any, topic: str, target: str, group: str) -> dict[TopicPartition, int]:
+    """The old-style default group's offsets for ``topic``, when this run
+    should continue from them: the new default ``group`` has none, and the
+    destination topic already holds records (most likely that group's
+    copies; an empty one is a new destination and gets everything)."""
+    if any(tp.topic == topic for tp in src.committed_offsets(group)):
+        return {}
+    old = {tp: o for tp, o in src.committed_offsets(legacy_group(topic)).items() if tp.topic == topic}
+    if not old or not any(dst.topic(target).end_offsets().values()):
+        return {}
+    return old
 
 
 def _local_path(target: str | os.PathLike[str]) -> str | None:
@@ -179,7 +230,8 @@ def mirror(source: Any, destination: Any, topic: str, *, group_id: str | None = 
         raise TypeError(f"chunk must be an int, not {type(chunk).__name__}")
     if chunk <= 0:
         raise InvalidArgumentError(f"chunk must be > 0, got {chunk}")
-    group = default_group(topic) if group_id is None else group_id
+    if group_id is not None and not isinstance(group_id, str):
+        raise TypeError(f"group_id must be a str or None, not {type(group_id).__name__}")
     target = topic if destination_topic is None else destination_topic
     stream: TextIO | None
     if progress is None:
@@ -197,11 +249,16 @@ def mirror(source: Any, destination: Any, topic: str, *, group_id: str | None = 
             raise InvalidArgumentError(
                 f"source and destination are the same topic {topic!r} of one broker: a mirror "
                 f"would copy it onto itself (name another destination_topic / --to-topic)")
-        members = src.describe_group(group).members
-        if members:
+        group = default_group(topic, destination_identity(dst), target) if group_id is None else group_id
+        stack.enter_context(hold_group(src, group, topic, partitions))
+        members = len(src.describe_group(group).members)
+        state = src.group_state(group) if not members and hasattr(src, "group_state") else "empty"
+        if members or state not in FREE:  # Tansu 0.6 lists no members, but the group's state
+            who = f"{members} live member(s)" if members else f"members (it is {state})"
             raise InvalidArgumentError(
-                f"group {group!r} has {len(members)} live member(s): a mirror's progress needs a "
-                f"group of its own (its commits would move theirs); choose another group_id / -g")
+                f"group {group!r} has {who}: "
+                f"a mirror's progress needs a group of its own (its commits would move theirs); "
+                f"choose another group_id / -g")
         try:
             have = dst.topic(target).partitions
         except TopicNotFoundError:
@@ -211,9 +268,17 @@ def mirror(source: Any, destination: Any, topic: str, *, group_id: str | None = 
                 f"destination topic {target!r} has {have} partitions, fewer than the "
                 f"{partitions} of {topic!r}: records could not keep their partition")
         tps = [TopicPartition(topic, p) for p in range(partitions)]
+        carried = _legacy_progress(src, dst, topic, target, group) if group_id is None else {}
         consumer = stack.enter_context(Consumer(src, group_id=group, enable_auto_commit=False,
                                                 auto_offset_reset="earliest"))
         consumer.assign(tps)
+        carried = {tp: o for tp, o in carried.items() if tp in tps}
+        if carried:
+            consumer.commit(carried)  # once: the next run finds them in its own group
+            for tp, offset in carried.items():
+                consumer.seek(tp, offset)
+            LOG.info("mirror of %r: group %r takes over the progress of %r (the default group "
+                     "before it named the destination)", topic, group, legacy_group(topic))
         producer = stack.enter_context(Producer(dst))
         ends = consumer.end_offsets(tps)
         starts = {tp: consumer.position(tp) for tp in tps}
@@ -269,4 +334,5 @@ def mirror(source: Any, destination: Any, topic: str, *, group_id: str | None = 
         if show is not None:
             show(count, True)
     return MirrorResult(topic=topic, group_id=group, records=count, partitions=copied,
-                        seconds=time.monotonic() - started)
+                        seconds=time.monotonic() - started,
+                        carried_from=legacy_group(topic) if carried else None)
