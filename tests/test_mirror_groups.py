@@ -1,5 +1,6 @@
-"""A mirror's group: one default group per destination (old-style
-progress taken over once), and one running mirror per group."""
+"""A mirror's group: one default group per destination (an earlier
+default group's progress is refused, not guessed), and one running mirror
+per group."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import minikafka
-from minikafka.kafka.mirror import default_group, legacy_group
+from minikafka.kafka.mirror import default_group
 from tests.cli_helpers import default_sigint
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,23 +71,50 @@ def test_each_kafka_destination_has_its_own_default_group(source: minikafka.Brok
     assert minikafka.mirror(source, kafka_url, topic, progress=False).records == 0
 
 
-def test_old_default_progress_is_taken_over_for_its_destination_only(source: minikafka.Broker,
-                                                                    tmp_path: Path) -> None:
+OLD = "minikafka-mirror.events"  # the default group of minikafka before it named the destination
+
+
+def test_old_default_progress_and_a_non_empty_destination_are_refused(source: minikafka.Broker,
+                                                                      tmp_path: Path) -> None:
     """An upgrade: the old default group (one per topic) copied 30 records
-    to A. Mirroring to A again must not copy them twice; B, a new and empty
-    destination, gets everything."""
+    somewhere. Mirroring to a destination that holds records must not guess
+    whether that was here: it is refused, before copying anything, naming
+    both choices; each choice then works."""
     fill(source, "events", 0, 30)
-    old = minikafka.mirror(source, tmp_path / "a", "events", group_id=legacy_group("events"), progress=False)
-    assert old.records == 30
+    assert minikafka.mirror(source, tmp_path / "a", "events", group_id=OLD, progress=False).records == 30
     fill(source, "events", 30, 6)
-    a = minikafka.mirror(source, tmp_path / "a", "events", progress=False)
-    assert (a.records, a.carried_from) == (6, legacy_group("events"))
+    with pytest.raises(minikafka.InvalidArgumentError) as refused:
+        minikafka.mirror(source, tmp_path / "a", "events", progress=False)
+    message = str(refused.value)
+    assert f"committed its progress as {OLD!r}" in message
+    assert f"group_id={OLD!r} / -g {OLD}" in message and "another group_id" in message
+    assert total(tmp_path / "a", "events") == 30  # nothing copied
+    assert source.committed_offsets(default_group("events", f"dir:{os.path.realpath(tmp_path / 'a')}")) == {}
+    # choice 1: that mirror copied here, continue from it
+    assert minikafka.mirror(source, tmp_path / "a", "events", group_id=OLD, progress=False).records == 6
     assert total(tmp_path / "a", "events") == 36
-    # taken over once: the new group has its own progress now
-    again = minikafka.mirror(source, tmp_path / "a", "events", progress=False)
-    assert (again.records, again.carried_from) == (0, None)
-    b = minikafka.mirror(source, tmp_path / "b", "events", progress=False)
-    assert (b.records, b.carried_from) == (36, None)
+    # choice 2, on another destination that holds records: a group of its own copies everything
+    assert minikafka.mirror(source, tmp_path / "c", "events", group_id="seed", progress=False).records == 36
+    with pytest.raises(minikafka.InvalidArgumentError, match="an earlier minikafka's mirror"):
+        minikafka.mirror(source, tmp_path / "c", "events", progress=False)
+    assert minikafka.mirror(source, tmp_path / "c", "events", group_id="fresh", progress=False).records == 36
+
+
+def test_old_default_progress_does_not_stop_a_new_destination(source: minikafka.Broker,
+                                                              tmp_path: Path) -> None:
+    """An empty (or missing) destination topic is a new destination: it
+    gets everything under the new default group, whatever the old one did;
+    once the new group has progress, the old one is no longer looked at."""
+    fill(source, "events", 0, 30)
+    minikafka.mirror(source, tmp_path / "a", "events", group_id=OLD, progress=False)
+    b = minikafka.mirror(source, tmp_path / "b", "events", progress=False)  # topic missing there
+    assert b.records == 30 and b.group_id != OLD
+    with minikafka.Broker(tmp_path / "e") as empty:
+        empty.create_topic("events", partitions=3)
+    assert minikafka.mirror(source, tmp_path / "e", "events", progress=False).records == 30
+    fill(source, "events", 30, 6)
+    assert minikafka.mirror(source, tmp_path / "b", "events", progress=False).records == 6
+    assert total(tmp_path / "b", "events") == 36
 
 
 def _cli(*argv: str) -> subprocess.Popen[str]:
@@ -171,3 +199,4 @@ def test_a_second_running_mirror_of_a_kafka_group_is_refused(tmp_path: Path, kaf
     # once it stopped, the group is free (its hold left the group on close)
     again = minikafka.mirror(kafka_url, dest, topic, group_id="held", progress=False)
     assert again.records == 0
+

@@ -15,7 +15,6 @@ same group is refused.
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import sys
 import time
@@ -50,12 +49,6 @@ class MirrorResult:
     partitions: dict[int, int] = attrs.field(hash=False)
     #: wall time of the run
     seconds: float
-    #: the group whose progress this run took over (an old-style default
-    #: group, see :func:`legacy_group`), or None
-    carried_from: str | None = None
-
-
-LOG = logging.getLogger("minikafka.mirror")
 
 
 def default_group(topic: str, destination: str, destination_topic: str | None = None) -> str:
@@ -68,10 +61,9 @@ def default_group(topic: str, destination: str, destination_topic: str | None = 
     return f"minikafka-mirror.{topic}.{digest}"
 
 
-def legacy_group(topic: str) -> str:
+def _legacy_group(topic: str) -> str:
     """The default group before it named the destination: one per topic,
-    shared by every destination (its progress is taken over once, see
-    ``mirror``)."""
+    shared by every destination."""
     return f"minikafka-mirror.{topic}"
 
 
@@ -89,17 +81,32 @@ def destination_identity(broker: Any) -> str:
     return f"{type(broker).__name__}:{getattr(broker, 'url', repr(broker))}"
 
 
-def _legacy_progress(src: Any, dst: Any, topic: str, target: str, group: str) -> dict[TopicPartition, int]:
-    """The old-style default group's offsets for ``topic``, when this run
-    should continue from them: the new default ``group`` has none, and the
-    destination topic already holds records (most likely that group's
-    copies; an empty one is a new destination and gets everything)."""
+def _check_legacy_progress(src: Any, dst: Any, topic: str, target: str, group: str) -> None:
+    """Refuse to guess which destination an earlier minikafka's mirror
+    (default group one per topic, :func:`_legacy_group`) copied to.
+
+    When the new default ``group`` has no progress for ``topic``, the old
+    group has some, and the destination topic already holds records, this
+    may be the destination the old group copied to (continue from it) or
+    another one (copy everything): carrying its offsets over on a wrong
+    guess would never copy the records before them. An empty or missing
+    destination topic is a new destination and gets everything.
+    """
     if any(tp.topic == topic for tp in src.committed_offsets(group)):
-        return {}
-    old = {tp: o for tp, o in src.committed_offsets(legacy_group(topic)).items() if tp.topic == topic}
-    if not old or not any(dst.topic(target).end_offsets().values()):
-        return {}
-    return old
+        return
+    old = _legacy_group(topic)
+    if not any(tp.topic == topic for tp in src.committed_offsets(old)):
+        return
+    try:
+        held = any(dst.topic(target).end_offsets().values())
+    except TopicNotFoundError:
+        return
+    if held:
+        raise InvalidArgumentError(
+            f"an earlier minikafka's mirror of {topic!r} committed its progress as {old!r}, and "
+            f"destination topic {target!r} already holds records: if that mirror copied to this "
+            f"destination, pass group_id={old!r} / -g {old} to continue from it; otherwise pass "
+            f"another group_id / -g to copy everything")
 
 
 def _local_path(target: str | os.PathLike[str]) -> str | None:
@@ -213,7 +220,11 @@ def mirror(source: Any, destination: Any, topic: str, *, group_id: str | None = 
     The destination topic (``destination_topic``, default the same name) is
     created with the source's partition count if it does not exist; one
     with fewer partitions is refused, and so is the source topic itself
-    (same broker, same name) and a group that has live members. Copies
+    (same broker, same name), a group that has live members or that
+    another running mirror holds, and (default group only) a non-empty
+    destination when only an earlier minikafka's default group
+    ``minikafka-mirror.<topic>`` has progress: pass that group to continue
+    from it, or another to copy everything. Copies
     what the source holds when the call starts (``follow=True``: keeps
     copying until interrupted); ``TimeoutError`` once the source has sent
     nothing for its ``request_timeout`` while records are still due.
@@ -259,6 +270,8 @@ def mirror(source: Any, destination: Any, topic: str, *, group_id: str | None = 
                 f"group {group!r} has {who}: "
                 f"a mirror's progress needs a group of its own (its commits would move theirs); "
                 f"choose another group_id / -g")
+        if group_id is None:
+            _check_legacy_progress(src, dst, topic, target, group)
         try:
             have = dst.topic(target).partitions
         except TopicNotFoundError:
@@ -268,17 +281,9 @@ def mirror(source: Any, destination: Any, topic: str, *, group_id: str | None = 
                 f"destination topic {target!r} has {have} partitions, fewer than the "
                 f"{partitions} of {topic!r}: records could not keep their partition")
         tps = [TopicPartition(topic, p) for p in range(partitions)]
-        carried = _legacy_progress(src, dst, topic, target, group) if group_id is None else {}
         consumer = stack.enter_context(Consumer(src, group_id=group, enable_auto_commit=False,
                                                 auto_offset_reset="earliest"))
         consumer.assign(tps)
-        carried = {tp: o for tp, o in carried.items() if tp in tps}
-        if carried:
-            consumer.commit(carried)  # once: the next run finds them in its own group
-            for tp, offset in carried.items():
-                consumer.seek(tp, offset)
-            LOG.info("mirror of %r: group %r takes over the progress of %r (the default group "
-                     "before it named the destination)", topic, group, legacy_group(topic))
         producer = stack.enter_context(Producer(dst))
         ends = consumer.end_offsets(tps)
         starts = {tp: consumer.position(tp) for tp in tps}
@@ -334,5 +339,4 @@ def mirror(source: Any, destination: Any, topic: str, *, group_id: str | None = 
         if show is not None:
             show(count, True)
     return MirrorResult(topic=topic, group_id=group, records=count, partitions=copied,
-                        seconds=time.monotonic() - started,
-                        carried_from=legacy_group(topic) if carried else None)
+                        seconds=time.monotonic() - started)
