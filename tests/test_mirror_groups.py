@@ -165,6 +165,7 @@ def test_a_second_running_mirror_of_a_group_is_refused(source: minikafka.Broker,
 def test_two_mirrors_started_together_copy_each_record_once(source: minikafka.Broker, tmp_path: Path) -> None:
     fill(source, "events", 0, 3000)
     dest = tmp_path / "d"
+    minikafka.Broker(dest).close()  # two processes creating one new directory is not the point here
     procs = [_cli(str(source.path), str(dest), "-t", "events", "-q") for _ in range(2)]
     outcomes = [(*p.communicate(timeout=120), p.returncode) for p in procs]
     assert total(dest, "events") == 3000, outcomes
@@ -200,3 +201,29 @@ def test_a_second_running_mirror_of_a_kafka_group_is_refused(tmp_path: Path, kaf
     again = minikafka.mirror(kafka_url, dest, topic, group_id="held", progress=False)
     assert again.records == 0
 
+
+def test_two_mirrors_of_a_kafka_group_started_together(tmp_path: Path, kafka_url: str) -> None:
+    """Started at the same moment, both join the hold's group and split the
+    partitions: the one given partition 0 waits for the other to leave and
+    copies, the other is refused. (Both used to be refused, leaving the
+    group at once, and Tansu then never completed a join of it again.)"""
+    topic = f"together-{uuid.uuid4().hex[:10]}"
+    with minikafka.connect(kafka_url) as k:
+        k.create_topic(topic, partitions=2)
+        with minikafka.Producer(k) as p:
+            for i in range(200):
+                p.send(topic, b"v%d" % i, partition=i % 2)
+    dest = tmp_path / "d"
+    minikafka.Broker(dest).close()
+    procs = [_cli(kafka_url, str(dest), "-t", topic, "-g", "together", "-q") for _ in range(2)]
+    outcomes = [(*p.communicate(timeout=120), p.returncode) for p in procs]
+    assert total(dest, topic) == 200, outcomes
+    assert sorted(code for _out, _err, code in outcomes) == [0, 1], outcomes
+    assert any("held by another running mirror" in err for _out, err, _code in outcomes), outcomes
+    # the group is usable afterwards
+    with minikafka.connect(kafka_url) as k, minikafka.Producer(k) as p:
+        for i in range(4):
+            p.send(topic, b"more-%d" % i, partition=i % 2)
+    started = time.monotonic()
+    assert minikafka.mirror(kafka_url, dest, topic, group_id="together", progress=False).records == 4
+    assert time.monotonic() - started < 30

@@ -11,12 +11,16 @@ holds its group, and a second one is refused before it copies anything:
   subscribed to the mirrored topic with every partition paused (it reads
   nothing). A mirror that finds that group in use (not ``empty`` or
   ``dead``: Tansu 0.6 reports no members but does report the state) is
-  refused without joining, so the running one is not disturbed. Two that
-  start together both join: the first gets every partition, a later one
-  only some or none in its first assignment, so it knows it is not alone
-  and leaves. The progress group itself cannot be used: Kafka refuses the
-  commits of a consumer that is not a member of a group that has members.
-  A holder that dies keeps the hold until its session times out.
+  refused without joining, so the running one is not disturbed. Otherwise
+  it joins: an established holder keeps its partitions (cooperative-sticky),
+  so a newcomer whose first assignment lacks some is refused and leaves.
+  Mirrors that start together split the partitions: the one given
+  partition 0 waits for the others to leave and holds, so exactly one
+  runs (and they do not all leave at once: Tansu 0.6 then never completes
+  a join of that group again). The progress group itself cannot be used:
+  Kafka refuses the commits of a consumer that is not a member of a group
+  that has members. A holder that dies keeps the hold until its session
+  times out.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -105,27 +109,41 @@ def _hold_kafka(broker: Any, group: str, topic: str, partitions: int) -> Iterato
     }
     log = ClientLog()
     consumer: Any = make_client(Consumer, config, "mirror's group hold", log)
-    first: list[set[int]] = []
+    owned: set[int] = set()
+    answered: list[bool] = []  # set by the first assignment, empty or not
 
     def on_assign(c: Any, parts: list[Any]) -> None:
-        first.append({p.partition for p in parts})
+        answered.append(True)
+        owned.update(p.partition for p in parts)
         c.incremental_assign(parts)
         c.pause(parts)  # holding, not reading
 
+    def on_revoke(c: Any, parts: list[Any]) -> None:
+        owned.difference_update(p.partition for p in parts)
+        c.incremental_unassign(parts)
+
+    def wait(until: Callable[[], bool]) -> bool:
+        deadline = time.monotonic() + broker.request_timeout + session_ms / 1000
+        while not until():
+            if time.monotonic() >= deadline:
+                return False
+            consumer.poll(POLL)
+        return True
+
+    everything = set(range(partitions))
     stop = threading.Event()
     thread: threading.Thread | None = None
     try:
-        consumer.subscribe([topic], on_assign=on_assign)
+        consumer.subscribe([topic], on_assign=on_assign, on_revoke=on_revoke, on_lost=on_revoke)
         since = time.monotonic()
-        deadline = since + broker.request_timeout + session_ms / 1000
-        while not first:
-            if time.monotonic() >= deadline:
-                raise log.explain(TimeoutError(
-                    f"holding group {group!r} for the mirror: no assignment in "
-                    f"{lock_group!r} within {deadline - since:g} s (is the cluster reachable?)"),
-                    since)
-            consumer.poll(POLL)
-        if first[0] != set(range(partitions)):
+        if not wait(lambda: bool(answered)):
+            raise log.explain(TimeoutError(
+                f"holding group {group!r} for the mirror: no assignment in {lock_group!r} within "
+                f"{time.monotonic() - since:.0f} s (is the cluster reachable?)"), since)
+        # An established holder keeps its partitions (cooperative-sticky), so
+        # a newcomer's first assignment lacks some. Mirrors that start together
+        # split them: the one given partition 0 waits for the others to leave.
+        if 0 not in owned or not wait(lambda: owned == everything):
             raise _refused(group, f"a member of {lock_group!r} holds partitions of {topic!r}")
 
         def keep() -> None:
