@@ -163,12 +163,14 @@ def test_a_second_running_mirror_of_a_group_is_refused(source: minikafka.Broker,
 
 
 def test_two_mirrors_started_together_copy_each_record_once(source: minikafka.Broker, tmp_path: Path) -> None:
-    fill(source, "events", 0, 3000)
+    """Enough records that the copies overlap in time (a second's worth):
+    without the hold both copied every one."""
+    fill(source, "events", 0, 100_000)
     dest = tmp_path / "d"
     minikafka.Broker(dest).close()  # two processes creating one new directory is not the point here
     procs = [_cli(str(source.path), str(dest), "-t", "events", "-q") for _ in range(2)]
     outcomes = [(*p.communicate(timeout=120), p.returncode) for p in procs]
-    assert total(dest, "events") == 3000, outcomes
+    assert total(dest, "events") == 100_000, outcomes
     assert any(code == 0 for _out, _err, code in outcomes), outcomes
     for _out, err, code in outcomes:
         assert code == 0 or "held by another running mirror" in err, outcomes
