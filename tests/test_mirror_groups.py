@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from kafka_broker import FAST_GROUP
 
 import minikafka
 from minikafka.kafka.mirror import default_group
@@ -229,3 +230,25 @@ def test_two_mirrors_of_a_kafka_group_started_together(tmp_path: Path, kafka_url
     started = time.monotonic()
     assert minikafka.mirror(kafka_url, dest, topic, group_id="together", progress=False).records == 4
     assert time.monotonic() - started < 30
+
+
+def test_a_kafka_group_with_a_live_member_is_refused(tmp_path: Path, kafka_url: str,
+                                                   kafka_bootstrap: str) -> None:
+    """Tansu 0.6 reports no members of a group, so the live-member check
+    also looks at the group's state (stable while a member is in it)."""
+    from confluent_kafka import Consumer
+
+    topic = f"busy-{uuid.uuid4().hex[:10]}"
+    with minikafka.connect(kafka_url) as k:
+        k.create_topic(topic, partitions=1)
+    member = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": topic, **FAST_GROUP})
+    try:
+        member.subscribe([topic])
+        deadline = time.monotonic() + 15
+        while not member.assignment() and time.monotonic() < deadline:
+            member.poll(0.1)
+        assert member.assignment()
+        with pytest.raises(minikafka.InvalidArgumentError, match="a group of its own"):
+            minikafka.mirror(kafka_url, tmp_path / "d", topic, group_id=topic, progress=False)
+    finally:
+        member.close()
