@@ -10,17 +10,18 @@ holds its group, and a second one is refused before it copies anything:
 - on a Kafka cluster: membership of the group ``<group>.mirror-lock``,
   subscribed to the mirrored topic with every partition paused (it reads
   nothing). A mirror that finds that group in use (not ``empty`` or
-  ``dead``: Tansu 0.6 reports no members but does report the state) is
-  refused without joining, so the running one is not disturbed. Otherwise
-  it joins: an established holder keeps its partitions (cooperative-sticky),
-  so a newcomer whose first assignment lacks some is refused and leaves.
+  ``dead``: Tansu 0.6 reports no members but does report the state)
+  waits up to 1.5 sessions for it to become free (a holder that died
+  keeps it until its session times out), and is refused without joining
+  if it does not, so the running one is not disturbed. Otherwise it joins:
+  an established holder keeps its partitions (cooperative-sticky), so a
+  newcomer whose first assignment lacks some is refused and leaves.
   Mirrors that start together split the partitions: the one given
   partition 0 waits for the others to leave and holds, so exactly one
   runs (and they do not all leave at once: Tansu 0.6 then never completes
   a join of that group again). The progress group itself cannot be used:
   Kafka refuses the commits of a consumer that is not a member of a group
-  that has members. A holder that dies keeps the hold until its session
-  times out.
+  that has members.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ LOCK_SUFFIX = ".mirror-lock"
 SESSION_MS = 6000
 HEARTBEAT_MS = 1000
 POLL = 0.2  # seconds between two polls of the holding member (it must answer rebalances)
+STATE_POLL = 0.5  # seconds between two looks at the state of a lock group in use
 #: Group states in which nobody is in the group.
 FREE = frozenset({"empty", "dead", "unknown"})
 
@@ -94,11 +96,16 @@ def _hold_kafka(broker: Any, group: str, topic: str, partitions: int) -> Iterato
     from .logs import ClientLog
 
     lock_group = group + LOCK_SUFFIX
-    state = broker.group_state(lock_group)
-    if state not in FREE:
-        raise _refused(group, f"its group {lock_group!r} is {state}")
     base = {**broker.config, **broker.consumer_config}
     session_ms = int(base.get("session.timeout.ms", SESSION_MS))
+    # In use: a running holder, or one that died less than a session ago.
+    state = broker.group_state(lock_group)
+    free_by = time.monotonic() + 1.5 * session_ms / 1000
+    while state not in FREE:
+        if time.monotonic() >= free_by:
+            raise _refused(group, f"its group {lock_group!r} is {state}")
+        time.sleep(STATE_POLL)
+        state = broker.group_state(lock_group)
     config = {
         "session.timeout.ms": session_ms,
         "heartbeat.interval.ms": min(HEARTBEAT_MS, max(1, session_ms // 3)),
