@@ -7,6 +7,7 @@ Directory to directory, and directory -> Kafka (Tansu) -> directory.
 from __future__ import annotations
 
 import io
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,11 @@ from kafka_broker import xfail_on_tansu
 import minikafka
 from minikafka.kafka.mirror import default_group
 from minikafka.kafka.mirror_cli import main as mirror_main
+
+
+def group_for(dest: Path, topic: str) -> str:
+    """The default group of a mirror of ``topic`` to the directory ``dest``."""
+    return default_group(topic, f"dir:{os.path.realpath(dest)}")
 
 
 def read_all(broker: minikafka.Broker, topic: str) -> list[tuple]:
@@ -145,11 +151,11 @@ def test_a_record_the_destination_refuses_is_not_committed(tmp_path: Path) -> No
             for i in range(10):
                 p.send("t", b"after-%d" % i, partition=0)
         with pytest.raises(minikafka.RecordTooLargeError):
-            minikafka.mirror(src, small, "t", progress=False)
+            minikafka.mirror(src, small, "t", group_id="g", progress=False)
         assert small.topic("t").end_offsets() == {0: 10}
-        assert src.committed_offsets(default_group("t")) == {minikafka.TopicPartition("t", 0): 10}
+        assert src.committed_offsets("g") == {minikafka.TopicPartition("t", 0): 10}
         # the same group, a destination that can hold it: the rest arrives
-        again = minikafka.mirror(src, tmp_path / "roomy", "t", progress=False)
+        again = minikafka.mirror(src, tmp_path / "roomy", "t", group_id="g", progress=False)
         assert again.records == 11
 
 
@@ -174,7 +180,7 @@ def test_interrupt_inside_a_batch_commits_only_what_was_sent(source: minikafka.B
     monkeypatch.setattr(LocalProducer, "send", real_send)
     with minikafka.Broker(dest_path) as dest:
         assert sum(dest.topic("events").end_offsets().values()) == 24
-    assert sum(source.committed_offsets(default_group("events")).values()) == 24
+    assert sum(source.committed_offsets(group_for(dest_path, "events")).values()) == 24
     assert minikafka.mirror(source, dest_path, "events", progress=False).records == 66
     with minikafka.Broker(dest_path) as dest:
         assert read_all(dest, "events") == read_all(source, "events")
@@ -201,7 +207,7 @@ def test_no_more_than_chunk_records_between_commits(source: minikafka.Broker, tm
 
     def commit(self: minikafka.Consumer, offsets: object = None) -> None:
         real_commit(self, offsets)  # type: ignore[arg-type]
-        commits.append(sum(source.committed_offsets(default_group("events")).values()))
+        commits.append(sum(source.committed_offsets(group_for(tmp_path / "d", "events")).values()))
 
     monkeypatch.setattr(minikafka.Consumer, "commit", commit)
     minikafka.mirror(source, tmp_path / "d", "events", chunk=40, poll_timeout=0.05, progress=False)
@@ -264,7 +270,7 @@ def test_records_kafka_does_not_acknowledge_are_not_committed(source: minikafka.
                            producer_config={"message.timeout.ms": 1000}) as dead, \
             pytest.raises(minikafka.TimeoutError):
         minikafka.mirror(source, dead, "events", progress=False)
-    assert sum(source.committed_offsets(default_group("events")).values()) == 0
+    assert sum(source.committed_offsets(default_group("events", "kafka:nowhere")).values()) == 0
 
 
 def _transactional(bootstrap: str, topic: str, values: list[bytes], commit: bool | None) -> object:
@@ -350,7 +356,7 @@ def test_a_source_that_stops_sending_times_out(tmp_path: Path, monkeypatch: pyte
         assert isinstance(outcome[0], minikafka.TimeoutError), outcome
         assert "no record from the source" in str(outcome[0])
         assert time.monotonic() - started < 10
-        assert src.committed_offsets(default_group("t")) == {minikafka.TopicPartition("t", 0): 1}
+        assert src.committed_offsets(group_for(tmp_path / "d", "t")) == {minikafka.TopicPartition("t", 0): 1}
 
 
 @xfail_on_tansu("the high watermark leaves out an open transaction's records")

@@ -346,6 +346,17 @@ class KafkaBroker:
         return GroupDescription(group_id=group_id, generation=-1, members=tuple(members),
                                 committed=self.committed_offsets(group_id))
 
+    def group_state(self, group_id: str) -> str:
+        """The coordinator's state of the group, lower case: ``empty``,
+        ``stable``, ``preparingrebalancing``, ``completingrebalancing``,
+        ``dead`` or ``unknown`` (internal: a mirror's check that nobody is in it;
+        Tansu 0.6 reports no members, but the state)."""
+        self._check_open()
+        futures = self._admin.describe_consumer_groups([group_id], request_timeout=self.request_timeout)
+        desc = self._wait(futures[group_id], f"describing group {group_id!r}")
+        state = getattr(desc.state, "name", str(desc.state))
+        return str(state).lower().replace("_", "")
+
     def lag(self, group_id: str) -> dict[TopicPartition, int]:
         """Per committed partition: end offset - committed offset."""
         committed = self.committed_offsets(group_id)

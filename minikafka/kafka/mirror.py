@@ -3,14 +3,18 @@
 Written against the public Producer/Consumer API only, so it works for a
 directory and a cluster either way. Every record keeps its partition, key,
 value, headers and timestamp. Progress is committed (as the group
-``group_id`` on the source) after each chunk the destination acknowledged,
+``group_id`` on the source; by default one per topic and destination,
+:func:`default_group`) after each chunk the destination acknowledged,
 and only up to the last record it acknowledged, so a second run continues
 where the first stopped: nothing is lost, and after a crash at most the
-last chunk (not yet committed) is copied again (at-least-once).
+last chunk (not yet committed) is copied again (at-least-once). While it
+runs, a mirror holds its group (mirror_hold.py): a second mirror of the
+same group is refused.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import time
@@ -24,6 +28,7 @@ import attrs
 from ..errors import InvalidArgumentError, TimeoutError, TopicNotFoundError
 from ..futures import RecordFuture
 from ..records import TopicPartition
+from .mirror_hold import FREE, hold_group
 
 #: Records copied between two flush + commit steps.
 CHUNK = 5000
@@ -46,9 +51,62 @@ class MirrorResult:
     seconds: float
 
 
-def default_group(topic: str) -> str:
-    """The source-side group a mirror of ``topic`` commits its progress as."""
+def default_group(topic: str, destination: str, destination_topic: str | None = None) -> str:
+    """The source-side group a mirror of ``topic`` to ``destination`` (its
+    :func:`destination_identity`) commits its progress as:
+    ``minikafka-mirror.<topic>.<10 hex digits>``, the digits a hash of the
+    destination and its topic, so each destination has its own progress."""
+    target = topic if destination_topic is None else destination_topic
+    digest = hashlib.sha256(f"{destination}\0{target}".encode()).hexdigest()[:10]
+    return f"minikafka-mirror.{topic}.{digest}"
+
+
+def _legacy_group(topic: str) -> str:
+    """The default group before it named the destination: one per topic,
+    shared by every destination."""
     return f"minikafka-mirror.{topic}"
+
+
+def destination_identity(broker: Any) -> str:
+    """What names a destination in :func:`default_group`: a data
+    directory's resolved path; a cluster's id (from its metadata; the
+    advertised broker addresses if it reports none)."""
+    path = getattr(broker, "path", None)
+    if path is not None:
+        return "dir:" + os.path.realpath(path)
+    identity = getattr(broker, "identity", None)
+    if callable(identity):
+        cluster, addresses = identity()
+        return "kafka:" + (cluster or ",".join(sorted(addresses)))
+    return f"{type(broker).__name__}:{getattr(broker, 'url', repr(broker))}"
+
+
+def _check_legacy_progress(src: Any, dst: Any, topic: str, target: str, group: str) -> None:
+    """Refuse to guess which destination an earlier minikafka's mirror
+    (default group one per topic, :func:`_legacy_group`) copied to.
+
+    When the new default ``group`` has no progress for ``topic``, the old
+    group has some, and the destination topic already holds records, this
+    may be the destination the old group copied to (continue from it) or
+    another one (copy everything): carrying its offsets over on a wrong
+    guess would never copy the records before them. An empty or missing
+    destination topic is a new destination and gets everything.
+    """
+    if any(tp.topic == topic for tp in src.committed_offsets(group)):
+        return
+    old = _legacy_group(topic)
+    if not any(tp.topic == topic for tp in src.committed_offsets(old)):
+        return
+    try:
+        held = any(dst.topic(target).end_offsets().values())
+    except TopicNotFoundError:
+        return
+    if held:
+        raise InvalidArgumentError(
+            f"an earlier minikafka's mirror of {topic!r} committed its progress as {old!r}, and "
+            f"destination topic {target!r} already holds records: if that mirror copied to this "
+            f"destination, pass group_id={old!r} / -g {old} to continue from it; otherwise pass "
+            f"another group_id / -g to copy everything")
 
 
 def _local_path(target: str | os.PathLike[str]) -> str | None:
@@ -162,7 +220,11 @@ def mirror(source: Any, destination: Any, topic: str, *, group_id: str | None = 
     The destination topic (``destination_topic``, default the same name) is
     created with the source's partition count if it does not exist; one
     with fewer partitions is refused, and so is the source topic itself
-    (same broker, same name) and a group that has live members. Copies
+    (same broker, same name), a group that has live members or that
+    another running mirror holds, and (default group only) a non-empty
+    destination when only an earlier minikafka's default group
+    ``minikafka-mirror.<topic>`` has progress: pass that group to continue
+    from it, or another to copy everything. Copies
     what the source holds when the call starts (``follow=True``: keeps
     copying until interrupted); ``TimeoutError`` once the source has sent
     nothing for its ``request_timeout`` while records are still due.
@@ -179,7 +241,8 @@ def mirror(source: Any, destination: Any, topic: str, *, group_id: str | None = 
         raise TypeError(f"chunk must be an int, not {type(chunk).__name__}")
     if chunk <= 0:
         raise InvalidArgumentError(f"chunk must be > 0, got {chunk}")
-    group = default_group(topic) if group_id is None else group_id
+    if group_id is not None and not isinstance(group_id, str):
+        raise TypeError(f"group_id must be a str or None, not {type(group_id).__name__}")
     target = topic if destination_topic is None else destination_topic
     stream: TextIO | None
     if progress is None:
@@ -197,11 +260,18 @@ def mirror(source: Any, destination: Any, topic: str, *, group_id: str | None = 
             raise InvalidArgumentError(
                 f"source and destination are the same topic {topic!r} of one broker: a mirror "
                 f"would copy it onto itself (name another destination_topic / --to-topic)")
-        members = src.describe_group(group).members
-        if members:
+        group = default_group(topic, destination_identity(dst), target) if group_id is None else group_id
+        stack.enter_context(hold_group(src, group, topic, partitions))
+        members = len(src.describe_group(group).members)
+        state = src.group_state(group) if not members and hasattr(src, "group_state") else "empty"
+        if members or state not in FREE:  # Tansu 0.6 lists no members, but the group's state
+            who = f"{members} live member(s)" if members else f"members (it is {state})"
             raise InvalidArgumentError(
-                f"group {group!r} has {len(members)} live member(s): a mirror's progress needs a "
-                f"group of its own (its commits would move theirs); choose another group_id / -g")
+                f"group {group!r} has {who}: "
+                f"a mirror's progress needs a group of its own (its commits would move theirs); "
+                f"choose another group_id / -g")
+        if group_id is None:
+            _check_legacy_progress(src, dst, topic, target, group)
         try:
             have = dst.topic(target).partitions
         except TopicNotFoundError:

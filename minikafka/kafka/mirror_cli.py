@@ -19,8 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("destination", metavar="DEST", help="where to copy to (same forms)")
     parser.add_argument("-t", "--topic", required=True, help="topic to copy")
     parser.add_argument("-g", "--group", default=None,
-                        help="source-side group that records the progress "
-                             "(default minikafka-mirror.TOPIC)")
+                        help="source-side group that records the progress (default "
+                             "minikafka-mirror.TOPIC.<hash of DEST and its topic>)")
     parser.add_argument("--to-topic", default=None, help="destination topic (default: same name)")
     parser.add_argument("-f", "--follow", action="store_true",
                         help="keep copying new records until interrupted")
