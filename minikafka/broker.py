@@ -14,7 +14,6 @@ the files are the only shared state.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -31,6 +30,7 @@ from urllib.parse import unquote, urlparse
 import attrs
 
 from .closeable import Closeable
+from .data_dir import open_data_dir
 from .doorbell import open_doorbell
 from .errors import (
     ClosedError,
@@ -42,7 +42,6 @@ from .errors import (
     TopicExistsError,
     TopicNotFoundError,
 )
-from .format import DATA_DIR_VERSION
 from .group_state import STATE, GroupDescription, describe, live_members, read_state
 from .locking import FileLock, Waker
 from .offsets import OffsetStore, decode_group_id
@@ -62,7 +61,6 @@ from .topic import (
 if TYPE_CHECKING:
     from .local_producer import LocalProducer
 
-MARKER = "minikafka.json"
 # A member whose lock is held but whose heartbeat is older than this (the
 # consumers' default session_timeout) is not live for administration.
 LIVE_SESSION_TIMEOUT = 10.0
@@ -96,7 +94,7 @@ class Broker(Closeable):
         self._topics_dir = str(self.path / "topics")
         self._groups_dir = str(self.path / "groups")
         self._tmp_dir = str(self.path / "tmp")
-        self._check_marker()
+        open_data_dir(self.path, OWN_ENTRIES)
         for d in (self._topics_dir, self._groups_dir, self._tmp_dir):
             os.makedirs(d, exist_ok=True)
         self._clean_tmp()
@@ -132,40 +130,6 @@ class Broker(Closeable):
                     shutil.rmtree(path, ignore_errors=True)
             except FileNotFoundError:
                 pass
-
-    def _check_marker(self) -> None:
-        marker = self.path / MARKER
-        try:
-            meta = json.loads(marker.read_text())
-        except FileNotFoundError:
-            os.makedirs(self.path, exist_ok=True)
-            # Never take over someone else's files: only an empty directory
-            # (or one holding nothing but minikafka's own entries, from
-            # before the marker existed) becomes a data directory.
-            foreign = sorted(n for n in os.listdir(self.path)
-                             if n not in OWN_ENTRIES and not n.startswith(f"{MARKER}."))
-            if foreign:
-                raise InvalidArgumentError(
-                    f"{self.path} is not a minikafka data directory (no {MARKER}) and is not "
-                    f"empty ({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}): "
-                    f"refusing to take it over"
-                ) from None
-            tmp = self.path / f"{MARKER}.{os.getpid()}.tmp"
-            tmp.write_text(json.dumps({"format": DATA_DIR_VERSION}) + "\n")
-            os.replace(tmp, marker)
-            return
-        except ValueError as e:
-            raise CorruptLogError(f"{marker}: not valid JSON ({e})") from None
-        if not isinstance(meta, dict):
-            raise CorruptLogError(f"{marker}: must be a JSON object, not {type(meta).__name__}")
-        version = meta.get("format", 0)
-        if not isinstance(version, int) or isinstance(version, bool):
-            raise CorruptLogError(f"{marker}: data format must be an int, not {version!r}")
-        if version > DATA_DIR_VERSION:
-            raise CorruptLogError(
-                f"{marker}: data format {meta['format']} is newer than this minikafka "
-                f"reads ({DATA_DIR_VERSION})"
-            )
 
     def __repr__(self) -> str:
         return f"<Broker {str(self.path)!r}{' closed' if self._closed else ''}>"

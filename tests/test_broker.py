@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -325,3 +327,42 @@ def test_connect_broker_works_with_producer_and_consumer(data_dir):
         with Consumer(b, "t", auto_offset_reset="earliest") as c:
             assert [r.value for r in c.poll(timeout=1.0)] == [b"via-connect"]
         assert b.lag("none") == {}
+
+
+
+def _open_at(start: Any, path: Path, errors: Any) -> None:
+    start.wait()
+    try:
+        Broker(path).close()
+    except Exception as e:
+        errors.put(repr(e))
+
+
+@pytest.mark.parametrize("kind", ["threads", "processes"])
+def test_brokers_opening_one_new_directory_at_once_all_open(tmp_path, kind):
+    # Processes (or threads) creating one data directory together: the one
+    # that looked second took the first's fresh marker for a foreign file
+    # ("is not empty (minikafka.json): refusing to take it over"), and
+    # threads of one process shared one temporary marker name.
+    import multiprocessing
+    import queue
+    import threading
+
+    ctx = multiprocessing.get_context("fork")
+    for round_ in range(20 if kind == "threads" else 8):
+        path = tmp_path / f"d{round_}"
+        if kind == "threads":
+            start: Any = threading.Barrier(4)
+            errors: Any = queue.Queue()
+            workers: list[Any] = [threading.Thread(target=_open_at, args=(start, path, errors))
+                                  for _ in range(4)]
+        else:
+            start, errors = ctx.Barrier(4), ctx.Queue()
+            workers = [ctx.Process(target=_open_at, args=(start, path, errors)) for _ in range(4)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(60)
+        assert errors.empty(), f"round {round_}: {errors.get()}"
+        assert sorted(p.name for p in path.iterdir()) == [
+            "doorbell", "groups", "minikafka.json", "tmp", "topics"]
