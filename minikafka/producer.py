@@ -13,6 +13,9 @@ share live in ``send_front.py`` and ``futures.py`` and are re-exported here.
 
 from __future__ import annotations
 
+import logging
+import sys
+import warnings
 from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
@@ -40,6 +43,8 @@ from .send_front import (
 
 if TYPE_CHECKING:
     from .broker import Broker
+
+log = logging.getLogger("minikafka")
 
 __all__ = [
     "PENDING_SLOTS", "BatchFuture", "HeadersArg", "PendingBatch", "Prepared", "Producer", "ProducerBackend",
@@ -126,6 +131,20 @@ class Producer:
     def __repr__(self) -> str:
         path = getattr(self._broker, "path", self._broker)
         return f"<Producer {str(path)!r}{' closed' if self._closed else ''}>"
+
+    def __del__(self, _finalizing: Callable[[], bool] = sys.is_finalizing) -> None:
+        # Dropped without close(), as an unclosed file: warn, and close (write
+        # what it holds, stop its thread), rather than leave a linger or
+        # delivery thread per dropped producer running until exit. At
+        # interpreter shutdown the exit-time writer does it instead.
+        if getattr(self, "_closed", True) or _finalizing():
+            return
+        warnings.warn(f"unclosed {self!r}: closed when garbage-collected; "
+                      f"call close() or use 'with'", ResourceWarning, stacklevel=2, source=self)
+        try:
+            self.close()
+        except Exception as e:
+            log.warning("closing a garbage-collected producer failed: %s", e)
 
     def __enter__(self) -> Producer:
         return self

@@ -1,0 +1,214 @@
+"""Clients dropped without close(), on both backends: like an unclosed
+file, a Producer or Consumer that is garbage-collected warns
+(ResourceWarning) and closes itself, so a group rebalances and no thread
+is left running."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import threading
+import time
+import uuid
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import minikafka
+from minikafka import AsyncConsumer, AsyncProducer, Consumer, Producer
+from minikafka.testing import read_topic
+
+# Long sessions: a member that merely stopped heartbeating is not dropped
+# within the test, so a rebalance in time means the dropped member left.
+DIR_GROUP = {"session_timeout": 60.0, "heartbeat_interval": 0.05}
+# Tansu's join takes about half the session timeout (KAFKA.md).
+KAFKA_GROUP = {"session_timeout": 1.5, "heartbeat_interval": 0.3}
+
+
+@pytest.fixture(params=["dir", "kafka"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    if request.param == "dir":
+        broker = minikafka.connect(tmp_path / "data")
+    else:
+        url = f"kafka://{request.getfixturevalue('kafka_bootstrap')}"
+        broker = minikafka.connect(url, consumer_config={"fetch.wait.max.ms": 50})
+    try:
+        yield broker
+    finally:
+        broker.close()
+
+
+def _group(broker: Any) -> dict[str, Any]:
+    return DIR_GROUP if isinstance(broker, minikafka.Broker) else KAFKA_GROUP
+
+
+def _threads(prefix: str) -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith(prefix)]
+
+
+def _take_all(consumer: Consumer, partitions: int, timeout: float) -> float:
+    """Poll until ``consumer`` owns ``partitions`` partitions; the seconds it took."""
+    t0 = time.monotonic()
+    while len(consumer.assignment()) < partitions:
+        assert time.monotonic() - t0 < timeout, f"owns {consumer.assignment()} after {timeout} s"
+        consumer.poll(0.05)
+    return time.monotonic() - t0
+
+
+def _collect_warnings() -> list[warnings.WarningMessage]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gc.collect()
+    return [w for w in caught if issubclass(w.category, ResourceWarning)]
+
+
+def test_a_dropped_group_consumer_leaves_its_group(backend: Any) -> None:
+    """The heartbeat thread held the consumer: one dropped without close()
+    was never collected, kept heartbeating and kept its partitions, so the
+    other members never got them (until the process exited)."""
+    topic = f"t-{uuid.uuid4().hex[:12]}"
+    backend.create_topic(topic, partitions=4)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    first = Consumer(backend, topic, group_id=group, auto_offset_reset="earliest", **_group(backend))
+    _take_all(first, 4, 20)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del first
+        gc.collect()
+    assert any(issubclass(w.category, ResourceWarning) and "unclosed" in str(w.message)
+               for w in caught), [str(w.message) for w in caught]
+    if isinstance(backend, minikafka.Broker):
+        assert _threads("minikafka-heartbeat") == []
+    second = Consumer(backend, topic, group_id=group, auto_offset_reset="earliest", **_group(backend))
+    try:
+        _take_all(second, 4, 15)
+    finally:
+        second.close()
+
+
+def test_a_dropped_consumer_in_a_cycle_still_commits_and_runs_on_revoke(tmp_path: Path) -> None:
+    """Only the cycle collector frees a consumer its own listener refers to;
+    it clears weak references first, yet the close still runs the listener
+    and the final auto-commit."""
+    with minikafka.Broker(tmp_path / "data") as broker:
+        broker.create_topic("t", partitions=2)
+        with Producer(broker) as p:
+            for i in range(6):
+                p.send("t", b"%d" % i, partition=i % 2)
+        revoked: list[set[minikafka.TopicPartition]] = []
+
+        def read_three() -> None:
+            c = Consumer(broker, group_id="g", auto_offset_reset="earliest", **DIR_GROUP)
+            c.subscribe(["t"], listener=type("L", (), {
+                "on_revoke": lambda self, ps: revoked.append(ps) or c.assignment()})())
+            got = 0
+            while got < 3:
+                got += len(c.poll(0.5, max_records=3 - got))
+
+        gc.disable()  # only the explicit collection below frees it
+        try:
+            read_three()
+            found = _collect_warnings()
+        finally:
+            gc.enable()
+        assert found, "no ResourceWarning"
+        assert revoked and set().union(*revoked) == {minikafka.TopicPartition("t", 0),
+                                                      minikafka.TopicPartition("t", 1)}
+        assert sum(broker.committed_offsets("g").values()) == 3
+
+
+def test_a_dropped_async_consumer_leaves_its_group(tmp_path: Path) -> None:
+    with minikafka.Broker(tmp_path / "data") as broker:
+        broker.create_topic("t", partitions=3)
+
+        async def main() -> None:
+            async def join_and_drop() -> None:
+                c = AsyncConsumer(broker, "t", group_id="g", **DIR_GROUP)
+                assert len(c.assignment()) == 3
+
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                await join_and_drop()
+                gc.collect()
+            assert any(issubclass(w.category, ResourceWarning) for w in caught)
+            other = AsyncConsumer(broker, "t", group_id="g", **DIR_GROUP)
+            try:
+                t0 = time.monotonic()
+                while len(other.assignment()) < 3:
+                    assert time.monotonic() - t0 < 10, other.assignment()
+                    await other.getmany(timeout_ms=50)
+            finally:
+                await other.close()
+
+        asyncio.run(main())
+        assert _threads("minikafka-heartbeat") == []
+
+
+def test_a_dropped_producer_writes_what_it_held_and_stops_its_thread(backend: Any) -> None:
+    """A producer dropped without close() left its linger (local) or
+    delivery (Kafka) thread running until exit: one more thread per
+    dropped producer."""
+    topic = f"t-{uuid.uuid4().hex[:12]}"
+    backend.create_topic(topic)
+    prefix = "minikafka-linger" if isinstance(backend, minikafka.Broker) else "minikafka-kafka-delivery"
+    before = len(_threads(prefix))
+
+    def send_and_drop(n: int) -> None:
+        p = Producer(backend, linger_ms=60_000)
+        p.send(topic, b"r%d" % n)
+
+    for n in range(3):
+        send_and_drop(n)
+    gc.collect()
+    deadline = time.monotonic() + 5
+    while len(_threads(prefix)) > before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(_threads(prefix)) == before
+    c = Consumer(backend, auto_offset_reset="earliest")
+    c.assign([minikafka.TopicPartition(topic, 0)])
+    got: list[bytes] = []
+    deadline = time.monotonic() + 15
+    while len(got) < 3 and time.monotonic() < deadline:
+        got += [r.value for r in c.poll(0.2)]
+    c.close()
+    assert sorted(got) == [b"r0", b"r1", b"r2"]
+
+
+def test_a_dropped_producer_warns(tmp_path: Path) -> None:
+    with minikafka.Broker(tmp_path / "data") as broker:
+        broker.create_topic("t")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            p = Producer(broker, linger_ms=60_000)
+            p.send("t", b"held")
+            del p
+        assert [w.category for w in caught] == [ResourceWarning]
+        assert [r.value for r in read_topic(broker, "t")] == [b"held"]
+
+        async def main() -> None:
+            p = AsyncProducer(broker, linger_ms=60_000)
+            await p.send("t", b"async")
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            asyncio.run(main())
+            gc.collect()
+        assert ResourceWarning in [w.category for w in caught]
+        assert [r.value for r in read_topic(broker, "t")] == [b"held", b"async"]
+
+
+def test_closed_clients_do_not_warn(tmp_path: Path) -> None:
+    with minikafka.Broker(tmp_path / "data") as broker:
+        broker.create_topic("t")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with Producer(broker) as p:
+                p.send("t", b"x")
+            with Consumer(broker, "t", group_id="g", **DIR_GROUP):
+                pass
+            del p
+            gc.collect()
+        assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
