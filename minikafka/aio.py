@@ -210,6 +210,7 @@ class AsyncConsumer:
         # Remote backends: the call running in a worker thread, if any (see _call).
         self._local = _is_local(broker)
         self._io: asyncio.Future[Any] | None = None
+        self._closing: asyncio.Future[None] | None = None
 
     def __repr__(self) -> str:
         return f"<AsyncConsumer of {self._consumer!r}>"
@@ -235,12 +236,20 @@ class AsyncConsumer:
         """aiokafka's habit; the consumer is ready once constructed."""
 
     async def close(self) -> None:
-        """Commit (with auto-commit on) and release the partitions."""
-        if self._closed:
-            return
-        self._closed = True
+        """Commit (with auto-commit on) and release the partitions.
+
+        Closed (later calls raise ClosedError) from the first step on: a
+        cancelled close goes on (on a remote backend in its worker thread,
+        bounded by ``request_timeout``), and ``close()`` again waits for it."""
+        if self._closing is None:
+            self._closed = True
+            self._closing = asyncio.ensure_future(self._close())
+            self._closing.add_done_callback(_retrieve)
+        await asyncio.shield(self._closing)
+
+    async def _close(self) -> None:
         try:
-            await self._call(self._consumer.close)
+            await self._call(self._consumer.close, closing=True)
         finally:
             self._hub.release()
 
@@ -285,7 +294,7 @@ class AsyncConsumer:
             consumer.seek(tp, offset)
         return [r for r in records if TopicPartition(r.topic, r.partition) in wanted]
 
-    async def _call(self, fn: Callable[..., _T], *args: Any) -> _T:
+    async def _call(self, fn: Callable[..., _T], *args: Any, closing: bool = False) -> _T:
         """``fn(*args)`` on the wrapped Consumer. On a data directory in the
         loop thread (small files, microseconds). On a remote backend (the
         network: a cluster that stops answering can hold a commit for
@@ -297,6 +306,8 @@ class AsyncConsumer:
         if self._local:
             return fn(*args)
         while self._io is not None:
+            if self._closed and not closing:  # never queue behind a close (a cancelled one goes on)
+                raise ClosedError("consumer is closed")
             await self._idle(None)
         fut = asyncio.get_running_loop().run_in_executor(None, fn, *args)
         fut.add_done_callback(_retrieve)

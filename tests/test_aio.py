@@ -774,3 +774,53 @@ def test_stop_at_end_iteration_asks_a_remote_backend_for_end_offsets_off_the_loo
             assert gap < 0.2, gap
 
     run(main())
+
+
+def test_a_cancelled_remote_close_leaves_the_consumer_closed_not_waiting() -> None:
+    """A cancelled close (a wait_for around it, the cluster not answering)
+    left its call in the worker thread, and every later coroutine queued
+    behind it: commit() waited as long as the stuck close did. Now the
+    consumer is closed from the first step: later calls raise ClosedError at
+    once, and close() again waits for the first one to finish."""
+    from test_consumer_backend import ListBackend, ListBroker
+
+    release = threading.Event()
+
+    class StuckClose(ListBackend):
+        def close(self) -> None:
+            release.wait(30)
+            super().close()
+
+    class StuckBroker(ListBroker):
+        def consumer_backend(self, config: Any, hooks: Any) -> Any:
+            backend = StuckClose(self.logs, config, hooks)
+            self.backends.append(backend)
+            return backend
+
+    broker = StuckBroker({TopicPartition("t", 0): [b"a", b"b"]})
+
+    async def main() -> None:
+        c = AsyncConsumer(broker, "t", group_id="g", enable_auto_commit=False)
+        assert (await c.getone()).value == b"a"
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(c.close(), 0.2)
+        t0 = time.monotonic()
+        with pytest.raises(minikafka.ClosedError):
+            await asyncio.wait_for(c.commit(), 5)
+        with pytest.raises(minikafka.ClosedError):
+            await asyncio.wait_for(c.getone(), 5)
+        with pytest.raises(minikafka.ClosedError):
+            await asyncio.wait_for(c.position(TopicPartition("t", 0)), 5)
+        assert time.monotonic() - t0 < 1.0
+        assert not broker.backends[0].closed
+        again = asyncio.ensure_future(c.close())
+        await asyncio.sleep(0.1)
+        assert not again.done()  # waits for the close under way
+        release.set()
+        await asyncio.wait_for(again, 5)
+        assert broker.backends[0].closed
+
+    try:
+        run(main())
+    finally:
+        release.set()

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
+import signal
 import threading
 import time
 import uuid
@@ -212,3 +214,54 @@ def test_closed_clients_do_not_warn(tmp_path: Path) -> None:
             del p
             gc.collect()
         assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+@pytest.fixture
+def frozen_kafka(tmp_path: Path) -> Iterator[Any]:
+    """A private Tansu broker (not the session's: it gets SIGSTOPped), and
+    a function that freezes it; always resumed and stopped afterwards."""
+    from kafka_broker import TansuBroker
+
+    tansu = TansuBroker(str(tmp_path))
+
+    def freeze() -> None:
+        os.kill(tansu.proc.pid, signal.SIGSTOP)
+
+    try:
+        yield tansu.bootstrap, freeze
+    finally:
+        os.kill(tansu.proc.pid, signal.SIGCONT)
+        tansu.stop()
+
+
+def test_commit_and_close_against_a_frozen_kafka_broker_honour_request_timeout(frozen_kafka: Any) -> None:
+    """librdkafka's sync commit and close have no timeout: against a broker
+    that stopped answering (SIGSTOP: connected, silent) Consumer.commit()
+    and Consumer.close() waited for minutes (over 100 s measured), and an
+    AsyncConsumer's cancelled close left its worker thread stuck there."""
+    bootstrap, freeze = frozen_kafka
+    broker = minikafka.connect(f"kafka://{bootstrap}", request_timeout=2.0,
+                               consumer_config={"fetch.wait.max.ms": 50})
+    try:
+        broker.create_topic("t")
+        with Producer(broker) as p:
+            p.send("t", b"x")
+        c = Consumer(broker, "t", group_id="g", auto_offset_reset="earliest", **KAFKA_GROUP)
+        got: list[minikafka.Record] = []
+        deadline = time.monotonic() + 20
+        while not got and time.monotonic() < deadline:
+            got = c.poll(0.2)
+        assert got
+        freeze()
+        t0 = time.monotonic()
+        with pytest.raises(minikafka.TimeoutError, match="request_timeout"):
+            c.commit()
+        assert time.monotonic() - t0 < 5
+        t0 = time.monotonic()
+        with pytest.raises(minikafka.TimeoutError):
+            c.close()  # the final commit, then leaving: each at most request_timeout
+        assert time.monotonic() - t0 < 8
+        with pytest.raises(minikafka.ClosedError):
+            c.poll(0)
+    finally:
+        broker.close()

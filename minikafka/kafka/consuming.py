@@ -584,9 +584,11 @@ class KafkaConsumerBackend:
                         f"its offsets were not committed")
             if not offsets:
                 return
+            kafka_offsets = [KTP(tp.topic, tp.partition, o) for tp, o in offsets.items()]
             try:
-                self._consumer.commit(offsets=[KTP(tp.topic, tp.partition, o) for tp, o in offsets.items()],
-                                      asynchronous=False)
+                self._bounded(lambda: self._consumer.commit(offsets=kafka_offsets, asynchronous=False),
+                              f"committing offsets of group {self._settings.group_id!r}",
+                              "they may be committed or not")
             except Exception as e:
                 error = translate(e, f"committing offsets of group {self._settings.group_id!r}")
                 if "REBALANCE" in str(error) or "ILLEGAL_GENERATION" in str(error) \
@@ -665,17 +667,51 @@ class KafkaConsumerBackend:
         return {TopicPartition(k.topic, k.partition): (k.offset if k.offset >= 0 else None) for k in got}
 
     def close(self) -> None:
+        """Leave the group and close the client, waiting at most
+        ``request_timeout`` (see :meth:`_bounded`); closed either way."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             self._wake.set()
+
+        def close() -> None:
+            with self._lock:
+                try:
+                    self._consumer.close()  # leaves the group (on_revoke runs with reason "leave")
+                finally:
+                    self._positions.clear()
+
+        self._bounded(close, "closing the consumer",
+                      "it goes on leaving the group in the background")
+
+    def _bounded(self, fn: Callable[[], Any], what: str, after: str) -> Any:
+        """``fn()`` (a librdkafka call with no timeout of its own: a sync
+        commit, close) waited for at most ``request_timeout``. Against a
+        cluster that stopped answering (a frozen broker: connected, silent)
+        those wait for minutes; past the deadline ``fn`` goes on in its own
+        thread and this raises TimeoutError."""
+        outcome: list[tuple[bool, Any]] = []
+        started = time.monotonic()
+
+        def run() -> None:
             try:
-                self._consumer.close()  # leaves the group (on_revoke runs with reason "leave")
+                outcome.append((True, fn()))
             except Exception as e:
-                raise translate(e, "closing the consumer") from None
-            finally:
-                self._positions.clear()
+                outcome.append((False, e))
+
+        thread = threading.Thread(target=run, name="minikafka-kafka-call", daemon=True)
+        thread.start()
+        thread.join(self._timeout)
+        if thread.is_alive():
+            raise self._log.explain(TimeoutError(
+                f"{what}: not done within {self._timeout:g} s (request_timeout); {after}"), started)
+        if not outcome:
+            return None  # fn ended the thread with a BaseException (SystemExit and the like)
+        ok, value = outcome[0]
+        if not ok:
+            raise value
+        return value
 
     def _check_open(self) -> None:
         if self._closed:
