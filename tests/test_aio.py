@@ -824,3 +824,60 @@ def test_a_cancelled_remote_close_leaves_the_consumer_closed_not_waiting() -> No
         run(main())
     finally:
         release.set()
+
+
+def test_a_forked_child_gets_its_own_hub_even_if_the_lock_was_held(tmp_path: Path) -> None:
+    """A child forked while a parent thread held a hub's lock (its waiter
+    thread, or a consumer collected meanwhile) must not deadlock on that
+    copy: the child starts with no hubs, and its AsyncConsumers get new
+    ones (on the same Broker object, too)."""
+    path = tmp_path / "data"
+    with minikafka.Broker(path) as broker:
+        broker.create_topic("t")
+        hub = hub_for(broker)
+        held, done = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            with hub._cond, _hubs_lock_of():
+                held.set()
+                done.wait(30)
+
+        def _hubs_lock_of() -> Any:
+            from minikafka import aio_hub
+            return aio_hub._hubs_lock
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        held.wait(5)
+        try:
+            pid = os.fork()
+            if pid == 0:  # the child: both locks are copies held by a thread it does not have
+                code = 1
+                try:
+                    async def child() -> None:
+                        with minikafka.Broker(path) as own:
+                            with minikafka.Producer(own, linger_ms=0) as p:
+                                p.send("t", b"child")
+                            for b in (own, broker):
+                                c = AsyncConsumer(b, "t", auto_offset_reset="earliest")
+                                got = await asyncio.wait_for(c.getmany(timeout_ms=2000), 5)
+                                assert [r.value for rs in got.values() for r in rs] == [b"child"]
+                                await c.close()
+                    asyncio.run(child())
+                    code = 0
+                finally:
+                    os._exit(code)
+            deadline = time.monotonic() + 20
+            while True:
+                waited, status = os.waitpid(pid, os.WNOHANG)
+                if waited:
+                    break
+                if time.monotonic() > deadline:
+                    os.kill(pid, 9)
+                    os.waitpid(pid, 0)
+                    pytest.fail("the forked child hung (deadlock on a hub lock copied held)")
+                time.sleep(0.02)
+            assert os.waitstatus_to_exitcode(status) == 0
+        finally:
+            done.set()
+            holder.join()
