@@ -265,3 +265,32 @@ def test_commit_and_close_against_a_frozen_kafka_broker_honour_request_timeout(f
             c.poll(0)
     finally:
         broker.close()
+
+
+def test_records_a_timed_out_kafka_close_did_not_deliver_fail_their_futures(frozen_kafka: Any) -> None:
+    """close() against a frozen broker raised TimeoutError after
+    request_timeout, but the futures of the records it had not delivered
+    stayed pending forever: the poller had stopped, so their done callbacks
+    (an AsyncProducer's futures) never ran, and awaiting one hung."""
+    bootstrap, freeze = frozen_kafka
+    broker = minikafka.connect(f"kafka://{bootstrap}", request_timeout=2.0)
+    try:
+        broker.create_topic("t")
+
+        async def main() -> None:
+            p = AsyncProducer(broker, linger_ms=500)
+            await p.send_and_wait("t", b"before")
+            freeze()
+            held = await p.send("t", b"held")
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(p.close(), 0.2)  # the close goes on in its thread
+            with pytest.raises(minikafka.ClosedError):
+                await p.send("t", b"after")
+            t0 = time.monotonic()
+            with pytest.raises(minikafka.TimeoutError):
+                await asyncio.wait_for(held, 10)  # fails once close gives up, not never
+            assert time.monotonic() - t0 < 5
+
+        asyncio.run(main())
+    finally:
+        broker.close()
