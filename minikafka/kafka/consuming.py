@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import ClosedError, CommitFailedError, InvalidArgumentError, NoOffsetError
 from ..records import Record, TopicPartition
+from .bounded import BoundedCaller
 from .errors import TimeoutError, make_client, translate
 from .logs import ClientLog
 from .offsets import earliest_offsets
@@ -125,6 +126,7 @@ class KafkaConsumerBackend:
         self._log = ClientLog()
         self._consumer = make_client(Consumer, config, "consumer", self._log)
         self._lock = threading.RLock()
+        self._caller = BoundedCaller("minikafka-kafka-call")  # sync commit, close
         self._positions: dict[TopicPartition, int] = {}
         self._seeks: dict[TopicPartition, int] = {}  # wished, not yet applied to librdkafka
         self._paused: set[TopicPartition] = set()
@@ -682,36 +684,21 @@ class KafkaConsumerBackend:
                 finally:
                     self._positions.clear()
 
-        self._bounded(close, "closing the consumer",
-                      "it goes on leaving the group in the background")
+        try:
+            self._bounded(close, "closing the consumer",
+                          "it goes on leaving the group in the background")
+        finally:
+            self._caller.stop()
 
     def _bounded(self, fn: Callable[[], Any], what: str, after: str) -> Any:
-        """``fn()`` (a librdkafka call with no timeout of its own: a sync
-        commit, close) waited for at most ``request_timeout``. Against a
-        cluster that stopped answering (a frozen broker: connected, silent)
-        those wait for minutes; past the deadline ``fn`` goes on in its own
-        thread and this raises TimeoutError."""
-        outcome: list[tuple[bool, Any]] = []
+        """``fn()`` (a librdkafka call with no timeout of its own), waited
+        for at most ``request_timeout`` (bounded.py); TimeoutError saying
+        ``after`` (what became of the call) and the cluster's last error."""
         started = time.monotonic()
-
-        def run() -> None:
-            try:
-                outcome.append((True, fn()))
-            except Exception as e:
-                outcome.append((False, e))
-
-        thread = threading.Thread(target=run, name="minikafka-kafka-call", daemon=True)
-        thread.start()
-        thread.join(self._timeout)
-        if thread.is_alive():
-            raise self._log.explain(TimeoutError(
-                f"{what}: not done within {self._timeout:g} s (request_timeout); {after}"), started)
-        if not outcome:
-            return None  # fn ended the thread with a BaseException (SystemExit and the like)
-        ok, value = outcome[0]
-        if not ok:
-            raise value
-        return value
+        try:
+            return self._caller.call(fn, self._timeout, what)
+        except TimeoutError as e:
+            raise self._log.explain(TimeoutError(f"{e}; {after}"), started) from None
 
     def _check_open(self) -> None:
         if self._closed:
