@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import operator
+import os
 import sys
 import time
 import warnings
@@ -149,6 +150,7 @@ class Consumer(Closeable):
         self._batch: list[Record] = []
         self._cursor: Any = None
         self._hooks = _Hooks(self)
+        self._pid = os.getpid()  # a forked child's copy is the parent's to close
         if isinstance(broker, Broker):
             from .local_consumer import LocalConsumer
 
@@ -178,8 +180,10 @@ class Consumer(Closeable):
         # Dropped without close(), as an unclosed file: warn, and close, so
         # the group rebalances its partitions to the other members now. Not
         # at interpreter shutdown (modules are torn down): the process ends,
-        # and the kernel drops its locks.
-        if getattr(self, "_closed", True) or "_backend" not in self.__dict__ or _finalizing():
+        # and the kernel drops its locks. Nor in a forked child: its copy
+        # would leave the group for its parent.
+        if (getattr(self, "_closed", True) or "_backend" not in self.__dict__ or _finalizing()
+                or self._pid != os.getpid()):
             return
         warnings.warn(f"unclosed {self!r}: closed when garbage-collected; "
                       f"call close() or use 'with'",

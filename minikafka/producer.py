@@ -14,6 +14,7 @@ share live in ``send_front.py`` and ``futures.py`` and are re-exported here.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Callable, Iterable
@@ -126,6 +127,7 @@ class Producer:
         self.send = backend.send  # type: ignore[method-assign]
         self.send_many = backend.send_many  # type: ignore[method-assign]
         self.flush = backend.flush  # type: ignore[method-assign]
+        self._pid = os.getpid()
         self._closed = False
 
     def __repr__(self) -> str:
@@ -136,8 +138,9 @@ class Producer:
         # Dropped without close(), as an unclosed file: warn, and close (write
         # what it holds, stop its thread), rather than leave a linger or
         # delivery thread per dropped producer running until exit. At
-        # interpreter shutdown the exit-time writer does it instead.
-        if getattr(self, "_closed", True) or _finalizing():
+        # interpreter shutdown the exit-time writer does it instead; a forked
+        # child never writes its parent's records (docs/concurrency.md).
+        if getattr(self, "_closed", True) or _finalizing() or self._pid != os.getpid():
             return
         warnings.warn(f"unclosed {self!r}: closed when garbage-collected; "
                       f"call close() or use 'with'", ResourceWarning, stacklevel=2, source=self)

@@ -294,3 +294,34 @@ def test_records_a_timed_out_kafka_close_did_not_deliver_fail_their_futures(froz
         asyncio.run(main())
     finally:
         broker.close()
+
+
+def test_a_forked_child_dropping_its_copies_closes_nothing_of_its_parent(tmp_path: Path) -> None:
+    """The child of a fork holds copies of its parent's clients; when it
+    drops them (a function returning in the child) they must not close:
+    that would take the parent's member out of its group and write the
+    parent's held records from the child."""
+    with minikafka.Broker(tmp_path / "data") as broker:
+        broker.create_topic("t", partitions=2)
+        consumer = Consumer(broker, "t", group_id="g", **DIR_GROUP)
+        producer = Producer(broker, linger_ms=60_000)
+        producer.send("t", b"held", partition=0)
+        generation = broker.describe_group("g").generation
+        pid = os.fork()
+        if pid == 0:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    del consumer, producer
+                    gc.collect()
+            finally:
+                os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        described = broker.describe_group("g")
+        assert [m.member_id for m in described.members] == [consumer.member_id]
+        assert described.generation == generation
+        assert read_topic(broker, "t") == []  # the held record is still the parent's to write
+        producer.close()
+        consumer.close()
+        assert [r.value for r in read_topic(broker, "t")] == [b"held"]
