@@ -14,7 +14,11 @@ from __future__ import annotations
 
 import logging
 import operator
+import os
+import sys
 import time
+import warnings
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -51,20 +55,33 @@ def check_offset(offset: Any, what: str) -> int:
 
 
 class _Hooks:
-    """The consumer's side of the backend's callbacks (kept off the public API)."""
+    """The consumer's side of the backend's callbacks (kept off the public API).
 
-    __slots__ = ("consumer",)
+    It refers to the consumer weakly: the backend (and its heartbeat
+    thread) must not keep a consumer its user dropped alive, or nobody
+    would ever close it and its group seat would be held until exit.
+    ``closing`` holds it while ``Consumer.__del__`` closes it (the cycle
+    collector clears weak references before it runs finalizers)."""
+
+    __slots__ = ("_ref", "closing")
 
     def __init__(self, consumer: Consumer) -> None:
-        self.consumer = consumer
+        self._ref = weakref.ref(consumer)
+        self.closing: Consumer | None = None
+
+    @property
+    def consumer(self) -> Consumer | None:
+        return self.closing or self._ref()
 
     def assigned(self, partitions: set[TopicPartition]) -> None:
         c = self.consumer
-        if c._on_assign is not None:
+        if c is not None and c._on_assign is not None:
             c._on_assign(set(partitions))
 
     def revoking(self, partitions: set[TopicPartition], reason: str) -> None:
         c = self.consumer
+        if c is None:
+            return
         c._settle()
         if c._on_revoke is not None:
             c._on_revoke(set(partitions))
@@ -132,16 +149,18 @@ class Consumer(Closeable):
         # iterator has not reached is fetched but not yet consumed.
         self._batch: list[Record] = []
         self._cursor: Any = None
+        self._hooks = _Hooks(self)
+        self._pid = os.getpid()  # a forked child's copy is the parent's to close
         if isinstance(broker, Broker):
             from .local_consumer import LocalConsumer
 
-            self._backend: ConsumerBackend = LocalConsumer(broker, config, _Hooks(self))
+            self._backend: ConsumerBackend = LocalConsumer(broker, config, self._hooks)
         else:
             factory = getattr(broker, "consumer_backend", None)
             if not callable(factory):
                 raise TypeError(f"Consumer needs a minikafka.Broker (or what minikafka.connect "
                                 f"returns), not {type(broker).__name__}")
-            self._backend = factory(config, _Hooks(self))
+            self._backend = factory(config, self._hooks)
         if topics:
             try:
                 self.subscribe(topics)
@@ -156,6 +175,27 @@ class Consumer(Closeable):
 
     def __repr__(self) -> str:
         return f"<Consumer group={self.group_id!r} partitions={len(self.assignment())}>"
+
+    def __del__(self, _finalizing: Callable[[], bool] = sys.is_finalizing) -> None:
+        # Dropped without close(), as an unclosed file: warn, and close, so
+        # the group rebalances its partitions to the other members now. Not
+        # at interpreter shutdown (modules are torn down): the process ends,
+        # and the kernel drops its locks. Nor in a forked child: its copy
+        # would leave the group for its parent.
+        if (getattr(self, "_closed", True) or "_backend" not in self.__dict__ or _finalizing()
+                or self._pid != os.getpid()):
+            return
+        warnings.warn(f"unclosed {self!r}: closed when garbage-collected; "
+                      f"call close() or use 'with'",
+                      ResourceWarning, stacklevel=2, source=self)
+        self._hooks.closing = self  # listeners and the final commit run as in close()
+        try:
+            self.close()
+        except Exception as e:
+            log.warning("closing a garbage-collected consumer of group %r failed: %s",
+                        self.group_id, e)
+        finally:
+            self._hooks.closing = None
 
     def _check_open(self) -> None:
         if self._closed:

@@ -25,6 +25,7 @@ import socket
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
@@ -113,7 +114,11 @@ class GroupMember:
         self.sync(force=True)
         if self._thread is None:
             self._stop = threading.Event()
-            self._thread = threading.Thread(target=self._heartbeat_loop, name="minikafka-heartbeat",
+            # The thread holds the member weakly: a consumer its user
+            # dropped is collected (and closed) rather than kept alive here.
+            self._thread = threading.Thread(target=_heartbeat_loop, name="minikafka-heartbeat",
+                                            args=(weakref.ref(self), self._stop,
+                                                  self.config.heartbeat_interval),
                                             daemon=True)
             self._thread.start()
 
@@ -296,36 +301,47 @@ class GroupMember:
         if alive != state or state.assigned() != self._partitions(state):
             self._rebalance(alive)
 
-    def _heartbeat_loop(self) -> None:
-        """Background: heartbeat, notice dead peers and new topics, and
-        release everything if the application stopped polling."""
+    def _tick(self, ticks: int) -> bool:
+        """One heartbeat-thread round: heartbeat, notice dead peers and new
+        topics, and release everything if the application stopped polling.
+        False once the thread should end."""
         stop = self._stop
-        ticks = 0
-        while not stop.wait(self.config.heartbeat_interval):
-            try:
-                idle = time.monotonic() - self.last_poll
-                if idle > self.config.max_poll_interval and self.owned:
-                    # leave() holds the lock while it joins this thread: wait
-                    # for the lock only as long as we are not being stopped.
-                    while not self.lock.acquire(timeout=SYNC_INTERVAL):
-                        if stop.is_set():
-                            return
+        try:
+            idle = time.monotonic() - self.last_poll
+            if idle > self.config.max_poll_interval and self.owned:
+                # leave() holds the lock while it joins this thread: wait
+                # for the lock only as long as we are not being stopped.
+                while not self.lock.acquire(timeout=SYNC_INTERVAL):
+                    if stop.is_set():
+                        return False
+                try:
+                    if stop.is_set():
+                        return False
+                    log.warning("consumer %s did not poll for %.3g s: leaving group %r",
+                                self.member_id, idle, self.store.group_id)
                     try:
-                        if stop.is_set():
-                            return
-                        log.warning("consumer %s did not poll for %.3g s: leaving group %r",
-                                    self.member_id, idle, self.store.group_id)
-                        try:
-                            self.release(set(self.owned), "poll-timeout")
-                        finally:
-                            self._exit()
+                        self.release(set(self.owned), "poll-timeout")
                     finally:
-                        self.lock.release()
-                    continue
-                self.heartbeat(int((time.time() - idle) * 1000))
-                self.check(partitions_too=ticks % PARTITION_CHECK_EVERY == 0)
-            except Exception:  # keep heartbeating through passing errors
-                if self.stopped():
-                    return
-                log.exception("minikafka heartbeat of group %r failed", self.store.group_id)
-            ticks += 1
+                        self._exit()
+                finally:
+                    self.lock.release()
+                return True
+            self.heartbeat(int((time.time() - idle) * 1000))
+            self.check(partitions_too=ticks % PARTITION_CHECK_EVERY == 0)
+        except Exception:  # keep heartbeating through passing errors
+            if self.stopped():
+                return False
+            log.exception("minikafka heartbeat of group %r failed", self.store.group_id)
+        return True
+
+
+def _heartbeat_loop(ref: weakref.ref[GroupMember], stop: threading.Event, interval: float) -> None:
+    """The heartbeat thread: a ``_tick`` every ``interval`` until stopped or
+    the member is gone (strong only during a tick)."""
+    ticks = 0
+    while not stop.wait(interval):
+        member = ref()
+        if member is None or not member._tick(ticks):
+            return
+        del member
+        ticks += 1

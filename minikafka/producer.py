@@ -13,6 +13,10 @@ share live in ``send_front.py`` and ``futures.py`` and are re-exported here.
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
+import warnings
 from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
@@ -40,6 +44,8 @@ from .send_front import (
 
 if TYPE_CHECKING:
     from .broker import Broker
+
+log = logging.getLogger("minikafka")
 
 __all__ = [
     "PENDING_SLOTS", "BatchFuture", "HeadersArg", "PendingBatch", "Prepared", "Producer", "ProducerBackend",
@@ -121,11 +127,27 @@ class Producer:
         self.send = backend.send  # type: ignore[method-assign]
         self.send_many = backend.send_many  # type: ignore[method-assign]
         self.flush = backend.flush  # type: ignore[method-assign]
+        self._pid = os.getpid()
         self._closed = False
 
     def __repr__(self) -> str:
         path = getattr(self._broker, "path", self._broker)
         return f"<Producer {str(path)!r}{' closed' if self._closed else ''}>"
+
+    def __del__(self, _finalizing: Callable[[], bool] = sys.is_finalizing) -> None:
+        # Dropped without close(), as an unclosed file: warn, and close (write
+        # what it holds, stop its thread), rather than leave a linger or
+        # delivery thread per dropped producer running until exit. At
+        # interpreter shutdown the exit-time writer does it instead; a forked
+        # child never writes its parent's records (docs/concurrency.md).
+        if getattr(self, "_closed", True) or _finalizing() or self._pid != os.getpid():
+            return
+        warnings.warn(f"unclosed {self!r}: closed when garbage-collected; "
+                      f"call close() or use 'with'", ResourceWarning, stacklevel=2, source=self)
+        try:
+            self.close()
+        except Exception as e:
+            log.warning("closing a garbage-collected producer failed: %s", e)
 
     def __enter__(self) -> Producer:
         return self

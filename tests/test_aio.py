@@ -774,3 +774,110 @@ def test_stop_at_end_iteration_asks_a_remote_backend_for_end_offsets_off_the_loo
             assert gap < 0.2, gap
 
     run(main())
+
+
+def test_a_cancelled_remote_close_leaves_the_consumer_closed_not_waiting() -> None:
+    """A cancelled close (a wait_for around it, the cluster not answering)
+    left its call in the worker thread, and every later coroutine queued
+    behind it: commit() waited as long as the stuck close did. Now the
+    consumer is closed from the first step: later calls raise ClosedError at
+    once, and close() again waits for the first one to finish."""
+    from test_consumer_backend import ListBackend, ListBroker
+
+    release = threading.Event()
+
+    class StuckClose(ListBackend):
+        def close(self) -> None:
+            release.wait(30)
+            super().close()
+
+    class StuckBroker(ListBroker):
+        def consumer_backend(self, config: Any, hooks: Any) -> Any:
+            backend = StuckClose(self.logs, config, hooks)
+            self.backends.append(backend)
+            return backend
+
+    broker = StuckBroker({TopicPartition("t", 0): [b"a", b"b"]})
+
+    async def main() -> None:
+        c = AsyncConsumer(broker, "t", group_id="g", enable_auto_commit=False)
+        assert (await c.getone()).value == b"a"
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(c.close(), 0.2)
+        t0 = time.monotonic()
+        with pytest.raises(minikafka.ClosedError):
+            await asyncio.wait_for(c.commit(), 5)
+        with pytest.raises(minikafka.ClosedError):
+            await asyncio.wait_for(c.getone(), 5)
+        with pytest.raises(minikafka.ClosedError):
+            await asyncio.wait_for(c.position(TopicPartition("t", 0)), 5)
+        assert time.monotonic() - t0 < 1.0
+        assert not broker.backends[0].closed
+        again = asyncio.ensure_future(c.close())
+        await asyncio.sleep(0.1)
+        assert not again.done()  # waits for the close under way
+        release.set()
+        await asyncio.wait_for(again, 5)
+        assert broker.backends[0].closed
+
+    try:
+        run(main())
+    finally:
+        release.set()
+
+
+def test_a_forked_child_gets_its_own_hub_even_if_the_lock_was_held(tmp_path: Path) -> None:
+    """A child forked while a parent thread held a hub's lock (its waiter
+    thread, or a consumer collected meanwhile) must not deadlock on that
+    copy: the child starts with no hubs, and its AsyncConsumers get new
+    ones (on the same Broker object, too)."""
+    path = tmp_path / "data"
+    with minikafka.Broker(path) as broker:
+        broker.create_topic("t")
+        hub = hub_for(broker)
+        held, done = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            with hub._cond, _hubs_lock_of():
+                held.set()
+                done.wait(30)
+
+        def _hubs_lock_of() -> Any:
+            from minikafka import aio_hub
+            return aio_hub._hubs_lock
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        held.wait(5)
+        try:
+            pid = os.fork()
+            if pid == 0:  # the child: both locks are copies held by a thread it does not have
+                code = 1
+                try:
+                    async def child() -> None:
+                        with minikafka.Broker(path) as own:
+                            with minikafka.Producer(own, linger_ms=0) as p:
+                                p.send("t", b"child")
+                            for b in (own, broker):
+                                c = AsyncConsumer(b, "t", auto_offset_reset="earliest")
+                                got = await asyncio.wait_for(c.getmany(timeout_ms=2000), 5)
+                                assert [r.value for rs in got.values() for r in rs] == [b"child"]
+                                await c.close()
+                    asyncio.run(child())
+                    code = 0
+                finally:
+                    os._exit(code)
+            deadline = time.monotonic() + 20
+            while True:
+                waited, status = os.waitpid(pid, os.WNOHANG)
+                if waited:
+                    break
+                if time.monotonic() > deadline:
+                    os.kill(pid, 9)
+                    os.waitpid(pid, 0)
+                    pytest.fail("the forked child hung (deadlock on a hub lock copied held)")
+                time.sleep(0.02)
+            assert os.waitstatus_to_exitcode(status) == 0
+        finally:
+            done.set()
+            holder.join()

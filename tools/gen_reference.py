@@ -42,7 +42,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("Options", ("BrokerOptions", "TopicSettings", "TopicConfig", "ProducerConfig", "ConsumerConfig"),
      ("minikafka.options",)),
     ("Groups", ("GroupDescription", "MemberDescription"), ("minikafka.group_state",)),
-    ("asyncio", ("AsyncProducer", "AsyncConsumer"), ("minikafka.aio",)),
+    ("asyncio", ("AsyncProducer", "AsyncConsumer"), ("minikafka.aio", "minikafka.aio_producer")),
     ("Scale-out", ("mirror", "MirrorResult"), ("minikafka.kafka.mirror",)),
     ("Errors", ("MiniKafkaError",), ("minikafka.errors",)),
 )

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import ClosedError, CommitFailedError, InvalidArgumentError, NoOffsetError
 from ..records import Record, TopicPartition
+from .bounded import BoundedCaller
 from .errors import TimeoutError, make_client, translate
 from .logs import ClientLog
 from .offsets import earliest_offsets
@@ -125,6 +126,7 @@ class KafkaConsumerBackend:
         self._log = ClientLog()
         self._consumer = make_client(Consumer, config, "consumer", self._log)
         self._lock = threading.RLock()
+        self._caller = BoundedCaller("minikafka-kafka-call")  # sync commit, close
         self._positions: dict[TopicPartition, int] = {}
         self._seeks: dict[TopicPartition, int] = {}  # wished, not yet applied to librdkafka
         self._paused: set[TopicPartition] = set()
@@ -584,9 +586,11 @@ class KafkaConsumerBackend:
                         f"its offsets were not committed")
             if not offsets:
                 return
+            kafka_offsets = [KTP(tp.topic, tp.partition, o) for tp, o in offsets.items()]
             try:
-                self._consumer.commit(offsets=[KTP(tp.topic, tp.partition, o) for tp, o in offsets.items()],
-                                      asynchronous=False)
+                self._bounded(lambda: self._consumer.commit(offsets=kafka_offsets, asynchronous=False),
+                              f"committing offsets of group {self._settings.group_id!r}",
+                              "they may be committed or not")
             except Exception as e:
                 error = translate(e, f"committing offsets of group {self._settings.group_id!r}")
                 if "REBALANCE" in str(error) or "ILLEGAL_GENERATION" in str(error) \
@@ -665,17 +669,36 @@ class KafkaConsumerBackend:
         return {TopicPartition(k.topic, k.partition): (k.offset if k.offset >= 0 else None) for k in got}
 
     def close(self) -> None:
+        """Leave the group and close the client, waiting at most
+        ``request_timeout`` (see :meth:`_bounded`); closed either way."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             self._wake.set()
-            try:
-                self._consumer.close()  # leaves the group (on_revoke runs with reason "leave")
-            except Exception as e:
-                raise translate(e, "closing the consumer") from None
-            finally:
-                self._positions.clear()
+
+        def close() -> None:
+            with self._lock:
+                try:
+                    self._consumer.close()  # leaves the group (on_revoke runs with reason "leave")
+                finally:
+                    self._positions.clear()
+
+        try:
+            self._bounded(close, "closing the consumer",
+                          "it goes on leaving the group in the background")
+        finally:
+            self._caller.stop()
+
+    def _bounded(self, fn: Callable[[], Any], what: str, after: str) -> Any:
+        """``fn()`` (a librdkafka call with no timeout of its own), waited
+        for at most ``request_timeout`` (bounded.py); TimeoutError saying
+        ``after`` (what became of the call) and the cluster's last error."""
+        started = time.monotonic()
+        try:
+            return self._caller.call(fn, self._timeout, what)
+        except TimeoutError as e:
+            raise self._log.explain(TimeoutError(f"{e}; {after}"), started) from None
 
     def _check_open(self) -> None:
         if self._closed:

@@ -51,6 +51,9 @@ def _by_name() -> dict[int, type[MiniKafkaError]]:
         "_TRANSPORT": TimeoutError,  # no broker reachable within the timeout
         "_ALL_BROKERS_DOWN": TimeoutError,
         "_WAIT_COORD": TimeoutError,  # a commit found no group coordinator (within session.timeout.ms)
+        # not acknowledged when close() gave up (KafkaRecordWriter purges them): maybe written
+        "_PURGE_QUEUE": TimeoutError,
+        "_PURGE_INFLIGHT": TimeoutError,
         "_INVALID_ARG": InvalidArgumentError,  # an unknown or bad client configuration property
     }
     return {getattr(E, name): cls for name, cls in table.items() if hasattr(E, name)}

@@ -32,6 +32,7 @@ record's future and delivery callback is its ``Delivery`` (delivery.py).
 from __future__ import annotations
 
 import atexit
+import logging
 import threading
 import time
 import weakref
@@ -65,6 +66,9 @@ SENDER_BACKOFF = 0.01
 ACTIVE_SENDS = 8
 #: The sending thread serves delivery reports once per this many sends.
 SERVE_EVERY = 64
+#: Seconds close() serves the reports of the records it purged (they come at once).
+PURGE_WAIT = 1.0
+log = logging.getLogger("minikafka.kafka")
 
 _hash = xxh3_64_intdigest
 
@@ -290,8 +294,24 @@ class KafkaRecordWriter:
             raise self.log.explain(TimeoutError(f"flush: {left} records not acknowledged within "
                                                 f"{timeout:g} s"), since)
 
+    def _fail_undelivered(self) -> None:
+        """close() could not flush: fail what is still queued or in flight
+        (librdkafka's purge: each report says so), rather than leave those
+        futures pending forever once the poller stops (their done callbacks,
+        an AsyncProducer's futures, would never run)."""
+        producer = self._producer
+        try:
+            producer.purge(in_queue=True, in_flight=True, blocking=False)
+            deadline = time.monotonic() + PURGE_WAIT
+            with self.serving:
+                while len(producer) and time.monotonic() < deadline:
+                    producer.poll(POLL_INTERVAL)
+        except Exception as e:  # the close goes on: this is a best effort
+            log.debug("purging an unflushed producer at close: %s", e)
+
     def close(self, timeout: float | None = None) -> None:
-        """Flush, then stop the poller. Idempotent."""
+        """Flush, then stop the poller (what could not be flushed fails:
+        ``_fail_undelivered``). Idempotent."""
         with self._lock:
             if self._closed:
                 return
@@ -301,6 +321,9 @@ class KafkaRecordWriter:
             self.on_close()
         try:
             self._flush(timeout if timeout is not None else self.request_timeout)
+        except BaseException:
+            self._fail_undelivered()
+            raise
         finally:
             self._stop.set()
             self._wake.ring()

@@ -1,0 +1,151 @@
+"""``AsyncProducer``: the asyncio front end of :class:`~minikafka.Producer`
+(aio.py has the consumer and the overview).
+
+``send`` queues in the loop thread; what may wait on another process's
+writer lock or on the network (``send_and_wait`` of a record still in its
+batch, ``flush``, ``close``, a remote backend's first send to a topic) runs
+in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Any
+
+from .producer import Producer, RecordFuture, SendManyResult
+from .records import RecordMetadata
+
+
+def is_local(broker: Any) -> bool:
+    """A data directory (not a remote backend such as Kafka)."""
+    from .broker import Broker
+
+    return isinstance(broker, Broker)
+
+
+def _settle(fut: asyncio.Future[RecordMetadata], record_future: RecordFuture) -> None:
+    if fut.done():
+        return
+    try:
+        fut.set_result(record_future.result(0))
+    except Exception as e:
+        fut.set_exception(e)
+
+
+def _forward(fut: asyncio.Future[RecordMetadata], record_future: RecordFuture) -> None:
+    """Resolve ``fut`` (in its loop) with ``record_future``'s outcome."""
+    if record_future.done():
+        _settle(fut, record_future)
+        return
+    loop = fut.get_loop()
+
+    def done(rf: RecordFuture) -> None:  # runs in whichever thread wrote the batch
+        try:
+            loop.call_soon_threadsafe(_settle, fut, rf)
+        except RuntimeError:
+            pass  # the loop is closed: nobody is left to await it
+
+    record_future.add_done_callback(done)
+
+
+class AsyncProducer:
+    """asyncio front end of :class:`~minikafka.Producer`; same options.
+
+    ``await send(...)`` queues a record and returns an asyncio future of its
+    RecordMetadata (resolved when its batch is written: ``linger_ms`` or a
+    full batch, as for ``Producer``); ``send_and_wait`` returns the
+    metadata itself. ``send`` encodes in the loop thread, and (local backend)
+    writes a batch it fills there too: a memory copy into the mapped segment,
+    waiting at most ``request_timeout`` if another process holds the
+    partition's writer lock. ``send_and_wait`` (of a record still in its
+    batch), ``flush`` and ``close`` write in a worker thread, so that wait
+    never stops the event loop.
+    """
+
+    def __init__(self, broker: Any, **options: Any) -> None:
+        self._broker = broker
+        self._producer = Producer(broker, **options)
+        self._local = is_local(broker)
+        self._request_timeout: float | None = getattr(getattr(broker, "options", None),
+                                                      "request_timeout", None)
+        self._routed: set[str] = set()  # remote: topics a send has looked up already
+
+    def __repr__(self) -> str:
+        return f"<AsyncProducer of {self._producer!r}>"
+
+    @property
+    def producer(self) -> Producer:
+        """The synchronous Producer this wraps (for ``send_many`` and the like)."""
+        return self._producer
+
+    async def __aenter__(self) -> AsyncProducer:
+        return self
+
+    async def __aexit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """aiokafka's habit; the producer is ready once constructed."""
+
+    async def send(self, topic: str, value: Any = None, key: Any = None, *, partition: int | None = None,
+                   headers: Any = None, timestamp_ms: int | None = None) -> asyncio.Future[RecordMetadata]:
+        """Queue one record; returns a future resolving to its RecordMetadata.
+
+        Bad arguments raise here, before anything is queued (as ``Producer.send``)."""
+        record_future = await self._send(topic, value, key, partition, headers, timestamp_ms)
+        fut: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
+        _forward(fut, record_future)
+        return fut
+
+    async def send_and_wait(self, topic: str, value: Any = None, key: Any = None, *,
+                            partition: int | None = None, headers: Any = None,
+                            timestamp_ms: int | None = None) -> RecordMetadata:
+        """Send one record and return its RecordMetadata once written."""
+        record_future = await self._send(topic, value, key, partition, headers, timestamp_ms)
+        if record_future.done():  # linger_ms=0 or a full batch: written by send itself
+            return record_future.result(0)
+        if self._local:
+            # Write its batch now, in a worker thread: the write waits for
+            # the partition's writer lock, which another process may hold.
+            return await asyncio.to_thread(record_future.result, self._request_timeout)
+        fut = asyncio.get_running_loop().create_future()
+        _forward(fut, record_future)
+        return await fut
+
+    async def _send(self, topic: str, value: Any, key: Any, partition: int | None, headers: Any,
+                    timestamp_ms: int | None) -> RecordFuture:
+        """``Producer.send``. A remote backend's first send to a topic looks
+        the topic up over the network: that one runs in a worker thread."""
+        if self._local or not isinstance(topic, str) or topic in self._routed:
+            return self._producer.send(topic, value, key, partition=partition, headers=headers,
+                                       timestamp_ms=timestamp_ms)
+        record_future = await asyncio.to_thread(self._producer.send, topic, value, key,
+                                                partition=partition, headers=headers,
+                                                timestamp_ms=timestamp_ms)
+        self._routed.add(topic)
+        return record_future
+
+    async def send_many(self, topic: str, values: Iterable[Any], keys: Iterable[Any] | None = None, *,
+                        partition: int | None = None, timestamp_ms: int | None = None) -> SendManyResult:
+        """``Producer.send_many``: write many records now, in few large
+        batches; returns once they are written (local backend: in the loop
+        thread, a memory copy)."""
+        return self._producer.send_many(topic, values, keys, partition=partition,
+                                        timestamp_ms=timestamp_ms)
+
+    async def flush(self, timeout: float | None = None) -> None:
+        """Write every record sent so far; afterwards every send's future is done.
+
+        Runs in a worker thread (writes wait for writer locks other
+        processes may hold, or for the cluster): cancelling the call stops
+        the waiting, not the flush."""
+        await asyncio.to_thread(self._producer.flush, timeout)
+
+    async def close(self, timeout: float | None = None) -> None:
+        """Flush and close (in a worker thread, as ``flush``); later sends raise ClosedError."""
+        await asyncio.to_thread(self._producer.close, timeout)
+
+    stop = close  # aiokafka's name
