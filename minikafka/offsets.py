@@ -233,6 +233,7 @@ class OffsetStore:
         # acquire and ``try`` in locked() must not make the same thread's
         # commit-on-exit wait request_timeout for a hold it leaked itself.
         self._thread_lock = threading.RLock()
+        self._depth = 0  # this thread's nesting of locked() (guarded by _thread_lock)
         self._flock: FileLock | None = None
         self._within = threading.local()  # .until: this thread's deadline (within())
 
@@ -282,11 +283,18 @@ class OffsetStore:
                 f"thread of this process)"
             )
         try:
-            flock.acquire(timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))
+            # Nested in one thread (a consumer the garbage collector closes
+            # inside a locked block): only the outermost level takes and
+            # releases the flock, or the inner exit would unlock the outer.
+            if self._depth == 0:
+                flock.acquire(timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))
+            self._depth += 1
             try:
                 yield
             finally:
-                flock.release()
+                self._depth -= 1
+                if self._depth == 0:
+                    flock.release()
         finally:
             self._thread_lock.release()
 

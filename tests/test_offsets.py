@@ -407,3 +407,18 @@ def test_any_group_id_stays_inside_groups_dir(tmp_path: Path) -> None:
         assert sorted(broker.list_groups()) == sorted(["../escape", "/abs", "a/../../b", "..", "."])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
     assert all(p.parent.name == "groups" for p in (tmp_path / "data" / "groups").iterdir())
+
+
+def test_nested_group_lock_keeps_the_file_lock_until_the_outer_block_ends(groups_dir):
+    # A consumer closed by the garbage collector inside a thread already in
+    # locked() nests it: the inner block's exit released the flock, and the
+    # rest of the outer block ran unprotected against other processes.
+    store = OffsetStore(str(groups_dir), "nested")
+    other = OffsetStore(str(groups_dir), "nested", request_timeout=0.05)  # another process's view
+    with store.locked():
+        with store.locked():
+            pass
+        with pytest.raises(minikafka.TimeoutError), other.locked():
+            pass
+    with other.locked():  # free once the outer block ended
+        pass
