@@ -7,6 +7,7 @@ Directory to directory, and directory -> Kafka (Tansu) -> directory.
 from __future__ import annotations
 
 import io
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -278,7 +279,10 @@ def _transactional(bootstrap: str, topic: str, values: list[bytes], commit: bool
     aborted or (None) left open; returns the producer."""
     from confluent_kafka import Producer
 
-    p = Producer({"bootstrap.servers": bootstrap, "transactional.id": f"tx-{topic}"})
+    # its log goes to logging: the open transaction's producer lives until
+    # collected, past the broker's stop at the end of the run
+    p = Producer({"bootstrap.servers": bootstrap, "transactional.id": f"tx-{topic}",
+                  "logger": logging.getLogger("tests.transactional")})
     p.init_transactions(10)
     p.begin_transaction()
     for v in values:
