@@ -209,8 +209,8 @@ def test_stop_at_end_iteration_on_an_unreachable_cluster_times_out() -> None:
 
 
 def test_commit_with_no_coordinator_raises_timeout_error() -> None:
-    """librdkafka's "waiting for coordinator" is a timeout (after
-    session_timeout: docs/scaling.md), not a bare backend error."""
+    """No coordinator to commit to is a timeout naming it, after at most
+    request_timeout (docs/scaling.md), not a bare backend error."""
     with minikafka.connect("kafka://127.0.0.1:1?log_level=0", request_timeout=0.5) as broker:
         consumer = minikafka.Consumer(broker, group_id="g", session_timeout=1.0)
         started = time.monotonic()

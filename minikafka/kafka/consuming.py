@@ -589,7 +589,8 @@ class KafkaConsumerBackend:
             kafka_offsets = [KTP(tp.topic, tp.partition, o) for tp, o in offsets.items()]
             try:
                 self._bounded(lambda: self._consumer.commit(offsets=kafka_offsets, asynchronous=False),
-                              f"committing offsets of group {self._settings.group_id!r}",
+                              f"committing offsets of group {self._settings.group_id!r} "
+                              f"(finding and asking its coordinator)",
                               "they may be committed or not")
             except Exception as e:
                 error = translate(e, f"committing offsets of group {self._settings.group_id!r}")
