@@ -16,6 +16,7 @@ import minikafka
 from minikafka.cli.output import compile_format, json_line
 from minikafka.cli.progress import Progress, render
 from minikafka.records import Record, TopicPartition
+from minikafka.testing import read_topic
 from tests.cli_helpers import cli
 
 
@@ -349,3 +350,34 @@ def test_json_lines_give_back_every_byte(key, value, headers):
     obj = json.loads(json_line(rec))
     assert _from_json(obj["key"]) == key and _from_json(obj["value"]) == value
     assert [(n, _from_json(v)) for n, v in obj["headers"]] == headers
+
+
+@pytest.mark.parametrize(("sep", "line", "key", "value"), [
+    ("→", "a→b→c", b"a", b"b\xe2\x86\x92c"),
+    ("é", "xéy", b"x", b"y"),
+    (r"\t", "k\tv", b"k", b"v"),
+    (r"\x1f", "k\x1fv", b"k", b"v"),
+    ("\\", "k\\v", b"k", b"v"),          # a lone backslash is itself, as in kcat
+    (r"\q", "k\\qv", b"k", b"v"),        # so is one before a character with no escape
+])
+def test_key_separator_is_taken_as_typed(d, sep, line, key, value):
+    cli("-d", d, "topics", "create", "t")
+    produce(d, "t", [line.encode()], "-K", sep)
+    with minikafka.Broker(d) as broker:
+        [r] = read_topic(broker, "t")
+    assert (r.key, r.value) == (key, value)
+
+
+@pytest.mark.parametrize("sep", [r"\x", r"\x4", r"a\xzz"])
+def test_bad_escape_in_key_separator_is_a_usage_error(d, sep):
+    cli("-d", d, "topics", "create", "t")
+    r = cli("-d", d, "produce", "t", "-K", sep, stdin=b"a\n")
+    assert r.status == 2 and "-K: bad escape" in r.err and "Traceback" not in r.err
+    r = cli("-d", d, "consume", "t", "-e", "-f", sep)
+    assert r.status == 2 and "-f: bad escape" in r.err
+
+
+def test_format_hex_escape_and_non_ascii_literal(d):
+    cli("-d", d, "topics", "create", "t")
+    produce(d, "t", [b"v"])
+    assert cli("-d", d, "consume", "t", "-e", "-f", r"%s\x1f→\n").out == "v\x1f→\n".encode()

@@ -15,6 +15,7 @@ from typing import BinaryIO
 from ...broker import Broker
 from ...producer import Producer
 from ..common import UsageError, non_negative, open_broker
+from ..escapes import unescape
 from ..progress import Progress
 
 NAME = "produce"
@@ -41,13 +42,13 @@ def _headers(specs: list[str]) -> list[tuple[str, bytes]]:
         name, sep, value = spec.partition("=")
         if not sep or not name:
             raise UsageError(f"-H {spec!r}: use NAME=VALUE")
-        out.append((name, value.encode()))
+        out.append((name, os.fsencode(value)))  # the bytes typed, as -K takes them
     return out
 
 
 def run(args: argparse.Namespace) -> int:
     headers = _headers(args.headers)
-    sep = args.key_sep.encode().decode("unicode_escape").encode() if args.key_sep is not None else None
+    sep = unescape(args.key_sep, "-K") if args.key_sep is not None else None
     if sep == b"":
         raise UsageError("-K: the separator must not be empty")
     with open_broker(args) as broker:
