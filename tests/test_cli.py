@@ -381,3 +381,18 @@ def test_format_hex_escape_and_non_ascii_literal(d):
     cli("-d", d, "topics", "create", "t")
     produce(d, "t", [b"v"])
     assert cli("-d", d, "consume", "t", "-e", "-f", r"%s\x1f→\n").out == "v\x1f→\n".encode()
+
+
+def test_an_unexpected_error_is_one_line_and_debug_shows_it(d, monkeypatch):
+    import minikafka.cli.commands.topics as topics
+
+    def broken(args):
+        raise TypeError("unsupported operand")
+
+    monkeypatch.setattr(topics, "list_topics", broken)
+    cli("-d", d, "topics", "create", "t")
+    r = cli("-d", d, "topics", "list")
+    assert r.status == 1 and "Traceback" not in r.err
+    assert r.err == "minikafka: error: TypeError: unsupported operand (--debug shows the traceback)\n"
+    with pytest.raises(TypeError):
+        cli("-d", d, "--debug", "topics", "list")

@@ -44,8 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:  # Ctrl-C while starting up
+        return 130
     try:
         status: int = args.func(args)
         sys.stdout.flush()  # here, so a closed pipe is caught below and not at exit
@@ -63,6 +66,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         message = " ".join(str(e).split()) or type(e).__name__
         print(f"{PROG}: error: {message}", file=sys.stderr)
+        return 1
+    except Exception as e:  # a bug: still one line, the traceback on request
+        if args.debug:
+            raise
+        message = " ".join(str(e).split())
+        print(f"{PROG}: error: {type(e).__name__}: {message} (--debug shows the traceback)",
+              file=sys.stderr)
         return 1
 
 
