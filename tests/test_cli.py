@@ -396,3 +396,17 @@ def test_an_unexpected_error_is_one_line_and_debug_shows_it(d, monkeypatch):
     assert r.err == "minikafka: error: TypeError: unsupported operand (--debug shows the traceback)\n"
     with pytest.raises(TypeError):
         cli("-d", d, "--debug", "topics", "list")
+
+
+@pytest.mark.parametrize("flags", [[], ["-K", ":"], ["-H", "h=1"]])
+def test_a_line_too_large_is_named_and_the_lines_before_it_are_written(d, flags):
+    cli("-d", d, "topics", "create", "t")
+    big = b"k:" + b"x" * (2 << 20)
+    lines = [b"k:a", b"k:b", b"k:c", big, b"k:after", b"k:more"]
+    r = cli("-d", d, "produce", "t", *flags, stdin=b"\n".join(lines) + b"\n")
+    assert r.status == 1 and r.err.count("\n") == 1
+    assert r.err.startswith(f"minikafka: error: line 4 ({len(big)} bytes) is too large for one record")
+    assert "the 3 lines before it were written" in r.err
+    with minikafka.Broker(d) as broker:
+        records = read_topic(broker, "t")
+    assert [r.value for r in records] == ([b"a", b"b", b"c"] if flags[:1] == ["-K"] else lines[:3])

@@ -13,6 +13,7 @@ import tomllib
 import pytest
 
 import minikafka
+import minikafka.testing
 from tests.cli_helpers import ROOT, default_sigint, env, run, script
 
 
@@ -132,3 +133,41 @@ def test_closed_pipe_before_a_small_output_is_quiet_too(tmp_path):
     proc.stdout.close()  # before the command writes (or, rarely, after: then status 0)
     _, err = proc.communicate(timeout=20)
     assert err == b"" and proc.returncode in (0, 141)
+
+
+def _end_offset(d, topic: str, n: int, timeout: float = 20) -> int:
+    """The topic's end offset once it reaches ``n`` (or at the timeout)."""
+    deadline = time.monotonic() + timeout
+    with minikafka.Broker(d) as broker:
+        while True:
+            end = sum(broker.topic(topic).end_offsets().values())
+            if end >= n or time.monotonic() > deadline:
+                return end
+            time.sleep(0.05)
+
+
+@pytest.mark.parametrize(("sig", "status", "flags"), [
+    (signal.SIGINT, 130, []), (signal.SIGTERM, 143, []), (signal.SIGTERM, 143, ["-H", "h=1"]),
+])
+def test_produce_interrupted_writes_every_line_read_and_says_so(tmp_path, sig, status, flags):
+    d = tmp_path / "data"
+    run("-d", d, "topics", "create", "t", "-p", "2")
+    proc = subprocess.Popen([*script(), "-d", str(d), "produce", "t", *flags], env=env(),
+                            preexec_fn=default_sigint, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdin is not None
+    try:
+        proc.stdin.write(b"".join(b"line %d\n" % i for i in range(100)) + b"unfinished")
+        proc.stdin.flush()  # the pipe stays open: produce is waiting for more
+        assert _end_offset(d, "t", 100) == 100
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    name = signal.Signals(sig).name
+    assert proc.returncode == status
+    assert err.decode() == (f"minikafka: produce interrupted by {name}: 100 records written; "
+                            f"10 bytes of an unfinished last line were not\n")
+    with minikafka.Broker(d) as broker:
+        values = sorted(r.value for r in minikafka.testing.read_topic(broker, "t"))
+    assert values == sorted(b"line %d" % i for i in range(100))

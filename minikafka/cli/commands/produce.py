@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+from collections.abc import Callable
 from typing import BinaryIO
 
 from ...broker import Broker
+from ...errors import RecordTooLargeError
 from ...producer import Producer
-from ..common import UsageError, non_negative, open_broker
+from ..common import CliError, UsageError, non_negative, open_broker
 from ..escapes import unescape
+from ..interrupt import StopSignals
 from ..progress import Progress
 
 NAME = "produce"
@@ -63,33 +67,45 @@ def run(args: argparse.Namespace) -> int:
 def _produce(broker: Broker, args: argparse.Namespace, stream: BinaryIO, sep: bytes | None,
              headers: list[tuple[str, bytes]], progress: Progress | None, total: int) -> int:
     topic, partition = args.topic, args.partition
-    done = 0
+    done = written = 0
     rest = b""
-    read = getattr(stream, "read1", stream.read)  # read1: what is there now (interactive input)
-    with Producer(broker, linger_ms=5 if headers else 0) as producer:
+    with StopSignals() as stop, Producer(broker, linger_ms=5 if headers else 0) as producer:
+        read = stop.reader(stream, CHUNK)
         while True:
-            chunk = read(CHUNK)
-            if not chunk:
-                lines = [rest] if rest else []
-                rest = b""
-            else:
+            chunk = read()
+            if chunk:
                 done += len(chunk)
                 lines = (rest + chunk).split(b"\n")
                 rest = lines.pop()
+            elif chunk is None:  # a signal: the complete lines read are all written
+                lines = []
+            else:  # the end: a last line without \n is a record too
+                lines = [rest] if rest else []
+                rest = b""
             if lines:
-                _send(producer, topic, partition, lines, sep, headers)
+                _send(producer, topic, partition, lines, sep, headers, written)
+                written += len(lines)
             if progress is not None:
                 progress.update(done, total)
             if not chunk:
                 break
         if progress is not None:
             progress.close()
-    return 0
+    if not stop.signum:
+        return 0
+    torn = f"; {len(rest)} bytes of an unfinished last line were not" if rest else ""
+    print(f"minikafka: produce interrupted by {signal.Signals(stop.signum).name}: "
+          f"{written} records written{torn}", file=sys.stderr)
+    return 128 + stop.signum
 
 
 def _send(producer: Producer, topic: str, partition: int | None, lines: list[bytes], sep: bytes | None,
-          headers: list[tuple[str, bytes]]) -> None:
+          headers: list[tuple[str, bytes]], before: int) -> None:
+    """Write ``lines`` (the ``before`` lines of the input before them are
+    written): all of them, or those before the first that is too large for
+    a record, then a CliError naming that line."""
     keys: list[bytes | None] | None = None
+    values = lines
     if sep is not None:
         keys, values = [], []
         for line in lines:
@@ -100,11 +116,41 @@ def _send(producer: Producer, topic: str, partition: int | None, lines: list[byt
             else:
                 keys.append(None)
                 values.append(line)
-        lines = values
-    if headers:
-        for i, value in enumerate(lines):
-            producer.send(topic, value, None if keys is None else keys[i], partition=partition,
-                          headers=headers)
-        producer.flush()
-    else:
-        producer.send_many(topic, lines, keys, partition=partition)
+    try:
+        if headers:
+            for i, value in enumerate(values):
+                try:
+                    producer.send(topic, value, None if keys is None else keys[i], partition=partition,
+                                  headers=headers)
+                except RecordTooLargeError:
+                    raise _too_large(before + i, lines[i], producer) from None
+            producer.flush()
+            return
+        producer.send_many(topic, values, keys, partition=partition)
+    except RecordTooLargeError:
+        # send_many wrote nothing: write the lines before the first too large.
+        bad = _write_prefix(lambda a, b: producer.send_many(
+            topic, values[a:b], None if keys is None else keys[a:b], partition=partition), len(values))
+        raise _too_large(before + bad, lines[bad], producer) from None
+
+
+def _write_prefix(send: Callable[[int, int], object], n: int) -> int:
+    """Given that ``send(0, n)`` failed (writing nothing), write items
+    ``0..i-1`` in order and return ``i``, the first item ``send`` rejects
+    (a bisection: a failed call writes nothing, a successful one all)."""
+    start, end = 0, n  # [0, start) written; the first bad item is in [start, end)
+    while end - start > 1:
+        mid = (start + end) // 2
+        try:
+            send(start, mid)
+            start = mid
+        except RecordTooLargeError:
+            end = mid
+    return start
+
+
+def _too_large(index: int, line: bytes, producer: Producer) -> CliError:
+    return CliError(f"line {index + 1} ({len(line)} bytes) is too large for one record (the limit is "
+                    f"max_record_bytes, {producer.config.max_record_bytes}, or what one segment of "
+                    f"the topic holds); the {index} lines before it were written, it and the lines "
+                    f"after it were not")
