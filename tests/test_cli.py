@@ -410,3 +410,15 @@ def test_a_line_too_large_is_named_and_the_lines_before_it_are_written(d, flags)
     with minikafka.Broker(d) as broker:
         records = read_topic(broker, "t")
     assert [r.value for r in records] == ([b"a", b"b", b"c"] if flags[:1] == ["-K"] else lines[:3])
+
+
+def test_dump_of_a_directory_or_a_short_file_is_one_clear_line(d, tmp_path):
+    cli("-d", d, "topics", "create", "t")
+    r = cli("dump", d)
+    assert r.status == 1 and r.err == (f"minikafka: error: {d}: is a directory; dump takes one segment "
+                                       f"file (topics/<topic>/<partition>/<base offset>.log)\n")
+    short = tmp_path / "short.log"
+    short.write_bytes(b"x" * 10)
+    r = cli("dump", short)
+    assert r.status == 1 and r.err == f"minikafka: error: {short}: segment file is only 10 bytes\n"
+    assert short.read_bytes() == b"x" * 10
