@@ -171,3 +171,16 @@ def test_produce_interrupted_writes_every_line_read_and_says_so(tmp_path, sig, s
     with minikafka.Broker(d) as broker:
         values = sorted(r.value for r in minikafka.testing.read_topic(broker, "t"))
     assert values == sorted(b"line %d" % i for i in range(100))
+
+
+def test_produce_to_a_partition_out_of_range_fails_before_reading_input(tmp_path):
+    d = tmp_path / "data"
+    run("-d", d, "topics", "create", "t", "-p", "3")
+    proc = subprocess.Popen([*script(), "-d", str(d), "produce", "t", "-p", "7"], env=env(),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:  # stdin stays open and empty: the error must not wait for a line
+        status = proc.wait(timeout=20)
+        err = proc.stderr.read() if proc.stderr else b""
+    finally:
+        proc.kill()
+    assert status == 1 and err == b"minikafka: error: -p 7: topic 't' has partitions 0..2\n"

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import BinaryIO
 
 from ...broker import Broker
-from ...errors import RecordTooLargeError
+from ...errors import InvalidPartitionError, RecordTooLargeError
 from ...producer import Producer
 from ..common import CliError, UsageError, non_negative, open_broker
 from ..escapes import unescape
@@ -56,7 +56,10 @@ def run(args: argparse.Namespace) -> int:
     if sep == b"":
         raise UsageError("-K: the separator must not be empty")
     with open_broker(args) as broker:
-        broker.topic(args.topic)  # fail before reading input if it does not exist
+        topic = broker.topic(args.topic)  # fail before reading input if it does not exist
+        if args.partition is not None and args.partition >= topic.partitions:  # or a bad -p
+            raise InvalidPartitionError(
+                f"-p {args.partition}: topic {args.topic!r} has partitions 0..{topic.partitions - 1}")
         if args.file is not None:
             total = os.stat(args.file).st_size
             with open(args.file, "rb") as f:
