@@ -214,6 +214,10 @@ def test_reset_usage_errors(d):
     assert cli("-d", d, "groups", "reset", "g", "--topic", "t", "--to-earliest", "--to-latest").status == 2
     r = cli("-d", d, "groups", "reset", "g", "--topic", "t", "--to-datetime", "yesterday")
     assert r.status == 2 and "ISO 8601" in r.err
+    r = cli("-d", d, "groups", "reset", "g", "--topic", "t", "--to-datetime", "1969-12-31T23:00:00Z")
+    assert r.status == 2 and r.err.splitlines()[-1] == (
+        "minikafka: error: --to-datetime '1969-12-31T23:00:00Z': before 1970-01-01T00:00:00Z, "
+        "where record timestamps start")
     assert cli("-d", d, "groups", "reset", "g", "--topic", "nope", "--to-earliest").status == 1
 
 
