@@ -4,6 +4,7 @@ subprocesses: round trips, exit statuses, Ctrl-C and a closed pipe."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -184,3 +185,16 @@ def test_produce_to_a_partition_out_of_range_fails_before_reading_input(tmp_path
     finally:
         proc.kill()
     assert status == 1 and err == b"minikafka: error: -p 7: topic 't' has partitions 0..2\n"
+
+
+@pytest.mark.parametrize(("fd", "argv", "message"), [
+    (0, ["produce", "t"], "standard input is closed (give --file PATH to read a file)"),
+    (1, ["consume", "t", "-e"], "standard output is closed: nowhere to write the records"),
+])
+def test_a_closed_standard_stream_is_one_clear_line(tmp_path, fd, argv, message):
+    d = tmp_path / "data"
+    run("-d", d, "topics", "create", "t")
+    run("-d", d, "produce", "t", stdin=b"a\n")
+    proc = subprocess.run([*script(), "-d", str(d), *argv], env=env(), stderr=subprocess.PIPE,
+                          preexec_fn=lambda: os.close(fd), timeout=30)  # as `<&-` / `>&-` do
+    assert proc.returncode == 1 and proc.stderr.decode() == f"minikafka: error: {message}\n"

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from ..broker import Broker
 from ..errors import MiniKafkaError
@@ -38,6 +40,20 @@ def open_broker(args: argparse.Namespace, create: bool = False) -> Broker:
                            f"(create a topic in it first: minikafka -d {path} topics create NAME)")
         raise CliError(f"{str(path)!r} is not a minikafka data directory (no minikafka.json)")
     return Broker(path)
+
+
+def stdin_bytes() -> BinaryIO:
+    """Standard input as bytes; a CliError if the process has none (``<&-``)."""
+    if sys.stdin is None:
+        raise CliError("standard input is closed (give --file PATH to read a file)")
+    return sys.stdin.buffer
+
+
+def stdout_bytes() -> BinaryIO:
+    """Standard output as bytes; a CliError if the process has none (``>&-``)."""
+    if sys.stdout is None:
+        raise CliError("standard output is closed: nowhere to write the records")
+    return sys.stdout.buffer
 
 
 def non_negative(text: str) -> int:

@@ -51,7 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     try:
         status: int = args.func(args)
-        sys.stdout.flush()  # here, so a closed pipe is caught below and not at exit
+        if sys.stdout is not None:  # None: started with stdout closed (>&-)
+            sys.stdout.flush()  # here, so a closed pipe is caught below and not at exit
         return status
     except UsageError as e:
         parser.print_usage(sys.stderr)

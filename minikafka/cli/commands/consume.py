@@ -18,7 +18,7 @@ from collections.abc import Callable
 from ...consumer import Consumer
 from ...errors import CommitFailedError, InvalidPartitionError
 from ...records import Record, TopicPartition
-from ..common import UsageError, non_negative, open_broker
+from ..common import UsageError, non_negative, open_broker, stdout_bytes
 from ..output import FormatError, compile_format, json_line
 
 NAME = "consume"
@@ -114,7 +114,7 @@ def _at_end(consumer: Consumer) -> bool:
 
 
 def _loop(consumer: Consumer, args: argparse.Namespace, fmt: Callable[[Record], bytes]) -> int:
-    out = sys.stdout.buffer
+    out = stdout_bytes()
     group = args.group is not None
     printed: dict[TopicPartition, int] = {}  # next offset after the last record written
     remaining = args.count

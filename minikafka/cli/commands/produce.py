@@ -17,7 +17,7 @@ from typing import BinaryIO
 from ...broker import Broker
 from ...errors import InvalidPartitionError, RecordTooLargeError
 from ...producer import Producer
-from ..common import CliError, UsageError, non_negative, open_broker
+from ..common import CliError, UsageError, non_negative, open_broker, stdin_bytes
 from ..escapes import unescape
 from ..interrupt import StopSignals
 from ..progress import Progress
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
             total = os.stat(args.file).st_size
             with open(args.file, "rb") as f:
                 return _produce(broker, args, f, sep, headers, Progress(f"produce {args.topic}"), total)
-        return _produce(broker, args, sys.stdin.buffer, sep, headers, None, 0)
+        return _produce(broker, args, stdin_bytes(), sep, headers, None, 0)
 
 
 def _produce(broker: Broker, args: argparse.Namespace, stream: BinaryIO, sep: bytes | None,
