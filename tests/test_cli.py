@@ -426,3 +426,10 @@ def test_dump_of_a_directory_or_a_short_file_is_one_clear_line(d, tmp_path):
     r = cli("dump", short)
     assert r.status == 1 and r.err == f"minikafka: error: {short}: segment file is only 10 bytes\n"
     assert short.read_bytes() == b"x" * 10
+
+
+def test_a_usage_error_shows_the_command_usage(d):
+    cli("-d", d, "topics", "create", "t")
+    r = cli("-d", d, "produce", "t", "-K", "", stdin=b"a\n")
+    assert r.status == 2 and r.err.startswith("usage: minikafka produce ")
+    assert r.err.splitlines()[-1] == "minikafka: error: -K: the separator must not be empty"

@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in command_modules():
         cmd = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP, parents=[parent])
+        cmd.set_defaults(usage_of=cmd)  # a usage error shows this command's usage
         module.register(cmd, parent)
     return parser
 
@@ -55,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.flush()  # here, so a closed pipe is caught below and not at exit
         return status
     except UsageError as e:
-        parser.print_usage(sys.stderr)
+        getattr(args, "usage_of", parser).print_usage(sys.stderr)
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
