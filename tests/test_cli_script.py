@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 
@@ -198,3 +199,31 @@ def test_a_closed_standard_stream_is_one_clear_line(tmp_path, fd, argv, message)
     proc = subprocess.run([*script(), "-d", str(d), *argv], env=env(), stderr=subprocess.PIPE,
                           preexec_fn=lambda: os.close(fd), timeout=30)  # as `<&-` / `>&-` do
     assert proc.returncode == 1 and proc.stderr.decode() == f"minikafka: error: {message}\n"
+
+
+def test_produce_stops_at_a_line_too_large_without_reading_all_of_it(tmp_path):
+    d = tmp_path / "data"
+    run("-d", d, "topics", "create", "t")
+    proc = subprocess.Popen([*script(), "-d", str(d), "produce", "t"], env=env(), stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdin is not None and proc.stderr is not None
+
+    def endless() -> None:  # one line that never ends (a binary file, say)
+        try:
+            proc.stdin.write(b"ok\n")
+            while True:
+                proc.stdin.write(b"x" * 65536)
+        except (BrokenPipeError, ValueError, OSError):
+            pass
+
+    writer = threading.Thread(target=endless, daemon=True)
+    writer.start()
+    try:
+        status = proc.wait(timeout=30)
+        err = proc.stderr.read().decode()
+    finally:
+        proc.kill()
+    assert status == 1 and err.startswith("minikafka: error: line 2 (over ")
+    assert "the 1 lines before it were written" in err
+    with minikafka.Broker(d) as broker:
+        assert [r.value for r in minikafka.testing.read_topic(broker, "t")] == [b"ok"]

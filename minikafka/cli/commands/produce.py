@@ -73,6 +73,7 @@ def _produce(broker: Broker, args: argparse.Namespace, stream: BinaryIO, sep: by
     done = written = 0
     rest = b""
     with StopSignals() as stop, Producer(broker, linger_ms=5 if headers else 0) as producer:
+        longest = producer.config.max_record_bytes + len(sep or b"")  # a line that can be a record
         read = stop.reader(stream, CHUNK)
         while True:
             chunk = read()
@@ -88,6 +89,8 @@ def _produce(broker: Broker, args: argparse.Namespace, stream: BinaryIO, sep: by
             if lines:
                 _send(producer, topic, partition, lines, sep, headers, written)
                 written += len(lines)
+            if len(rest) > longest:  # too large already: stop before reading all of it
+                raise _too_large(written, f"over {len(rest)} bytes", producer)
             if progress is not None:
                 progress.update(done, total)
             if not chunk:
@@ -126,7 +129,7 @@ def _send(producer: Producer, topic: str, partition: int | None, lines: list[byt
                     producer.send(topic, value, None if keys is None else keys[i], partition=partition,
                                   headers=headers)
                 except RecordTooLargeError:
-                    raise _too_large(before + i, lines[i], producer) from None
+                    raise _too_large(before + i, f"{len(lines[i])} bytes", producer) from None
             producer.flush()
             return
         producer.send_many(topic, values, keys, partition=partition)
@@ -134,7 +137,7 @@ def _send(producer: Producer, topic: str, partition: int | None, lines: list[byt
         # send_many wrote nothing: write the lines before the first too large.
         bad = _write_prefix(lambda a, b: producer.send_many(
             topic, values[a:b], None if keys is None else keys[a:b], partition=partition), len(values))
-        raise _too_large(before + bad, lines[bad], producer) from None
+        raise _too_large(before + bad, f"{len(lines[bad])} bytes", producer) from None
 
 
 def _write_prefix(send: Callable[[int, int], object], n: int) -> int:
@@ -152,8 +155,8 @@ def _write_prefix(send: Callable[[int, int], object], n: int) -> int:
     return start
 
 
-def _too_large(index: int, line: bytes, producer: Producer) -> CliError:
-    return CliError(f"line {index + 1} ({len(line)} bytes) is too large for one record (the limit is "
+def _too_large(index: int, size: str, producer: Producer) -> CliError:
+    return CliError(f"line {index + 1} ({size}) is too large for one record (the limit is "
                     f"max_record_bytes, {producer.config.max_record_bytes}, or what one segment of "
                     f"the topic holds); the {index} lines before it were written, it and the lines "
                     f"after it were not")
