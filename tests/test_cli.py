@@ -433,3 +433,15 @@ def test_a_usage_error_shows_the_command_usage(d):
     r = cli("-d", d, "produce", "t", "-K", "", stdin=b"a\n")
     assert r.status == 2 and r.err.startswith("usage: minikafka produce ")
     assert r.err.splitlines()[-1] == "minikafka: error: -K: the separator must not be empty"
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["consume", "t", "-c", "x"], "argument -c/--count: not an integer: 'x'"),
+    (["topics", "create", "u", "-p", "two"], "argument -p/--partitions: not an integer: 'two'"),
+    (["topics", "alter", "t", "--retention-ms", "abc"],
+     "argument --retention-ms: not an integer: 'abc' (or none for no limit)"),
+])
+def test_a_bad_number_is_named_in_plain_words(d, argv, message):
+    cli("-d", d, "topics", "create", "t")
+    r = cli("-d", d, *argv)
+    assert r.status == 2 and r.err.splitlines()[-1].endswith(f"error: {message}")

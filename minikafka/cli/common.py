@@ -56,15 +56,22 @@ def stdout_bytes() -> BinaryIO:
     return sys.stdout.buffer
 
 
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+
+
 def non_negative(text: str) -> int:
-    value = int(text)
+    value = _integer(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
     return value
 
 
 def positive(text: str) -> int:
-    value = int(text)
+    value = _integer(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
     return value
@@ -74,7 +81,10 @@ def optional_ms(text: str) -> int | None:
     """A retention value: a non-negative int, or ``none`` for no limit."""
     if text.lower() in ("none", "-1", "unlimited"):
         return None
-    return non_negative(text)
+    try:
+        return non_negative(text)
+    except argparse.ArgumentTypeError as e:
+        raise argparse.ArgumentTypeError(f"{e} (or none for no limit)") from None
 
 
 def print_table(rows: Sequence[tuple[str, ...]]) -> None:
