@@ -404,8 +404,8 @@ def test_an_unexpected_error_is_one_line_and_debug_shows_it(d, monkeypatch):
 
 @pytest.mark.parametrize("flags", [[], ["-K", ":"], ["-H", "h=1"]])
 def test_a_line_too_large_is_named_and_the_lines_before_it_are_written(d, flags):
-    cli("-d", d, "topics", "create", "t")
-    big = b"k:" + b"x" * (2 << 20)
+    cli("-d", d, "topics", "create", "t", "--segment-bytes", "65536")  # records up to about 64 KiB
+    big = b"k:" + b"x" * 100_000  # in one chunk with the lines around it
     lines = [b"k:a", b"k:b", b"k:c", big, b"k:after", b"k:more"]
     r = cli("-d", d, "produce", "t", *flags, stdin=b"\n".join(lines) + b"\n")
     assert r.status == 1 and r.err.count("\n") == 1
