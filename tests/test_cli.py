@@ -445,3 +445,10 @@ def test_a_bad_number_is_named_in_plain_words(d, argv, message):
     cli("-d", d, "topics", "create", "t")
     r = cli("-d", d, *argv)
     assert r.status == 2 and r.err.splitlines()[-1].endswith(f"error: {message}")
+
+
+def test_count_zero_still_needs_the_topic(d):
+    cli("-d", d, "topics", "create", "t")
+    assert cli("-d", d, "consume", "t", "-c", "0").status == 0
+    r = cli("-d", d, "consume", "nope", "-c", "0")
+    assert r.status == 1 and r.err == "minikafka: error: topic 'nope' does not exist\n"

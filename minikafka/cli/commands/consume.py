@@ -60,10 +60,10 @@ def run(args: argparse.Namespace) -> int:
         fmt = json_line if args.json else compile_format(args.format or "%s\n")
     except FormatError as e:
         raise UsageError(str(e)) from None
-    if args.count == 0:
-        return 0
     with open_broker(args) as broker:
-        topic = broker.topic(args.topic)
+        topic = broker.topic(args.topic)  # -c 0 too: a missing topic is an error
+        if args.count == 0:
+            return 0
         reset = "latest" if args.offset == "end" else "earliest"
         consumer = Consumer(broker, group_id=args.group, auto_offset_reset=reset, enable_auto_commit=False)
         try:
