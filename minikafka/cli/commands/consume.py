@@ -41,7 +41,8 @@ def register(parser: argparse.ArgumentParser, parent: argparse.ArgumentParser) -
     parser.add_argument("-p", "--partition", type=non_negative, help="read only this partition")
     parser.add_argument("-f", "--format", metavar="FORMAT",
                         help="kcat tokens: %%t topic, %%p partition, %%o offset, %%k key, %%s value, "
-                             "%%T timestamp, %%h headers, %%K/%%S key/value length; \\n \\t")
+                             "%%T timestamp, %%h headers, %%K/%%S key/value length; "
+                             "\\n \\t \\r \\0 \\\\ \\xHH")
     parser.add_argument("-J", "--json", action="store_true", help="one JSON object per record")
     parser.set_defaults(func=run)
 

@@ -32,7 +32,7 @@ def register(parser: argparse.ArgumentParser, parent: argparse.ArgumentParser) -
     parser.add_argument("topic")
     parser.add_argument("-K", dest="key_sep", metavar="SEP",
                         help="each line is KEY SEP VALUE, split at the first SEP "
-                             "(a line without SEP has no key)")
+                             "(a line without SEP has no key); escapes: \\t \\n \\r \\0 \\\\ \\xHH")
     parser.add_argument("-H", dest="headers", metavar="NAME=VALUE", action="append", default=[],
                         help="add this header to every record (repeatable)")
     parser.add_argument("-p", "--partition", type=non_negative, help="write to this partition")
