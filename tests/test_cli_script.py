@@ -227,3 +227,13 @@ def test_produce_stops_at_a_line_too_large_without_reading_all_of_it(tmp_path):
     assert "the 1 lines before it were written" in err
     with minikafka.Broker(d) as broker:
         assert [r.value for r in minikafka.testing.read_topic(broker, "t")] == [b"ok"]
+
+
+def test_library_warnings_are_named_lines_on_stderr(tmp_path):
+    d = tmp_path / "data"
+    for name in ("a", "b"):
+        run("-d", d, "topics", "create", name)
+    (d / "topics" / "b" / "topic.json").write_text("{garbage")
+    r = run("-d", d, "topics", "describe", "a")
+    assert r.status == 0 and r.err.startswith("minikafka: warning: topic 'b' skipped at open: ")
+    assert all(line.startswith("minikafka: warning: ") for line in r.err.splitlines())

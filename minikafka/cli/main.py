@@ -5,9 +5,11 @@ traceback only with ``--debug``."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from .. import __version__
 from ..errors import MiniKafkaError
@@ -50,6 +52,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except KeyboardInterrupt:  # Ctrl-C while starting up
         return 130
+    with _warnings_as_lines():
+        return _run(parser, args)
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     try:
         status: int = args.func(args)
         if sys.stdout is not None:  # None: started with stdout closed (>&-)
@@ -76,6 +83,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: error: {type(e).__name__}: {message} (--debug shows the traceback)",
               file=sys.stderr)
         return 1
+
+
+class _Lines(logging.Handler):
+    """The library's log records as ``minikafka: warning: ...`` lines on
+    the stderr of the moment (tests swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = " ".join(record.getMessage().split())
+        print(f"{PROG}: {record.levelname.lower()}: {text}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """Unless logging is configured (an embedding program), warnings of
+    the ``minikafka`` logger are one line each, named as errors are."""
+    log = logging.getLogger("minikafka")
+    if log.handlers or logging.getLogger().handlers:
+        yield
+        return
+    handler = _Lines(logging.WARNING)
+    log.addHandler(handler)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
 
 
 def _broken_pipe() -> int:
