@@ -237,3 +237,18 @@ def test_library_warnings_are_named_lines_on_stderr(tmp_path):
     r = run("-d", d, "topics", "describe", "a")
     assert r.status == 0 and r.err.startswith("minikafka: warning: topic 'b' skipped at open: ")
     assert all(line.startswith("minikafka: warning: ") for line in r.err.splitlines())
+
+
+def test_options_keep_the_bytes_typed_even_if_not_utf8(tmp_path):
+    d = tmp_path / "data"
+    run("-d", d, "topics", "create", "t")
+    argv = [*map(os.fsencode, script()), b"-d", os.fsencode(d), b"produce", b"t", b"-K", b"\xff",
+            b"-H", b"h=\xfe"]
+    proc = subprocess.run(argv, input=b"k\xffv\n", env=env(), capture_output=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    with minikafka.Broker(d) as broker:
+        [r] = minikafka.testing.read_topic(broker, "t")
+    assert (r.key, r.value, list(r.headers)) == (b"k", b"v", [("h", b"\xfe")])
+    out = subprocess.run([*map(os.fsencode, script()), b"-d", os.fsencode(d), b"consume", b"t", b"-e",
+                          b"-f", b"%k\xfd%s\n"], env=env(), capture_output=True, timeout=30)
+    assert out.stdout == b"k\xfdv\n"
