@@ -3,6 +3,7 @@ subprocesses: round trips, exit statuses, Ctrl-C and a closed pipe."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -252,3 +253,38 @@ def test_options_keep_the_bytes_typed_even_if_not_utf8(tmp_path):
     out = subprocess.run([*map(os.fsencode, script()), b"-d", os.fsencode(d), b"consume", b"t", b"-e",
                           b"-f", b"%k\xfd%s\n"], env=env(), capture_output=True, timeout=30)
     assert out.stdout == b"k\xfdv\n"
+
+
+def _has_open(pid: int, path, timeout: float = 20) -> bool:
+    """Whether process ``pid`` opens ``path`` within ``timeout`` (Linux /proc)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if any(os.readlink(f"/proc/{pid}/fd/{fd}") == str(path) for fd in os.listdir(f"/proc/{pid}/fd")):
+                return True
+        except OSError:
+            pass
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc to see the wait")
+def test_sigterm_while_joining_a_group_exits_143(tmp_path):
+    d = tmp_path / "data"
+    run("-d", d, "topics", "create", "t")
+    assert run("-d", d, "groups", "reset", "g", "--topic", "t", "--to-earliest", "--execute").status == 0
+    lock = d / "groups" / "g" / "lock"
+    proc = subprocess.Popen([*script(), "-d", str(d), "consume", "t", "-g", "g"], env=env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        with open(lock, "rb") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)  # the join waits for the group lock
+            assert _has_open(proc.pid, lock)
+            time.sleep(0.3)  # into the flock wait
+            proc.send_signal(signal.SIGTERM)
+            time.sleep(0.3)
+        # released: leaving the group (close) takes the lock too
+        _, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143 and err == b""

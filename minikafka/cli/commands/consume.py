@@ -67,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
             return 0
         reset = "latest" if args.offset == "end" else "earliest"
         consumer = Consumer(broker, group_id=args.group, auto_offset_reset=reset, enable_auto_commit=False)
+        # From here, not only in the loop: joining a group can wait for its lock.
+        previous = signal.signal(signal.SIGTERM, _terminate)
         try:
             if args.group is not None:
                 consumer.subscribe([args.topic])
@@ -80,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
                 _position(consumer, tps, args.offset)
             return _loop(consumer, args, fmt)
         finally:
+            signal.signal(signal.SIGTERM, previous)
             consumer.close()
 
 
