@@ -452,3 +452,25 @@ def test_count_zero_still_needs_the_topic(d):
     assert cli("-d", d, "consume", "t", "-c", "0").status == 0
     r = cli("-d", d, "consume", "nope", "-c", "0")
     assert r.status == 1 and r.err == "minikafka: error: topic 'nope' does not exist\n"
+
+
+def test_the_progress_line_is_erased_when_produce_fails(d, tmp_path, monkeypatch):
+    import io
+
+    import minikafka.cli.commands.produce as produce_cmd
+
+    bars: list[Progress] = []
+
+    def on_terminal(label):
+        bars.append(Progress(label, stream=io.StringIO(), enabled=True, interval=0))
+        return bars[-1]
+
+    monkeypatch.setattr(produce_cmd, "Progress", on_terminal)
+    cli("-d", d, "topics", "create", "t")
+    src = tmp_path / "in.txt"
+    src.write_bytes(b"ok\n" * 1000 + b"x" * (3 << 20))
+    r = cli("-d", d, "produce", "t", "--file", src)
+    assert r.status == 1 and "line 1001" in r.err
+    [bar] = bars
+    drawn = bar.stream.getvalue()
+    assert drawn.startswith("\rproduce t") and drawn.endswith("\r") and bar._drawn == 0

@@ -2,7 +2,9 @@
 
 Lines are read in large chunks and written with ``Producer.send_many``
 (the bulk path), one call per chunk; ``-H`` headers need ``send`` per
-record, which is slower.
+record, which is slower. SIGINT/SIGTERM stop the reading and every
+complete line read is written; a line too large for a record stops the
+command after the lines before it are written (docs/cli.md).
 """
 
 from __future__ import annotations
@@ -69,40 +71,50 @@ def run(args: argparse.Namespace) -> int:
 
 def _produce(broker: Broker, args: argparse.Namespace, stream: BinaryIO, sep: bytes | None,
              headers: list[tuple[str, bytes]], progress: Progress | None, total: int) -> int:
-    topic, partition = args.topic, args.partition
-    done = written = 0
-    rest = b""
     with StopSignals() as stop, Producer(broker, linger_ms=5 if headers else 0) as producer:
-        longest = producer.config.max_record_bytes + len(sep or b"")  # a line that can be a record
         read = stop.reader(stream, CHUNK)
-        while True:
-            chunk = read()
-            if chunk:
-                done += len(chunk)
-                lines = (rest + chunk).split(b"\n")
-                rest = lines.pop()
-            elif chunk is None:  # a signal: the complete lines read are all written
-                lines = []
-            else:  # the end: a last line without \n is a record too
-                lines = [rest] if rest else []
-                rest = b""
-            if lines:
-                _send(producer, topic, partition, lines, sep, headers, written)
-                written += len(lines)
-            if len(rest) > longest:  # too large already: stop before reading all of it
-                raise _too_large(written, f"over {len(rest)} bytes", producer)
+        try:
+            rest, written = _loop(read, producer, args, sep, headers, progress, total)
+        finally:
             if progress is not None:
-                progress.update(done, total)
-            if not chunk:
-                break
-        if progress is not None:
-            progress.close()
+                progress.close()
     if not stop.signum:
         return 0
     torn = f"; {len(rest)} bytes of an unfinished last line were not" if rest else ""
     print(f"minikafka: produce interrupted by {signal.Signals(stop.signum).name}: "
           f"{written} records written{torn}", file=sys.stderr)
     return 128 + stop.signum
+
+
+def _loop(read: Callable[[], bytes | None], producer: Producer, args: argparse.Namespace,
+          sep: bytes | None, headers: list[tuple[str, bytes]], progress: Progress | None,
+          total: int) -> tuple[bytes, int]:
+    """Read and write until the end or a signal; returns the unfinished
+    last line (not written) and the number of records written."""
+    topic, partition = args.topic, args.partition
+    longest = producer.config.max_record_bytes + len(sep or b"")  # a line that can be a record
+    done = written = 0
+    rest = b""
+    while True:
+        chunk = read()
+        if chunk:
+            done += len(chunk)
+            lines = (rest + chunk).split(b"\n")
+            rest = lines.pop()
+        elif chunk is None:  # a signal: the complete lines read are all written
+            lines = []
+        else:  # the end: a last line without \n is a record too
+            lines = [rest] if rest else []
+            rest = b""
+        if lines:
+            _send(producer, topic, partition, lines, sep, headers, written)
+            written += len(lines)
+        if len(rest) > longest:  # too large already: stop before reading all of it
+            raise _too_large(written, f"over {len(rest)} bytes", producer)
+        if progress is not None:
+            progress.update(done, total)
+        if not chunk:
+            return rest, written
 
 
 def _send(producer: Producer, topic: str, partition: int | None, lines: list[bytes], sep: bytes | None,
