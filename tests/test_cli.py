@@ -16,6 +16,7 @@ import minikafka
 from minikafka.cli.output import compile_format, json_line
 from minikafka.cli.progress import Progress, render
 from minikafka.records import Record, TopicPartition
+from minikafka.testing import read_topic
 from tests.cli_helpers import cli
 
 
@@ -213,6 +214,10 @@ def test_reset_usage_errors(d):
     assert cli("-d", d, "groups", "reset", "g", "--topic", "t", "--to-earliest", "--to-latest").status == 2
     r = cli("-d", d, "groups", "reset", "g", "--topic", "t", "--to-datetime", "yesterday")
     assert r.status == 2 and "ISO 8601" in r.err
+    r = cli("-d", d, "groups", "reset", "g", "--topic", "t", "--to-datetime", "1969-12-31T23:00:00Z")
+    assert r.status == 2 and r.err.splitlines()[-1] == (
+        "minikafka: error: --to-datetime '1969-12-31T23:00:00Z': before 1970-01-01T00:00:00Z, "
+        "where record timestamps start")
     assert cli("-d", d, "groups", "reset", "g", "--topic", "nope", "--to-earliest").status == 1
 
 
@@ -349,3 +354,123 @@ def test_json_lines_give_back_every_byte(key, value, headers):
     obj = json.loads(json_line(rec))
     assert _from_json(obj["key"]) == key and _from_json(obj["value"]) == value
     assert [(n, _from_json(v)) for n, v in obj["headers"]] == headers
+
+
+@pytest.mark.parametrize(("sep", "line", "key", "value"), [
+    ("→", "a→b→c", b"a", b"b\xe2\x86\x92c"),
+    ("é", "xéy", b"x", b"y"),
+    (r"\t", "k\tv", b"k", b"v"),
+    (r"\x1f", "k\x1fv", b"k", b"v"),
+    ("\\", "k\\v", b"k", b"v"),          # a lone backslash is itself, as in kcat
+    (r"\q", "k\\qv", b"k", b"v"),        # so is one before a character with no escape
+])
+def test_key_separator_is_taken_as_typed(d, sep, line, key, value):
+    cli("-d", d, "topics", "create", "t")
+    produce(d, "t", [line.encode()], "-K", sep)
+    with minikafka.Broker(d) as broker:
+        [r] = read_topic(broker, "t")
+    assert (r.key, r.value) == (key, value)
+
+
+@pytest.mark.parametrize("sep", [r"\x", r"\x4", r"a\xzz"])
+def test_bad_escape_in_key_separator_is_a_usage_error(d, sep):
+    cli("-d", d, "topics", "create", "t")
+    r = cli("-d", d, "produce", "t", "-K", sep, stdin=b"a\n")
+    assert r.status == 2 and "-K: bad escape" in r.err and "Traceback" not in r.err
+    r = cli("-d", d, "consume", "t", "-e", "-f", sep)
+    assert r.status == 2 and "-f: bad escape" in r.err
+
+
+def test_format_hex_escape_and_non_ascii_literal(d):
+    cli("-d", d, "topics", "create", "t")
+    produce(d, "t", [b"v"])
+    assert cli("-d", d, "consume", "t", "-e", "-f", r"%s\x1f→\n").out == "v\x1f→\n".encode()
+
+
+def test_an_unexpected_error_is_one_line_and_debug_shows_it(d, monkeypatch):
+    import minikafka.cli.commands.topics as topics
+
+    def broken(args):
+        raise TypeError("unsupported operand")
+
+    monkeypatch.setattr(topics, "list_topics", broken)
+    cli("-d", d, "topics", "create", "t")
+    r = cli("-d", d, "topics", "list")
+    assert r.status == 1 and "Traceback" not in r.err
+    assert r.err == "minikafka: error: TypeError: unsupported operand (--debug shows the traceback)\n"
+    with pytest.raises(TypeError):
+        cli("-d", d, "--debug", "topics", "list")
+
+
+@pytest.mark.parametrize("flags", [[], ["-K", ":"], ["-H", "h=1"]])
+def test_a_line_too_large_is_named_and_the_lines_before_it_are_written(d, flags):
+    cli("-d", d, "topics", "create", "t", "--segment-bytes", "65536")  # records up to about 64 KiB
+    big = b"k:" + b"x" * 100_000  # in one chunk with the lines around it
+    lines = [b"k:a", b"k:b", b"k:c", big, b"k:after", b"k:more"]
+    r = cli("-d", d, "produce", "t", *flags, stdin=b"\n".join(lines) + b"\n")
+    assert r.status == 1 and r.err.count("\n") == 1
+    assert r.err.startswith(f"minikafka: error: line 4 ({len(big)} bytes) is too large for one record")
+    assert "the 3 lines before it were written" in r.err
+    with minikafka.Broker(d) as broker:
+        records = read_topic(broker, "t")
+    assert [r.value for r in records] == ([b"a", b"b", b"c"] if flags[:1] == ["-K"] else lines[:3])
+
+
+def test_dump_of_a_directory_or_a_short_file_is_one_clear_line(d, tmp_path):
+    cli("-d", d, "topics", "create", "t")
+    r = cli("dump", d)
+    assert r.status == 1 and r.err == (f"minikafka: error: {d}: is a directory; dump takes one segment "
+                                       f"file (topics/<topic>/<partition>/<base offset>.log)\n")
+    short = tmp_path / "short.log"
+    short.write_bytes(b"x" * 10)
+    r = cli("dump", short)
+    assert r.status == 1 and r.err == f"minikafka: error: {short}: segment file is only 10 bytes\n"
+    assert short.read_bytes() == b"x" * 10
+
+
+def test_a_usage_error_shows_the_command_usage(d):
+    cli("-d", d, "topics", "create", "t")
+    r = cli("-d", d, "produce", "t", "-K", "", stdin=b"a\n")
+    assert r.status == 2 and r.err.startswith("usage: minikafka produce ")
+    assert r.err.splitlines()[-1] == "minikafka: error: -K: the separator must not be empty"
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["consume", "t", "-c", "x"], "argument -c/--count: not an integer: 'x'"),
+    (["topics", "create", "u", "-p", "two"], "argument -p/--partitions: not an integer: 'two'"),
+    (["topics", "alter", "t", "--retention-ms", "abc"],
+     "argument --retention-ms: not an integer: 'abc' (or none for no limit)"),
+])
+def test_a_bad_number_is_named_in_plain_words(d, argv, message):
+    cli("-d", d, "topics", "create", "t")
+    r = cli("-d", d, *argv)
+    assert r.status == 2 and r.err.splitlines()[-1].endswith(f"error: {message}")
+
+
+def test_count_zero_still_needs_the_topic(d):
+    cli("-d", d, "topics", "create", "t")
+    assert cli("-d", d, "consume", "t", "-c", "0").status == 0
+    r = cli("-d", d, "consume", "nope", "-c", "0")
+    assert r.status == 1 and r.err == "minikafka: error: topic 'nope' does not exist\n"
+
+
+def test_the_progress_line_is_erased_when_produce_fails(d, tmp_path, monkeypatch):
+    import io
+
+    import minikafka.cli.commands.produce as produce_cmd
+
+    bars: list[Progress] = []
+
+    def on_terminal(label):
+        bars.append(Progress(label, stream=io.StringIO(), enabled=True, interval=0))
+        return bars[-1]
+
+    monkeypatch.setattr(produce_cmd, "Progress", on_terminal)
+    cli("-d", d, "topics", "create", "t")
+    src = tmp_path / "in.txt"
+    src.write_bytes(b"ok\n" * 1000 + b"x" * (3 << 20))
+    r = cli("-d", d, "produce", "t", "--file", src)
+    assert r.status == 1 and "line 1001" in r.err
+    [bar] = bars
+    drawn = bar.stream.getvalue()
+    assert drawn.startswith("\rproduce t") and drawn.endswith("\r") and bar._drawn == 0

@@ -3,16 +3,20 @@ subprocesses: round trips, exit statuses, Ctrl-C and a closed pipe."""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 
 import pytest
 
 import minikafka
+import minikafka.testing
 from tests.cli_helpers import ROOT, default_sigint, env, run, script
 
 
@@ -132,3 +136,155 @@ def test_closed_pipe_before_a_small_output_is_quiet_too(tmp_path):
     proc.stdout.close()  # before the command writes (or, rarely, after: then status 0)
     _, err = proc.communicate(timeout=20)
     assert err == b"" and proc.returncode in (0, 141)
+
+
+def _end_offset(d, topic: str, n: int, timeout: float = 20) -> int:
+    """The topic's end offset once it reaches ``n`` (or at the timeout)."""
+    deadline = time.monotonic() + timeout
+    with minikafka.Broker(d) as broker:
+        while True:
+            end = sum(broker.topic(topic).end_offsets().values())
+            if end >= n or time.monotonic() > deadline:
+                return end
+            time.sleep(0.05)
+
+
+@pytest.mark.parametrize(("sig", "status", "flags"), [
+    (signal.SIGINT, 130, []), (signal.SIGTERM, 143, []), (signal.SIGTERM, 143, ["-H", "h=1"]),
+])
+def test_produce_interrupted_writes_every_line_read_and_says_so(tmp_path, sig, status, flags):
+    d = tmp_path / "data"
+    run("-d", d, "topics", "create", "t", "-p", "2")
+    proc = subprocess.Popen([*script(), "-d", str(d), "produce", "t", *flags], env=env(),
+                            preexec_fn=default_sigint, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdin is not None
+    try:
+        proc.stdin.write(b"".join(b"line %d\n" % i for i in range(100)) + b"unfinished")
+        proc.stdin.flush()  # the pipe stays open: produce is waiting for more
+        assert _end_offset(d, "t", 100) == 100
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    name = signal.Signals(sig).name
+    assert proc.returncode == status
+    assert err.decode() == (f"minikafka: produce interrupted by {name}: 100 records written; "
+                            f"10 bytes of an unfinished last line were not\n")
+    with minikafka.Broker(d) as broker:
+        values = sorted(r.value for r in minikafka.testing.read_topic(broker, "t"))
+    assert values == sorted(b"line %d" % i for i in range(100))
+
+
+def test_produce_to_a_partition_out_of_range_fails_before_reading_input(tmp_path):
+    d = tmp_path / "data"
+    run("-d", d, "topics", "create", "t", "-p", "3")
+    proc = subprocess.Popen([*script(), "-d", str(d), "produce", "t", "-p", "7"], env=env(),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:  # stdin stays open and empty: the error must not wait for a line
+        status = proc.wait(timeout=20)
+        err = proc.stderr.read() if proc.stderr else b""
+    finally:
+        proc.kill()
+    assert status == 1 and err == b"minikafka: error: -p 7: topic 't' has partitions 0..2\n"
+
+
+@pytest.mark.parametrize(("fd", "argv", "message"), [
+    (0, ["produce", "t"], "standard input is closed (give --file PATH to read a file)"),
+    (1, ["consume", "t", "-e"], "standard output is closed: nowhere to write the records"),
+])
+def test_a_closed_standard_stream_is_one_clear_line(tmp_path, fd, argv, message):
+    d = tmp_path / "data"
+    run("-d", d, "topics", "create", "t")
+    run("-d", d, "produce", "t", stdin=b"a\n")
+    proc = subprocess.run([*script(), "-d", str(d), *argv], env=env(), stderr=subprocess.PIPE,
+                          preexec_fn=lambda: os.close(fd), timeout=30)  # as `<&-` / `>&-` do
+    assert proc.returncode == 1 and proc.stderr.decode() == f"minikafka: error: {message}\n"
+
+
+def test_produce_stops_at_a_line_too_large_without_reading_all_of_it(tmp_path):
+    d = tmp_path / "data"
+    run("-d", d, "topics", "create", "t")
+    proc = subprocess.Popen([*script(), "-d", str(d), "produce", "t"], env=env(), stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdin is not None and proc.stderr is not None
+
+    def endless() -> None:  # one line that never ends (a binary file, say)
+        try:
+            proc.stdin.write(b"ok\n")
+            while True:
+                proc.stdin.write(b"x" * 65536)
+        except (BrokenPipeError, ValueError, OSError):
+            pass
+
+    writer = threading.Thread(target=endless, daemon=True)
+    writer.start()
+    try:
+        status = proc.wait(timeout=30)
+        err = proc.stderr.read().decode()
+    finally:
+        proc.kill()
+    assert status == 1 and err.startswith("minikafka: error: line 2 (over ")
+    assert "the 1 lines before it were written" in err
+    with minikafka.Broker(d) as broker:
+        assert [r.value for r in minikafka.testing.read_topic(broker, "t")] == [b"ok"]
+
+
+def test_library_warnings_are_named_lines_on_stderr(tmp_path):
+    d = tmp_path / "data"
+    for name in ("a", "b"):
+        run("-d", d, "topics", "create", name)
+    (d / "topics" / "b" / "topic.json").write_text("{garbage")
+    r = run("-d", d, "topics", "describe", "a")
+    assert r.status == 0 and r.err.startswith("minikafka: warning: topic 'b' skipped at open: ")
+    assert all(line.startswith("minikafka: warning: ") for line in r.err.splitlines())
+
+
+def test_options_keep_the_bytes_typed_even_if_not_utf8(tmp_path):
+    d = tmp_path / "data"
+    run("-d", d, "topics", "create", "t")
+    argv = [*map(os.fsencode, script()), b"-d", os.fsencode(d), b"produce", b"t", b"-K", b"\xff",
+            b"-H", b"h=\xfe"]
+    proc = subprocess.run(argv, input=b"k\xffv\n", env=env(), capture_output=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    with minikafka.Broker(d) as broker:
+        [r] = minikafka.testing.read_topic(broker, "t")
+    assert (r.key, r.value, list(r.headers)) == (b"k", b"v", [("h", b"\xfe")])
+    out = subprocess.run([*map(os.fsencode, script()), b"-d", os.fsencode(d), b"consume", b"t", b"-e",
+                          b"-f", b"%k\xfd%s\n"], env=env(), capture_output=True, timeout=30)
+    assert out.stdout == b"k\xfdv\n"
+
+
+def _has_open(pid: int, path, timeout: float = 20) -> bool:
+    """Whether process ``pid`` opens ``path`` within ``timeout`` (Linux /proc)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if any(os.readlink(f"/proc/{pid}/fd/{fd}") == str(path) for fd in os.listdir(f"/proc/{pid}/fd")):
+                return True
+        except OSError:
+            pass
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc to see the wait")
+def test_sigterm_while_joining_a_group_exits_143(tmp_path):
+    d = tmp_path / "data"
+    run("-d", d, "topics", "create", "t")
+    assert run("-d", d, "groups", "reset", "g", "--topic", "t", "--to-earliest", "--execute").status == 0
+    lock = d / "groups" / "g" / "lock"
+    proc = subprocess.Popen([*script(), "-d", str(d), "consume", "t", "-g", "g"], env=env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        with open(lock, "rb") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)  # the join waits for the group lock
+            assert _has_open(proc.pid, lock)
+            time.sleep(0.3)  # into the flock wait
+            proc.send_signal(signal.SIGTERM)
+            time.sleep(0.3)
+        # released: leaving the group (close) takes the lock too
+        _, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143 and err == b""

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from ..broker import Broker
 from ..errors import MiniKafkaError
@@ -40,15 +42,36 @@ def open_broker(args: argparse.Namespace, create: bool = False) -> Broker:
     return Broker(path)
 
 
+def stdin_bytes() -> BinaryIO:
+    """Standard input as bytes; a CliError if the process has none (``<&-``)."""
+    if sys.stdin is None:
+        raise CliError("standard input is closed (give --file PATH to read a file)")
+    return sys.stdin.buffer
+
+
+def stdout_bytes() -> BinaryIO:
+    """Standard output as bytes; a CliError if the process has none (``>&-``)."""
+    if sys.stdout is None:
+        raise CliError("standard output is closed: nowhere to write the records")
+    return sys.stdout.buffer
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+
+
 def non_negative(text: str) -> int:
-    value = int(text)
+    value = _integer(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
     return value
 
 
 def positive(text: str) -> int:
-    value = int(text)
+    value = _integer(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
     return value
@@ -58,7 +81,10 @@ def optional_ms(text: str) -> int | None:
     """A retention value: a non-negative int, or ``none`` for no limit."""
     if text.lower() in ("none", "-1", "unlimited"):
         return None
-    return non_negative(text)
+    try:
+        return non_negative(text)
+    except argparse.ArgumentTypeError as e:
+        raise argparse.ArgumentTypeError(f"{e} (or none for no limit)") from None
 
 
 def print_table(rows: Sequence[tuple[str, ...]]) -> None:

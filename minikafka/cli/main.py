@@ -5,9 +5,11 @@ traceback only with ``--debug``."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from .. import __version__
 from ..errors import MiniKafkaError
@@ -38,20 +40,30 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in command_modules():
         cmd = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP, parents=[parent])
+        cmd.set_defaults(usage_of=cmd)  # a usage error shows this command's usage
         module.register(cmd, parent)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:  # Ctrl-C while starting up
+        return 130
+    with _warnings_as_lines():
+        return _run(parser, args)
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     try:
         status: int = args.func(args)
-        sys.stdout.flush()  # here, so a closed pipe is caught below and not at exit
+        if sys.stdout is not None:  # None: started with stdout closed (>&-)
+            sys.stdout.flush()  # here, so a closed pipe is caught below and not at exit
         return status
     except UsageError as e:
-        parser.print_usage(sys.stderr)
+        getattr(args, "usage_of", parser).print_usage(sys.stderr)
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -64,6 +76,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = " ".join(str(e).split()) or type(e).__name__
         print(f"{PROG}: error: {message}", file=sys.stderr)
         return 1
+    except Exception as e:  # a bug: still one line, the traceback on request
+        if args.debug:
+            raise
+        message = " ".join(str(e).split())
+        print(f"{PROG}: error: {type(e).__name__}: {message} (--debug shows the traceback)",
+              file=sys.stderr)
+        return 1
+
+
+class _Lines(logging.Handler):
+    """The library's log records as ``minikafka: warning: ...`` lines on
+    the stderr of the moment (tests swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = " ".join(record.getMessage().split())
+        print(f"{PROG}: {record.levelname.lower()}: {text}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """Unless logging is configured (an embedding program), warnings of
+    the ``minikafka`` logger are one line each, named as errors are."""
+    log = logging.getLogger("minikafka")
+    if log.handlers or logging.getLogger().handlers:
+        yield
+        return
+    handler = _Lines(logging.WARNING)
+    log.addHandler(handler)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
 
 
 def _broken_pipe() -> int:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from collections.abc import Callable
 from typing import Any
 
 from ..records import Record
+from .escapes import escape_at
 
 Part = Callable[[Record], bytes]
 
@@ -56,7 +58,6 @@ _TOKENS: dict[str, Part] = {
     "S": lambda r: b"%d" % (-1 if r.value is None else len(r.value)),
     "h": _headers,
 }
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "\\": "\\"}
 
 
 class FormatError(ValueError):
@@ -65,35 +66,39 @@ class FormatError(ValueError):
 
 def compile_format(fmt: str) -> Callable[[Record], bytes]:
     """A function writing one record as ``fmt`` says (kcat's tokens: %t %p
-    %o %k %s %T %h %K %S, %% for a percent sign; \\n \\t \\r \\0 \\\\)."""
+    %o %k %s %T %h %K %S, %% for a percent sign; the escapes of
+    :mod:`.escapes`: \\n \\t \\r \\0 \\\\ \\xHH)."""
+    data = os.fsencode(fmt)
     parts: list[bytes | Part] = []
-    lit: list[str] = []
+    lit = bytearray()
     i = 0
-    while i < len(fmt):
-        c = fmt[i]
-        if c in "%\\" and i + 1 < len(fmt):
-            nxt = fmt[i + 1]
-            if c == "%" and nxt == "%":
-                lit.append("%")
-            elif c == "%" and nxt in _TOKENS:
+    while i < len(data):
+        c = data[i:i + 1]
+        if c == b"%":
+            nxt = data[i + 1:i + 2]
+            if nxt == b"%":
+                lit += b"%"
+            elif nxt and nxt.decode("latin-1") in _TOKENS:
                 if lit:
-                    parts.append("".join(lit).encode())
-                    lit = []
-                parts.append(_TOKENS[nxt])
-            elif c == "\\" and nxt in _ESCAPES:
-                lit.append(_ESCAPES[nxt])
-            elif c == "%":
-                raise FormatError(f"-f: unknown token %{nxt} (use %t %p %o %k %s %T %h %K %S or %%)")
+                    parts.append(bytes(lit))
+                    lit = bytearray()
+                parts.append(_TOKENS[nxt.decode("latin-1")])
+            elif nxt:
+                raise FormatError(f"-f: unknown token %{os.fsdecode(data[i + 1:])[0]} "
+                                  f"(use %t %p %o %k %s %T %h %K %S or %%)")
             else:
-                lit.append(c + nxt)
+                raise FormatError("-f: the format ends with a lone %")
             i += 2
             continue
-        if c == "%":
-            raise FormatError("-f: the format ends with a lone %")
-        lit.append(c)
-        i += 1
+        found = escape_at(data, i, "-f") if c == b"\\" else None
+        if found is None:
+            lit += c
+            i += 1
+        else:
+            lit += found[0]
+            i = found[1]
     if lit:
-        parts.append("".join(lit).encode())
+        parts.append(bytes(lit))
     if len(parts) == 2 and parts[0] is _TOKENS["s"] and parts[1] == b"\n":
         return lambda r: (r.value or b"") + b"\n"  # the default, kept cheap
     fns = [p if callable(p) else (lambda r, b=p: b) for p in parts]

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from ...consumer import Consumer
 from ...errors import CommitFailedError, InvalidPartitionError
 from ...records import Record, TopicPartition
-from ..common import UsageError, non_negative, open_broker
+from ..common import UsageError, non_negative, open_broker, stdout_bytes
 from ..output import FormatError, compile_format, json_line
 
 NAME = "consume"
@@ -41,7 +41,8 @@ def register(parser: argparse.ArgumentParser, parent: argparse.ArgumentParser) -
     parser.add_argument("-p", "--partition", type=non_negative, help="read only this partition")
     parser.add_argument("-f", "--format", metavar="FORMAT",
                         help="kcat tokens: %%t topic, %%p partition, %%o offset, %%k key, %%s value, "
-                             "%%T timestamp, %%h headers, %%K/%%S key/value length; \\n \\t")
+                             "%%T timestamp, %%h headers, %%K/%%S key/value length; "
+                             "\\n \\t \\r \\0 \\\\ \\xHH")
     parser.add_argument("-J", "--json", action="store_true", help="one JSON object per record")
     parser.set_defaults(func=run)
 
@@ -60,12 +61,14 @@ def run(args: argparse.Namespace) -> int:
         fmt = json_line if args.json else compile_format(args.format or "%s\n")
     except FormatError as e:
         raise UsageError(str(e)) from None
-    if args.count == 0:
-        return 0
     with open_broker(args) as broker:
-        topic = broker.topic(args.topic)
+        topic = broker.topic(args.topic)  # -c 0 too: a missing topic is an error
+        if args.count == 0:
+            return 0
         reset = "latest" if args.offset == "end" else "earliest"
         consumer = Consumer(broker, group_id=args.group, auto_offset_reset=reset, enable_auto_commit=False)
+        # From here, not only in the loop: joining a group can wait for its lock.
+        previous = signal.signal(signal.SIGTERM, _terminate)
         try:
             if args.group is not None:
                 consumer.subscribe([args.topic])
@@ -79,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
                 _position(consumer, tps, args.offset)
             return _loop(consumer, args, fmt)
         finally:
+            signal.signal(signal.SIGTERM, previous)
             consumer.close()
 
 
@@ -114,7 +118,7 @@ def _at_end(consumer: Consumer) -> bool:
 
 
 def _loop(consumer: Consumer, args: argparse.Namespace, fmt: Callable[[Record], bytes]) -> int:
-    out = sys.stdout.buffer
+    out = stdout_bytes()
     group = args.group is not None
     printed: dict[TopicPartition, int] = {}  # next offset after the last record written
     remaining = args.count

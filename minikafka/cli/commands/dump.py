@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
 from ...batch import Status
 from ...check import batch_fields, batch_records, open_segment_file, walk_segment
+from ..common import CliError
 from ..output import record_json
 
 NAME = "dump"
@@ -23,6 +25,9 @@ def register(parser: argparse.ArgumentParser, parent: argparse.ArgumentParser) -
 
 
 def run(args: argparse.Namespace) -> int:
+    if os.path.isdir(args.segment):  # else mmap's "No such device"
+        raise CliError(f"{args.segment}: is a directory; dump takes one segment file "
+                       f"(topics/<topic>/<partition>/<base offset>.log)")
     seg = open_segment_file(args.segment)
     emit = _json if args.json else _text
     damaged = False

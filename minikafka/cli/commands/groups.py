@@ -88,7 +88,11 @@ def _timestamp_ms(text: str) -> int:
         when = datetime.fromisoformat(text)
     except ValueError:
         raise UsageError(f"--to-datetime {text!r}: not ISO 8601 (e.g. 2026-12-01T21:30:00Z)") from None
-    return int(when.timestamp() * 1000)  # a naive time is local, as Kafka's tool reads it
+    ms = int(when.timestamp() * 1000)  # a naive time is local, as Kafka's tool reads it
+    if ms < 0:
+        raise UsageError(f"--to-datetime {text!r}: before 1970-01-01T00:00:00Z, "
+                         f"where record timestamps start")
+    return ms
 
 
 def reset(args: argparse.Namespace) -> int:

@@ -2,19 +2,26 @@
 
 Lines are read in large chunks and written with ``Producer.send_many``
 (the bulk path), one call per chunk; ``-H`` headers need ``send`` per
-record, which is slower.
+record, which is slower. SIGINT/SIGTERM stop the reading and every
+complete line read is written; a line too large for a record stops the
+command after the lines before it are written (docs/cli.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+from collections.abc import Callable
 from typing import BinaryIO
 
 from ...broker import Broker
+from ...errors import InvalidPartitionError, RecordTooLargeError
 from ...producer import Producer
-from ..common import UsageError, non_negative, open_broker
+from ..common import CliError, UsageError, non_negative, open_broker, stdin_bytes
+from ..escapes import unescape
+from ..interrupt import StopSignals
 from ..progress import Progress
 
 NAME = "produce"
@@ -27,7 +34,7 @@ def register(parser: argparse.ArgumentParser, parent: argparse.ArgumentParser) -
     parser.add_argument("topic")
     parser.add_argument("-K", dest="key_sep", metavar="SEP",
                         help="each line is KEY SEP VALUE, split at the first SEP "
-                             "(a line without SEP has no key)")
+                             "(a line without SEP has no key); escapes: \\t \\n \\r \\0 \\\\ \\xHH")
     parser.add_argument("-H", dest="headers", metavar="NAME=VALUE", action="append", default=[],
                         help="add this header to every record (repeatable)")
     parser.add_argument("-p", "--partition", type=non_negative, help="write to this partition")
@@ -41,54 +48,82 @@ def _headers(specs: list[str]) -> list[tuple[str, bytes]]:
         name, sep, value = spec.partition("=")
         if not sep or not name:
             raise UsageError(f"-H {spec!r}: use NAME=VALUE")
-        out.append((name, value.encode()))
+        out.append((name, os.fsencode(value)))  # the bytes typed, as -K takes them
     return out
 
 
 def run(args: argparse.Namespace) -> int:
     headers = _headers(args.headers)
-    sep = args.key_sep.encode().decode("unicode_escape").encode() if args.key_sep is not None else None
+    sep = unescape(args.key_sep, "-K") if args.key_sep is not None else None
     if sep == b"":
         raise UsageError("-K: the separator must not be empty")
     with open_broker(args) as broker:
-        broker.topic(args.topic)  # fail before reading input if it does not exist
+        topic = broker.topic(args.topic)  # fail before reading input if it does not exist
+        if args.partition is not None and args.partition >= topic.partitions:  # or a bad -p
+            raise InvalidPartitionError(
+                f"-p {args.partition}: topic {args.topic!r} has partitions 0..{topic.partitions - 1}")
         if args.file is not None:
             total = os.stat(args.file).st_size
             with open(args.file, "rb") as f:
                 return _produce(broker, args, f, sep, headers, Progress(f"produce {args.topic}"), total)
-        return _produce(broker, args, sys.stdin.buffer, sep, headers, None, 0)
+        return _produce(broker, args, stdin_bytes(), sep, headers, None, 0)
 
 
 def _produce(broker: Broker, args: argparse.Namespace, stream: BinaryIO, sep: bytes | None,
              headers: list[tuple[str, bytes]], progress: Progress | None, total: int) -> int:
-    topic, partition = args.topic, args.partition
-    done = 0
-    rest = b""
-    read = getattr(stream, "read1", stream.read)  # read1: what is there now (interactive input)
-    with Producer(broker, linger_ms=5 if headers else 0) as producer:
-        while True:
-            chunk = read(CHUNK)
-            if not chunk:
-                lines = [rest] if rest else []
-                rest = b""
-            else:
-                done += len(chunk)
-                lines = (rest + chunk).split(b"\n")
-                rest = lines.pop()
-            if lines:
-                _send(producer, topic, partition, lines, sep, headers)
+    with StopSignals() as stop, Producer(broker, linger_ms=5 if headers else 0) as producer:
+        read = stop.reader(stream, CHUNK)
+        try:
+            rest, written = _loop(read, producer, args, sep, headers, progress, total)
+        finally:
             if progress is not None:
-                progress.update(done, total)
-            if not chunk:
-                break
+                progress.close()
+    if not stop.signum:
+        return 0
+    torn = f"; {len(rest)} bytes of an unfinished last line were not" if rest else ""
+    print(f"minikafka: produce interrupted by {signal.Signals(stop.signum).name}: "
+          f"{written} records written{torn}", file=sys.stderr)
+    return 128 + stop.signum
+
+
+def _loop(read: Callable[[], bytes | None], producer: Producer, args: argparse.Namespace,
+          sep: bytes | None, headers: list[tuple[str, bytes]], progress: Progress | None,
+          total: int) -> tuple[bytes, int]:
+    """Read and write until the end or a signal; returns the unfinished
+    last line (not written) and the number of records written."""
+    topic, partition = args.topic, args.partition
+    longest = producer.config.max_record_bytes + len(sep or b"")  # a line that can be a record
+    done = written = 0
+    rest = b""
+    while True:
+        chunk = read()
+        if chunk:
+            done += len(chunk)
+            lines = (rest + chunk).split(b"\n")
+            rest = lines.pop()
+        elif chunk is None:  # a signal: the complete lines read are all written
+            lines = []
+        else:  # the end: a last line without \n is a record too
+            lines = [rest] if rest else []
+            rest = b""
+        if lines:
+            _send(producer, topic, partition, lines, sep, headers, written)
+            written += len(lines)
+        if len(rest) > longest:  # too large already: stop before reading all of it
+            raise _too_large(written, f"over {len(rest)} bytes", producer)
         if progress is not None:
-            progress.close()
-    return 0
+            progress.update(done, total)
+        if not chunk:
+            return rest, written
 
 
 def _send(producer: Producer, topic: str, partition: int | None, lines: list[bytes], sep: bytes | None,
-          headers: list[tuple[str, bytes]]) -> None:
+          headers: list[tuple[str, bytes]], before: int) -> None:
+    """Write ``lines`` (the ``before`` lines of the input before them are
+    written): all of them, or those before the first that is too large for
+    a record, then a CliError naming that line."""
     keys: list[bytes | None] | None = None
+    values = lines
     if sep is not None:
         keys, values = [], []
         for line in lines:
@@ -99,11 +134,41 @@ def _send(producer: Producer, topic: str, partition: int | None, lines: list[byt
             else:
                 keys.append(None)
                 values.append(line)
-        lines = values
-    if headers:
-        for i, value in enumerate(lines):
-            producer.send(topic, value, None if keys is None else keys[i], partition=partition,
-                          headers=headers)
-        producer.flush()
-    else:
-        producer.send_many(topic, lines, keys, partition=partition)
+    try:
+        if headers:
+            for i, value in enumerate(values):
+                try:
+                    producer.send(topic, value, None if keys is None else keys[i], partition=partition,
+                                  headers=headers)
+                except RecordTooLargeError:
+                    raise _too_large(before + i, f"{len(lines[i])} bytes", producer) from None
+            producer.flush()
+            return
+        producer.send_many(topic, values, keys, partition=partition)
+    except RecordTooLargeError:
+        # send_many wrote nothing: write the lines before the first too large.
+        bad = _write_prefix(lambda a, b: producer.send_many(
+            topic, values[a:b], None if keys is None else keys[a:b], partition=partition), len(values))
+        raise _too_large(before + bad, f"{len(lines[bad])} bytes", producer) from None
+
+
+def _write_prefix(send: Callable[[int, int], object], n: int) -> int:
+    """Given that ``send(0, n)`` failed (writing nothing), write items
+    ``0..i-1`` in order and return ``i``, the first item ``send`` rejects
+    (a bisection: a failed call writes nothing, a successful one all)."""
+    start, end = 0, n  # [0, start) written; the first bad item is in [start, end)
+    while end - start > 1:
+        mid = (start + end) // 2
+        try:
+            send(start, mid)
+            start = mid
+        except RecordTooLargeError:
+            end = mid
+    return start
+
+
+def _too_large(index: int, size: str, producer: Producer) -> CliError:
+    return CliError(f"line {index + 1} ({size}) is too large for one record (the limit is "
+                    f"max_record_bytes, {producer.config.max_record_bytes}, or what one segment of "
+                    f"the topic holds); the {index} lines before it were written, it and the lines "
+                    f"after it were not")
