@@ -183,6 +183,17 @@ def read_batch(mm: mmap.mmap, pos: int, capacity: int, expected_offset: int,
     return BatchInfo(Status.BATCH, length, base, count, max_ts, data)
 
 
+def valid_batch_after(mm: mmap.mmap, capacity: int, pos: int) -> bool:
+    """Does a valid batch follow the invalid one at ``pos``, taking its
+    length word and header at face value? Then it is damage, not a torn
+    tail: a crash tears only the last batch written."""
+    (length,) = U32.unpack_from(mm, pos)
+    if length <= BATCH_HEADER_SIZE or pos + length + TRAILER_SIZE > capacity:
+        return False
+    fields = BATCH_HEADER.unpack_from(mm, pos)
+    return read_batch(mm, pos + length, capacity, fields[5] + fields[6]).status is Status.BATCH
+
+
 class BatchWalker:
     """Steps through the batches of one segment from ``pos``/``offset``.
 

@@ -30,7 +30,7 @@ from typing import NamedTuple
 
 import attrs
 
-from .batch import BatchInfo, BatchWalker, Status, decode_records, read_batch
+from .batch import BatchInfo, BatchWalker, Status, decode_records, valid_batch_after
 from .errors import CorruptLogError, MiniKafkaError
 from .format import (
     BATCH_HEADER,
@@ -143,16 +143,6 @@ def batch_fields(info: BatchInfo) -> tuple[int, int, int]:
 def batch_records(info: BatchInfo, topic: str = "", partition: int = -1) -> tuple[list[Record], int]:
     """The records of a valid batch, and the byte position after the last."""
     return decode_records(info.data, BATCH_HEADER_SIZE, info.count, topic, partition, info.base_offset)
-
-
-def _valid_after(seg: Segment, pos: int, raw_length: int) -> bool:
-    """Does a valid batch follow the invalid one at ``pos``, taking its
-    length word at face value? Then it is damage, not a torn tail."""
-    if raw_length <= BATCH_HEADER_SIZE or pos + raw_length + 4 > seg.capacity:
-        return False
-    fields = BATCH_HEADER.unpack_from(seg.mm, pos)
-    nxt = fields[5] + fields[6]
-    return read_batch(seg.mm, pos + raw_length, seg.capacity, nxt).status is Status.BATCH
 
 
 # -- the check ---------------------------------------------------------------
@@ -300,7 +290,7 @@ class _Checker:
             if sealed is not None or not last:
                 self.find(path, pos, f"{what} in a {'sealed' if sealed else 'closed'} segment; "
                           f"records from offset {end_offset} in this file are unreadable")
-            elif _valid_after(seg, pos, ended.raw_length):
+            elif valid_batch_after(seg.mm, seg.capacity, pos):
                 self.find(path, pos, f"{what}, and valid batches follow it: not a torn tail, "
                           f"cutting would discard them (copy the file aside before any writer opens it)")
             else:

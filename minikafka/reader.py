@@ -16,7 +16,15 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .batch import BatchWalker, Status, decode_records, read_batch, record_timestamps, skip_records
+from .batch import (
+    BatchWalker,
+    Status,
+    decode_records,
+    read_batch,
+    record_timestamps,
+    skip_records,
+    valid_batch_after,
+)
 from .errors import ClosedError, CorruptLogError
 from .files import NEVER
 from .format import BATCH_HEADER_SIZE, SEGMENT_HEADER_SIZE, TRAILER_SIZE, U32, segment_name
@@ -286,8 +294,11 @@ class PartitionReader:
             if walker.status is Status.END and offset > boff:
                 return None  # the next segment appeared after we listed: retry
             if offset > boff:
-                damaged = seg.sealed and (walker.status is Status.INVALID
-                                          or (walker.status is Status.EMPTY and _sealed_gap(seg, pos)))
+                if walker.status is Status.INVALID:
+                    # in the active segment, a torn tail unless valid batches follow
+                    damaged = seg.sealed or valid_batch_after(seg.mm, seg.capacity, pos)
+                else:
+                    damaged = walker.status is Status.EMPTY and _sealed_gap(seg, pos)
                 seg.close()
                 if damaged:
                     raise CorruptLogError(
@@ -344,7 +355,8 @@ class PartitionReader:
             elif status is Status.EMPTY and not _sealed_gap(seg, self.pos):
                 break  # nothing published here yet
             else:
-                if seg.sealed:
+                if seg.sealed or (status is Status.INVALID
+                                  and valid_batch_after(seg.mm, seg.capacity, self.pos)):
                     if out:
                         break  # return the whole records first; raise on the next call
                     raise CorruptLogError(

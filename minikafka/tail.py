@@ -21,7 +21,8 @@ from __future__ import annotations
 import logging
 import os
 
-from .batch import BatchWalker, Status
+from .batch import BatchWalker, Status, valid_batch_after
+from .errors import CorruptLogError
 from .files import NEVER, TMP_SUFFIX, fsync_directory, unlink_quietly
 from .format import INT64_MIN, SEGMENT_HEADER_SIZE, U32, index_name, is_segment_name
 from .index import NOT_INDEXED, OffsetIndex, index_due, points_at_batch, time_holds
@@ -143,6 +144,15 @@ class Tail:
             if w.status is not Status.END:
                 if w.status is Status.INVALID:
                     word = U32.unpack_from(self.seg.mm, self.pos)[0]
+                    if valid_batch_after(self.seg.mm, self.seg.capacity, self.pos):
+                        # Damage inside the log, not a torn tail: cutting here
+                        # would discard the valid batches after it, and the
+                        # next append would overwrite them.
+                        raise CorruptLogError(
+                            f"{self.seg.path}: the batch at byte {self.pos} (offset {self.next_offset}) "
+                            f"is damaged and valid batches follow it, so it is not a write torn by "
+                            f"a crash: not cutting the log there (it would discard them); copy the "
+                            f"file aside, see 'minikafka check'")
                     log.warning("%s: cut the tail at byte %d: its length word (%d bytes) does not "
                                 "start a valid batch (a write torn by a crash, or damage); the log "
                                 "now ends at offset %d", self.seg.path, self.pos, word, self.next_offset)

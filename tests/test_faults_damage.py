@@ -502,3 +502,35 @@ def test_recreated_topic_is_not_read_as_a_missing_segment(data_dir: Path) -> Non
         assert boundary not in new_bases and new_bases[0] < boundary < new_bases[-1]
         assert reader.read(10) == []  # not CorruptLogError: the consumer resets by topic id
         reader.close()
+
+
+
+def test_damage_inside_the_active_segment_with_valid_batches_after_it_is_not_cut(data_dir: Path) -> None:
+    """One flipped byte in an active-segment batch that has valid batches
+    after it (and no index entry past it): tail recovery took it for a torn
+    write and cut the log there, the next append overwrote the nine batches
+    after it, and readers stalled at it as at "not written yet". Now the
+    writer refuses, the file keeps every byte, and a reader raises after
+    the records before the damage."""
+    with Broker(data_dir) as b:
+        b.create_topic("t")
+        with Producer(b, linger_ms=0) as p:
+            for i in range(10):
+                p.send("t", value(i), key=b"k%d" % i, headers=[("h", b"%d" % i)],
+                       timestamp_ms=ts(i)).result(5)
+    (segment,) = sorted((data_dir / "topics" / "t" / "0").glob("*.log"))
+    found = batches(segment)
+    assert len(found) == 10
+    pos, length = found[1]
+    flip(segment, pos + length - 2)  # inside the body: only the checksum catches it
+    before = segment.read_bytes()
+    with Broker(data_dir) as b:
+        with Producer(b, linger_ms=0) as p, \
+                pytest.raises(minikafka.CorruptLogError, match="valid batches follow it"):
+            p.send("t", b"new").result(5)
+        records, error = scan(b)
+    assert segment.read_bytes() == before
+    assert_correct(records)
+    assert len(records) == 1 and isinstance(error, minikafka.CorruptLogError)
+    report = check(data_dir)
+    assert any("valid batches follow" in f.problem and f.repair is None for f in report.findings)
