@@ -166,12 +166,21 @@ class TopicSettings:
         return {name: getattr(self, name) for name in TopicSettings.names()}
 
 
+#: Most partitions of one topic in a data directory. Each is a directory
+#: with its own files, locks and mappings (10 000 take seconds to create);
+#: a mistyped count (-p 100000000000) must fail at once, not run until the
+#: disk is full.
+MAX_PARTITIONS = 10_000
+
+
 @attrs.frozen
 class TopicConfig(TopicSettings):
     """How one topic stores its partitions; saved in ``topic.json``."""
 
-    #: Number of partitions (fixed when the topic is created).
-    partitions: int = attrs.field(default=1, validator=integer("partitions", 1), kw_only=True)
+    #: Number of partitions (fixed when the topic is created), at most
+    #: MAX_PARTITIONS.
+    partitions: int = attrs.field(default=1, validator=integer("partitions", 1, MAX_PARTITIONS),
+                                  kw_only=True)
 
     @property
     def max_batch_bytes(self) -> int:

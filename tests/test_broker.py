@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -366,3 +368,13 @@ def test_brokers_opening_one_new_directory_at_once_all_open(tmp_path, kind):
         assert errors.empty(), f"round {round_}: {errors.get()}"
         assert sorted(p.name for p in path.iterdir()) == [
             "doorbell", "groups", "minikafka.json", "tmp", "topics"]
+
+
+def test_a_topic_of_more_partitions_than_the_limit_is_refused_at_once(broker, data_dir):
+    # partitions=10**11 (a mistyped -p) created directories until the disk was full.
+    started = time.monotonic()
+    with pytest.raises(minikafka.InvalidArgumentError, match="partitions must be between 1 and 10000"):
+        broker.create_topic("huge", partitions=10**11)
+    assert time.monotonic() - started < 1.0
+    assert broker.list_topics() == [] and os.listdir(data_dir / "tmp") == []
+    broker.create_topic("ok", partitions=3)
