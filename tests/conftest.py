@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from hypothesis import settings
-from kafka_broker import kafka_bootstrap, kafka_url  # noqa: F401  (Kafka test broker fixtures)
+from kafka_broker import backend, kafka_bootstrap, kafka_url  # noqa: F401  (Kafka broker, two-backend fixtures)
 
 import minikafka
 

@@ -21,6 +21,8 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -139,3 +141,20 @@ def kafka_bootstrap() -> Iterator[str]:
 def kafka_url(kafka_bootstrap: str) -> str:
     """``kafka://host:port`` of the test broker."""
     return f"kafka://{kafka_bootstrap}"
+
+
+@pytest.fixture(params=["dir", "kafka"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """A broker of each backend: a data directory, and the test run's Kafka
+    (short fetch waits, so tests that poll for records are quick)."""
+    import minikafka
+
+    if request.param == "dir":
+        broker = minikafka.connect(tmp_path / "data")
+    else:
+        url = f"kafka://{request.getfixturevalue('kafka_bootstrap')}"
+        broker = minikafka.connect(url, consumer_config={"fetch.wait.max.ms": 50})
+    try:
+        yield broker
+    finally:
+        broker.close()

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,19 +21,6 @@ from minikafka.partitioners import murmur2
 
 # Group timeouts short enough for Tansu's join (about half the session timeout, >= 1 s).
 GROUP = {"session_timeout": 1.5, "heartbeat_interval": 0.3}
-
-
-@pytest.fixture(params=["dir", "kafka"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    if request.param == "dir":
-        broker = minikafka.connect(tmp_path / "data")
-    else:
-        url = f"kafka://{request.getfixturevalue('kafka_bootstrap')}"
-        broker = minikafka.connect(url, consumer_config={"fetch.wait.max.ms": 50})
-    try:
-        yield broker
-    finally:
-        broker.close()
 
 
 def new_topic(broker: Any, partitions: int = 1) -> str:

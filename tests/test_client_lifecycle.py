@@ -30,19 +30,6 @@ DIR_GROUP = {"session_timeout": 60.0, "heartbeat_interval": 0.05}
 KAFKA_GROUP = {"session_timeout": 1.5, "heartbeat_interval": 0.3}
 
 
-@pytest.fixture(params=["dir", "kafka"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    if request.param == "dir":
-        broker = minikafka.connect(tmp_path / "data")
-    else:
-        url = f"kafka://{request.getfixturevalue('kafka_bootstrap')}"
-        broker = minikafka.connect(url, consumer_config={"fetch.wait.max.ms": 50})
-    try:
-        yield broker
-    finally:
-        broker.close()
-
-
 def _group(broker: Any) -> dict[str, Any]:
     return DIR_GROUP if isinstance(broker, minikafka.Broker) else KAFKA_GROUP
 

@@ -177,15 +177,22 @@ def test_two_mirrors_started_together_copy_each_record_once(source: minikafka.Br
         assert code == 0 or "held by another running mirror" in err, outcomes
 
 
+def _kafka_topic(url: str, prefix: str, count: int) -> str:
+    """A new two-partition topic on the cluster holding ``count`` records
+    (alternating partitions); returns its name."""
+    topic = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    with minikafka.connect(url) as k:
+        k.create_topic(topic, partitions=2)
+        with minikafka.Producer(k) as p:
+            for i in range(count):
+                p.send(topic, b"v%d" % i, partition=i % 2)
+    return topic
+
+
 def test_a_second_running_mirror_of_a_kafka_group_is_refused(tmp_path: Path, kafka_url: str) -> None:
     """The same on a Kafka source, where the group's members are not
     even reported (Tansu's DescribeGroups lists none)."""
-    topic = f"held-{uuid.uuid4().hex[:10]}"
-    with minikafka.connect(kafka_url) as k:
-        k.create_topic(topic, partitions=2)
-        with minikafka.Producer(k) as p:
-            for i in range(20):
-                p.send(topic, b"v%d" % i, partition=i % 2)
+    topic = _kafka_topic(kafka_url, "held", 20)
     dest = tmp_path / "d"
     first = _cli(kafka_url, str(dest), "-t", topic, "-g", "held", "--follow", "-q")
     try:
@@ -210,12 +217,7 @@ def test_two_mirrors_of_a_kafka_group_started_together(tmp_path: Path, kafka_url
     partitions: the one given partition 0 waits for the other to leave and
     copies, the other is refused. (Both used to be refused, leaving the
     group at once, and Tansu then never completed a join of it again.)"""
-    topic = f"together-{uuid.uuid4().hex[:10]}"
-    with minikafka.connect(kafka_url) as k:
-        k.create_topic(topic, partitions=2)
-        with minikafka.Producer(k) as p:
-            for i in range(200):
-                p.send(topic, b"v%d" % i, partition=i % 2)
+    topic = _kafka_topic(kafka_url, "together", 200)
     dest = tmp_path / "d"
     minikafka.Broker(dest).close()
     procs = [_cli(kafka_url, str(dest), "-t", topic, "-g", "together", "-q") for _ in range(2)]
@@ -259,12 +261,7 @@ def test_a_kafka_group_with_a_live_member_is_refused(tmp_path: Path, kafka_url: 
 def test_a_kafka_hold_whose_mirror_died_is_free_after_its_session(tmp_path: Path, kafka_url: str) -> None:
     """A killed holder cannot leave the lock group: the next mirror waits
     for the dead member's session to time out, then holds the group."""
-    topic = f"died-{uuid.uuid4().hex[:10]}"
-    with minikafka.connect(kafka_url) as k:
-        k.create_topic(topic, partitions=2)
-        with minikafka.Producer(k) as p:
-            for i in range(20):
-                p.send(topic, b"v%d" % i, partition=i % 2)
+    topic = _kafka_topic(kafka_url, "died", 20)
     dest = tmp_path / "d"
     first = _cli(kafka_url, str(dest), "-t", topic, "-g", "died", "--follow", "-q")
     _wait_copied(dest, topic, 20, first)

@@ -89,6 +89,11 @@ class _Lines(logging.Handler):
     """The library's log records as ``minikafka: warning: ...`` lines on
     the stderr of the moment (tests swap it)."""
 
+    def filter(self, record: logging.LogRecord) -> bool:
+        # librdkafka's own lines (kafka/logs.py): about 20 a second while a
+        # cluster is unreachable; the error line says the last of them.
+        return not getattr(record, "librdkafka", False)
+
     def emit(self, record: logging.LogRecord) -> None:
         text = " ".join(record.getMessage().split())
         print(f"{PROG}: {record.levelname.lower()}: {text}", file=sys.stderr)

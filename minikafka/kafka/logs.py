@@ -23,6 +23,9 @@ from ..errors import MiniKafkaError
 
 LOGGER = logging.getLogger("minikafka.kafka")
 LOGGER.addHandler(logging.NullHandler())  # no "last resort" printing to stderr
+#: Attribute set on the log records of librdkafka's lines (the CLI leaves
+#: them out: its one-line error already carries the last one).
+LIBRDKAFKA = "librdkafka"
 
 E = TypeVar("E", bound=MiniKafkaError)
 
@@ -39,7 +42,7 @@ class ClientLog:
 
     def log(self, level: int, msg: str, *args: object) -> None:
         """What confluent-kafka calls: ``log(level, "%s [%s] %s", facility, client, text)``."""
-        LOGGER.log(level, msg, *args)
+        LOGGER.log(level, msg, *args, extra={LIBRDKAFKA: True})
         if level >= logging.ERROR:
             text = str(args[-1]) if args else msg
             with self._lock:
