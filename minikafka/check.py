@@ -26,11 +26,13 @@ import json
 import mmap
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import NamedTuple
 
 import attrs
 
 from .batch import BatchInfo, BatchWalker, Status, decode_records, valid_batch_after
+from .data_dir import MARKER, write_marker
 from .errors import CorruptLogError, MiniKafkaError
 from .format import (
     BATCH_HEADER,
@@ -178,7 +180,7 @@ class _Checker:
                            self.batches, self.records)
 
     def check_marker(self) -> None:
-        path = os.path.join(self.root, "minikafka.json")
+        path = os.path.join(self.root, MARKER)
         self.files += 1
         try:
             with open(path) as f:
@@ -408,12 +410,8 @@ def repair(path: str | os.PathLike[str], report: CheckReport | None = None, *,
     todo = report.repairable
     if not todo:
         return attrs.evolve(report, repaired=())
-    marker = os.path.join(root, "minikafka.json")
-    if any(f.path == marker for f in todo):
-        tmp = f"{marker}.{os.getpid()}.tmp"
-        with open(tmp, "w") as f:
-            f.write(json.dumps({"format": DATA_DIR_VERSION}) + "\n")
-        os.replace(tmp, marker)
+    if any(f.path == os.path.join(root, MARKER) for f in todo):
+        write_marker(Path(root))
     with Broker(root) as broker:
         for name in broker.list_topics():
             topic = broker.topic(name)

@@ -55,10 +55,16 @@ def _create(path: Path, own_entries: frozenset[str]) -> bool:
             f"{path} is not a minikafka data directory (no {MARKER}) and is not "
             f"empty ({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}): "
             f"refusing to take it over")
+    write_marker(path)
+    return True
+
+
+def write_marker(path: Path) -> None:
+    """Write (or, for ``check``'s repair, rewrite) ``path``'s marker whole:
+    under a name of this thread's own, renamed into place."""
     tmp = path / f"{MARKER}.{os.getpid()}.{threading.get_ident()}.tmp"
     tmp.write_text(json.dumps({"format": DATA_DIR_VERSION}) + "\n")
     os.replace(tmp, path / MARKER)
-    return True
 
 
 def _check(marker: Path, text: str) -> None:

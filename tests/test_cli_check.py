@@ -127,6 +127,22 @@ def test_deleted_and_damaged_indexes_are_rebuilt(tmp_path):
     assert len(read_all(d)) == 3000
 
 
+@pytest.mark.parametrize("damage", ["deleted", "not json"])
+def test_a_lost_directory_marker_is_written_again_and_the_records_stay(tmp_path, damage):
+    d = make_dir(tmp_path / "d")
+    if damage == "deleted":
+        (d / "minikafka.json").unlink()
+    else:
+        (d / "minikafka.json").write_text("{nope")
+    report = check(d)
+    assert [Path(f.path).name for f in report.repairable] == ["minikafka.json"]
+    after = repair(d, report)
+    assert after.ok, after.findings
+    assert [Path(f.path).name for f in after.repaired] == ["minikafka.json"]
+    assert sorted(p.name for p in d.iterdir()) == ["doorbell", "groups", "minikafka.json", "tmp", "topics"]
+    assert len(read_all(d)) == 3000
+
+
 def test_metadata_and_group_files(tmp_path):
     d = make_dir(tmp_path / "d")
     (d / "topics" / "t" / "topic.json").write_text("{not json")
