@@ -246,8 +246,8 @@ def test_commit_and_close_against_a_frozen_kafka_broker_honour_request_timeout(f
         assert time.monotonic() - t0 < 5
         t0 = time.monotonic()
         with pytest.raises(minikafka.TimeoutError):
-            c.close()  # the final commit, then leaving: each at most request_timeout
-        assert time.monotonic() - t0 < 8
+            c.close()  # the final commit, then leaving: request_timeout for both
+        assert time.monotonic() - t0 < 3.5
         with pytest.raises(minikafka.ClosedError):
             c.poll(0)
     finally:

@@ -27,8 +27,8 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from itertools import compress, islice, repeat
 from operator import itemgetter, lt, ne
 from typing import TYPE_CHECKING, Any, Protocol
@@ -127,6 +127,7 @@ class KafkaConsumerBackend:
         self._consumer = make_client(Consumer, config, "consumer", self._log)
         self._lock = threading.RLock()
         self._caller = BoundedCaller("minikafka-kafka-call")  # sync commit, close
+        self._within = threading.local()  # .until: this thread's close deadline (within())
         self._positions: dict[TopicPartition, int] = {}
         self._seeks: dict[TopicPartition, int] = {}  # wished, not yet applied to librdkafka
         self._paused: set[TopicPartition] = set()
@@ -636,8 +637,22 @@ class KafkaConsumerBackend:
         return self._broker.probe().end_offsets(tps, self._timeout)
 
     def within(self, timeout: float | None) -> AbstractContextManager[None]:
-        """Nothing to bound: each confluent-kafka call here has its own timeout."""
-        return nullcontext()
+        """With ``timeout`` None (``close``: the final commit, then leaving),
+        one ``request_timeout`` for every bounded call this thread makes
+        inside, not one each. A given ``timeout`` (poll's auto-commit) is not
+        applied: a network commit cannot be tried for no time, and each call
+        has its own bound."""
+        return self._deadline() if timeout is None else nullcontext()
+
+    @contextmanager
+    def _deadline(self) -> Iterator[None]:
+        before = getattr(self._within, "until", None)
+        until = time.monotonic() + self._timeout
+        self._within.until = until if before is None else min(before, until)
+        try:
+            yield
+        finally:
+            self._within.until = before
 
     def seen_end_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
         """The high watermark of each partition's last fetch response, where
@@ -696,8 +711,12 @@ class KafkaConsumerBackend:
         for at most ``request_timeout`` (bounded.py); TimeoutError saying
         ``after`` (what became of the call) and the cluster's last error."""
         started = time.monotonic()
+        timeout = self._timeout
+        until = getattr(self._within, "until", None)
+        if until is not None:
+            timeout = max(0.0, min(timeout, until - started))
         try:
-            return self._caller.call(fn, self._timeout, what)
+            return self._caller.call(fn, timeout, what)
         except TimeoutError as e:
             raise self._log.explain(TimeoutError(f"{e}; {after}"), started) from None
 
