@@ -48,3 +48,33 @@ def test_mirror_command_error_is_one_line(tmp_path: Path) -> None:
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1
     assert err.startswith("minikafka: error:") and "absent" in err and "Traceback" not in err
+
+
+def test_a_killed_follow_mirror_of_a_trickle_copies_nothing_twice(tmp_path: Path) -> None:
+    """``--follow`` committed only every 5000 records (or at exit): a
+    mirror of a trickle killed with SIGKILL had committed nothing, and the
+    next run copied every record again."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    with minikafka.Broker(src) as b:
+        b.create_topic("t", partitions=2)
+        with minikafka.Producer(b) as p:
+            for i in range(10):
+                p.send("t", b"%d" % i, partition=i % 2)
+    follow = _run("mirror", str(src), str(dst), "--topic", "t", "-g", "m", "--follow", "-q")
+    try:
+        deadline = time.monotonic() + 60
+        committed = 0
+        while committed < 10 and time.monotonic() < deadline and follow.poll() is None:
+            time.sleep(0.2)
+            with minikafka.Broker(src) as b:
+                committed = sum(b.committed_offsets("m").values())
+        assert committed == 10, follow.poll()
+    finally:
+        follow.kill()
+        follow.communicate(timeout=30)
+    with minikafka.Broker(dst) as d:
+        assert sum(d.topic("t").end_offsets().values()) == 10
+    again = minikafka.mirror(src, dst, "t", group_id="m", progress=False)
+    assert again.records == 0
+    with minikafka.Broker(dst) as d:
+        assert sum(d.topic("t").end_offsets().values()) == 10

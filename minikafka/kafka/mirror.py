@@ -5,9 +5,10 @@ directory and a cluster either way. Every record keeps its partition, key,
 value, headers and timestamp. Progress is committed (as the group
 ``group_id`` on the source; by default one per topic and destination,
 :func:`default_group`) after each chunk the destination acknowledged,
-and only up to the last record it acknowledged, so a second run continues
-where the first stopped: nothing is lost, and after a crash at most the
-last chunk (not yet committed) is copied again (at-least-once). While it
+and at least every ``COMMIT_INTERVAL``, only up to the last record it
+acknowledged, so a second run continues where the first stopped: nothing
+is lost, and after a crash at most the last chunk or second (not yet
+committed) is copied again (at-least-once). While it
 runs, a mirror holds its group (mirror_hold.py): a second mirror of the
 same group is refused.
 """
@@ -32,6 +33,9 @@ from .mirror_hold import FREE, hold_group
 
 #: Records copied between two flush + commit steps.
 CHUNK = 5000
+#: Seconds at most between a copy and its commit (a ``--follow`` mirror of a
+#: trickle never fills a chunk: killed, it would copy hours again).
+COMMIT_INTERVAL = 1.0
 PROGRESS_EVERY = 0.25  # seconds between progress-line updates
 
 
@@ -228,8 +232,8 @@ def mirror(source: Any, destination: Any, topic: str, *, group_id: str | None = 
     what the source holds when the call starts (``follow=True``: keeps
     copying until interrupted); ``TimeoutError`` once the source has sent
     nothing for its ``request_timeout`` while records are still due.
-    Progress is committed every ``chunk`` records, after the destination
-    acknowledged them. ``progress``: a stream for a progress line, True
+    Progress is committed every ``chunk`` records or second, whichever
+    comes first, after the destination acknowledged them. ``progress``: a stream for a progress line, True
     for stderr, None for stderr when it is a terminal.
     """
     from ..consumer import Consumer
@@ -294,9 +298,11 @@ def mirror(source: Any, destination: Any, topic: str, *, group_id: str | None = 
         pending = _Chunk(dict(starts))
         send = producer.send
         source_wait, flush_wait = _timeout(src), _timeout(dst)
-        last_news = time.monotonic()
+        last_news = last_save = time.monotonic()
 
         def save() -> None:
+            nonlocal last_save
+            last_save = time.monotonic()
             producer.flush(flush_wait)
             offsets, error = pending.settle()
             consumer.commit(offsets)
@@ -325,7 +331,7 @@ def mirror(source: Any, destination: Any, topic: str, *, group_id: str | None = 
                     raise TimeoutError(f"mirror of {topic!r}: no record from the source for "
                                        f"{source_wait:g} s while partitions {', '.join(behind)} are "
                                        f"below their end offsets (is the source reachable?)")
-                if len(pending) >= chunk:
+                if len(pending) >= chunk or (len(pending) and now - last_save >= COMMIT_INTERVAL):
                     save()
                 if show is not None:
                     show(count, False)
