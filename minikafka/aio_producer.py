@@ -3,7 +3,7 @@
 
 ``send`` queues in the loop thread; what may wait on another process's
 writer lock or on the network (``send_and_wait`` of a record still in its
-batch, ``flush``, ``close``, a remote backend's first send to a topic) runs
+batch, ``flush``, ``close``, a remote backend's first lookup of a topic) runs
 in a worker thread.
 """
 
@@ -70,7 +70,7 @@ class AsyncProducer:
         self._local = is_local(broker)
         self._request_timeout: float | None = getattr(getattr(broker, "options", None),
                                                       "request_timeout", None)
-        self._routed: set[str] = set()  # remote: topics a send has looked up already
+        self._routed: set[str] = set()  # remote: topics looked up already (partitions_for)
 
     def __repr__(self) -> str:
         return f"<AsyncProducer of {self._producer!r}>"
@@ -115,18 +115,24 @@ class AsyncProducer:
         _forward(fut, record_future)
         return await fut
 
+    async def partitions_for(self, topic: str) -> set[int]:
+        """``Producer.partitions_for`` (in a worker thread: a remote
+        backend's lookup waits for the cluster)."""
+        if self._local:
+            return self._producer.partitions_for(topic)
+        partitions = await asyncio.to_thread(self._producer.partitions_for, topic)
+        self._routed.add(topic)
+        return partitions
+
     async def _send(self, topic: str, value: Any, key: Any, partition: int | None, headers: Any,
                     timestamp_ms: int | None) -> RecordFuture:
         """``Producer.send``. A remote backend's first send to a topic looks
-        the topic up over the network: that one runs in a worker thread."""
-        if self._local or not isinstance(topic, str) or topic in self._routed:
-            return self._producer.send(topic, value, key, partition=partition, headers=headers,
-                                       timestamp_ms=timestamp_ms)
-        record_future = await asyncio.to_thread(self._producer.send, topic, value, key,
-                                                partition=partition, headers=headers,
-                                                timestamp_ms=timestamp_ms)
-        self._routed.add(topic)
-        return record_future
+        the topic up over the network, in a worker thread, before the send:
+        cancelled during the lookup, it has queued nothing."""
+        if not self._local and isinstance(topic, str) and topic not in self._routed:
+            await self.partitions_for(topic)
+        return self._producer.send(topic, value, key, partition=partition, headers=headers,
+                                   timestamp_ms=timestamp_ms)
 
     async def send_many(self, topic: str, values: Iterable[Any], keys: Iterable[Any] | None = None, *,
                         partition: int | None = None, timestamp_ms: int | None = None) -> SendManyResult:

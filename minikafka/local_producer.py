@@ -198,6 +198,9 @@ class LocalProducer:
                 self._topics[topic] = route
             return route
 
+    def partitions_for(self, topic: str) -> set[int]:
+        return set(range(self._route(topic).partitions))
+
     def send(
         self,
         topic: str,

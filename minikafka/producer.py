@@ -63,6 +63,8 @@ class ProducerBackend(Protocol):
     def send_many(self, topic: str, values: Iterable[Any], keys: Iterable[Any] | None = None, *,
                   partition: int | None = None, timestamp_ms: int | None = None) -> SendManyResult: ...
 
+    def partitions_for(self, topic: str) -> set[int]: ...
+
     def flush(self, timeout: float | None = None) -> None: ...
 
     def close(self, timeout: float | None = None) -> None: ...
@@ -184,6 +186,14 @@ class Producer:
         """
         return self._backend.send_many(topic, values, keys, partition=partition,
                                        timestamp_ms=timestamp_ms)
+
+    def partitions_for(self, topic: str) -> set[int]:
+        """The partition numbers of ``topic``, looked up as the first send
+        to it does (then remembered: later sends to it do not look again).
+        Remote backend: the lookup waits for the cluster, at most
+        ``request_timeout``. ``TopicNotFoundError`` for a topic that does
+        not exist (unless the broker creates topics on first send)."""
+        return self._backend.partitions_for(topic)
 
     def flush(self, timeout: float | None = None) -> None:
         """Write every record sent so far; afterwards every send's future is done.

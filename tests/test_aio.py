@@ -20,6 +20,7 @@ import pytest
 import minikafka
 from minikafka import AsyncConsumer, AsyncProducer, TopicPartition
 from minikafka.aio_hub import Hub, hub_for
+from minikafka.producer import RecordFuture
 from minikafka.testing import read_topic
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -669,57 +670,70 @@ def test_a_remote_commit_that_hangs_never_stops_the_loop() -> None:
         release.set()
 
 
+class _Done(RecordFuture):
+    __slots__ = ("meta",)
+
+    def __init__(self, meta: minikafka.RecordMetadata) -> None:
+        self.meta = meta
+
+    def done(self) -> bool:
+        return True
+
+    def result(self, timeout: float | None = None) -> minikafka.RecordMetadata:
+        return self.meta
+
+    def add_done_callback(self, fn: Any) -> None:
+        fn(self)
+
+
+class _SlowLookups:
+    """A remote producer backend whose first look at a topic (the metadata
+    request) takes ``wait()``."""
+
+    def __init__(self, wait: Any) -> None:
+        self.wait = wait
+        self.known: set[str] = set()
+        self.sent: list[bytes] = []
+
+    def partitions_for(self, topic: str) -> set[int]:
+        if not isinstance(topic, str):
+            raise TypeError(f"topic must be a str, not {type(topic).__name__}")
+        if topic not in self.known:
+            self.wait()
+            self.known.add(topic)
+        return {0}
+
+    def send(self, topic: str, value: Any = None, key: Any = None, **kw: Any) -> Any:
+        self.partitions_for(topic)
+        self.sent.append(value)
+        return _Done(minikafka.RecordMetadata(topic, 0, len(self.sent) - 1, 0))
+
+    def send_many(self, *args: Any, **kw: Any) -> Any:
+        raise NotImplementedError
+
+    def flush(self, timeout: float | None = None) -> None:
+        pass
+
+    close = flush
+
+    def broker(self) -> Any:
+        backend = self
+
+        class Remote:
+            def producer_backend(self, front: Any, config: Any) -> _SlowLookups:
+                return backend
+
+        return Remote()
+
+
 def test_a_remote_first_send_to_a_topic_does_not_stop_the_loop() -> None:
     """A remote backend looks a topic up (a metadata request) on its first
     send: with the Kafka broker SIGSTOPped that held the loop for the whole
     request_timeout (30 s), wait_for around send_and_wait included."""
-    from minikafka.producer import RecordFuture
-
-    class Done(RecordFuture):
-        def __init__(self, meta: minikafka.RecordMetadata) -> None:
-            self.meta = meta
-
-        __slots__ = ("meta",)
-
-        def done(self) -> bool:
-            return True
-
-        def result(self, timeout: float | None = None) -> minikafka.RecordMetadata:
-            return self.meta
-
-        def add_done_callback(self, fn: Any) -> None:
-            fn(self)
-
-    class SlowLookups:
-        def __init__(self) -> None:
-            self.known: set[str] = set()
-            self.sent: list[bytes] = []
-
-        def send(self, topic: str, value: Any = None, key: Any = None, **kw: Any) -> RecordFuture:
-            if not isinstance(topic, str):
-                raise TypeError(f"topic must be a str, not {type(topic).__name__}")
-            if topic not in self.known:
-                time.sleep(1.0)  # the metadata request
-                self.known.add(topic)
-            self.sent.append(value)
-            return Done(minikafka.RecordMetadata(topic, 0, len(self.sent) - 1, 0))
-
-        def send_many(self, *args: Any, **kw: Any) -> Any:
-            raise NotImplementedError
-
-        def flush(self, timeout: float | None = None) -> None:
-            pass
-
-        close = flush
-
-    backend = SlowLookups()
-
-    class Remote:
-        def producer_backend(self, front: Any, config: Any) -> SlowLookups:
-            return backend
+    backend = _SlowLookups(lambda: time.sleep(1.0))
 
     async def main() -> None:
-        async with AsyncProducer(Remote()) as p:
+        async with AsyncProducer(backend.broker()) as p:
             gap, error = await _max_gap_while(p.send_and_wait("t", b"a"))
             assert error is None and gap < 0.2, (gap, error)
             t0 = time.monotonic()
@@ -730,6 +744,32 @@ def test_a_remote_first_send_to_a_topic_does_not_stop_the_loop() -> None:
         assert backend.sent == [b"a", b"b"]
 
     run(main())
+
+
+def test_a_remote_first_send_cancelled_during_its_lookup_queues_nothing() -> None:
+    """The first send to a topic ran the whole sync send in a worker
+    thread: cancelled while the topic was looked up, it still queued (and
+    wrote) the record once the lookup returned, so a retry wrote it twice."""
+    release = threading.Event()
+    backend = _SlowLookups(lambda: release.wait(10))
+
+    async def main() -> None:
+        async with AsyncProducer(backend.broker()) as p:
+            first = asyncio.ensure_future(p.send("t", b"a"))
+            await asyncio.sleep(0.1)
+            first.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await first
+            release.set()
+            await asyncio.sleep(0.2)  # the lookup's thread returns
+            assert backend.sent == []
+            assert (await p.send_and_wait("t", b"a")).offset == 0
+        assert backend.sent == [b"a"]
+
+    try:
+        run(main())
+    finally:
+        release.set()
 
 
 def test_a_nan_poll_timeout_is_refused_as_the_sync_poll_does(broker: minikafka.Broker) -> None:

@@ -313,6 +313,26 @@ def test_asyncio_classes(backend: Any) -> None:
     assert asyncio.run(main()) == [(b"k", b"v")]
 
 
+def test_partitions_for_looks_a_topic_up_as_a_send_does(backend: Any) -> None:
+    import asyncio
+
+    from minikafka.aio import AsyncProducer
+
+    topic = new_topic(backend, partitions=3)
+    with Producer(backend) as p:
+        assert p.partitions_for(topic) == {0, 1, 2}
+        with pytest.raises(minikafka.TopicNotFoundError):
+            p.partitions_for(f"absent-{uuid.uuid4().hex[:8]}")
+        with pytest.raises(TypeError, match="topic must be a str"):
+            p.partitions_for(b"t")  # type: ignore[arg-type]
+
+    async def main() -> set[int]:
+        async with AsyncProducer(backend) as p:
+            return await p.partitions_for(topic)
+
+    assert asyncio.run(main()) == {0, 1, 2}
+
+
 def test_producers_and_consumers_of_a_closed_broker_are_refused(backend: Any) -> None:
     """ClosedError at construction on both backends (a directory's
     Producer and topic-less Consumer were made, and failed only later)."""

@@ -392,6 +392,9 @@ class KafkaProducer:
             self._routes[topic] = route
         return route
 
+    def partitions_for(self, topic: str) -> set[int]:
+        return set(range(self._route(topic).partitions))
+
     def _move_sticky(self, route: KafkaRoute, size: int) -> None:
         used = route.sticky_bytes + size
         if used >= self._batch_size:
