@@ -2,9 +2,11 @@
 (aio.py has the consumer and the overview).
 
 ``send`` queues in the loop thread; what may wait on another process's
-writer lock or on the network (``send_and_wait`` of a record still in its
-batch, ``flush``, ``close``, a remote backend's first lookup of a topic) runs
-in a worker thread.
+writer lock, the disk or the network runs in other threads: the batches
+``send`` fills (local backend: the producer's linger thread, see
+local_producer.py "Hand-off"), ``send_and_wait`` of a record still in its
+batch, ``send_many``, ``flush``, ``close`` and a remote backend's first
+lookup of a topic (worker threads).
 """
 
 from __future__ import annotations
@@ -56,18 +58,19 @@ class AsyncProducer:
     ``await send(...)`` queues a record and returns an asyncio future of its
     RecordMetadata (resolved when its batch is written: ``linger_ms`` or a
     full batch, as for ``Producer``); ``send_and_wait`` returns the
-    metadata itself. ``send`` encodes in the loop thread, and (local backend)
-    writes a batch it fills there too: a memory copy into the mapped segment,
-    waiting at most ``request_timeout`` if another process holds the
-    partition's writer lock. ``send_and_wait`` (of a record still in its
-    batch), ``flush`` and ``close`` write in a worker thread, so that wait
-    never stops the event loop.
+    metadata itself. ``send`` encodes in the loop thread and leaves every
+    write to other threads, so a writer lock another process holds, a
+    segment roll or an msync never stops the event loop; only with more
+    than 32 MiB of full batches waiting (a writer far behind) does ``send``
+    write itself, as ``Producer.send`` does, slowing the sender.
     """
 
     def __init__(self, broker: Any, **options: Any) -> None:
         self._broker = broker
         self._producer = Producer(broker, **options)
         self._local = is_local(broker)
+        if self._local:
+            self._producer._backend.hand_off_writes()  # type: ignore[attr-defined]
         self._request_timeout: float | None = getattr(getattr(broker, "options", None),
                                                       "request_timeout", None)
         self._routed: set[str] = set()  # remote: topics looked up already (partitions_for)
@@ -105,7 +108,7 @@ class AsyncProducer:
                             timestamp_ms: int | None = None) -> RecordMetadata:
         """Send one record and return its RecordMetadata once written."""
         record_future = await self._send(topic, value, key, partition, headers, timestamp_ms)
-        if record_future.done():  # linger_ms=0 or a full batch: written by send itself
+        if record_future.done():  # written already (its batch filled, or linger_ms=0)
             return record_future.result(0)
         if self._local:
             # Write its batch now, in a worker thread: the write waits for
@@ -137,10 +140,11 @@ class AsyncProducer:
     async def send_many(self, topic: str, values: Iterable[Any], keys: Iterable[Any] | None = None, *,
                         partition: int | None = None, timestamp_ms: int | None = None) -> SendManyResult:
         """``Producer.send_many``: write many records now, in few large
-        batches; returns once they are written (local backend: in the loop
-        thread, a memory copy)."""
-        return self._producer.send_many(topic, values, keys, partition=partition,
-                                        timestamp_ms=timestamp_ms)
+        batches; returns once they are written. Runs in a worker thread
+        (``values`` and ``keys`` are read there): cancelling the call stops
+        the waiting, not the write."""
+        return await asyncio.to_thread(self._producer.send_many, topic, values, keys,
+                                       partition=partition, timestamp_ms=timestamp_ms)
 
     async def flush(self, timeout: float | None = None) -> None:
         """Write every record sent so far; afterwards every send's future is done.

@@ -17,6 +17,15 @@ thread); a write that timed out fails its batch's futures with the
 :class:`~minikafka.TimeoutError`. Batches still held at interpreter exit
 are written then (``_write_at_exit``).
 
+Hand-off (``hand_off_writes``, an AsyncProducer's): a batch that ``send``
+closes is written by ``send`` only if its partition's writer locks are
+free at that moment and it needs no msync (``fsync=False``); otherwise it
+is left to the linger thread, so the sending thread (an event loop) never
+waits for a writer lock another thread or process holds, nor for an
+msync. Past ``HAND_OFF_BYTES`` queued, ``send`` writes itself as a plain
+producer does: a writer that falls behind slows the sender instead of
+filling memory.
+
 Why one module of ~690 lines: the send fast path, the lanes, the linger
 thread and writing at exit all work on one shared state (open batches,
 lanes, the unwritten set) under one producer lock, and the lock protocol
@@ -66,6 +75,10 @@ log = logging.getLogger("minikafka")
 _hash = xxh3_64_intdigest
 _time_ns = time.time_ns
 _monotonic = time.monotonic
+#: Bytes of closed batches, each counted with ``BATCH_OVERHEAD`` more, that
+#: may wait for the linger thread in hand-off mode (Kafka's buffer.memory).
+HAND_OFF_BYTES = 32 << 20
+BATCH_OVERHEAD = 512  # the batch and future objects of a one-record batch
 
 
 def _remaining(deadline: float | None) -> float | None:
@@ -174,6 +187,8 @@ class LocalProducer:
         self._topics: dict[str, _TopicRoute] = {}
         self._unwritten: dict[int, _Batch] = {}  # open batches: id(batch) -> batch, in creation order
         self._busy: set[_Lane] = set()  # lanes with queued batches or a write under way
+        self._queued = 0  # bytes of the queued batches (+ BATCH_OVERHEAD each)
+        self._due: dict[_Lane, None] = {}  # hand-off: lanes for the linger thread to write now
         self._lock = threading.RLock()
         self._wakeup = threading.Condition(self._lock)
         self._linger_thread: threading.Thread | None = None
@@ -326,6 +341,7 @@ class LocalProducer:
                 if number == route.sticky:  # keyless records move on
                     route.sticky = (number + 1) % route.partitions
             lane.queue.append(batch)
+            self._queued += len(batch.buf) + BATCH_OVERHEAD
             self._busy.add(lane)
         return lane
 
@@ -402,12 +418,48 @@ class LocalProducer:
 
     # -- writing a lane ---------------------------------------------------------------
 
-    def _write_lane(self, lane: _Lane) -> None:
+    def _write_now(self, lane: _Lane) -> None:
         """Write ``lane``'s queue now unless another thread is writing it
         (that thread then writes it all), waiting at most
         ``request_timeout`` for the partition's writer lock."""
         if lane.mutex.acquire(blocking=False):
             self._drain(lane, _monotonic() + self._request_timeout)
+
+    #: What ``send`` does with the lane of a batch it closed (an instance
+    #: attribute replaces it in hand-off mode: no test on the send path).
+    _write_lane = _write_now
+
+    def hand_off_writes(self) -> None:
+        """From now on ``send`` leaves the batches it closes to the linger
+        thread (module docstring, "Hand-off")."""
+        self._write_lane = self._hand_off  # type: ignore[method-assign]
+
+    def _hand_off(self, lane: _Lane) -> None:
+        part = lane.part
+        if not part.fsync and lane.mutex.acquire(blocking=False):
+            # Uncontended (no other writer, no msync): writing here costs
+            # less than waking the linger thread (about 0.7x the async send
+            # rate measured when every full batch was handed off).
+            if not part.writer_busy():
+                self._drain(lane, _monotonic() + self._request_timeout)
+                return
+            lane.mutex.release()  # the lane goes to the linger thread below
+        with self._lock:
+            if self._closed:
+                return  # close() writes every busy lane, this one included
+            if self._queued <= HAND_OFF_BYTES:
+                self._due[lane] = None
+                if self._linger_thread is None:
+                    self._start_linger()
+                self._wakeup.notify()
+                return
+        # Too much is waiting: write here, after the lane's current writer.
+        deadline = _monotonic() + self._request_timeout
+        try:
+            self._acquire_lane(lane, self._request_timeout, deadline)
+        except TimeoutError:
+            return  # that writer goes on to write (or fail) what is queued
+        self._drain(lane, deadline)
 
     def _acquire_lane(self, lane: _Lane, timeout: float | None, deadline: float | None) -> None:
         """Take ``lane``'s mutex by ``deadline`` or raise TimeoutError."""
@@ -461,7 +513,9 @@ class LocalProducer:
                 lock.acquire()
                 try:
                     if queue:
-                        batch: _Batch | None = queue.popleft()
+                        popped = queue.popleft()
+                        self._queued -= len(popped.buf) + BATCH_OVERHEAD
+                        batch: _Batch | None = popped
                     elif bulk is not None:
                         batch = None
                     else:
@@ -562,16 +616,21 @@ class LocalProducer:
                 lane = self._next_due()
                 if lane is None:
                     return
-                self._write_lane(lane)
+                self._write_now(lane)
             except BaseException:
                 log.exception("minikafka linger thread: unexpected error (it goes on)")
                 time.sleep(0.01)  # no busy loop if it repeats
 
     def _next_due(self) -> _Lane | None:
-        """Wait for the oldest open batch to be ``linger_ms`` old and close
-        it; its lane (to write), or None once the producer is closed."""
+        """A lane handed off to write, or else wait for the oldest open batch
+        to be ``linger_ms`` old and close it; its lane (to write), or None
+        once the producer is closed."""
         with self._lock:
             while not self._closed:
+                if self._due:
+                    lane = next(iter(self._due))
+                    del self._due[lane]
+                    return lane
                 if not self._unwritten:
                     self._linger_idle = True
                     self._wakeup.wait()

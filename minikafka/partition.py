@@ -239,6 +239,19 @@ class Partition:
         self._flock.release()
         self._lock.release()
 
+    def writer_busy(self) -> bool:
+        """Whether a thread or process holds the writer locks right now (one
+        try of each, no wait): an AsyncProducer's send writes only when not."""
+        if not self._lock.acquire(blocking=False):
+            return True
+        try:
+            if not self._flock.acquire(blocking=False):
+                return True
+            self._flock.release()
+            return False
+        finally:
+            self._lock.release()
+
     def recover(self, timeout: float | None = None) -> None:
         """Take the writer lock, recover the tail (once per process) and
         rebuild the index files readers found damaged. Every append does

@@ -593,6 +593,72 @@ def test_waiting_for_a_writer_lock_another_process_holds_never_stops_the_loop(ma
     assert [r.value for r in read_topic(b, "t")] == [b"a", b"b"]
 
 
+@pytest.mark.parametrize("options", [{"batch_size": 1024}, {"linger_ms": 0}], ids=["full-batches", "linger0"])
+def test_sends_that_close_batches_never_wait_for_a_writer_lock_in_the_loop(make_broker, data_dir: Path,
+                                                                          options: dict[str, Any]) -> None:
+    """A send that filled its batch (every send with linger_ms=0) wrote it
+    in the loop thread: with another process holding the partition's
+    writer lock, the event loop stood still until that process let go."""
+    b = make_broker(request_timeout=20)
+    b.create_topic("t")
+
+    async def main() -> None:
+        async with AsyncProducer(b, **options) as p:
+            futures = []
+
+            async def send_some() -> None:
+                for i in range(100):
+                    futures.append(await p.send("t", b"%03d" % i + b"x" * 97))
+
+            holder = _hold_writer_lock(data_dir, "t", 1.5)
+            try:
+                gap, error = await _max_gap_while(send_some())
+                assert error is None and gap < 0.2, (gap, error)
+                gap, error = await _max_gap_while(asyncio.wait_for(p.send_many("t", [b"bulk"]), 0.3))
+                assert isinstance(error, TimeoutError) and gap < 0.2, (gap, error)
+            finally:
+                holder.wait(30)
+            assert [(await f).offset for f in futures] == list(range(100))
+
+    run(main())
+    assert [r.value[:3] for r in read_topic(b, "t")] == [b"%03d" % i for i in range(100)] + [b"bul"]
+
+
+def test_a_send_writes_itself_once_too_much_waits_for_the_writer(make_broker, data_dir: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Handing full batches to the linger thread must not fill memory when
+    it cannot keep up: past HAND_OFF_BYTES queued, send writes itself (and
+    so waits, as Producer.send does)."""
+    import minikafka.local_producer as lp
+
+    monkeypatch.setattr(lp, "HAND_OFF_BYTES", 8 * (1024 + lp.BATCH_OVERHEAD))
+    b = make_broker(request_timeout=20)
+    b.create_topic("t")
+
+    async def main() -> None:
+        async with AsyncProducer(b, batch_size=1024) as p:
+            backend = p.producer._backend
+            most = 0
+
+            async def send_some() -> None:
+                nonlocal most
+                for i in range(200):
+                    await p.send("t", b"%03d" % i + b"x" * 97)
+                    most = max(most, backend._queued)
+
+            holder = _hold_writer_lock(data_dir, "t", 1.0)
+            try:
+                gap, error = await _max_gap_while(send_some())
+            finally:
+                holder.wait(30)
+            assert error is None and gap > 0.5, (gap, error)  # it waited for the lock
+            assert most <= lp.HAND_OFF_BYTES + 2 * (1024 + lp.BATCH_OVERHEAD), most
+            await p.flush()
+
+    run(main())
+    assert [r.value[:3] for r in read_topic(b, "t")] == [b"%03d" % i for i in range(200)]
+
+
 def test_a_consumer_collected_while_the_hub_lock_is_held_does_not_deadlock(broker) -> None:
     """An AsyncConsumer dropped without close() releases its hub from
     ``__del__``. The cycle collector runs finalizers in whichever thread
