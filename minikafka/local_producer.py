@@ -26,7 +26,7 @@ msync. Past ``HAND_OFF_BYTES`` queued, ``send`` writes itself as a plain
 producer does: a writer that falls behind slows the sender instead of
 filling memory.
 
-Why one module of ~690 lines: the send fast path, the lanes, the linger
+Why one module of ~750 lines: the send fast path, the lanes, the hand-off, the linger
 thread and writing at exit all work on one shared state (open batches,
 lanes, the unwritten set) under one producer lock, and the lock protocol
 (what is checked and released under it, see ``_drain``) is only readable
