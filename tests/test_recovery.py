@@ -609,12 +609,11 @@ def test_new_segment_left_short_by_a_power_loss(multi: Template, tmp_path: Path,
 def test_tiny_segment_with_data_in_it_stays_an_error(multi: Template, tmp_path: Path) -> None:
     """A short file whose bytes are not zeros is damage, never recreated."""
     data = multi.copy(tmp_path / "data")
-    seg, _pos, _length, base = last_batch(data)
+    seg = last_batch(data)[0]
     raw = seg.read_bytes()[:100]
     seg.write_bytes(raw)
-    with Broker(data) as broker:
-        with pytest.raises(minikafka.CorruptLogError, match="only 100 bytes"):
-            broker.topic("t").partition(0).recover()
+    with Broker(data) as broker, pytest.raises(minikafka.CorruptLogError, match="only 100 bytes"):
+        broker.topic("t").partition(0).recover()
     assert seg.read_bytes() == raw
 
 
