@@ -350,9 +350,13 @@ class Partition:
             self._release()
 
     def _apply_retention(self) -> None:
-        for base in list(retention.expired(self.dir, self.bases(), self.config, self.seal)):
+        bases = self.bases()
+        gone = list(retention.expired(self.dir, bases, self.config, self.seal))
+        for base in gone:
             retention.remove_segment(self.dir, base)
             self._seals.pop(base, None)
+        if bases:
+            retention.remove_orphan_indexes(self.dir, bases[len(gone)])
 
     # -- reading (reader.py) ----------------------------------------------------
 
