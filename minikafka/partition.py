@@ -217,6 +217,8 @@ class Partition:
         """Take the thread lock and the writer flock, waiting at most
         ``timeout`` seconds in all (None: as long as it takes); then raise
         :class:`~minikafka.TimeoutError` naming the lock (and its holder)."""
+        if timeout is not None and timeout >= threading.TIMEOUT_MAX:
+            timeout = None  # longer than a lock can wait (OverflowError): no limit
         if timeout is None:
             self._lock.acquire()
         else:
