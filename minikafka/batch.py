@@ -27,6 +27,7 @@ from .format import (
     NO_HEADERS,
     RECORD_PREFIX,
     RECORD_PREFIX_SIZE,
+    SEGMENT_HEADER_SIZE,
     TRAILER_SIZE,
     U32,
     decode_headers,
@@ -165,7 +166,9 @@ def read_batch(mm: mmap.mmap, pos: int, capacity: int, expected_offset: int,
     if length == 0:
         return _EMPTY
     if length == END_OF_SEGMENT:
-        return _END
+        # A writer seals only a segment holding a batch: a marker in the
+        # first place is damage (followed, it named this segment again).
+        return _END if pos > SEGMENT_HEADER_SIZE else _INVALID
     if length <= BATCH_HEADER_SIZE or pos + length + TRAILER_SIZE > capacity:
         return _INVALID
     if not verify:

@@ -49,7 +49,7 @@ from .group_state import STATE, read_state
 from .index import OffsetIndex
 from .offsets import decode_file, decode_group_id
 from .records import Record
-from .segment import Segment, UnfinishedSegmentError
+from .segment import Segment, UnfinishedSegmentError, tiny_file_error
 from .topic import METADATA, read_metadata
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes in total)
@@ -104,7 +104,7 @@ def open_segment_file(path: str) -> Segment:
     try:
         size = os.fstat(fd).st_size
         if size < SEGMENT_HEADER_SIZE + BATCH_HEADER_SIZE:
-            raise CorruptLogError(f"{path}: segment file is only {size} bytes")
+            raise tiny_file_error(path, os.pread(fd, size, 0))
         mm = mmap.mmap(fd, size, access=mmap.ACCESS_READ)
     finally:
         os.close(fd)

@@ -14,6 +14,7 @@ import os
 from .batch import BatchWalker, Status, read_batch
 from .files import NEVER, create_preallocated
 from .format import (
+    BATCH_HEADER_SIZE,
     INDEX_ENTRY,
     INDEX_ENTRY_SIZE,
     INDEX_HEADER,
@@ -21,6 +22,7 @@ from .format import (
     INDEX_MAGIC,
     INDEX_VERSION,
     INT64_MIN,
+    RECORD_PREFIX_SIZE,
     SEGMENT_HEADER_SIZE,
     index_name,
 )
@@ -30,6 +32,10 @@ Entry = tuple[int, int, int]  # relative offset, position, max timestamp before
 
 #: ``last_indexed_pos`` of a segment with no entry yet: its first batch is due.
 NOT_INDEXED = -NEVER
+
+#: The smallest batch (one record, no key, value or headers): two indexed
+#: batches are at least this far apart, whatever ``index_interval_bytes``.
+MIN_BATCH_BYTES = BATCH_HEADER_SIZE + RECORD_PREFIX_SIZE
 
 
 def index_due(pos: int, last_indexed_pos: int, interval: int) -> bool:
@@ -160,7 +166,11 @@ class OffsetIndex(_Lookups):
 
     @staticmethod
     def size_for(segment_capacity: int, interval: int) -> int:
-        return INDEX_HEADER_SIZE + (segment_capacity // max(interval, 1) + 2) * INDEX_ENTRY_SIZE
+        """Room for every entry a segment can get: one per batch at most,
+        so an interval below the smallest batch needs no more slots than it
+        (an interval of 1 made the index 16x its segment)."""
+        spacing = max(interval, MIN_BATCH_BYTES)
+        return INDEX_HEADER_SIZE + (segment_capacity // spacing + 2) * INDEX_ENTRY_SIZE
 
     @classmethod
     def create(cls, directory: str, base: int, size: int) -> None:

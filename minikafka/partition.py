@@ -217,6 +217,8 @@ class Partition:
         """Take the thread lock and the writer flock, waiting at most
         ``timeout`` seconds in all (None: as long as it takes); then raise
         :class:`~minikafka.TimeoutError` naming the lock (and its holder)."""
+        if timeout is not None and timeout >= threading.TIMEOUT_MAX:
+            timeout = None  # longer than a lock can wait (OverflowError): no limit
         if timeout is None:
             self._lock.acquire()
         else:
@@ -363,9 +365,13 @@ class Partition:
             self._release()
 
     def _apply_retention(self) -> None:
-        for base in list(retention.expired(self.dir, self.bases(), self.config, self.seal)):
+        bases = self.bases()
+        gone = list(retention.expired(self.dir, bases, self.config, self.seal))
+        for base in gone:
             retention.remove_segment(self.dir, base)
             self._seals.pop(base, None)
+        if bases:
+            retention.remove_orphan_indexes(self.dir, bases[len(gone)])
 
     # -- reading (reader.py) ----------------------------------------------------
 

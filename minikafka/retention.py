@@ -54,3 +54,13 @@ def remove_segment(directory: str, base: int) -> None:
     """Unlink a segment and its index (see the module docstring)."""
     for name in (segment_name(base), index_name(base)):
         unlink_quietly(os.path.join(directory, name))
+
+
+def remove_orphan_indexes(directory: str, first_base: int) -> None:
+    """Unlink index files older than the first segment: a writer killed
+    between the two unlinks of ``remove_segment`` leaves one, which nothing
+    else would ever delete (and ``check`` reports)."""
+    for name in os.listdir(directory):
+        if (len(name) == 26 and name.endswith(".index") and name[:20].isdigit()
+                and int(name[:20]) < first_base):
+            unlink_quietly(os.path.join(directory, name))

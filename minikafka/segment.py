@@ -107,6 +107,22 @@ class UnfinishedSegmentError(CorruptLogError):
     records, so readers treat it as not there yet and a writer recreates it."""
 
 
+def tiny_file_error(path: str, data: bytes, base: int | None = None) -> CorruptLogError:
+    """The error for a segment file too short to hold a batch (``data``: all
+    of it). Zeros, or a whole header with nothing after it, is a roll cut
+    short by a power loss (the name reached the disk, the size or the bytes
+    did not): nothing was published, so readers wait and a writer creates
+    it again (``UnfinishedSegmentError``). Anything else is damage.
+    ``base``: the offset the file's name gives (None: any)."""
+    message = f"{path}: segment file is only {len(data)} bytes"
+    head, rest = data[:SEGMENT_HEADER_SIZE], data[SEGMENT_HEADER_SIZE:]
+    intact = (len(head) == SEGMENT_HEADER_SIZE and head[:4] == SEGMENT_MAGIC
+              and base in (None, SEGMENT_HEADER.unpack(head)[3]))
+    if not any(rest) and (intact or not any(head)):
+        return UnfinishedSegmentError(message + " (nothing published in it)")
+    return CorruptLogError(message)
+
+
 class Segment:
     """A mapped segment file. Each user (a writer, one reader cursor) maps
     its own, so a mapping is closed by exactly the code that opened it."""
@@ -144,7 +160,7 @@ class Segment:
         try:
             size = os.fstat(fd).st_size
             if size < SEGMENT_HEADER_SIZE + BATCH_HEADER_SIZE:
-                raise CorruptLogError(f"{path}: segment file is only {size} bytes")
+                raise tiny_file_error(path, os.pread(fd, size, 0), base)
             if writable:
                 capacity = SEGMENT_HEADER.unpack(os.pread(fd, SEGMENT_HEADER_SIZE, 0))[4]
                 if size < capacity <= (1 << 32):

@@ -5,7 +5,7 @@ the small helpers backends use on their hot paths (``to_bytes``,
 
 from __future__ import annotations
 
-import math
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
@@ -61,7 +61,7 @@ def deadline_of(timeout: Any) -> float | None:
         raise TypeError(f"timeout must be a number or None, not {type(timeout).__name__}")
     if not timeout >= 0:  # also NaN, which would wait forever
         raise InvalidArgumentError(f"timeout must be a number >= 0 or None, got {timeout!r}")
-    if timeout == math.inf:  # no limit (too large for a lock's wait)
+    if timeout >= threading.TIMEOUT_MAX:  # no limit (too large for a lock's wait: OverflowError)
         return None
     return time.monotonic() + timeout
 

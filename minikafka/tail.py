@@ -100,22 +100,45 @@ class Tail:
         seg = cls._open_writable(directory, config, fsync, base)
         index = _open_index(directory, config, base, seg.capacity)
         tail = cls(directory, config, fsync, seg, index)
-        # Resume from the last index entry that points at a valid batch and
-        # whose timestamp agrees with the log (it seeds the max timestamp of
-        # the entries written next); entries after it are damaged and go.
+        try:
+            tail._resume_from_index()
+            tail.follow(recover=True)
+        except BaseException:
+            tail.close()
+            raise
+        return tail, bases
+
+    def _resume_from_index(self) -> None:
+        """Start recovery at the last index entry that points at a valid
+        batch and whose timestamp agrees with the log (it seeds the max
+        timestamp of the entries written next); entries after it are
+        damaged and go. The batches before it must lead to it: a chain that
+        breaks earlier is damage with valid batches after it, which neither
+        readers (they stop there) nor an append past it may skip."""
+        seg, index, base = self.seg, self.index, self.seg.base
         for i in range(index.count - 1, -1, -1):
             entry = index.entry(i)
-            if points_at_batch(seg.mm, seg.capacity, base, entry) and time_holds(
-                    seg.mm, seg.capacity, base, index.entry(i - 1) if i else None, entry):
-                index.truncate_entries(i + 1)
-                rel, pos, max_before = entry
-                tail.pos, tail.next_offset, tail.last_indexed_pos = pos, base + rel, pos
-                tail.max_ts = max_before
-                break
-        else:
-            index.truncate_entries(0)
-        tail.follow(recover=True)
-        return tail, bases
+            if not (points_at_batch(seg.mm, seg.capacity, base, entry) and time_holds(
+                    seg.mm, seg.capacity, base, index.entry(i - 1) if i else None, entry)):
+                continue
+            rel, pos, max_before = entry
+            walker = BatchWalker(seg.mm, seg.capacity, SEGMENT_HEADER_SIZE, base, verify=False)
+            for _ in walker:
+                if walker.pos >= pos:
+                    break
+            if walker.pos < pos:  # the chain stopped before the entry's batch
+                raise CorruptLogError(
+                    f"{seg.path}: the batch at byte {walker.pos} (offset {walker.offset}) is damaged "
+                    f"and valid batches follow it (the index points at byte {pos}), so it is not a "
+                    f"write torn by a crash: not appending past it (readers cannot); copy the file "
+                    f"aside, see 'minikafka check'")
+            if walker.pos != pos or walker.offset != base + rel:
+                continue  # the entry is not on the chain of batches: the index is wrong
+            index.truncate_entries(i + 1)
+            self.pos, self.next_offset, self.last_indexed_pos = pos, base + rel, pos
+            self.max_ts = max_before
+            return
+        index.truncate_entries(0)
 
     def follow(self, recover: bool = False) -> None:
         """Advance over batches appended since this tail last looked: cut a

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import threading
@@ -15,7 +16,7 @@ from .errors import ClosedError, CorruptLogError, InvalidTopicError, MiniKafkaEr
 from .files import unlink_quietly
 from .format import TOPIC_META_VERSION
 from .locking import FileLock
-from .options import TopicConfig
+from .options import TopicConfig, number
 from .partition import Partition
 from .partitioners import partition_for
 
@@ -246,9 +247,14 @@ class Topic:
         Waits at most ``timeout`` seconds (default: the broker's
         ``request_timeout``) for each partition's writer lock, then raises
         :class:`~minikafka.TimeoutError`; ``TopicNotFoundError`` if the topic
-        was deleted since this object was looked up."""
+        was deleted since this object was looked up; ``TypeError`` /
+        ``InvalidArgumentError`` naming ``timeout`` for anything but a number
+        >= 0 or None (``math.inf``: no limit)."""
+        number("timeout", optional=True)(None, None, timeout)
         if timeout is None:
             timeout = self.request_timeout
+        elif timeout == math.inf:
+            timeout = None  # no limit (too large for a lock's wait)
         if not self.refresh(force=True):
             # Its old retention would delete another topic's segments.
             self.closed = True

@@ -191,6 +191,13 @@ def unfinished_middle_segment(log: Log) -> Damage:
     return log.middle, first_offset(log.middle)
 
 
+def end_marker_first_in_sealed_segment(log: Log) -> Damage:
+    """An end marker where the first batch's length word was: followed as
+    one, it named the same segment again (reads and end_offsets looped)."""
+    poke(log.middle, SEGMENT_HEADER, U32.pack(END_MARKER))
+    return log.middle, first_offset(log.middle)
+
+
 def garbage_after_active_tail(log: Log) -> Damage:
     pos, length = batches(log.active)[-1]
     poke(log.active, pos + length, U32.pack(300) + os.urandom(296))
@@ -237,6 +244,7 @@ CASES: list[tuple[Callable[[Log], Damage], str]] = [
     (flip_sealed_length, "corrupt"),
     (damage_segment_header, "corrupt"),
     (unfinished_middle_segment, "corrupt"),
+    (end_marker_first_in_sealed_segment, "corrupt"),
     (garbage_after_active_tail, "cut"),
     (torn_last_active_batch, "cut"),
     (garbage_index, "rebuilt"),
@@ -279,6 +287,43 @@ def test_damaged_log(log: Log, data_dir: Path, damage: Callable[[Log], Damage], 
         assert error is None, error
         assert len(records) == COUNT, f"only {len(records)} of {COUNT} records"
         _assert_seeks_and_times(data_dir)
+
+
+@pytest.mark.parametrize("word", [0, 0xFFFFFF00, END_MARKER], ids=["zeroed", "garbage", "end-marker"])
+def test_damaged_first_batch_of_the_active_segment_is_not_appended_past(
+        log: Log, data_dir: Path, word: int) -> None:
+    """The first length word of the active segment damaged, valid batches
+    (and index entries) after it: tail recovery resumed from the index past
+    the damage and appended there, while readers stopped at it for ever, so
+    every record after it — new acknowledged ones too — was never
+    delivered; an end marker there looped (reads, end_offsets and appends,
+    writer lock held, no timeout). Now readers return the records before it
+    within their timeout and the writer raises CorruptLogError naming the
+    file and byte, changing nothing."""
+    keep = first_offset(log.active)
+    poke(log.active, SEGMENT_HEADER, U32.pack(word))
+    before = log.active.read_bytes()
+
+    def run() -> tuple[list[minikafka.Record], BaseException | None]:
+        with Broker(data_dir) as b:
+            records, _ = scan(b, deadline=0.5)
+            try:
+                with Producer(b) as p:
+                    p.send("t", b"after").result(5)
+            except minikafka.CorruptLogError as e:
+                return records, e
+            return records, None
+
+    ok, result = call_bounded(run, timeout=20)
+    assert ok, "reading or appending hung"
+    if isinstance(result, BaseException):
+        raise result
+    records, error = result
+    assert_correct(records)
+    assert len(records) == keep
+    assert error is not None, "the append went past the damage"
+    assert log.active.name in str(error) and f"byte {SEGMENT_HEADER}" in str(error)
+    assert log.active.read_bytes() == before
 
 
 def test_restored_segment_header_resumes_where_the_error_was(log: Log, data_dir: Path) -> None:

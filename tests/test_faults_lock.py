@@ -146,3 +146,36 @@ def test_retention_and_appends_wait_at_most_request_timeout(tmp_path: Path) -> N
             holder.wait()
         b.topic("t").apply_retention()  # free again: no error
         assert b.topic("t").end_offsets() == {0: 1}  # the timed-out append wrote nothing
+
+
+def test_apply_retention_checks_its_timeout(tmp_path: Path) -> None:
+    """``Topic.apply_retention(timeout)`` took any value: 'x' failed with
+    "unsupported operand" from deep inside, -1 and NaN were taken as 0,
+    math.inf and 1e300 raised OverflowError from the lock. Now a bad one
+    raises naming ``timeout``; inf (or a value longer than a lock can wait)
+    means no limit."""
+    with minikafka.Broker(tmp_path, segment_bytes=4096, retention_bytes=8192) as b:
+        topic = b.create_topic("t")
+        with minikafka.Producer(b, linger_ms=0) as p:
+            for _ in range(100):
+                p.send("t", b"v" * 100)
+        for bad, error in [("1", TypeError), (True, TypeError), (-1, minikafka.InvalidArgumentError),
+                           (float("nan"), minikafka.InvalidArgumentError)]:
+            with pytest.raises(error, match="timeout"):
+                topic.apply_retention(bad)
+        for unbounded in (float("inf"), 1e300):
+            topic.apply_retention(unbounded)
+        assert topic.beginning_offsets()[0] > 0 and topic.end_offsets() == {0: 100}
+
+
+def test_producer_waits_accept_a_timeout_longer_than_a_lock_can_wait(tmp_path: Path) -> None:
+    """flush/result/close(1e300) raised OverflowError from the lane's lock."""
+    with minikafka.Broker(tmp_path) as b:
+        b.create_topic("t")
+        p = minikafka.Producer(b, linger_ms=10_000)
+        p.send("t", b"a")
+        p.flush(1e300)
+        assert p.send("t", b"b").result(timeout=1e300).offset == 1
+        p.send("t", b"c")
+        p.close(1e300)
+        assert b.topic("t").end_offsets() == {0: 3}

@@ -589,6 +589,34 @@ def test_new_segment_with_torn_header(multi: Template, tmp_path: Path, keep: int
     check_recovered(data, multi.expected, base, full=True)
 
 
+@pytest.mark.parametrize("size,header", [(0, False), (40, False), (100, False),
+                                         (SEGMENT_HEADER_SIZE, True), (100, True)])
+def test_new_segment_left_short_by_a_power_loss(multi: Template, tmp_path: Path, size: int,
+                                                header: bool) -> None:
+    """Power loss after a roll: the new segment's name reached the disk but
+    not its size (or its bytes past the header). Nothing can have been
+    published in a file too short for a batch, so readers see the log end
+    before it and the next writer creates it again; it used to raise
+    'segment file is only N bytes' on every read and every append."""
+    data = multi.copy(tmp_path / "data")
+    seg, _pos, _length, base = last_batch(data)
+    raw = seg.read_bytes()[:SEGMENT_HEADER_SIZE] if header else b""
+    seg.write_bytes(raw + bytes(size - len(raw)))
+    check_recovered(data, multi.expected, base, full=True)
+    assert seg.stat().st_size == SEG
+
+
+def test_tiny_segment_with_data_in_it_stays_an_error(multi: Template, tmp_path: Path) -> None:
+    """A short file whose bytes are not zeros is damage, never recreated."""
+    data = multi.copy(tmp_path / "data")
+    seg = last_batch(data)[0]
+    raw = seg.read_bytes()[:100]
+    seg.write_bytes(raw)
+    with Broker(data) as broker, pytest.raises(minikafka.CorruptLogError, match="only 100 bytes"):
+        broker.topic("t").partition(0).recover()
+    assert seg.read_bytes() == raw
+
+
 def test_leftover_spares_are_handled(multi: Template, tmp_path: Path) -> None:
     data = multi.copy(tmp_path / "data")
     old_prep = pdir(data) / "spare-dead.prep"

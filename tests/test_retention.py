@@ -14,6 +14,7 @@ import pytest
 
 import minikafka
 from minikafka import Consumer, Producer, TopicPartition
+from minikafka.check import check
 
 SEG = 4096
 TP0 = TopicPartition("t", 0)
@@ -528,3 +529,44 @@ def test_seek_to_end_then_retention_deletes_it_stays_at_the_end(small_broker):
         send_values(small_broker, [value_for(i) for i in range(20, 400)])
         assert small_broker.topic("t").beginning_offsets()[0] > 20
         assert c.position(TP0) == 400
+
+
+# -- killed while deleting -------------------------------------------------------------------------
+
+_KILL_BETWEEN_UNLINKS = """
+import os, signal, sys
+import minikafka
+from minikafka import retention
+
+real = retention.unlink_quietly
+def unlink_then_die(path):
+    if path.endswith(".index"):  # the segment is unlinked, its index not yet
+        os.kill(os.getpid(), signal.SIGKILL)
+    real(path)
+retention.unlink_quietly = unlink_then_die
+with minikafka.Broker(sys.argv[1], segment_bytes=4096) as b:
+    b.alter_topic("t", retention_bytes=2 * 4096)
+"""
+
+
+def test_a_writer_killed_between_deleting_a_segment_and_its_index_leaves_no_orphan(make_broker, data_dir):
+    """kill -9 between the two unlinks of a retention delete left the index
+    of a deleted segment for ever; `minikafka check` reported it as damage."""
+    broker = make_broker(segment_bytes=SEG)
+    broker.create_topic("t")
+    send_values(broker, [value_for(i) for i in range(200)])
+    broker.close()
+    pdir = data_dir / "topics" / "t" / "0"
+    first = segment_bases(data_dir)[0]
+    r = subprocess.run([sys.executable, "-c", _KILL_BETWEEN_UNLINKS, str(data_dir)], timeout=60,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == -9
+    assert not (pdir / f"{first:020d}.log").exists() and (pdir / f"{first:020d}.index").exists()
+    broker = make_broker(segment_bytes=SEG)  # opening applies retention
+    begin = broker.topic("t").beginning_offsets()[0]
+    assert begin > first
+    assert all(int(p.name[:20]) >= begin for p in pdir.glob("*.index"))
+    assert check(str(data_dir)).findings == ()
+    records = read_from(broker, TP0)
+    assert [r.offset for r in records] == list(range(begin, 200))
+    assert all(r.value == value_for(r.offset) for r in records)

@@ -369,3 +369,26 @@ def test_locate_uses_the_index_and_checks_it(tmp_path: Path) -> None:
             assert locate(part, seg, 5) == (pos, 5)
         finally:
             seg.close()
+
+
+def test_an_index_interval_below_the_smallest_batch_sizes_the_index_by_batches(tmp_path: Path) -> None:
+    # index_interval_bytes=1 used to preallocate 16 bytes per segment byte
+    # (a 256 MiB index for a 16 MiB segment); one entry per batch is the most
+    # a segment can get, and every batch still gets its entry.
+    seg_bytes = 64 * 1024
+    with Broker(tmp_path / "data", segment_bytes=seg_bytes, index_interval_bytes=1) as broker:
+        broker.create_topic("t")
+        with Producer(broker, linger_ms=0) as p:
+            for _ in range(2000):  # smallest batches: one record, no key or value
+                p.send("t", None).result()
+    pdir = tmp_path / "data" / "topics" / "t" / "0"
+    bases = sorted(int(f.name[:20]) for f in pdir.glob("*.log"))
+    assert len(bases) >= 2
+    size = (pdir / index_name(bases[0])).stat().st_size
+    assert size <= seg_bytes // 4
+    index = OffsetIndex.open(str(pdir), bases[0])
+    assert index is not None
+    try:
+        assert index.count == bases[1] - bases[0]  # one entry per batch (one record each), none skipped
+    finally:
+        index.close()
