@@ -427,3 +427,34 @@ def test_a_constructor_whose_on_assign_raises_leaves_the_group(six, make_consume
     assert b.assignment() == set(T)
     produce("t", [b"x"] * 3, partition=0)
     assert len(b.poll(timeout=1)) == 3
+
+
+def test_assignment_naming_a_topic_deleted_since_does_not_stall_the_others(broker, make_consumer, produce):
+    # The group's state was computed while topic u existed; u was deleted
+    # before this member adopted it. poll raised TopicNotFoundError, and
+    # the partitions it already read were dropped from its reading set for
+    # good (their owner locks still held): t's records were never
+    # delivered while the member lived.
+    broker.create_topic("t", partitions=2)
+    broker.create_topic("u", partitions=2)
+    t_parts = {TopicPartition("t", 0), TopicPartition("t", 1)}
+    # a's peer checks (which would notice u is gone) run only every 5 s.
+    a = make_consumer("t", "u", group_id="g", auto_offset_reset="earliest", heartbeat_interval=1.0)
+    b = make_consumer("t", "u", group_id="g", auto_offset_reset="earliest")
+    settle(a, b)
+    assert a.assignment() == t_parts  # sticky: the first member keeps the first half
+    b.close()  # a is assigned u's partitions too; before it adopts them, u goes
+    broker.delete_topic("u")
+    assert a.poll(timeout=0.2) == []  # adopts the assignment (a sync every 50 ms)
+    assert a.assignment() == t_parts and a._backend.rebalancing()  # u's stay pending
+    produce("t", [b"%d" % i for i in range(10)], partition=0)
+    produce("t", [b"%d" % i for i in range(10)], partition=1)
+    got: list[bytes] = []
+    deadline = time.monotonic() + 10
+    while len(got) < 20 and time.monotonic() < deadline:
+        got += [r.value for r in a.poll(timeout=0.05)]
+    assert sorted(got) == sorted([b"%d" % i for i in range(10)] * 2)
+    assert a.assignment() == t_parts
+    # The peer check reassigns without u: nothing stays pending.
+    settle(a, until=lambda: not a._backend.rebalancing(), timeout=20)
+    assert a.assignment() == t_parts
