@@ -375,6 +375,10 @@ class LocalConsumer:
                 raise InvalidArgumentError("commit() needs a consumer created with a group_id")
             if self._member is not None:
                 self._member.check_owned(offsets)
+            else:
+                for tp in offsets:  # a partition that does not exist: say which, store nothing
+                    if tp not in self._assigned:
+                        self._topic_of(tp)
             self._store.commit(offsets)
 
     def committed(self, tp: TopicPartition) -> int | None:
