@@ -379,8 +379,8 @@ class Broker(Closeable):
         for tp, offset in offsets.items():
             if not isinstance(offset, int) or isinstance(offset, bool):
                 raise TypeError(f"offsets: offset of {tp} must be an int, not {type(offset).__name__}")
-            if offset < 0:
-                raise InvalidArgumentError(f"offsets: offset of {tp} must be >= 0, got {offset}")
+            if not 0 <= offset < 1 << 63:
+                raise InvalidArgumentError(f"offsets: offset of {tp} must be in 0..2**63-1, got {offset}")
             topic, partition = tp
             n = self.topic(topic).partitions
             if not 0 <= partition < n:

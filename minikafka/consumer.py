@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from .broker import Broker
 
 log = logging.getLogger("minikafka")
+MAX_OFFSET = (1 << 63) - 1
 ITERATION_WAIT = 0.1  # seconds an iterating consumer waits per poll (close() ends it sooner)
 Listener = Callable[[set[TopicPartition]], Any]
 
@@ -56,6 +57,8 @@ def check_offset(offset: Any, what: str) -> int:
         raise TypeError(f"{what} must be an int, not {type(offset).__name__}")
     if offset < 0:
         raise InvalidArgumentError(f"{what} must be >= 0, got {offset}")
+    if offset > MAX_OFFSET:  # offsets are int64 (in the offsets file as in Kafka)
+        raise InvalidArgumentError(f"{what} must be < 2**63, got {offset}")
     return offset
 
 

@@ -94,8 +94,12 @@ class LocalConsumer:
 
     # -- the group member's listener ----------------------------------------------------------
 
+    def opening(self, partitions: set[TopicPartition]) -> set[TopicPartition]:
+        missing: set[TopicPartition] = set()
+        self._set_assignment([*self._assigned, *sorted(partitions - set(self._assigned))], missing)
+        return missing
+
     def taken(self, partitions: set[TopicPartition]) -> None:
-        self._set_assignment([*self._assigned, *sorted(partitions - set(self._assigned))])
         self._hooks.assigned(set(partitions))
 
     def revoking(self, partitions: set[TopicPartition], reason: str) -> None:
@@ -142,14 +146,35 @@ class LocalConsumer:
     def rebalancing(self) -> bool:
         return self._member is not None and bool(self._member.pending)
 
-    def _set_assignment(self, tps: Iterable[TopicPartition]) -> None:
+    def _set_assignment(self, tps: Iterable[TopicPartition],
+                        missing: set[TopicPartition] | None = None) -> None:
+        """Read exactly ``tps``; all or nothing. A partition whose topic is
+        gone (or has fewer partitions now) raises, or with ``missing`` given
+        is left out and added to it (a group assignment, or a subscription,
+        computed before another process deleted the topic)."""
         new: dict[TopicPartition, _Entry] = {}
-        for tp in tps:
-            entry = self._assigned.pop(tp, None)
-            new[tp] = entry if entry is not None else _Entry(self._topic_of(tp).partition(tp.partition))
-        for tp, entry in self._assigned.items():  # no longer assigned
-            entry.reader.close()
-            self._paused.discard(tp)
+        opened: list[_Entry] = []
+        try:
+            for tp in tps:
+                entry = self._assigned.get(tp)
+                if entry is None:
+                    try:
+                        entry = _Entry(self._topic_of(tp).partition(tp.partition))
+                    except (TopicNotFoundError, InvalidPartitionError):
+                        if missing is None:
+                            raise
+                        missing.add(tp)
+                        continue
+                    opened.append(entry)
+                new[tp] = entry
+        except BaseException:
+            for entry in opened:
+                entry.reader.close()
+            raise
+        for tp, entry in self._assigned.items():
+            if tp not in new:  # no longer assigned
+                entry.reader.close()
+                self._paused.discard(tp)
         self._assigned = new
 
     def _partition_count(self, name: str) -> int | None:
@@ -176,7 +201,7 @@ class LocalConsumer:
         tps = [TopicPartition(name, p) for name in self._subscription
                for p in range(self._partition_count(name) or 0)]
         if set(tps) != set(self._assigned):
-            self._set_assignment(tps)
+            self._set_assignment(tps, missing=set())  # a topic deleted meanwhile: the next refresh
 
     def _follow_recreated(self) -> None:
         """A topic deleted and created again (by any process) is a new
@@ -350,6 +375,10 @@ class LocalConsumer:
                 raise InvalidArgumentError("commit() needs a consumer created with a group_id")
             if self._member is not None:
                 self._member.check_owned(offsets)
+            else:
+                for tp in offsets:  # a partition that does not exist: say which, store nothing
+                    if tp not in self._assigned:
+                        self._topic_of(tp)
             self._store.commit(offsets)
 
     def committed(self, tp: TopicPartition) -> int | None:

@@ -58,8 +58,13 @@ log = logging.getLogger("minikafka")
 class MemberListener(Protocol):
     """What a member tells the consumer backend about its partitions."""
 
+    def opening(self, partitions: set[TopicPartition]) -> set[TopicPartition]:
+        """Start reading these (their owner locks are held); returns those
+        that cannot be read: their topic was deleted (or has fewer
+        partitions) since the assignment was computed."""
+
     def taken(self, partitions: set[TopicPartition]) -> None:
-        """These partitions are ours now (their owner locks are held)."""
+        """These partitions are ours now (opened, owner locks held)."""
 
     def revoking(self, partitions: set[TopicPartition], reason: str) -> None:
         """These are about to be given up: last chance to commit them."""
@@ -210,6 +215,12 @@ class GroupMember:
                 taken.add(tp)
             else:
                 lock.close()
+        if taken:
+            # The assignment may name a topic deleted since: leave those
+            # pending (retried at each sync) until a peer check reassigns.
+            for tp in self.listener.opening(taken):
+                self.owned.pop(tp).close()
+                taken.discard(tp)
         self.pending = mine - set(self.owned)
         if taken:
             self.listener.taken(taken)

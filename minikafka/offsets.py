@@ -276,18 +276,18 @@ class OffsetStore:
                 left = max(0.0, until - time.monotonic())
                 timeout = left if timeout is None else min(timeout, left)
         deadline = None if timeout is None else time.monotonic() + timeout
-        flock = self._lock()
         if not self._thread_lock.acquire(timeout=-1 if timeout is None else timeout):
             raise TimeoutError(
-                f"timed out after {timeout:g} s waiting for lock {flock.path} (held by another "
-                f"thread of this process)"
+                f"timed out after {timeout:g} s waiting for lock {os.path.join(self.dir, 'lock')} "
+                f"(held by another thread of this process)"
             )
         try:
+            flock = self._lock()  # under the thread lock: _acquire_current may replace it
             # Nested in one thread (a consumer the garbage collector closes
             # inside a locked block): only the outermost level takes and
             # releases the flock, or the inner exit would unlock the outer.
             if self._depth == 0:
-                flock.acquire(timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))
+                flock = self._acquire_current(flock, deadline)
             self._depth += 1
             try:
                 yield
@@ -297,6 +297,28 @@ class OffsetStore:
                     flock.release()
         finally:
             self._thread_lock.release()
+
+    def _acquire_current(self, flock: FileLock, deadline: float | None) -> FileLock:
+        """Take the flock of the lock file that is at ``lock`` *now*.
+
+        ``delete_group`` (any process) renames the group's directory away
+        while holding the lock; a descriptor opened before that locks the
+        old file, which no longer excludes anyone who opens the path anew
+        (two processes would both "hold" the group lock and overwrite each
+        other's state and commits). So after locking, check the path still
+        names our file, and otherwise start over on the new one."""
+        while True:
+            flock.acquire(timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))
+            try:
+                here = os.stat(flock.path)
+                mine = os.fstat(flock.fileno())
+                if (here.st_dev, here.st_ino) == (mine.st_dev, mine.st_ino):
+                    return flock
+            except FileNotFoundError:
+                pass
+            flock.close()  # the deleted group's lock: drop it, lock the current one
+            self._flock = None
+            flock = self._lock()
 
     def _read(self, fd: int | None = None) -> _Slots:
         """The newest committed state; reads ``fd`` if given, else the file."""
@@ -354,8 +376,8 @@ class OffsetStore:
             for topic in {tp.topic for tp in offsets}:
                 now = self.topic_id(topic) if self.topic_id is not None else None
                 ids[topic] = now if now is not None else known.get(topic, 0)
-            if fd is not None and offsets == state.offsets and ids == state.ids:
-                return
+            if offsets == state.offsets and ids == state.ids:
+                return  # nothing changes (nor is a file created for nothing: forget_topic)
             record = encode_offsets(state.sequence + 1, offsets, ids)
             if fd is None or state.slot is None or SLOT_LEN.size + len(record) > state.slot_size:
                 self._rewrite(record)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import pytest
 
 from minikafka import Consumer, TopicPartition
-from minikafka.errors import CommitFailedError
+from minikafka.errors import CommitFailedError, InvalidArgumentError
 from minikafka.group_state import member_path, read_state
 
 T = [TopicPartition("t", p) for p in range(6)]
@@ -427,3 +427,61 @@ def test_a_constructor_whose_on_assign_raises_leaves_the_group(six, make_consume
     assert b.assignment() == set(T)
     produce("t", [b"x"] * 3, partition=0)
     assert len(b.poll(timeout=1)) == 3
+
+
+def test_assignment_naming_a_topic_deleted_since_does_not_stall_the_others(broker, make_consumer, produce):
+    # The group's state was computed while topic u existed; u was deleted
+    # before this member adopted it. poll raised TopicNotFoundError, and
+    # the partitions it already read were dropped from its reading set for
+    # good (their owner locks still held): t's records were never
+    # delivered while the member lived.
+    broker.create_topic("t", partitions=2)
+    broker.create_topic("u", partitions=2)
+    t_parts = {TopicPartition("t", 0), TopicPartition("t", 1)}
+    # a's peer checks (which would notice u is gone) run only every 5 s.
+    a = make_consumer("t", "u", group_id="g", auto_offset_reset="earliest", heartbeat_interval=1.0)
+    b = make_consumer("t", "u", group_id="g", auto_offset_reset="earliest")
+    settle(a, b)
+    assert a.assignment() == t_parts  # sticky: the first member keeps the first half
+    b.close()  # a is assigned u's partitions too; before it adopts them, u goes
+    broker.delete_topic("u")
+    assert a.poll(timeout=0.2) == []  # adopts the assignment (a sync every 50 ms)
+    assert a.assignment() == t_parts and a._backend.rebalancing()  # u's stay pending
+    produce("t", [b"%d" % i for i in range(10)], partition=0)
+    produce("t", [b"%d" % i for i in range(10)], partition=1)
+    got: list[bytes] = []
+    deadline = time.monotonic() + 10
+    while len(got) < 20 and time.monotonic() < deadline:
+        got += [r.value for r in a.poll(timeout=0.05)]
+    assert sorted(got) == sorted([b"%d" % i for i in range(10)] * 2)
+    assert a.assignment() == t_parts
+    # The peer check reassigns without u: nothing stays pending.
+    settle(a, until=lambda: not a._backend.rebalancing(), timeout=20)
+    assert a.assignment() == t_parts
+
+
+@pytest.mark.parametrize("tp, offset, error, names", [
+    (TopicPartition("t", 0), 2**63, "InvalidArgumentError", "2**63"),  # was struct.error "out of range"
+    (TopicPartition("t", -1), 1, "InvalidPartitionError", "t/-1"),  # was struct.error
+    (TopicPartition("t", 2**32), 1, "InvalidPartitionError", "t/4294967296"),  # was struct.error
+    (TopicPartition("t", 6), 1, "InvalidPartitionError", "t/6"),  # was stored
+    (TopicPartition("nope", 0), 1, "TopicNotFoundError", "nope"),  # was stored
+    (TopicPartition("../../etc", 0), 1, "InvalidTopicError", "../../etc"),  # was stored
+])
+def test_commit_of_an_impossible_offset_names_it_and_keeps_the_others(six, make_consumer, tp, offset,
+                                                                      error, names):
+    c = make_consumer(group_id="g")
+    c.assign([T[0]])
+    c.commit({T[0]: 3})
+    with pytest.raises(Exception) as info:
+        c.commit({T[1]: 9, tp: offset})
+    assert type(info.value).__name__ == error and names in str(info.value), repr(info.value)
+    assert six.committed_offsets("g") == {T[0]: 3}  # nothing of the failed commit is stored
+    c.commit({T[0]: 4})  # and the group's file is still fine
+    assert six.committed_offsets("g") == {T[0]: 4}
+
+
+def test_alter_group_offsets_refuses_an_offset_past_int64(six):
+    with pytest.raises(InvalidArgumentError, match=r"2\*\*63-1"):
+        six.alter_group_offsets("g", {T[0]: 2**63})
+    assert six.committed_offsets("g") == {}

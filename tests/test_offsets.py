@@ -422,3 +422,39 @@ def test_nested_group_lock_keeps_the_file_lock_until_the_outer_block_ends(groups
             pass
     with other.locked():  # free once the outer block ended
         pass
+
+
+def test_group_lock_taken_before_delete_group_still_excludes_after_it(tmp_path: Path) -> None:
+    # A store that had opened the group lock kept its descriptor of the
+    # lock file delete_group renamed away: after the group was deleted (by
+    # any process) and used again, that store and a fresh one both "held"
+    # the group lock at once, and a commit through the old one failed with
+    # FileNotFoundError on the vanished directory.
+    with Broker(tmp_path / "d") as one, Broker(tmp_path / "d") as two:
+        one.create_topic("t")
+        with minikafka.Consumer(one, group_id="g") as c:  # not a member: delete_group is allowed
+            c.assign([TP("t", 0)])
+            c.commit({TP("t", 0): 5})
+            two.delete_group("g")
+            assert two.list_groups() == []
+            c.commit({TP("t", 0): 7})  # the group exists again, with this commit
+            assert two.committed_offsets("g") == {TP("t", 0): 7}
+        old = one.offset_store("g")
+        fresh = OffsetStore(str(tmp_path / "d" / "groups"), "g", request_timeout=0.1)
+        try:
+            with old.locked(), pytest.raises(minikafka.TimeoutError), fresh.locked():
+                pass
+            with fresh.locked(), pytest.raises(minikafka.TimeoutError), old.locked(timeout=0.1):
+                pass
+        finally:
+            fresh.close()
+
+
+def test_forgetting_a_topic_does_not_create_offsets_for_a_group(tmp_path: Path) -> None:
+    # delete_topic drops the topic's offsets of every group it listed; a
+    # group deleted meanwhile came back as an empty group with an offsets file.
+    with Broker(tmp_path / "d") as broker:
+        store = broker.offset_store("gone")
+        store.forget_topic("t")
+        assert not os.path.exists(store.path)
+        assert broker.list_groups() == []
