@@ -309,3 +309,52 @@ def test_strategies_refuse_bad_arguments_naming_them(call) -> None:
     with pytest.raises((TypeError, minikafka.InvalidArgumentError),
                        match=r"partitions|key_size|min_size|max_size|max_headers|max_value_size"):
         call()
+
+
+def test_read_topic_leaves_out_records_appended_to_later_partitions_while_it_reads(
+        tmp_path: Path) -> None:
+    """"As of the call" for every partition: each partition's end offset was
+    taken only when its turn came, so a record appended to partition 1 while
+    partition 0 was read came back too."""
+    with small_broker(tmp_path / "d") as broker:
+        broker.create_topic("t", partitions=2)
+        with minikafka.Producer(broker) as p:
+            p.send("t", b"a", partition=0)
+            p.send("t", b"b", partition=1)
+        with minikafka.Producer(broker, linger_ms=0) as late:
+            def append_while_reading(value: bytes) -> bytes:
+                late.send("t", b"late", partition=1).result()
+                return value
+
+            records = read_topic(broker, "t", value_deserializer=append_while_reading)
+        assert [(r.partition, r.value) for r in records] == [(0, b"a"), (1, b"b")]
+        assert broker.topic("t").end_offsets()[1] > 2  # late records were written during the read
+
+
+def test_read_topic_with_timeout_zero_reads_what_is_there(tmp_path: Path) -> None:
+    """timeout=0 is accepted, and raised TimeoutError before the first poll
+    of any topic holding a record; now it reads all that is readable, also
+    more than one poll's worth."""
+    with small_broker(tmp_path / "d") as broker:
+        broker.create_topic("t", partitions=2)
+        with minikafka.Producer(broker) as p:
+            p.send_many("t", [b"%d" % i for i in range(1200)], partition=0)
+            p.send("t", b"x", partition=1)
+        assert len(read_topic(broker, "t", timeout=0)) == 1201
+
+
+def test_read_topic_timeout_is_a_minikafka_timeout_error(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Records that never become readable: a minikafka.TimeoutError (a
+    MiniKafkaError, as every timeout of the API; it was only the builtin),
+    naming the partition, within the timeout."""
+    import time
+    with small_broker(tmp_path / "d") as broker:
+        broker.create_topic("t")
+        with minikafka.Producer(broker) as p:
+            p.send("t", b"x")
+        monkeypatch.setattr(minikafka.Consumer, "poll", lambda self, timeout=0.0, max_records=None: [])
+        started = time.monotonic()
+        with pytest.raises(minikafka.TimeoutError, match="t/0"):
+            read_topic(broker, "t", timeout=0.3)
+        assert time.monotonic() - started < 5
