@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import xxhash
+
+import minikafka
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -62,3 +69,99 @@ def test_readme_example_runs(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     partition = xxhash.xxh3_64_intdigest(b"alice") % 3
     assert proc.stdout.splitlines() == [f"{partition} 0 b'alice' b'{{\"item\": \"book\"}}'"]
+
+
+@pytest.mark.parametrize("name", ["quickstart.py", "event_sourcing.py", "pipeline.py", "scale_out.py"])
+def test_help_prints_usage_and_writes_nothing(tmp_path: Path, name: str) -> None:
+    """``--help`` was taken for DATA_DIR: the example ran on a new directory
+    named "--help"."""
+    proc = subprocess.run([sys.executable, str(EXAMPLES / name), "--help"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0 and proc.stdout.startswith("usage:"), proc.stdout + proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["quickstart.py", "event_sourcing.py", "pipeline.py"])
+def test_bad_data_dir_arguments_are_usage_errors(tmp_path: Path, name: str) -> None:
+    """Extra arguments were ignored; a file as DATA_DIR ended in a traceback."""
+    (tmp_path / "a-file").write_text("x")
+    for args in (["d1", "d2"], ["a-file"]):
+        proc = subprocess.run([sys.executable, str(EXAMPLES / name), *args], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        assert proc.returncode == 2 and "usage:" in proc.stderr, proc.stdout + proc.stderr
+        assert "Traceback" not in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+def test_scale_out_reports_a_bad_url_in_one_line(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, str(EXAMPLES / "scale_out.py"), "http://example"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.stderr == "scale_out.py: error: unsupported URL scheme 'http' in 'http://example'\n"
+
+
+def interrupt(name: str, data: Path, ready: Callable[[str], bool]) -> subprocess.CompletedProcess[str]:
+    """Run an example in its own process group as a terminal would, and press
+    Ctrl-C (SIGINT to the whole group) once ``ready(stdout so far)`` holds."""
+    proc = subprocess.Popen(
+        [sys.executable, "-u", str(EXAMPLES / name), str(data)], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # pytest may ignore it
+    assert proc.stdout is not None and proc.stderr is not None
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")))  # type: ignore[union-attr]
+    reader.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not ready("".join(lines)):
+            assert time.monotonic() < deadline and proc.poll() is None, "".join(lines)
+            time.sleep(0.01)
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=60)
+        reader.join(timeout=10)
+        err = proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, "".join(lines), err)
+
+
+def topics_exist(data: Path) -> Callable[[str], bool]:
+    def ready(_: str) -> bool:
+        if not (data / "minikafka.json").exists():
+            return False
+        with minikafka.Broker(data) as broker:
+            return {"orders", "receipts"} <= set(broker.list_topics())
+    return ready
+
+
+def test_ctrl_c_exits_quietly_and_the_next_run_works(tmp_path: Path) -> None:
+    """Ctrl-C printed a KeyboardInterrupt traceback from each process (the
+    pipeline's two workers too) instead of exiting with status 130."""
+    data = tmp_path / "data"
+    # quickstart: during the consumer's idle wait after the records
+    proc = interrupt("quickstart.py", data, lambda out: "  billing  " in out)
+    assert (proc.returncode, proc.stderr) == (130, "interrupted\n"), proc.stdout + proc.stderr
+    assert "replayed 10 records" in run_example("quickstart.py", str(data))
+    # pipeline: while its workers start
+    data = tmp_path / "pipeline"
+    proc = interrupt("pipeline.py", data, topics_exist(data))
+    assert (proc.returncode, proc.stderr) == (130, "interrupted\n"), proc.stdout + proc.stderr
+    assert "all 2000 orders handled in order per customer" in run_example("pipeline.py", str(data))
+
+
+def test_pipeline_runs_again_after_a_run_whose_workers_did_not_commit(tmp_path: Path) -> None:
+    """At-least-once after an interrupted run: the next run's workers get
+    the earlier orders again before their own. Its workers failed their
+    ordering assertion (seq 0 of this run after seq 99 of the last), or it
+    counted the earlier receipts as its own; orders now carry a run id."""
+    data = tmp_path / "data"
+    run_example("pipeline.py", str(data))
+    with minikafka.Broker(data) as broker:  # as if the workers had stopped before committing
+        broker.alter_group_offsets("workers", {minikafka.TopicPartition("orders", p): 0
+                                               for p in range(4)})
+    out = run_example("pipeline.py", str(data))
+    assert "all 2000 orders handled in order per customer" in out
+    assert "lag of group workers: 0" in out
