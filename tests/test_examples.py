@@ -101,9 +101,11 @@ def test_scale_out_reports_a_bad_url_in_one_line(tmp_path: Path) -> None:
     assert proc.stderr == "scale_out.py: error: unsupported URL scheme 'http' in 'http://example'\n"
 
 
-def interrupt(name: str, data: Path, ready: Callable[[str], bool]) -> subprocess.CompletedProcess[str]:
+def interrupt(name: str, data: Path, ready: Callable[[str], bool],
+              group: bool = True) -> subprocess.CompletedProcess[str]:
     """Run an example in its own process group as a terminal would, and press
-    Ctrl-C (SIGINT to the whole group) once ``ready(stdout so far)`` holds."""
+    Ctrl-C (SIGINT to the whole group) once ``ready(stdout so far)`` holds;
+    ``group=False``: SIGINT to the main process only, as ``kill -INT`` sends."""
     proc = subprocess.Popen(
         [sys.executable, "-u", str(EXAMPLES / name), str(data)], stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL, start_new_session=True,
@@ -117,7 +119,7 @@ def interrupt(name: str, data: Path, ready: Callable[[str], bool]) -> subprocess
         while not ready("".join(lines)):
             assert time.monotonic() < deadline and proc.poll() is None, "".join(lines)
             time.sleep(0.01)
-        os.killpg(proc.pid, signal.SIGINT)
+        (os.killpg if group else os.kill)(proc.pid, signal.SIGINT)
         proc.wait(timeout=60)
         reader.join(timeout=10)
         err = proc.stderr.read()
@@ -150,6 +152,21 @@ def test_ctrl_c_exits_quietly_and_the_next_run_works(tmp_path: Path) -> None:
     proc = interrupt("pipeline.py", data, topics_exist(data))
     assert (proc.returncode, proc.stderr) == (130, "interrupted\n"), proc.stdout + proc.stderr
     assert "all 2000 orders handled in order per customer" in run_example("pipeline.py", str(data))
+
+
+def test_pipeline_stops_its_workers_when_the_main_process_fails(tmp_path: Path) -> None:
+    """A failure in the main process (here SIGINT to it alone) left the
+    workers running, and the main process waited for them at exit for ever."""
+    data = tmp_path / "data"
+
+    def a_worker_joined(_: str) -> bool:
+        if not topics_exist(data)(""):
+            return False
+        with minikafka.Broker(data) as broker:
+            return len(broker.describe_group("workers").members) > 0
+
+    proc = interrupt("pipeline.py", data, a_worker_joined, group=False)
+    assert (proc.returncode, proc.stderr) == (130, "interrupted\n"), proc.stdout + proc.stderr
 
 
 def test_pipeline_runs_again_after_a_run_whose_workers_did_not_commit(tmp_path: Path) -> None:
