@@ -221,7 +221,7 @@ def test_each_strategy_draws_what_send_accepts(key, value, headers, ts) -> None:
     assert key is None or isinstance(key, bytes)
     assert value is None or isinstance(value, bytes)
     assert all(isinstance(n, str) and (v is None or isinstance(v, bytes)) for n, v in headers)
-    assert 0 <= ts <= mks.MAX_TIMESTAMP
+    assert mks.MIN_TIMESTAMP <= ts <= mks.MAX_TIMESTAMP
     minikafka.format.encode_headers(headers)  # accepted as send's headers
 
 
@@ -358,3 +358,35 @@ def test_read_topic_timeout_is_a_minikafka_timeout_error(tmp_path: Path,
         with pytest.raises(minikafka.TimeoutError, match="t/0"):
             read_topic(broker, "t", timeout=0.3)
         assert time.monotonic() - started < 5
+
+
+@settings(max_examples=10, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(sends=st.lists(mks.records(partitions=2), min_size=1, max_size=8))
+def test_strategies_and_read_topic_round_trip_on_both_backends(backend, sends: list[dict]) -> None:
+    """What the strategies draw comes back as sent on a Kafka cluster too,
+    read back by read_topic. timestamps() drew 0, which confluent-kafka
+    sends as "now" (docs/scaling.md: use timestamps >= 1): the record came
+    back with the send time; headers() drew names with NUL characters,
+    which librdkafka cut there."""
+    import uuid
+    topic = f"t-{uuid.uuid4().hex[:12]}"  # a topic per example (the fixture is shared)
+    backend.create_topic(topic, partitions=2)
+    with minikafka.Producer(backend) as p:
+        futures = [p.send(topic, **kwargs) for kwargs in sends]
+        p.flush()
+        expected = sorted(record_key(2, kw, f.result()) for kw, f in zip(sends, futures, strict=True))
+    got = [(r.partition, r.offset, r.key, r.value, r.headers, r.timestamp)
+           for r in read_topic(backend, topic, timeout=30)]
+    assert got == expected
+
+
+def test_strategies_draw_nothing_a_kafka_cluster_would_change() -> None:
+    """Timestamp 0 means "now" to confluent-kafka, and librdkafka cuts a
+    header name at a NUL character: the strategies drew both."""
+    from hypothesis import find
+    from hypothesis.errors import NoSuchExample
+    with pytest.raises(NoSuchExample):
+        find(mks.timestamps(), lambda ts: ts < 1)
+    with pytest.raises(NoSuchExample):
+        find(mks.headers(), lambda hs: any("\x00" in name for name, _ in hs))
