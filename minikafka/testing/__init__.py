@@ -48,7 +48,8 @@ def read_topic(broker: Any, topic: str, partition: int | None = None, *, timeout
     so nothing is committed. Raises :class:`minikafka.TimeoutError` (also
     the builtin ``TimeoutError``) when, ``timeout`` s after the call, records
     before the end are still not readable; reading what is readable never
-    times out, so ``timeout=0`` reads everything already there.
+    times out, so on a data directory ``timeout=0`` reads everything already
+    there (a Kafka cluster needs time to fetch: give it a timeout).
     """
     if partition is not None and (not isinstance(partition, int) or isinstance(partition, bool)):
         raise TypeError(f"partition must be an int or None, not {type(partition).__name__}")
