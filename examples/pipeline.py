@@ -157,6 +157,8 @@ if __name__ == "__main__":
         else:
             with tempfile.TemporaryDirectory(prefix="minikafka-pipeline-") as tmp:
                 main(tmp)
+    except minikafka.MiniKafkaError as e:  # e.g. a directory that is not minikafka's: say so
+        parser.exit(1, f"{parser.prog}: error: {e}\n")
     except KeyboardInterrupt:  # Ctrl-C: the with blocks and stop_workers closed everything
         print("interrupted", file=sys.stderr)
         sys.exit(130)

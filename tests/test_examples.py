@@ -182,3 +182,16 @@ def test_pipeline_runs_again_after_a_run_whose_workers_did_not_commit(tmp_path: 
     out = run_example("pipeline.py", str(data))
     assert "all 2000 orders handled in order per customer" in out
     assert "lag of group workers: 0" in out
+
+
+@pytest.mark.parametrize("name", ["quickstart.py", "event_sourcing.py", "pipeline.py"])
+def test_a_foreign_directory_is_refused_in_one_line(tmp_path: Path, name: str) -> None:
+    """A non-empty directory that is not minikafka's is refused untouched;
+    the example printed the refusal as a traceback."""
+    (tmp_path / "notes.txt").write_text("mine")
+    proc = subprocess.run([sys.executable, str(EXAMPLES / name), str(tmp_path)], capture_output=True,
+                          text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.stderr.startswith(f"{name}: error: ") and "not a minikafka data directory" in proc.stderr
+    assert len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
