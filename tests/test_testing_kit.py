@@ -390,3 +390,12 @@ def test_strategies_draw_nothing_a_kafka_cluster_would_change() -> None:
         find(mks.timestamps(), lambda ts: ts < 1)
     with pytest.raises(NoSuchExample):
         find(mks.headers(), lambda hs: any("\x00" in name for name, _ in hs))
+
+
+def test_read_topic_names_a_broker_that_is_not_one(tmp_path: Path) -> None:
+    """A path instead of a broker gave "AttributeError: 'str' object has no
+    attribute 'topic'"."""
+    with pytest.raises(TypeError, match=r"read_topic needs a minikafka\.Broker .* not str"):
+        read_topic(str(tmp_path), "t")
+    with pytest.raises(TypeError, match="not PosixPath"):
+        read_topic(tmp_path, "t")

@@ -51,6 +51,10 @@ def read_topic(broker: Any, topic: str, partition: int | None = None, *, timeout
     times out, so on a data directory ``timeout=0`` reads everything already
     there (a Kafka cluster needs time to fetch: give it a timeout).
     """
+    if not isinstance(broker, Broker) and not callable(getattr(broker, "consumer_backend", None)):
+        # e.g. a path: say so, not "'str' object has no attribute 'topic'"
+        raise TypeError(f"read_topic needs a minikafka.Broker (or what minikafka.connect returns), "
+                        f"not {type(broker).__name__}")
     if partition is not None and (not isinstance(partition, int) or isinstance(partition, bool)):
         raise TypeError(f"partition must be an int or None, not {type(partition).__name__}")
     if not isinstance(timeout, (int, float)) or isinstance(timeout, bool):
