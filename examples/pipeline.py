@@ -73,26 +73,33 @@ def wait_for_members(broker: minikafka.Broker, group: str, procs: Sequence[mp.pr
         time.sleep(0.05)
 
 
-def start_workers(path: str) -> tuple[list[mp.process.BaseProcess], mp.synchronize.Event]:
-    """The worker processes and the event that stops them, made with SIGINT
-    blocked: they (and multiprocessing's resource tracker) inherit the mask,
-    so a Ctrl-C reaches only the main process, which stops them through the
-    event. Blocked, not ignored, so a Ctrl-C meanwhile is not lost."""
+def make_workers(path: str) -> tuple[list[mp.process.BaseProcess], mp.synchronize.Event]:
+    """The worker processes (not started) and the event that stops them."""
     ctx = mp.get_context("spawn")
+    # The event first: it starts multiprocessing's resource tracker, which
+    # unblocks SIGINT after launching it (start_workers must block it after).
+    stop = ctx.Event()
+    return [ctx.Process(target=worker, args=(path, f"worker-{n}", stop)) for n in range(WORKERS)], stop
+
+
+def start_workers(procs: Sequence[mp.process.BaseProcess]) -> None:
+    """Start the workers with SIGINT blocked (they inherit the signal mask):
+    a Ctrl-C reaches only the main process, which stops them through the
+    event. Blocked, not ignored, so a Ctrl-C meanwhile is not lost."""
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
-        stop = ctx.Event()
-        procs = [ctx.Process(target=worker, args=(path, f"worker-{n}", stop)) for n in range(WORKERS)]
         for p in procs:
             p.start()
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-    return procs, stop
 
 
 def stop_workers(procs: Sequence[mp.process.BaseProcess], stop: mp.synchronize.Event) -> None:
+    """Stop the workers started so far (also after a Ctrl-C in start_workers)."""
     stop.set()
     for p in procs:
+        if p.pid is None:  # never started
+            continue
         p.join(timeout=30)
         if p.exitcode is None:  # stuck: do not leave it running after the main process
             p.terminate()
@@ -109,8 +116,9 @@ def main(path: str) -> None:
         receipts_start = broker.topic("receipts").end_offsets()
         run = uuid.uuid4().hex[:8]
 
-        procs, stop = start_workers(path)
+        procs, stop = make_workers(path)
         try:
+            start_workers(procs)
             wait_for_members(broker, "workers", procs)
 
             total = len(CUSTOMERS) * ORDERS_PER_CUSTOMER

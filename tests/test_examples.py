@@ -101,10 +101,10 @@ def test_scale_out_reports_a_bad_url_in_one_line(tmp_path: Path) -> None:
     assert proc.stderr == "scale_out.py: error: unsupported URL scheme 'http' in 'http://example'\n"
 
 
-def interrupt(name: str, data: Path, ready: Callable[[str], bool],
+def interrupt(name: str, data: Path, ready: Callable[[str, int], bool],
               group: bool = True) -> subprocess.CompletedProcess[str]:
     """Run an example in its own process group as a terminal would, and press
-    Ctrl-C (SIGINT to the whole group) once ``ready(stdout so far)`` holds;
+    Ctrl-C (SIGINT to the whole group) once ``ready(stdout so far, pid)`` holds;
     ``group=False``: SIGINT to the main process only, as ``kill -INT`` sends."""
     proc = subprocess.Popen(
         [sys.executable, "-u", str(EXAMPLES / name), str(data)], stdout=subprocess.PIPE,
@@ -116,7 +116,7 @@ def interrupt(name: str, data: Path, ready: Callable[[str], bool],
     reader.start()
     try:
         deadline = time.monotonic() + 60
-        while not ready("".join(lines)):
+        while not ready("".join(lines), proc.pid):
             assert time.monotonic() < deadline and proc.poll() is None, "".join(lines)
             time.sleep(0.01)
         (os.killpg if group else os.kill)(proc.pid, signal.SIGINT)
@@ -130,8 +130,23 @@ def interrupt(name: str, data: Path, ready: Callable[[str], bool],
     return subprocess.CompletedProcess(proc.args, proc.returncode, "".join(lines), err)
 
 
-def topics_exist(data: Path) -> Callable[[str], bool]:
-    def ready(_: str) -> bool:
+def workers_starting(_: str, pid: int) -> bool:
+    """Both pipeline workers are running (still starting: importing)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return False
+    cmdlines = []
+    for child in children:
+        try:
+            cmdlines.append(Path(f"/proc/{child}/cmdline").read_bytes())
+        except OSError:
+            pass
+    return sum(b"spawn_main" in c for c in cmdlines) >= 2
+
+
+def topics_exist(data: Path) -> Callable[[str, int], bool]:
+    def ready(*_: object) -> bool:
         if not (data / "minikafka.json").exists():
             return False
         with minikafka.Broker(data) as broker:
@@ -144,13 +159,15 @@ def test_ctrl_c_exits_quietly_and_the_next_run_works(tmp_path: Path) -> None:
     pipeline's two workers too) instead of exiting with status 130."""
     data = tmp_path / "data"
     # quickstart: during the consumer's idle wait after the records
-    proc = interrupt("quickstart.py", data, lambda out: "  billing  " in out)
+    proc = interrupt("quickstart.py", data, lambda out, _: "  billing  " in out)
     assert (proc.returncode, proc.stderr) == (130, "interrupted\n"), proc.stdout + proc.stderr
     assert "replayed 10 records" in run_example("quickstart.py", str(data))
-    # pipeline: while its workers start
+    # pipeline: before its workers start, and while they start (they got
+    # SIGINT too, and printed a KeyboardInterrupt traceback each)
     data = tmp_path / "pipeline"
-    proc = interrupt("pipeline.py", data, topics_exist(data))
-    assert (proc.returncode, proc.stderr) == (130, "interrupted\n"), proc.stdout + proc.stderr
+    for ready in (topics_exist(data), workers_starting):
+        proc = interrupt("pipeline.py", data, ready)
+        assert (proc.returncode, proc.stderr) == (130, "interrupted\n"), proc.stdout + proc.stderr
     assert "all 2000 orders handled in order per customer" in run_example("pipeline.py", str(data))
 
 
@@ -159,8 +176,8 @@ def test_pipeline_stops_its_workers_when_the_main_process_fails(tmp_path: Path) 
     workers running, and the main process waited for them at exit for ever."""
     data = tmp_path / "data"
 
-    def a_worker_joined(_: str) -> bool:
-        if not topics_exist(data)(""):
+    def a_worker_joined(*_: object) -> bool:
+        if not topics_exist(data)():
             return False
         with minikafka.Broker(data) as broker:
             return len(broker.describe_group("workers").members) > 0
