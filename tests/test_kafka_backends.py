@@ -523,3 +523,16 @@ def test_a_failing_deserializer_loses_no_record(writer: KafkaRecordWriter, make_
     assert raised
     assert [(r.offset, r.value) for r in got] == [(0, "a"), (1, "b"), (2, "bad"), (3, "c")]
     assert backend.position(tp) == 4
+
+
+def test_a_header_name_with_a_nul_is_refused_not_cut(kbroker: KafkaBroker, topic: str) -> None:
+    """librdkafka takes header names as C strings: "a\\x00b" came back as "a"
+    (the local backend keeps it). send now refuses it, naming the header,
+    and writes nothing; values may hold NUL bytes."""
+    with minikafka.Producer(kbroker) as p:
+        with pytest.raises(minikafka.InvalidArgumentError, match=r"header name 'a\\x00b'"):
+            p.send(topic, b"v", headers=[("ok", b"1"), ("a\x00b", b"x")])
+        p.send(topic, b"v\x00w", headers=[("ok", b"x\x00y")])
+    from minikafka.testing import read_topic
+    records = read_topic(kbroker, topic, timeout=30)
+    assert [(r.value, r.headers) for r in records] == [(b"v\x00w", (("ok", b"x\x00y"),))]

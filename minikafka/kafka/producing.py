@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from ..options import ProducerConfig
     from .admin import KafkaBroker
 
-from ..errors import ClosedError, MiniKafkaError, RecordTooLargeError
+from ..errors import ClosedError, InvalidArgumentError, MiniKafkaError, RecordTooLargeError
 from ..format import RECORD_PREFIX_SIZE, decode_headers
 from ..futures import RecordFuture, SendManyResult
 from ..send_front import HeadersArg, Route, SendFront, to_bytes
@@ -462,9 +462,13 @@ class KafkaProducer:
         if self._closed:
             raise ClosedError("producer is closed")
         p = self._front.prepare(route, value, key, partition, headers, timestamp_ms)
+        pairs = [(k, v) for k, v in decode_headers(p.headers, 0)] if p.headers else None
+        for name, _ in pairs or ():
+            if "\x00" in name:  # librdkafka takes names as C strings: it would cut the name there
+                raise InvalidArgumentError(f"headers: header name {name!r} holds a NUL character, "
+                                           "which a Kafka header name cannot hold")
         if key is None and partition is None:
             self._move_sticky(route, p.size)
-        pairs = [(k, v) for k, v in decode_headers(p.headers, 0)] if p.headers else None
         return self._writer.produce(topic, p.partition, p.key, p.value, pairs, p.timestamp)
 
     def send_many(self, topic: str, values: Iterable[Any], keys: Iterable[Any] | None = None, *,

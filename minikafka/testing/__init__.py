@@ -19,6 +19,7 @@ from typing import Any
 from ..broker import Broker
 from ..consumer import Consumer
 from ..errors import InvalidArgumentError
+from ..errors import TimeoutError as MiniKafkaTimeoutError
 from ..records import Record, TopicPartition
 
 #: Segment size for tests: each partition preallocates 64 KiB instead of
@@ -42,10 +43,18 @@ def read_topic(broker: Any, topic: str, partition: int | None = None, *, timeout
                key_deserializer: Callable[[bytes], Any] | None = None,
                value_deserializer: Callable[[bytes], Any] | None = None) -> list[Record]:
     """Every retained record of ``topic`` (or of one ``partition``), in
-    partition then offset order, as of the call: records appended while it
-    reads are left out. Uses a group-less consumer, so nothing is committed.
-    Raises ``TimeoutError`` if the records cannot be read within ``timeout`` s.
+    partition then offset order, as of the call: records appended to any of
+    its partitions while it reads are left out. Uses a group-less consumer,
+    so nothing is committed. Raises :class:`minikafka.TimeoutError` (also
+    the builtin ``TimeoutError``) when, ``timeout`` s after the call, records
+    before the end are still not readable; reading what is readable never
+    times out, so on a data directory ``timeout=0`` reads everything already
+    there (a Kafka cluster needs time to fetch: give it a timeout).
     """
+    if not isinstance(broker, Broker) and not callable(getattr(broker, "consumer_backend", None)):
+        # e.g. a path: say so, not "'str' object has no attribute 'topic'"
+        raise TypeError(f"read_topic needs a minikafka.Broker (or what minikafka.connect returns), "
+                        f"not {type(broker).__name__}")
     if partition is not None and (not isinstance(partition, int) or isinstance(partition, bool)):
         raise TypeError(f"partition must be an int or None, not {type(partition).__name__}")
     if not isinstance(timeout, (int, float)) or isinstance(timeout, bool):
@@ -58,15 +67,18 @@ def read_topic(broker: Any, topic: str, partition: int | None = None, *, timeout
     out: list[Record] = []
     with Consumer(broker, auto_offset_reset="earliest", enable_auto_commit=False,
                   key_deserializer=key_deserializer, value_deserializer=value_deserializer) as consumer:
-        for number in numbers:
-            tp = TopicPartition(topic, number)
+        tps = [TopicPartition(topic, number) for number in numbers]
+        ends = consumer.end_offsets(tps)  # all at once: "as of the call" for every partition
+        for tp in tps:
             consumer.assign([tp])
             consumer.seek_to_beginning(tp)
-            end = consumer.end_offsets([tp])[tp]
-            while consumer.position(tp) < end:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError(f"read_topic: {topic}/{number} not read to offset {end} "
-                                       f"within {timeout} s")
-                out += [r for r in consumer.poll(timeout=min(remaining, 0.1)) if r.offset < end]
+            while consumer.position(tp) < ends[tp]:
+                # Poll before checking the deadline and give up only on an empty
+                # poll, so timeout=0 still reads everything that is readable now.
+                remaining = max(0.0, deadline - time.monotonic())
+                got = consumer.poll(timeout=min(remaining, 0.1))
+                out += [r for r in got if r.offset < ends[tp]]
+                if not got and consumer.position(tp) < ends[tp] and time.monotonic() >= deadline:
+                    raise MiniKafkaTimeoutError(f"read_topic: {tp.topic}/{tp.partition} not read to "
+                                                f"offset {ends[tp]} within {timeout} s")
     return out

@@ -23,7 +23,10 @@ from ..errors import InvalidArgumentError
 
 __all__ = ["headers", "keys", "records", "timestamps", "values"]
 
-#: Timestamps from the epoch to about year 2100 (ms).
+#: Timestamps from 1 ms after the epoch to about year 2100 (ms). Not 0:
+#: confluent-kafka sends 0 as "now", so a record with timestamp 0 would come
+#: back with another timestamp on a Kafka cluster (docs/scaling.md).
+MIN_TIMESTAMP = 1
 MAX_TIMESTAMP = 4_102_444_800_000
 
 
@@ -66,17 +69,20 @@ def values(max_size: int = 1024, nullable: bool = True, *, min_size: int = 0
 
 def headers(max_headers: int = 4, max_value_size: int = 64
             ) -> st.SearchStrategy[list[tuple[str, bytes | None]]]:
-    """Header lists: (name, value) pairs, names may repeat, values may be None."""
+    """Header lists: (name, value) pairs, names may repeat, values may be None.
+    Names hold no NUL character, which a Kafka header name cannot hold."""
     _check_size("max_headers", max_headers)
     _check_size("max_value_size", max_value_size)
-    pair = st.tuples(st.text(max_size=16),
+    name = st.text(st.characters(exclude_characters="\x00", exclude_categories=["Cs"]), max_size=16)
+    pair = st.tuples(name,
                      st.one_of(st.none(), st.binary(max_size=max_value_size)))
     return st.lists(pair, max_size=max_headers)
 
 
 def timestamps() -> st.SearchStrategy[int]:
-    """Record timestamps (ms since the epoch)."""
-    return st.integers(min_value=0, max_value=MAX_TIMESTAMP)
+    """Record timestamps (ms since the epoch), from ``MIN_TIMESTAMP`` (1,
+    not 0, which Kafka clients read as "now") to ``MAX_TIMESTAMP``."""
+    return st.integers(min_value=MIN_TIMESTAMP, max_value=MAX_TIMESTAMP)
 
 
 @st.composite
