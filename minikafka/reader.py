@@ -149,6 +149,23 @@ def _time_in_segment(part: Partition, seg: Segment, timestamp: int) -> int | Non
     return None
 
 
+def _indexed_past(seg: Segment, index: OffsetIndex, pos: int, offset: int) -> bool:
+    """Does ``index`` point at a valid batch of the active segment ``seg``
+    past the zero or invalid length word at ``pos`` (the batch of
+    ``offset``)? Then that word is damage — a page lost in a power cut, a
+    stray write — not the end of the log or a torn tail: a writer publishes
+    its batches in order and indexes one only after publishing it, so the
+    batch at ``pos`` was published before the one indexed. The word is read
+    again last, since a writer may have published there meanwhile."""
+    for i in range(index.count - 1, -1, -1):
+        entry = index.entry(i)
+        if entry[1] <= pos:
+            return False
+        if points_at_batch(seg.mm, seg.capacity, seg.base, entry):
+            return read_batch(seg.mm, pos, seg.capacity, offset).status in (Status.EMPTY, Status.INVALID)
+    return False
+
+
 def _sealed_gap(seg: Segment, pos: int) -> bool:
     """A zero length word at ``pos`` of a sealed segment: damage, since a
     segment is sealed only after every batch in it and its end marker were
@@ -163,8 +180,8 @@ class PartitionReader:
     published batches, and maps segments itself so it never depends on a
     mapping another thread may close."""
 
-    __slots__ = ("_behind_check_at", "_data", "_data_p", "_remaining", "batch_offset", "behind", "offset",
-                 "part", "pos", "seg")
+    __slots__ = ("_behind_check_at", "_damage_check_at", "_data", "_data_p", "_index", "_remaining",
+                 "batch_offset", "behind", "offset", "part", "pos", "seg")
 
     def __init__(self, partition: Partition) -> None:
         self.part = partition
@@ -179,6 +196,30 @@ class PartitionReader:
         # the retained range and only a new seek can move on.
         self.behind = False
         self._behind_check_at = 0.0
+        self._damage_check_at = 0.0
+        self._index: OffsetIndex | None = None  # the active segment's, once a read stopped in it
+
+    def _hidden_damage(self, seg: Segment) -> bool:
+        """Is the word the read stopped at in the active segment damage that
+        only its index reveals (``_indexed_past``)? Looks at most every
+        BEHIND_CHECK_SECONDS, with the index mapped once per segment, since
+        a reader at the end of the log stops there on every wake-up. Damage
+        with no index entry after it cannot be told from a torn tail; the
+        writer's recovery cuts it (docs/format.md)."""
+        now = time.monotonic()
+        if seg.sealed or now < self._damage_check_at:
+            return False
+        self._damage_check_at = now + BEHIND_CHECK_SECONDS
+        index = self._index
+        if index is not None and index.base == seg.base:
+            index.refresh()
+        else:
+            if index is not None:
+                index.close()
+            index = self._index = OffsetIndex.open(self.part.dir, seg.base)
+            if index is None:
+                return False
+        return _indexed_past(seg, index, self.pos, self.batch_offset)
 
     def _deleted_ahead(self) -> bool:
         """The segment at ``batch_offset`` is missing while a later one
@@ -239,6 +280,9 @@ class PartitionReader:
         if self.seg is not None:
             self.seg.close()
             self.seg = None
+        if self._index is not None:
+            self._index.close()
+            self._index = None
         self._data, self._remaining = b"", 0
 
     def seek(self, offset: int) -> bool:
@@ -299,6 +343,13 @@ class PartitionReader:
                     damaged = seg.sealed or valid_batch_after(seg.mm, seg.capacity, pos)
                 else:
                     damaged = walker.status is Status.EMPTY and _sealed_gap(seg, pos)
+                if not damaged and not seg.sealed:
+                    index = OffsetIndex.open(self.part.dir, seg.base)
+                    if index is not None:
+                        try:
+                            damaged = _indexed_past(seg, index, pos, boff)
+                        finally:
+                            index.close()
                 seg.close()
                 if damaged:
                     raise CorruptLogError(
@@ -352,19 +403,20 @@ class PartitionReader:
                     break  # the writer is between marker and new file (or deleted: behind)
                 seg.close()
                 self.seg, self.pos = nxt, SEGMENT_HEADER_SIZE
-            elif status is Status.EMPTY and not _sealed_gap(seg, self.pos):
-                break  # nothing published here yet
             else:
-                if seg.sealed or (status is Status.INVALID
-                                  and valid_batch_after(seg.mm, seg.capacity, self.pos)):
-                    if out:
-                        break  # return the whole records first; raise on the next call
-                    raise CorruptLogError(
-                        f"{part.topic}/{part.number}: batch at offset {self.batch_offset} "
-                        f"(byte {self.pos} of {seg.path}) is damaged"
-                        + (" (zeroed)" if status is Status.EMPTY else "")
-                    )
-                break  # a torn tail in the active segment: the next writer cuts it
+                if status is Status.EMPTY:
+                    damaged = _sealed_gap(seg, self.pos)  # else nothing published here yet
+                else:  # in the active segment, a torn tail (the next writer cuts it) unless...
+                    damaged = seg.sealed or valid_batch_after(seg.mm, seg.capacity, self.pos)
+                if not damaged and not self._hidden_damage(seg):
+                    break
+                if out:
+                    break  # return the whole records first; raise on the next call
+                raise CorruptLogError(
+                    f"{part.topic}/{part.number}: batch at offset {self.batch_offset} "
+                    f"(byte {self.pos} of {seg.path}) is damaged"
+                    + (" (zeroed)" if status is Status.EMPTY else "")
+                )
         return out
 
     def close(self) -> None:

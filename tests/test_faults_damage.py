@@ -28,6 +28,7 @@ from faults_helpers import call_bounded
 import minikafka
 from minikafka import Broker, Consumer, Producer, TopicPartition
 from minikafka.check import check
+from minikafka.testing import read_topic
 
 TP = TopicPartition("t", 0)
 SEGMENT_HEADER = 64
@@ -324,6 +325,55 @@ def test_damaged_first_batch_of_the_active_segment_is_not_appended_past(
     assert error is not None, "the append went past the damage"
     assert log.active.name in str(error) and f"byte {SEGMENT_HEADER}" in str(error)
     assert log.active.read_bytes() == before
+
+
+@pytest.mark.parametrize("word", [0, 5, 0x00FFFF00], ids=["zeroed", "too-short", "too-long"])
+def test_a_damaged_length_word_inside_the_active_segment_stops_readers_with_an_error(
+        data_dir: Path, word: int) -> None:
+    """A damaged length word in the middle of the active segment, with
+    indexed valid batches after it, while a writer that recovered before
+    the damage keeps appending: readers took it for the end of the log (a
+    zero word) or a torn tail (a length leading nowhere) and stopped there
+    silently for ever, every record after it undelivered, and a seek past
+    it was "out of range" (reset to the end). Now a reader returns the
+    records before it and then raises CorruptLogError naming the file and
+    byte, and so does a seek behind it that no index entry leads past."""
+    count = 20
+    with Broker(data_dir, index_interval_bytes=1024) as b:  # an entry every ~4 batches
+        b.create_topic("t")
+        with Producer(b, linger_ms=0) as p:
+            for i in range(count):
+                p.send("t", value(i), key=b"k%d" % i, headers=[("h", b"%d" % i)],
+                       timestamp_ms=ts(i)).result(5)
+            (segment,) = sorted((data_dir / "topics" / "t" / "0").glob("*.log"))
+            pos, _ = batches(segment)[1]
+            poke(segment, pos, U32.pack(word))
+
+            def read_from(offset: int, reset: str) -> tuple[list[minikafka.Record], BaseException | None]:
+                got: list[minikafka.Record] = []
+                with Consumer(b, auto_offset_reset=reset) as c:
+                    c.assign([TP])
+                    c.seek(TP, offset)
+                    deadline = time.monotonic() + 1.5
+                    try:
+                        while time.monotonic() < deadline:
+                            got.extend(c.poll(timeout=0.05))
+                    except minikafka.CorruptLogError as e:
+                        return got, e
+                return got, None
+
+            for offset, keep in ((0, 1), (2, 0)):
+                ok, result = call_bounded(lambda o=offset: read_from(o, "latest"), timeout=20)
+                assert ok, "reading hung"
+                records, error = result
+                assert_correct(records, start=offset)
+                assert len(records) == keep, (offset, records)
+                assert isinstance(error, minikafka.CorruptLogError), f"from offset {offset}: no error"
+                assert segment.name in str(error) and f"byte {pos}" in str(error)
+            # The index leads past the damage to the true end, so iteration
+            # that stops at the end (stop_at_end, read_topic) meets it too.
+            with pytest.raises(minikafka.CorruptLogError, match=f"byte {pos}"):
+                read_topic(b, "t", timeout=5)
 
 
 def test_restored_segment_header_resumes_where_the_error_was(log: Log, data_dir: Path) -> None:
