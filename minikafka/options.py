@@ -144,8 +144,10 @@ class TopicSettings:
         default=16 * MiB, validator=integer("segment_bytes", MIN_SEGMENT_BYTES, MAX_SEGMENT_BYTES)
     )
     #: Roll the active segment once it is this old (ms), if it holds data (7 days).
+    #: At least 1, as Kafka's ``segment.ms``; each roll preallocates a whole
+    #: ``segment_bytes`` file, so a small value costs disk per batch.
     segment_ms: int | None = attrs.field(
-        default=7 * 24 * 3600 * 1000, validator=integer("segment_ms", optional=True)
+        default=7 * 24 * 3600 * 1000, validator=integer("segment_ms", 1, optional=True)
     )
     #: Delete closed segments whose newest record is older than this (ms); None keeps them.
     retention_ms: int | None = attrs.field(default=None, validator=integer("retention_ms", optional=True))

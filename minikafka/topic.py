@@ -142,6 +142,8 @@ def load_metadata(directory: str, name: str) -> tuple[TopicConfig, int, tuple[in
     if meta.get("hash", HASH_NAME) != HASH_NAME:
         raise CorruptLogError(f"{path}: unknown partition hash {meta['hash']!r}")
     fields = {f.name for f in TopicConfig.__attrs_attrs__}
+    if meta.get("segment_ms") == 0:  # accepted before the minimum of 1; it rolls just the same
+        meta["segment_ms"] = 1
     try:
         config = TopicConfig(**{k: v for k, v in meta.items() if k in fields})
     except (TypeError, ValueError) as e:  # InvalidArgumentError is a ValueError

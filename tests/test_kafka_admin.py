@@ -129,6 +129,8 @@ def test_bad_arguments(kbroker: KafkaBroker) -> None:
         kbroker.create_topic(_name(), partitions=0)
     with pytest.raises(minikafka.InvalidArgumentError, match="retention_ms"):
         kbroker.create_topic(_name(), retention_ms=-1)
+    with pytest.raises(minikafka.InvalidArgumentError, match="segment_ms must be >= 1"):
+        kbroker.create_topic(_name(), segment_ms=0)  # as a directory (and Kafka's segment.ms)
 
 
 def test_partition_for_is_xxh3_like_a_directory(kbroker: KafkaBroker, tmp_path) -> None:

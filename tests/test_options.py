@@ -6,11 +6,14 @@ naming the option; every keyword keeps its default.
 
 from __future__ import annotations
 
+import json
+
 import attrs
 import pytest
 
 import minikafka
 from minikafka import BrokerOptions, Consumer, ConsumerConfig, ProducerConfig, TopicConfig, TopicSettings
+from minikafka.testing import read_topic
 
 
 @pytest.mark.parametrize(
@@ -122,3 +125,26 @@ def test_consumer_takes_a_config_object(broker):
 def test_consumer_config_must_be_a_consumer_config(broker):
     with pytest.raises(TypeError, match="ConsumerConfig"):
         Consumer(broker, config={"group_id": "g"})
+
+
+def test_segment_ms_zero_is_refused_and_a_saved_zero_still_opens(tmp_path):
+    """segment_ms=0 was accepted and rolled the segment on every append: one
+    preallocated segment_bytes file per batch, a disk filled by a trickle.
+    Kafka's segment.ms minimum is 1; so is minikafka's now. A topic.json
+    saved with 0 before still opens (as 1, the same rolls), its records
+    intact."""
+    with pytest.raises(minikafka.InvalidArgumentError, match="segment_ms must be >= 1"):
+        minikafka.Broker(tmp_path / "a", segment_ms=0)
+    with minikafka.Broker(tmp_path / "b") as b:
+        with pytest.raises(minikafka.InvalidArgumentError, match="segment_ms must be >= 1"):
+            b.create_topic("t", segment_ms=0)
+        b.create_topic("t", segment_ms=1)
+        with minikafka.Producer(b) as p:
+            p.send("t", b"kept").result(5)
+    meta_path = tmp_path / "b" / "topics" / "t" / "topic.json"
+    meta = json.loads(meta_path.read_text())
+    meta["segment_ms"] = 0
+    meta_path.write_text(json.dumps(meta))
+    with minikafka.Broker(tmp_path / "b") as b:
+        assert b.topic("t").config.segment_ms == 1
+        assert [r.value for r in read_topic(b, "t")] == [b"kept"]

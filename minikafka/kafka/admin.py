@@ -205,8 +205,9 @@ class KafkaBroker:
                 continue
             if not isinstance(value, int) or isinstance(value, bool):
                 raise TypeError(f"{arg} must be an int or None, not {type(value).__name__}")
-            if value < 0:
-                raise InvalidArgumentError(f"{arg} must be >= 0, got {value}")
+            least = 1 if arg == "segment_ms" else 0  # Kafka's minima
+            if value < least:
+                raise InvalidArgumentError(f"{arg} must be >= {least}, got {value}")
             topic_config[TOPIC_CONFIGS[arg]] = str(value)
         if config is not None:
             if not isinstance(config, dict):
