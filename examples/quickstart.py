@@ -7,11 +7,9 @@ Without DATA_DIR the log lives in a temporary directory removed at the end.
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import sys
-import tempfile
+
+from runner import run_in_data_dir
 
 import minikafka
 
@@ -58,20 +56,4 @@ def main(path: str) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("data_dir", nargs="?",
-                        help="data directory, created if needed (default: a temporary one)")
-    args = parser.parse_args()
-    if args.data_dir is not None and os.path.exists(args.data_dir) and not os.path.isdir(args.data_dir):
-        parser.error(f"{args.data_dir!r} is not a directory")
-    try:
-        if args.data_dir is not None:
-            main(args.data_dir)
-        else:
-            with tempfile.TemporaryDirectory(prefix="minikafka-quickstart-") as tmp:
-                main(tmp)
-    except minikafka.MiniKafkaError as e:  # e.g. a directory that is not minikafka's: say so
-        parser.exit(1, f"{parser.prog}: error: {e}\n")
-    except KeyboardInterrupt:  # Ctrl-C: the with blocks closed everything
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+    run_in_data_dir(main, __doc__, prefix="minikafka-quickstart-")

@@ -12,7 +12,6 @@ opened ends the run with its error on one line (exit status 1).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import importlib.util
 import json
@@ -20,11 +19,12 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+
+from runner import parser_for, reported_errors
 
 import minikafka
 
@@ -104,14 +104,9 @@ def main(urls: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser = parser_for(__doc__)
     parser.add_argument("urls", nargs="*", metavar="URL",
                         help="a data directory (path or file://...) or kafka://host:port")
     args = parser.parse_args()
-    try:
+    with reported_errors(parser):  # a bad or unreachable URL: one line, no traceback
         main(args.urls)
-    except minikafka.MiniKafkaError as e:  # a bad or unreachable URL: say so, without a traceback
-        parser.exit(1, f"{parser.prog}: error: {e}\n")
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
