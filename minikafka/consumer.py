@@ -32,7 +32,8 @@ import attrs
 from .closeable import Closeable
 from .consumer_backend import ConsumerBackend
 from .errors import ClosedError, CommitFailedError, InvalidArgumentError, TimeoutError
-from .options import ConsumerConfig, make
+from .format import INT64_MAX
+from .options import ConsumerConfig, make, wait_limit
 from .records import Record, TopicPartition
 
 if TYPE_CHECKING:
@@ -361,11 +362,7 @@ class Consumer(Closeable):
             raise TypeError(f"max_records must be an int, not {type(max_records).__name__}")
         elif max_records <= 0:
             raise InvalidArgumentError(f"max_records must be > 0, got {max_records}")
-        if timeout is not None:
-            if not isinstance(timeout, (int, float)) or isinstance(timeout, bool):
-                raise TypeError(f"timeout must be a number or None, not {type(timeout).__name__}")
-            if not timeout >= 0:  # also NaN, which would wait forever
-                raise InvalidArgumentError(f"timeout must be a number >= 0 or None, got {timeout!r}")
+        timeout = wait_limit(timeout)
         self._settle()
         if self._auto_commit and time.monotonic() - self._last_commit >= self.config.auto_commit_interval:
             started = time.monotonic()
@@ -508,8 +505,9 @@ class Consumer(Closeable):
         for tp, ts in timestamps.items():
             if not isinstance(ts, int) or isinstance(ts, bool):
                 raise TypeError(f"timestamp for {tp} must be an int (ms), not {type(ts).__name__}")
-            if ts < 0:  # Kafka would read -1 / -2 as "latest" / "earliest"
-                raise InvalidArgumentError(f"timestamp for {tp} must be >= 0 (ms since the epoch), got {ts}")
+            if not 0 <= ts <= INT64_MAX:  # Kafka would read -1 / -2 as "latest" / "earliest"
+                raise InvalidArgumentError(f"timestamp for {tp} must be from 0 to 2**63 - 1 "
+                                           f"(ms since the epoch), got {ts}")
         return self._backend.offsets_for_times({as_tp(tp): ts for tp, ts in timestamps.items()})
 
     def pause(self, *tps: TopicPartition) -> None:

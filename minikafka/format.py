@@ -88,6 +88,7 @@ TOPIC_META_VERSION = 1  # topics/<name>/topic.json "format"
 DATA_DIR_VERSION = 1  # <data>/minikafka.json "format"
 OFFSETS_RECORD_VERSION = 2  # one record of groups/<id>/offsets (its file header: offsets.FILE_VERSION)
 INT64_MIN = -(1 << 63)
+INT64_MAX = (1 << 63) - 1
 
 SEGMENT_MAGIC = b"MKSG"
 SEGMENT_HEADER = struct.Struct("<4sHHqQqqq16x")

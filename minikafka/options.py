@@ -11,6 +11,7 @@ inherit them.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -45,6 +46,21 @@ def integer(name: str, minimum: int = 0, maximum: int | None = None, optional: b
             raise InvalidArgumentError(f"{name} must be >= {minimum}, got {value}")
 
     return check
+
+
+def wait_limit(timeout: Any) -> float | None:
+    """A call's ``timeout`` argument, checked: the seconds it may wait, or
+    None for no limit (None, or more than a lock's wait can take:
+    ``threading.TIMEOUT_MAX``, ~49 days, OverflowError beyond). TypeError /
+    InvalidArgumentError naming ``timeout`` for anything but a number >= 0
+    or None — NaN too, which would wait for ever."""
+    if timeout is None:
+        return None
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool):
+        raise TypeError(f"timeout must be a number or None, not {_type_name(timeout)}")
+    if not timeout >= 0:
+        raise InvalidArgumentError(f"timeout must be a number >= 0 or None, got {timeout!r}")
+    return None if timeout >= threading.TIMEOUT_MAX else timeout
 
 
 def number(name: str, positive: bool = False, optional: bool = False) -> Validator:

@@ -30,7 +30,7 @@ from .futures import (
     new_future,
     run_callbacks,
 )
-from .options import MiB, ProducerConfig
+from .options import MiB, ProducerConfig, wait_limit
 from .send_front import (
     HeadersArg,
     Prepared,
@@ -213,5 +213,6 @@ class Producer:
         ``request_timeout``), then raises :class:`~minikafka.TimeoutError`
         as ``flush`` does; the producer is closed either way.
         """
+        timeout = wait_limit(timeout)  # checked before anything closes: a bad one loses nothing
         self._closed = True
         self._backend.close(timeout)

@@ -5,14 +5,13 @@ the small helpers backends use on their hot paths (``to_bytes``,
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
 from .errors import InvalidArgumentError, InvalidPartitionError, RecordTooLargeError
 from .format import RECORD_PREFIX_SIZE, encode_headers
-from .options import ProducerConfig
+from .options import ProducerConfig, wait_limit
 from .partitioners import murmur2
 
 HeadersArg = Mapping[str, bytes] | Iterable[tuple[str, bytes]]
@@ -53,17 +52,9 @@ def now_ms() -> int:
 
 def deadline_of(timeout: Any) -> float | None:
     """The ``time.monotonic()`` instant a call given ``timeout`` seconds
-    (None: no limit) must return by; TypeError/InvalidArgumentError naming
-    ``timeout`` for anything but a number >= 0 or None."""
-    if timeout is None:
-        return None
-    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool):
-        raise TypeError(f"timeout must be a number or None, not {type(timeout).__name__}")
-    if not timeout >= 0:  # also NaN, which would wait forever
-        raise InvalidArgumentError(f"timeout must be a number >= 0 or None, got {timeout!r}")
-    if timeout >= threading.TIMEOUT_MAX:  # no limit (too large for a lock's wait: OverflowError)
-        return None
-    return time.monotonic() + timeout
+    must return by; None for no limit (``wait_limit``, which checks it)."""
+    limit = wait_limit(timeout)
+    return None if limit is None else time.monotonic() + limit
 
 
 class Route:

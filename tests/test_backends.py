@@ -350,5 +350,58 @@ def test_offsets_for_times_refuses_negative_timestamps(backend: Any) -> None:
     """Kafka reads -1 and -2 as "latest" and "earliest": a negative time is
     refused on both backends instead of meaning something else on one."""
     topic = new_topic(backend)
-    with assigned(backend, topic) as c, pytest.raises(minikafka.InvalidArgumentError, match=">= 0"):
+    with assigned(backend, topic) as c, \
+            pytest.raises(minikafka.InvalidArgumentError, match="from 0 to 2\\*\\*63 - 1"):
         c.offsets_for_times({TopicPartition(topic, 0): -1})
+
+
+@pytest.mark.parametrize("bad", [float("nan"), -1.0], ids=["nan", "negative"])
+def test_a_bad_wait_is_refused_before_anything_is_lost_and_a_huge_one_is_no_limit(
+        backend: Any, bad: float) -> None:
+    """kafka:// took flush(-1) and close(-1) as "no wait", a future's
+    result(nan) as "wait for ever" (min(0.05, nan) is 0.05), and gave a raw
+    ValueError for flush(nan) — raised by close() after it had closed, so
+    the queued records were purged; flush(1e300) raised OverflowError. Both
+    backends now refuse a bad timeout first, naming it, losing nothing, and
+    take one beyond a lock's reach as no limit."""
+    topic = new_topic(backend)
+    p = Producer(backend, linger_ms=2000)  # the record stays queued meanwhile
+    try:
+        pending = p.send(topic, b"queued")
+        for call in (p.flush, p.close, pending.result):
+            with pytest.raises(minikafka.InvalidArgumentError, match="timeout must be a number >= 0"):
+                call(bad)
+        with pytest.raises(TypeError, match="timeout must be a number"):
+            p.flush("1")  # type: ignore[arg-type]
+        assert not pending.done()
+        p.send(topic, b"after")
+        p.flush(1e300)
+        assert pending.result(1e300).offset == 0
+        p.send(topic, b"last")
+    finally:
+        p.close(1e300)
+    with assigned(backend, topic) as c:
+        assert [r.value for r in read_all(c, 3)] == [b"queued", b"after", b"last"]
+        with pytest.raises(minikafka.InvalidArgumentError, match="timeout must be a number >= 0"):
+            c.poll(float("nan"))
+
+
+def test_lookups_of_a_missing_topic_or_partition_raise_what_a_directory_raises(backend: Any) -> None:
+    """kafka:// raised InvalidPartitionError ("Unknown partition") for a
+    topic that does not exist, where a directory raises TopicNotFoundError,
+    and KafkaBackendError ("int too big to convert") for a time past int64."""
+    topic = new_topic(backend, partitions=2)
+    absent = f"absent-{uuid.uuid4().hex[:8]}"
+    with Consumer(backend) as c:
+        for lookup in (c.end_offsets, c.beginning_offsets, c.assign):
+            with pytest.raises(minikafka.TopicNotFoundError, match=absent):
+                lookup([TopicPartition(absent, 0)])
+            with pytest.raises(minikafka.InvalidPartitionError, match=f"{topic}/5: .*partitions 0..1"):
+                lookup([TopicPartition(topic, 5)])
+        with pytest.raises(minikafka.TopicNotFoundError, match=absent):
+            c.offsets_for_times({TopicPartition(absent, 0): 0})
+        with pytest.raises(minikafka.InvalidPartitionError, match=f"{topic}/5"):
+            c.offsets_for_times({TopicPartition(topic, 5): 0})
+        with pytest.raises(minikafka.InvalidArgumentError, match="2\\*\\*63 - 1"):
+            c.offsets_for_times({TopicPartition(topic, 0): 2**63})
+        assert set(c.offsets_for_times({TopicPartition(topic, 0): 2**63 - 1})) == {TopicPartition(topic, 0)}

@@ -33,7 +33,13 @@ from itertools import compress, islice, repeat
 from operator import itemgetter, lt, ne
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..errors import ClosedError, CommitFailedError, InvalidArgumentError, NoOffsetError
+from ..errors import (
+    ClosedError,
+    CommitFailedError,
+    InvalidArgumentError,
+    InvalidPartitionError,
+    NoOffsetError,
+)
 from ..records import Record, TopicPartition
 from .bounded import BoundedCaller
 from .errors import TimeoutError, make_client, translate
@@ -168,7 +174,8 @@ class KafkaConsumerBackend:
             wanted = list(dict.fromkeys(partitions))
             self._had_topics(tp.topic for tp in wanted)
             self._forget(set(self._positions) - set(wanted))
-            starts = self._start_offsets([tp for tp in wanted if tp not in self._positions])
+            with self._named_partitions(wanted):
+                starts = self._start_offsets([tp for tp in wanted if tp not in self._positions])
             self._positions.update(starts)
             try:
                 self._consumer.assign([KTP(tp.topic, tp.partition, self._positions[tp]) for tp in wanted])
@@ -631,10 +638,28 @@ class KafkaConsumerBackend:
     # -- lookups ---------------------------------------------------------------------------
 
     def beginning_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
-        return self._broker.probe().beginning_offsets(tps, self._timeout)
+        with self._named_partitions(tps):
+            return self._broker.probe().beginning_offsets(tps, self._timeout)
 
     def end_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
-        return self._broker.probe().end_offsets(tps, self._timeout)
+        with self._named_partitions(tps):
+            return self._broker.probe().end_offsets(tps, self._timeout)
+
+    @contextmanager
+    def _named_partitions(self, tps: Iterable[TopicPartition]) -> Iterator[None]:
+        """librdkafka says "Unknown partition" for a topic that does not
+        exist too: a directory raises TopicNotFoundError then, so look the
+        topics up (only after such a failure) to raise what it would."""
+        try:
+            yield
+        except InvalidPartitionError as e:
+            for tp in tps:
+                topic = self._broker.topic(tp.topic)  # TopicNotFoundError if absent
+                if not 0 <= tp.partition < topic.partitions:
+                    raise InvalidPartitionError(
+                        f"{tp.topic}/{tp.partition}: topic {tp.topic!r} has partitions "
+                        f"0..{topic.partitions - 1}") from None
+            raise e from None
 
     def within(self, timeout: float | None) -> AbstractContextManager[None]:
         """With ``timeout`` None (``close``: the final commit, then leaving),
@@ -677,11 +702,12 @@ class KafkaConsumerBackend:
         self._check_open()
         if not times:
             return {}
-        try:
-            got = self._consumer.offsets_for_times(
-                [KTP(tp.topic, tp.partition, ts) for tp, ts in times.items()], timeout=self._timeout)
-        except Exception as e:
-            raise translate(e, "looking up offsets by time") from None
+        with self._named_partitions(times):
+            try:
+                got = self._consumer.offsets_for_times(
+                    [KTP(tp.topic, tp.partition, ts) for tp, ts in times.items()], timeout=self._timeout)
+            except Exception as e:
+                raise translate(e, "looking up offsets by time") from None
         return {TopicPartition(k.topic, k.partition): (k.offset if k.offset >= 0 else None) for k in got}
 
     def close(self) -> None:

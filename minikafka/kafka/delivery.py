@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ClosedError
 from ..futures import PendingBatch, RecordFuture
+from ..options import wait_limit
 from ..records import RecordMetadata
 from .errors import TimeoutError, translate
 
@@ -57,6 +58,7 @@ class Delivery(PendingBatch, RecordFuture):
 
     def complete(self, timeout: float | None) -> None:
         """Until the delivery report arrived; ``TimeoutError`` after ``timeout``."""
+        timeout = wait_limit(timeout)  # NaN would wait for ever, 1e300 overflow
         if not self.writer.wait_for(self, timeout):
             if self.writer._poll is None:
                 raise ClosedError(f"record for {self.topic}/{self.partition}: the producer closed "

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 from ..errors import ClosedError, InvalidArgumentError, MiniKafkaError, RecordTooLargeError
 from ..format import RECORD_PREFIX_SIZE, decode_headers
 from ..futures import RecordFuture, SendManyResult
+from ..options import wait_limit
 from ..send_front import HeadersArg, Route, SendFront, to_bytes
 from .delivery import Delivery, HeldCountLock, delivery_class
 from .errors import TimeoutError, make_client, translate
@@ -285,6 +286,7 @@ class KafkaRecordWriter:
         self._flush(timeout)
 
     def _flush(self, timeout: float | None) -> None:
+        timeout = wait_limit(timeout)  # -1 would be librdkafka's "for ever", NaN a ValueError
         since = time.monotonic()
         if not self.serving.acquire(timeout=-1 if timeout is None else timeout):
             raise TimeoutError(f"flush: delivery reports not served within {timeout:g} s "
