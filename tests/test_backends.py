@@ -405,3 +405,54 @@ def test_lookups_of_a_missing_topic_or_partition_raise_what_a_directory_raises(b
         with pytest.raises(minikafka.InvalidArgumentError, match="2\\*\\*63 - 1"):
             c.offsets_for_times({TopicPartition(topic, 0): 2**63})
         assert set(c.offsets_for_times({TopicPartition(topic, 0): 2**63 - 1})) == {TopicPartition(topic, 0)}
+
+
+def test_alter_group_offsets_and_delete_group_on_both_backends(backend: Any) -> None:
+    """kafka:// had neither (AttributeError): a group's offsets could be
+    reset, and a group deleted, only on a directory. Both now check the
+    arguments, refuse while a consumer of the group runs and an unknown
+    group as a directory does (Tansu would delete a running or unknown
+    group without a word), and keep the group's other offsets."""
+    topic = new_topic(backend, partitions=2)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    tp0, tp1 = TopicPartition(topic, 0), TopicPartition(topic, 1)
+    with Producer(backend) as p:
+        for i in range(3):
+            p.send(topic, b"%d" % i, partition=0)
+    with Consumer(backend, group_id=group, enable_auto_commit=False) as c:
+        c.assign([tp0, tp1])
+        c.commit({tp0: 3, tp1: 0})
+    backend.alter_group_offsets(group, {tp0: 1}, validate_only=True)
+    assert backend.committed_offsets(group) == {tp0: 3, tp1: 0}
+    backend.alter_group_offsets(group, {tp0: 1})
+    assert backend.committed_offsets(group) == {tp0: 1, tp1: 0}
+    with pytest.raises(minikafka.InvalidPartitionError, match="partitions 0..1"):
+        backend.alter_group_offsets(group, {TopicPartition(topic, 5): 0})
+    with pytest.raises(minikafka.InvalidArgumentError, match="offsets: offset of .* got -1"):
+        backend.alter_group_offsets(group, {tp0: -1})
+    with pytest.raises(minikafka.TopicNotFoundError):
+        backend.alter_group_offsets(group, {TopicPartition(f"absent-{uuid.uuid4().hex[:8]}", 0): 0})
+    with pytest.raises(minikafka.InvalidArgumentError, match="does not exist"):
+        backend.delete_group(f"absent-{uuid.uuid4().hex[:8]}")
+    assert backend.committed_offsets(group) == {tp0: 1, tp1: 0}
+
+    with Consumer(backend, topic, group_id=group, auto_offset_reset="earliest", **GROUP) as running:
+        deadline = time.monotonic() + 20
+        while not running.assignment() and time.monotonic() < deadline:
+            running.poll(timeout=0.2)
+        assert running.assignment() == {tp0, tp1}
+        with pytest.raises(minikafka.GroupNotEmptyError):
+            backend.alter_group_offsets(group, {tp0: 0})
+        with pytest.raises(minikafka.GroupNotEmptyError):
+            backend.delete_group(group)
+    deadline = time.monotonic() + 20  # Kafka: the member's leave reaches the coordinator
+    while True:
+        try:
+            backend.delete_group(group)
+            break
+        except minikafka.GroupNotEmptyError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    assert group not in backend.list_groups()
+    assert backend.committed_offsets(group) == {}

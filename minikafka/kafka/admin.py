@@ -9,11 +9,20 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
-from ..errors import ClosedError, InvalidArgumentError, MiniKafkaError, TopicExistsError, TopicNotFoundError
+from ..consumer import as_tp, check_offset
+from ..errors import (
+    ClosedError,
+    GroupNotEmptyError,
+    InvalidArgumentError,
+    InvalidPartitionError,
+    MiniKafkaError,
+    TopicExistsError,
+    TopicNotFoundError,
+)
 from ..group_state import GroupDescription, MemberDescription
 from ..partitioners import partition_for
 from ..records import TopicPartition
@@ -357,6 +366,60 @@ class KafkaBroker:
         desc = self._wait(futures[group_id], f"describing group {group_id!r}")
         state = getattr(desc.state, "name", str(desc.state))
         return str(state).lower().replace("_", "")
+
+    def _refuse_if_running(self, group_id: str, why: str) -> None:
+        """InvalidArgumentError if the cluster has no such group,
+        GroupNotEmptyError if consumers of it run (its coordinator's state is
+        not empty): checked first, as on a directory, since Tansu 0.6
+        deletes a running or unknown group without an error."""
+        if group_id not in self.list_groups():
+            raise InvalidArgumentError(f"group {group_id!r} does not exist on {self.url}")
+        state = self.group_state(group_id)
+        if state not in ("empty", "dead"):
+            raise GroupNotEmptyError(f"group {group_id!r} is {state} on {self.url}: {why}")
+
+    def alter_group_offsets(self, group_id: str, offsets: Mapping[TopicPartition, int], *,
+                            validate_only: bool = False) -> None:
+        """Set committed offsets of a group whose consumers are all stopped
+        (AdminClient.alter_consumer_group_offsets); other partitions'
+        offsets are kept. ``GroupNotEmptyError`` if a consumer of it runs.
+        ``validate_only``: every check, nothing sent (a dry run)."""
+        from confluent_kafka import ConsumerGroupTopicPartitions
+        from confluent_kafka import TopicPartition as KTP
+
+        self._check_open()
+        if not isinstance(group_id, str):
+            raise TypeError(f"group_id must be a str, not {type(group_id).__name__}")
+        if not isinstance(offsets, Mapping):
+            raise TypeError(f"offsets must be a mapping of TopicPartition to int, "
+                            f"not {type(offsets).__name__}")
+        checked = {as_tp(tp): check_offset(offset, f"offsets: offset of {tp}")
+                   for tp, offset in offsets.items()}
+        counts: dict[str, int] = {}
+        for tp in checked:
+            if tp.topic not in counts:
+                counts[tp.topic] = self.topic(tp.topic).partitions  # TopicNotFoundError
+            if not 0 <= tp.partition < counts[tp.topic]:
+                raise InvalidPartitionError(
+                    f"offsets: {tp.topic} has partitions 0..{counts[tp.topic] - 1}, not {tp.partition}")
+        self._refuse_if_running(group_id, "offsets can only be changed while no consumer of the group runs")
+        if validate_only or not checked:
+            return
+        request = ConsumerGroupTopicPartitions(
+            group_id, [KTP(tp.topic, tp.partition, offset) for tp, offset in checked.items()])
+        futures = self._admin.alter_consumer_group_offsets([request], request_timeout=self.request_timeout)
+        self._wait(futures[group_id], f"altering the offsets of group {group_id!r}")
+
+    def delete_group(self, group_id: str) -> None:
+        """Delete a group whose consumers are all stopped, with its committed
+        offsets (AdminClient.delete_consumer_groups). ``GroupNotEmptyError``
+        if a consumer of it runs, InvalidArgumentError if there is no such group."""
+        self._check_open()
+        if not isinstance(group_id, str):
+            raise TypeError(f"group_id must be a str, not {type(group_id).__name__}")
+        self._refuse_if_running(group_id, "stop its consumers before deleting it")
+        futures = self._admin.delete_consumer_groups([group_id], request_timeout=self.request_timeout)
+        self._wait(futures[group_id], f"deleting group {group_id!r}")
 
     def lag(self, group_id: str) -> dict[TopicPartition, int]:
         """Per committed partition: end offset - committed offset."""

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ..errors import (
+    GroupNotEmptyError,
     InvalidArgumentError,
     InvalidPartitionError,
     InvalidTopicError,
@@ -55,6 +56,8 @@ def _by_name() -> dict[int, type[MiniKafkaError]]:
         "_PURGE_QUEUE": TimeoutError,
         "_PURGE_INFLIGHT": TimeoutError,
         "_INVALID_ARG": InvalidArgumentError,  # an unknown or bad client configuration property
+        "NON_EMPTY_GROUP": GroupNotEmptyError,  # delete_group of a group with members (Apache Kafka)
+        "GROUP_ID_NOT_FOUND": InvalidArgumentError,
     }
     return {getattr(E, name): cls for name, cls in table.items() if hasattr(E, name)}
 
