@@ -405,6 +405,16 @@ def test_lookups_of_a_missing_topic_or_partition_raise_what_a_directory_raises(b
         with pytest.raises(minikafka.InvalidArgumentError, match="2\\*\\*63 - 1"):
             c.offsets_for_times({TopicPartition(topic, 0): 2**63})
         assert set(c.offsets_for_times({TopicPartition(topic, 0): 2**63 - 1})) == {TopicPartition(topic, 0)}
+    # Commits of partitions never assigned: Tansu stored an offset for t/5.
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    with Consumer(backend, group_id=group, enable_auto_commit=False) as c:
+        c.assign([TopicPartition(topic, 0)])
+        with pytest.raises(minikafka.InvalidPartitionError, match=f"{topic}/5: .*partitions 0..1"):
+            c.commit({TopicPartition(topic, 5): 1})
+        with pytest.raises(minikafka.TopicNotFoundError, match=absent):
+            c.commit({TopicPartition(absent, 0): 1})
+        c.commit({TopicPartition(topic, 1): 0, TopicPartition(topic, 0): 0})
+    assert backend.committed_offsets(group) == {TopicPartition(topic, 0): 0, TopicPartition(topic, 1): 0}
 
 
 def test_alter_group_offsets_and_delete_group_on_both_backends(backend: Any) -> None:
@@ -426,9 +436,9 @@ def test_alter_group_offsets_and_delete_group_on_both_backends(backend: Any) -> 
     assert backend.committed_offsets(group) == {tp0: 3, tp1: 0}
     backend.alter_group_offsets(group, {tp0: 1})
     assert backend.committed_offsets(group) == {tp0: 1, tp1: 0}
-    with pytest.raises(minikafka.InvalidPartitionError, match="partitions 0..1"):
+    with pytest.raises(minikafka.InvalidPartitionError, match=r"partitions 0\.\.1"):
         backend.alter_group_offsets(group, {TopicPartition(topic, 5): 0})
-    with pytest.raises(minikafka.InvalidArgumentError, match="offsets: offset of .* got -1"):
+    with pytest.raises(minikafka.InvalidArgumentError, match=r"offsets: offset of .* got -1"):
         backend.alter_group_offsets(group, {tp0: -1})
     with pytest.raises(minikafka.TopicNotFoundError):
         backend.alter_group_offsets(group, {TopicPartition(f"absent-{uuid.uuid4().hex[:8]}", 0): 0})

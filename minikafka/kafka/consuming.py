@@ -594,6 +594,9 @@ class KafkaConsumerBackend:
                         f"its offsets were not committed")
             if not offsets:
                 return
+            # Tansu 0.6 stores offsets of partitions that do not exist: check
+            # those this consumer was never given, as a directory does.
+            self._check_partitions([tp for tp in offsets if tp not in self._positions])
             kafka_offsets = [KTP(tp.topic, tp.partition, o) for tp, o in offsets.items()]
             try:
                 self._bounded(lambda: self._consumer.commit(offsets=kafka_offsets, asynchronous=False),
@@ -653,13 +656,19 @@ class KafkaConsumerBackend:
         try:
             yield
         except InvalidPartitionError as e:
-            for tp in tps:
-                topic = self._broker.topic(tp.topic)  # TopicNotFoundError if absent
-                if not 0 <= tp.partition < topic.partitions:
-                    raise InvalidPartitionError(
-                        f"{tp.topic}/{tp.partition}: topic {tp.topic!r} has partitions "
-                        f"0..{topic.partitions - 1}") from None
+            self._check_partitions(tps)
             raise e from None
+
+    def _check_partitions(self, tps: Iterable[TopicPartition]) -> None:
+        """TopicNotFoundError / InvalidPartitionError, as a directory's, for
+        the first of ``tps`` the cluster's metadata does not have."""
+        counts: dict[str, int] = {}
+        for tp in tps:
+            if tp.topic not in counts:
+                counts[tp.topic] = self._broker.topic(tp.topic).partitions  # TopicNotFoundError
+            if not 0 <= tp.partition < counts[tp.topic]:
+                raise InvalidPartitionError(f"{tp.topic}/{tp.partition}: topic {tp.topic!r} has "
+                                            f"partitions 0..{counts[tp.topic] - 1}")
 
     def within(self, timeout: float | None) -> AbstractContextManager[None]:
         """With ``timeout`` None (``close``: the final commit, then leaving),
