@@ -466,3 +466,33 @@ def test_alter_group_offsets_and_delete_group_on_both_backends(backend: Any) -> 
             time.sleep(0.2)
     assert group not in backend.list_groups()
     assert backend.committed_offsets(group) == {}
+
+
+def test_a_subscription_without_a_group_has_every_partition_at_once(backend: Any) -> None:
+    """On kafka:// a group-less subscription joined a throwaway group: no
+    partition until its join round ended (5 s on Tansu), so reading a topic
+    to its end (``stop_at_end``) took 5 s where a directory takes
+    milliseconds. Now both assign every partition of the subscribed topics
+    at once, and pick up a topic created later."""
+    topic = new_topic(backend, partitions=2)
+    with Producer(backend) as p:
+        for i in range(3):
+            p.send(topic, b"%d" % i, partition=i % 2)
+    later = f"t-{uuid.uuid4().hex[:12]}"
+    started = time.monotonic()
+    with Consumer(backend, topic, later, auto_offset_reset="earliest") as c:
+        assert c.assignment() == {TopicPartition(topic, 0), TopicPartition(topic, 1)}
+        assert c.position(TopicPartition(topic, 1)) == 0
+        assert sorted(r.value for r in read_all(c, 3)) == [b"0", b"1", b"2"]
+        assert time.monotonic() - started < 2.5, "the records took a group join"
+        backend.create_topic(later, partitions=1)
+        with Producer(backend) as p:
+            p.send(later, b"new")
+        assert [r.value for r in read_all(c, 1)] == [b"new"]
+        assert TopicPartition(later, 0) in c.assignment()
+        c.unsubscribe()
+        assert c.assignment() == set()
+    started = time.monotonic()
+    with Consumer(backend, topic, auto_offset_reset="earliest", stop_at_end=True) as c:
+        assert len(list(c)) == 3
+    assert time.monotonic() - started < 2.5

@@ -179,9 +179,16 @@ class KafkaBroker:
 
     # -- topics ---------------------------------------------------------------
 
-    def _metadata(self) -> dict[str, Any]:
+    def metadata(self, timeout: float | None = None) -> dict[str, Any]:
+        """The cluster's topics (confluent-kafka ``TopicMetadata`` by name),
+        waiting at most ``timeout`` (None: ``request_timeout``); internal."""
+        self._check_open()
+        return self._metadata(timeout)
+
+    def _metadata(self, timeout: float | None = None) -> dict[str, Any]:
         try:
-            return dict(self._admin.list_topics(timeout=self.request_timeout).topics)
+            return dict(self._admin.list_topics(
+                timeout=self.request_timeout if timeout is None else timeout).topics)
         except Exception as e:
             raise self._failure(e, f"listing the topics of {self.url}") from None
         finally:

@@ -38,6 +38,7 @@ from ..errors import (
     CommitFailedError,
     InvalidArgumentError,
     InvalidPartitionError,
+    MiniKafkaError,
     NoOffsetError,
 )
 from ..records import Record, TopicPartition
@@ -56,6 +57,9 @@ SLICE = 0.1
 #: 2.2 against 0.95 µs; 32: 0.56 against 0.53 µs). A consumer that keeps up
 #: with a slow producer gets one message a fetch: ~2.5 µs instead of ~7.
 VECTOR_MIN = 32
+#: Seconds between looks at the cluster's metadata by a subscription
+#: without a group, for topics created and partitions added since.
+FOLLOW_INTERVAL = 1.0
 
 
 make = tuple.__new__  # make(Record, fields): a Record without Record.__new__'s Python frame
@@ -137,7 +141,9 @@ class KafkaConsumerBackend:
         self._positions: dict[TopicPartition, int] = {}
         self._seeks: dict[TopicPartition, int] = {}  # wished, not yet applied to librdkafka
         self._paused: set[TopicPartition] = set()
-        self._subscribed = False
+        self._subscribed = False  # a librdkafka (group) subscription
+        self._following: tuple[str, ...] | None = None  # the topics of one without a group
+        self._followed_at = 0.0
         self._joined = False  # the first assignment of a subscription has arrived
         self._subscribed_at = 0.0  # time.monotonic() of the last subscribe
         self._assignments = 0
@@ -154,6 +160,10 @@ class KafkaConsumerBackend:
         self._check_open()
         with self._lock:
             self._had_topics(topics)
+            if not self._group:
+                self._following = topics
+                self._follow(self._timeout)
+                return
             self._subscribed, self._joined = True, False
             self._subscribed_at = time.monotonic()
             self._forget(set(self._positions))
@@ -168,6 +178,7 @@ class KafkaConsumerBackend:
 
         self._check_open()
         with self._lock:
+            self._following = None
             if self._subscribed:
                 self._consumer.unsubscribe()
                 self._subscribed = False
@@ -199,7 +210,39 @@ class KafkaConsumerBackend:
             except Exception as e:
                 raise translate(e, "leaving the assignment") from None
             self._subscribed = self._joined = False
+            self._following = None
             self._forget(set(self._positions))
+
+    def _follow(self, timeout: float) -> None:
+        """A subscription without a group: every partition of its topics
+        that exist, from the cluster's metadata, as on a directory (and in
+        aiokafka) — not a join of a throwaway group, which takes a join
+        round (5 s on Tansu, 3 s or more on Kafka) before the first record.
+        Looked at again every FOLLOW_INTERVAL by ``fetch``."""
+        from confluent_kafka import TopicPartition as KTP
+
+        assert self._following is not None
+        self._followed_at = time.monotonic()
+        # The broker's admin connection: on the consumer's own, the request
+        # waits behind a fetch in flight (up to fetch.wait.max.ms on Tansu).
+        meta = self._broker.metadata(timeout)
+        wanted = {TopicPartition(t, p) for t in self._following
+                  if (m := meta.get(t)) is not None and m.error is None for p in m.partitions}
+        gone = set(self._positions) - wanted  # a topic deleted
+        new = sorted(wanted - set(self._positions))
+        try:
+            if gone:
+                self._consumer.incremental_unassign([KTP(tp.topic, tp.partition) for tp in gone])
+                self._forget(gone)
+            if new:
+                starts = self._start_offsets(new)
+                self._positions.update(starts)
+                self._consumer.incremental_assign(
+                    [KTP(tp.topic, tp.partition, o) for tp, o in starts.items()])
+        except MiniKafkaError:
+            raise
+        except Exception as e:
+            raise translate(e, "assigning partitions") from None
 
     def assignment(self) -> set[TopicPartition]:
         return set(self._positions)
@@ -305,6 +348,13 @@ class KafkaConsumerBackend:
         consume = self._consumer.consume
         while True:
             with self._lock:
+                if self._following is not None and time.monotonic() - self._followed_at >= FOLLOW_INTERVAL:
+                    budget = self._timeout if deadline is None else min(
+                        self._timeout, max(0.02, deadline - time.monotonic()))
+                    try:  # within this fetch's timeout; a cluster that does not answer: next time
+                        self._follow(budget)
+                    except TimeoutError:
+                        pass
                 if self._seeks:
                     self._apply_seeks()
                 left = SLICE if deadline is None else min(SLICE, max(0.0, deadline - time.monotonic()))
