@@ -54,8 +54,15 @@ __all__ = [
 ]
 
 
+DROPPED_MESSAGE = ("producer is closed: it was garbage-collected, as nothing referred to it any more "
+                   "(as in Producer(broker).send(...)); keep a reference to the Producer, "
+                   "e.g. 'with Producer(broker) as producer:'")
+
+
 class ProducerBackend(Protocol):
     """Where records go. See docs/architecture.md, "Producer backend interface"."""
+
+    closed_message: str  # what ClosedError says once closed ("producer is closed")
 
     def send(self, topic: str, value: Any = None, key: Any = None, *, partition: int | None = None,
              headers: HeadersArg | None = None, timestamp_ms: int | None = None) -> RecordFuture: ...
@@ -146,6 +153,15 @@ class Producer:
             return
         warnings.warn(f"unclosed {self!r}: closed when garbage-collected; "
                       f"call close() or use 'with'", ResourceWarning, stacklevel=2, source=self)
+        # send/send_many/flush are the backend's bound methods, so in
+        # `Producer(broker).send(...)` the facade dies before the call runs:
+        # that call then meets a closed producer; say why.
+        probe = self.__repr__  # a bound method only a local holds: the baseline count
+        base = sys.getrefcount(probe)
+        for name in ("send", "send_many", "flush"):
+            method = self.__dict__.pop(name, None)
+            if method is not None and sys.getrefcount(method) > base:
+                self._backend.closed_message = DROPPED_MESSAGE
         try:
             self.close()
         except Exception as e:
