@@ -122,3 +122,12 @@ def test_consumer_takes_a_config_object(broker):
 def test_consumer_config_must_be_a_consumer_config(broker):
     with pytest.raises(TypeError, match="ConsumerConfig"):
         Consumer(broker, config={"group_id": "g"})
+
+
+@pytest.mark.parametrize("options", [{"segment_bytes": 8192}, 5])
+def test_broker_options_must_be_broker_options(tmp_path, options):
+    """A dict as Broker's second argument failed later with AttributeError
+    ('dict' object has no attribute 'poll_interval'), after making the directory."""
+    with pytest.raises(TypeError, match="options must be a BrokerOptions"):
+        minikafka.Broker(tmp_path / "d", options)
+    assert not (tmp_path / "d").exists()
