@@ -181,7 +181,8 @@ class Producer:
         ``key``/``value``: bytes-like, ``str`` or None (after the
         serializers); ``partition``: explicit, else the partitioner's, the
         key's (xxh3) or the sticky one for keyless records; ``headers``: a
-        mapping or (name, bytes) pairs; ``timestamp_ms``: default now. Bad
+        mapping or (name, value) pairs, values bytes-like, ``str`` (UTF-8)
+        or None; ``timestamp_ms``: default now. Bad
         arguments raise here, before anything is buffered. The record is
         written when its batch fills, after ``linger_ms``, on ``flush()``,
         or when ``result()`` is called.
