@@ -252,14 +252,18 @@ class Broker(Closeable):
             # Hold every partition's writer lock while the topic goes: a
             # writer in any process that gets the lock after us finds its
             # lock file unlinked and fails instead of writing into the void.
+            # All of them within one request_timeout (a writer frozen
+            # holding one made this wait until it died); nothing is deleted
+            # unless every lock was taken.
             locks = []
+            deadline = time.monotonic() + self.options.request_timeout
             try:
                 for entry in sorted(os.listdir(final)):
                     lock_path = os.path.join(final, entry, "writer.lock")
                     if entry.isdigit() and os.path.exists(lock_path):
                         lock = FileLock(lock_path)
-                        lock.acquire()
                         locks.append(lock)
+                        lock.acquire(timeout=max(0.0, deadline - time.monotonic()))
                 try:
                     os.rename(final, grave)
                 except FileNotFoundError:
