@@ -338,7 +338,11 @@ class Broker(Closeable):
         """Change a topic's retention (``None``: keep forever / unbounded;
         omitted: unchanged) and apply it now.
 
-        ``topic.json`` is replaced atomically. It is the same topic:
+        ``topic.json`` is replaced atomically (waiting at most
+        ``request_timeout`` for partition 0's writer lock, else
+        :class:`~minikafka.TimeoutError` and nothing changed). A partition
+        whose writer lock stays busy past that is left to its writer, which
+        applies the retention when it rolls (logged). It is the same topic:
         producers and consumers (of any process) carry on where they are;
         other processes take the new values on their next lookup of the
         topic, and their writers at their next segment roll.
@@ -356,7 +360,19 @@ class Broker(Closeable):
         update_metadata(os.path.join(self._topics_dir, name), name, changes,
                         self.options.request_timeout)
         topic = self.topic(name)  # the same Topic object, with the new retention (Topic.refresh)
-        topic.apply_retention()
+        # The change is made; a partition whose writer lock stays busy (a
+        # frozen writer) is left to that writer, which applies it when it
+        # rolls, as Broker() does: raising here said "failed" of a done change.
+        deadline = time.monotonic() + self.options.request_timeout
+        busy = []
+        for p in range(topic.partitions):
+            try:
+                topic.partition(p).apply_retention(max(0.0, deadline - time.monotonic()))
+            except TimeoutError as e:
+                busy.append(f"{name}/{p} ({e})")
+        if busy:
+            log.warning("alter_topic: retention not applied now to %s; its writer applies it "
+                        "when it rolls", ", ".join(busy))
         return topic
 
     @staticmethod
