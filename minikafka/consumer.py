@@ -170,16 +170,19 @@ class Consumer(Closeable):
                                 f"returns), not {type(broker).__name__}")
             self._backend = factory(config, self._hooks)
         if topics:
-            try:
-                self.subscribe(topics)
-            except BaseException:
-                # No consumer reaches the caller, so nobody could close it:
-                # its group seat and owner locks would be held until exit.
+            # One request_timeout for the join and, if it fails, the close
+            # (each waited that long: a constructor took twice it).
+            with self._backend.within(None):
                 try:
-                    self.close()
-                except Exception as e:
-                    log.debug("closing the consumer whose subscribe failed: %s", e)
-                raise
+                    self.subscribe(topics)
+                except BaseException:
+                    # No consumer reaches the caller, so nobody could close it:
+                    # its group seat and owner locks would be held until exit.
+                    try:
+                        self.close()
+                    except Exception as e:
+                        log.debug("closing the consumer whose subscribe failed: %s", e)
+                    raise
 
     def __repr__(self) -> str:
         return f"<Consumer group={self.group_id!r} partitions={len(self.assignment())}>"
