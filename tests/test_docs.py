@@ -112,3 +112,22 @@ def test_command_block_runs_as_shown(lines: list[str], tmp_path: Path) -> None:
         assert proc.returncode == 0, f"{ln}\n{proc.stdout}\n{proc.stderr}"
         if m and m.group(1).startswith("prints: "):
             assert proc.stdout.rstrip("\n") == m.group(1)[len("prints: "):], ln
+
+
+def shared_dir_blocks(doc: str) -> list[str]:
+    """The python blocks of ``doc`` that open the relative directory "data"."""
+    return [code for name, code in BLOCKS if name.split(":")[0] == doc and 'Broker("data")' in code]
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/getting-started.md"])
+def test_blocks_on_one_data_directory_run_in_turn_and_again(doc: str, tmp_path: Path) -> None:
+    """A reader runs the blocks one after the other in one directory, and
+    again (getting-started says to): the README's second block created the
+    topic its first one had made, and raised TopicExistsError."""
+    codes = shared_dir_blocks(doc)
+    assert codes, doc
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for code in codes * 2:
+        proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=120, stdin=subprocess.DEVNULL)
+        assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr}"
