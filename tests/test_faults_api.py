@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import struct
 import threading
 import time
@@ -194,6 +195,15 @@ def test_broker_refuses_a_foreign_non_empty_directory(tmp_path: Path) -> None:
     with pytest.raises(minikafka.MiniKafkaError, match="minikafka"):
         Broker(foreign)
     assert sorted(os.listdir(foreign)) == ["notes.txt"], "the refused directory was changed"
+
+
+def test_broker_on_a_file_says_it_is_a_file(tmp_path: Path) -> None:
+    """Broker(<a file>) raised NotADirectoryError naming '<file>/minikafka.json'."""
+    f = tmp_path / "notes.txt"
+    f.write_text("mine")
+    with pytest.raises(minikafka.InvalidArgumentError, match=rf"^{re.escape(str(f))} is a file, not a data"):
+        minikafka.Broker(f)
+    assert f.read_text() == "mine"
 
 
 def test_broker_accepts_empty_and_own_directories(tmp_path: Path) -> None:
