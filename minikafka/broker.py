@@ -398,6 +398,9 @@ class Broker(Closeable):
         offsets are kept. ``GroupNotEmptyError`` if a member is running.
         ``validate_only``: every check, nothing written (a dry run)."""
         self._check_open()
+        if not isinstance(offsets, Mapping):
+            raise TypeError(f"offsets must be a mapping of TopicPartition to int, not "
+                            f"{type(offsets).__name__}")
         checked: dict[TopicPartition, int] = {}
         for tp, offset in offsets.items():
             if not isinstance(offset, int) or isinstance(offset, bool):

@@ -52,6 +52,21 @@ def as_tp(tp: Any) -> TopicPartition:
     raise TypeError(f"expected a TopicPartition, got {type(tp).__name__} {tp!r}")
 
 
+def as_tps(tps: Any, what: str) -> list[TopicPartition]:
+    """A list of partitions; a single one (a TopicPartition is a tuple, so
+    it was taken apart: "expected a TopicPartition, got str 't'") or a
+    non-iterable is a TypeError saying what to pass."""
+    if isinstance(tps, TopicPartition):
+        raise TypeError(f"{what} takes a list of TopicPartition, not a single one: pass [{tps!r}]")
+    if isinstance(tps, str):
+        raise TypeError(f"{what} takes a list of TopicPartition, not the str {tps!r}")
+    try:
+        items = list(tps)
+    except TypeError:
+        raise TypeError(f"{what} takes a list of TopicPartition, not {type(tps).__name__}") from None
+    return [as_tp(tp) for tp in items]
+
+
 def check_offset(offset: Any, what: str) -> int:
     if not isinstance(offset, int) or isinstance(offset, bool):
         raise TypeError(f"{what} must be an int, not {type(offset).__name__}")
@@ -281,7 +296,7 @@ class Consumer(Closeable):
     def assign(self, partitions: Iterable[TopicPartition]) -> None:
         """Read exactly these partitions (no group management)."""
         self._check_open()
-        tps = [as_tp(tp) for tp in partitions]
+        tps = as_tps(partitions, "assign()")
         if self._subscription is not None:
             raise InvalidArgumentError("assign() after subscribe(): call unsubscribe() first")
         self._settle()
@@ -493,13 +508,13 @@ class Consumer(Closeable):
         """The first retained offset of each partition (assigned or not):
         where ``seek_to_beginning`` goes."""
         self._check_open()
-        return self._backend.beginning_offsets([as_tp(tp) for tp in tps])
+        return self._backend.beginning_offsets(as_tps(tps, "beginning_offsets()"))
 
     def end_offsets(self, tps: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
         """The offset the next record written to each partition will get
         (assigned or not): where ``seek_to_end`` goes."""
         self._check_open()
-        return self._backend.end_offsets([as_tp(tp) for tp in tps])
+        return self._backend.end_offsets(as_tps(tps, "end_offsets()"))
 
     def offsets_for_times(self, timestamps: Mapping[TopicPartition, int]) -> dict[TopicPartition, int | None]:
         """Per partition, the earliest offset whose timestamp is >= the

@@ -307,3 +307,21 @@ def test_a_spare_thread_that_cannot_start_does_not_fail_the_append(broker, monke
     with Producer(broker, linger_ms=0) as p:
         offsets = [p.send("t", b"x" * 1000).result(timeout=5).offset for _ in range(600)]  # past half
     assert offsets == list(range(600))
+
+
+def test_a_single_topic_partition_where_a_list_is_taken_says_so(broker) -> None:
+    """A TopicPartition is a tuple: end_offsets(tp) took it apart and said
+    "expected a TopicPartition, got str 't'" of the TopicPartition given;
+    alter_group_offsets with a list of pairs failed with AttributeError."""
+    broker.create_topic("t")
+    tp = minikafka.TopicPartition("t", 0)
+    with minikafka.Consumer(broker) as c:
+        for call in (c.end_offsets, c.beginning_offsets, c.assign):
+            with pytest.raises(TypeError, match=r"takes a list of TopicPartition, not a single one: pass \["):
+                call(tp)
+        with pytest.raises(TypeError, match="takes a list of TopicPartition, not int"):
+            c.end_offsets(5)
+        assert c.assignment() == set()
+    with pytest.raises(TypeError, match="offsets must be a mapping of TopicPartition to int, not list"):
+        broker.alter_group_offsets("g", [(tp, 1)])
+    assert broker.list_groups() == []
