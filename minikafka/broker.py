@@ -85,6 +85,8 @@ class Broker(Closeable):
                  **kwargs: Any) -> None:
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"path must be a str or path-like, not {type(path).__name__}")
+        if os.fspath(path) == "":  # Path("") is the current directory: never meant
+            raise InvalidArgumentError("path must not be empty (name the data directory)")
         if options is not None and not isinstance(options, BrokerOptions):
             raise TypeError(f"options must be a BrokerOptions (or give keywords: Broker(path, "
                             f"segment_bytes=...)), not {type(options).__name__}")

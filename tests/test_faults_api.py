@@ -206,6 +206,16 @@ def test_broker_on_a_file_says_it_is_a_file(tmp_path: Path) -> None:
     assert f.read_text() == "mine"
 
 
+def test_broker_on_an_empty_path_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Broker("") (an unset variable, say) opened the current directory, and
+    made it a data directory when it was empty."""
+    monkeypatch.chdir(tmp_path)
+    for path in ("", "file://"):
+        with pytest.raises(minikafka.InvalidArgumentError, match="path must not be empty"):
+            minikafka.connect(path)
+    assert os.listdir(tmp_path) == []
+
+
 def test_broker_accepts_empty_and_own_directories(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
