@@ -196,9 +196,10 @@ class Producer:
         returns once they are written.
 
         ``values`` (and ``keys``, the same length, if given) follow the
-        rules of ``send``; all records share one timestamp. Keyed records go
+        rules of ``send``; all records share one timestamp. ``partition``,
+        if given, takes every record (as in ``send``); else keyed records go
         to their key's partition (or the partitioner's choice), the rest to
-        ``partition`` or one partition chosen as for keyless ``send``.
+        one partition chosen as for keyless ``send``.
         Validated first: a call that raises writes nothing.
         """
         return self._backend.send_many(topic, values, keys, partition=partition,
