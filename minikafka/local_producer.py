@@ -359,9 +359,10 @@ class LocalProducer:
         """Write many records now, in few large batches: the bulk path.
 
         ``values`` (and ``keys``, the same length, if given) follow the
-        rules of ``send``; all records share one timestamp. Keyed records go
-        to their key's partition (or the partitioner's choice), the rest to
-        ``partition`` or one partition chosen as for keyless ``send``. Each
+        rules of ``send``; all records share one timestamp. ``partition``,
+        if given, takes every record; else keyed records go to their key's
+        partition (or the partitioner's choice), the rest to one partition
+        chosen as for keyless ``send``. Each
         partition's records keep their order, after any records this
         producer sent before. Validated first: a call that raises writes
         nothing. Waits at most ``request_timeout`` for writer locks.
