@@ -335,3 +335,11 @@ def test_a_single_topic_partition_where_a_list_is_taken_says_so(broker) -> None:
     with pytest.raises(TypeError, match="offsets must be a mapping of TopicPartition to int, not list"):
         broker.alter_group_offsets("g", [(tp, 1)])
     assert broker.list_groups() == []
+
+
+def test_a_too_long_group_id_says_what_the_limit_is(broker) -> None:
+    """The error said only "is too long": 41 'é' are refused where 240 'a' are
+    taken, with no word of the 240-character encoded limit."""
+    minikafka.Consumer(broker, group_id="a" * 240).close()
+    with pytest.raises(minikafka.InvalidArgumentError, match=r"246 characters .* at most 240"):
+        minikafka.Consumer(broker, group_id="é" * 41)
