@@ -85,6 +85,11 @@ class Broker(Closeable):
                  **kwargs: Any) -> None:
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"path must be a str or path-like, not {type(path).__name__}")
+        if os.fspath(path) == "":  # Path("") is the current directory: never meant
+            raise InvalidArgumentError("path must not be empty (name the data directory)")
+        if options is not None and not isinstance(options, BrokerOptions):
+            raise TypeError(f"options must be a BrokerOptions (or give keywords: Broker(path, "
+                            f"segment_bytes=...)), not {type(options).__name__}")
         if options is None:
             options = make(BrokerOptions, "Broker", **kwargs)
         elif kwargs:
@@ -249,14 +254,18 @@ class Broker(Closeable):
             # Hold every partition's writer lock while the topic goes: a
             # writer in any process that gets the lock after us finds its
             # lock file unlinked and fails instead of writing into the void.
+            # All of them within one request_timeout (a writer frozen
+            # holding one made this wait until it died); nothing is deleted
+            # unless every lock was taken.
             locks = []
+            deadline = time.monotonic() + self.options.request_timeout
             try:
                 for entry in sorted(os.listdir(final)):
                     lock_path = os.path.join(final, entry, "writer.lock")
                     if entry.isdigit() and os.path.exists(lock_path):
                         lock = FileLock(lock_path)
-                        lock.acquire()
                         locks.append(lock)
+                        lock.acquire(timeout=max(0.0, deadline - time.monotonic()))
                 try:
                     os.rename(final, grave)
                 except FileNotFoundError:
@@ -331,7 +340,11 @@ class Broker(Closeable):
         """Change a topic's retention (``None``: keep forever / unbounded;
         omitted: unchanged) and apply it now.
 
-        ``topic.json`` is replaced atomically. It is the same topic:
+        ``topic.json`` is replaced atomically (waiting at most
+        ``request_timeout`` for partition 0's writer lock, else
+        :class:`~minikafka.TimeoutError` and nothing changed). A partition
+        whose writer lock stays busy past that is left to its writer, which
+        applies the retention when it rolls (logged). It is the same topic:
         producers and consumers (of any process) carry on where they are;
         other processes take the new values on their next lookup of the
         topic, and their writers at their next segment roll.
@@ -349,7 +362,19 @@ class Broker(Closeable):
         update_metadata(os.path.join(self._topics_dir, name), name, changes,
                         self.options.request_timeout)
         topic = self.topic(name)  # the same Topic object, with the new retention (Topic.refresh)
-        topic.apply_retention()
+        # The change is made; a partition whose writer lock stays busy (a
+        # frozen writer) is left to that writer, which applies it when it
+        # rolls, as Broker() does: raising here said "failed" of a done change.
+        deadline = time.monotonic() + self.options.request_timeout
+        busy = []
+        for p in range(topic.partitions):
+            try:
+                topic.partition(p).apply_retention(max(0.0, deadline - time.monotonic()))
+            except TimeoutError as e:
+                busy.append(f"{name}/{p} ({e})")
+        if busy:
+            log.warning("alter_topic: retention not applied now to %s; its writer applies it "
+                        "when it rolls", ", ".join(busy))
         return topic
 
     @staticmethod
@@ -375,6 +400,9 @@ class Broker(Closeable):
         offsets are kept. ``GroupNotEmptyError`` if a member is running.
         ``validate_only``: every check, nothing written (a dry run)."""
         self._check_open()
+        if not isinstance(offsets, Mapping):
+            raise TypeError(f"offsets must be a mapping of TopicPartition to int, not "
+                            f"{type(offsets).__name__}")
         checked: dict[TopicPartition, int] = {}
         for tp, offset in offsets.items():
             if not isinstance(offset, int) or isinstance(offset, bool):

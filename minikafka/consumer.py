@@ -53,6 +53,21 @@ def as_tp(tp: Any) -> TopicPartition:
     raise TypeError(f"expected a TopicPartition, got {type(tp).__name__} {tp!r}")
 
 
+def as_tps(tps: Any, what: str) -> list[TopicPartition]:
+    """A list of partitions; a single one (a TopicPartition is a tuple, so
+    it was taken apart: "expected a TopicPartition, got str 't'") or a
+    non-iterable is a TypeError saying what to pass."""
+    if isinstance(tps, TopicPartition):
+        raise TypeError(f"{what} takes a list of TopicPartition, not a single one: pass [{tps!r}]")
+    if isinstance(tps, str):
+        raise TypeError(f"{what} takes a list of TopicPartition, not the str {tps!r}")
+    try:
+        items = list(tps)
+    except TypeError:
+        raise TypeError(f"{what} takes a list of TopicPartition, not {type(tps).__name__}") from None
+    return [as_tp(tp) for tp in items]
+
+
 def check_offset(offset: Any, what: str) -> int:
     if not isinstance(offset, int) or isinstance(offset, bool):
         raise TypeError(f"{what} must be an int, not {type(offset).__name__}")
@@ -171,16 +186,19 @@ class Consumer(Closeable):
                                 f"returns), not {type(broker).__name__}")
             self._backend = factory(config, self._hooks)
         if topics:
-            try:
-                self.subscribe(topics)
-            except BaseException:
-                # No consumer reaches the caller, so nobody could close it:
-                # its group seat and owner locks would be held until exit.
+            # One request_timeout for the join and, if it fails, the close
+            # (each waited that long: a constructor took twice it).
+            with self._backend.within(None):
                 try:
-                    self.close()
-                except Exception as e:
-                    log.debug("closing the consumer whose subscribe failed: %s", e)
-                raise
+                    self.subscribe(topics)
+                except BaseException:
+                    # No consumer reaches the caller, so nobody could close it:
+                    # its group seat and owner locks would be held until exit.
+                    try:
+                        self.close()
+                    except Exception as e:
+                        log.debug("closing the consumer whose subscribe failed: %s", e)
+                    raise
 
     def __repr__(self) -> str:
         return f"<Consumer group={self.group_id!r} partitions={len(self.assignment())}>"
@@ -279,7 +297,7 @@ class Consumer(Closeable):
     def assign(self, partitions: Iterable[TopicPartition]) -> None:
         """Read exactly these partitions (no group management)."""
         self._check_open()
-        tps = [as_tp(tp) for tp in partitions]
+        tps = as_tps(partitions, "assign()")
         if self._subscription is not None:
             raise InvalidArgumentError("assign() after subscribe(): call unsubscribe() first")
         self._settle()
@@ -487,13 +505,13 @@ class Consumer(Closeable):
         """The first retained offset of each partition (assigned or not):
         where ``seek_to_beginning`` goes."""
         self._check_open()
-        return self._backend.beginning_offsets([as_tp(tp) for tp in tps])
+        return self._backend.beginning_offsets(as_tps(tps, "beginning_offsets()"))
 
     def end_offsets(self, tps: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
         """The offset the next record written to each partition will get
         (assigned or not): where ``seek_to_end`` goes."""
         self._check_open()
-        return self._backend.end_offsets([as_tp(tp) for tp in tps])
+        return self._backend.end_offsets(as_tps(tps, "end_offsets()"))
 
     def offsets_for_times(self, timestamps: Mapping[TopicPartition, int]) -> dict[TopicPartition, int | None]:
         """Per partition, the earliest offset whose timestamp is >= the

@@ -32,6 +32,8 @@ def open_data_dir(path: Path, own_entries: frozenset[str]) -> None:
     minikafka reads (``CorruptLogError`` if not; ``InvalidArgumentError``
     for a directory of other files)."""
     marker = path / MARKER
+    if path.exists() and not path.is_dir():  # else "Not a directory: <path>/minikafka.json"
+        raise InvalidArgumentError(f"{path} is a file, not a data directory")
     while True:
         try:
             text = marker.read_text()

@@ -80,6 +80,8 @@ import struct
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .errors import InvalidArgumentError
+
 # One version per file format; a reader accepts every version up to its own.
 SEGMENT_VERSION = 1  # <base>.log header
 BATCH_VERSION = 1  # batch header byte 12
@@ -141,7 +143,13 @@ def is_segment_name(name: str) -> bool:
 
 
 def encode_headers(headers: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> bytes:
-    """Encode user headers into a header block; raises TypeError on bad input."""
+    """Encode user headers into a header block.
+
+    Names are ``str``; values bytes-like, ``str`` (encoded UTF-8, as
+    confluent-kafka does) or None. ``TypeError`` for a wrong type,
+    ``InvalidArgumentError`` for a value the block cannot hold (a name
+    over 65535 bytes, more than 65535 headers, text that is not UTF-8).
+    """
     items = headers.items() if isinstance(headers, Mapping) else headers
     parts = [b""]
     count = 0
@@ -149,28 +157,28 @@ def encode_headers(headers: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> by
         iterator = iter(items)
     except TypeError:
         raise TypeError(
-            f"headers must be a mapping or a sequence of (str, bytes) pairs, "
+            f"headers must be a mapping or a sequence of (name, value) pairs, "
             f"not {type(headers).__name__}"
         ) from None
     for item in iterator:
         try:
             name, value = item
         except (TypeError, ValueError):
-            raise TypeError(f"headers: each header must be a (str, bytes) pair, got {item!r}") from None
+            raise TypeError(f"headers: each header must be a (name, value) pair, got {item!r}") from None
         if not isinstance(name, str):
             raise TypeError(f"headers: header name must be str, got {type(name).__name__}")
-        raw_name = name.encode()
+        raw_name = _utf8(name, "header name")
         if len(raw_name) > 0xFFFF:
-            raise TypeError(f"headers: header name {name[:40]!r}... is longer than 65535 bytes")
+            raise InvalidArgumentError(f"headers: header name {name[:40]!r}... is longer than 65535 bytes")
         if value is None:
             parts.append(HEADER_NAME_LEN.pack(len(raw_name)) + raw_name + HEADER_VALUE_LEN.pack(-1))
         else:
             if isinstance(value, str):
-                value = value.encode()
+                value = _utf8(value, f"value of header {name!r}")
             elif not isinstance(value, (bytes, bytearray, memoryview)):
                 raise TypeError(
-                    f"headers: value of header {name!r} must be bytes or None, "
-                    f"not {type(value).__name__}"
+                    f"headers: value of header {name!r} must be bytes, bytearray, memoryview, "
+                    f"str or None, not {type(value).__name__}"
                 )
             value = bytes(value)
             parts.append(
@@ -181,9 +189,17 @@ def encode_headers(headers: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> by
     if count == 0:
         return b""
     if count > 0xFFFF:
-        raise TypeError("headers: at most 65535 headers per record")
+        raise InvalidArgumentError(f"headers: at most 65535 headers per record, got {count}")
     parts[0] = HEADER_COUNT.pack(count)
     return b"".join(parts)
+
+
+def _utf8(text: str, what: str) -> bytes:
+    try:
+        return text.encode()
+    except UnicodeEncodeError as e:
+        raise InvalidArgumentError(f"headers: {what} {text[:40]!r} is not valid UTF-8 text "
+                                   f"({e.reason} at position {e.start})") from None
 
 
 def decode_headers(data: bytes, p: int) -> Headers:

@@ -175,6 +175,8 @@ def _write_at_exit() -> None:
 class LocalProducer:
     """The backend of a Producer on a local :class:`~minikafka.Broker`."""
 
+    closed_message = "producer is closed"  # what ClosedError says (the facade may explain more)
+
     def __init__(self, broker: Broker, front: SendFront, config: ProducerConfig) -> None:
         if broker.closed:  # as on Kafka: a producer of a closed broker is refused at once
             raise ClosedError(f"broker {str(broker.path)!r} is closed")
@@ -200,7 +202,7 @@ class LocalProducer:
 
     def _route(self, topic: str) -> _TopicRoute:
         if self._closed:
-            raise ClosedError("producer is closed")
+            raise ClosedError(self.closed_message)
         if not isinstance(topic, str):
             raise TypeError(f"topic must be a str, not {type(topic).__name__}")
         with self._lock:
@@ -309,7 +311,7 @@ class LocalProducer:
         record does not fit, and append the record to a new one; returns
         the batch, the record's index and the lane to write now (or None)."""
         if self._closed:  # closed by another thread since send() looked
-            raise ClosedError("producer is closed")
+            raise ClosedError(self.closed_message)
         old = route.batches[partition]
         lane = None if old is None else self._close_batch(old)
         lane_of_new = route.lanes[partition]
@@ -357,9 +359,10 @@ class LocalProducer:
         """Write many records now, in few large batches: the bulk path.
 
         ``values`` (and ``keys``, the same length, if given) follow the
-        rules of ``send``; all records share one timestamp. Keyed records go
-        to their key's partition (or the partitioner's choice), the rest to
-        ``partition`` or one partition chosen as for keyless ``send``. Each
+        rules of ``send``; all records share one timestamp. ``partition``,
+        if given, takes every record; else keyed records go to their key's
+        partition (or the partitioner's choice), the rest to one partition
+        chosen as for keyless ``send``. Each
         partition's records keep their order, after any records this
         producer sent before. Validated first: a call that raises writes
         nothing. Waits at most ``request_timeout`` for writer locks.
@@ -371,7 +374,7 @@ class LocalProducer:
         n = route.partitions
         with self._lock:
             if self._closed:
-                raise ClosedError("producer is closed")
+                raise ClosedError(self.closed_message)
             sticky = route.sticky
             groups: dict[int, tuple[list[Any] | None, list[Any]]]
             if keys is None or partition is not None or (n == 1 and front.partitioner is None):
@@ -656,7 +659,7 @@ class LocalProducer:
         """
         deadline = deadline_of(timeout)
         if self._closed:
-            raise ClosedError("producer is closed")
+            raise ClosedError(self.closed_message)
         with self._lock:
             for batch in list(self._unwritten.values()):
                 self._close_batch(batch)

@@ -91,7 +91,9 @@ def encode_group_id(group_id: object) -> str:
             out.extend(f"%{b:02X}" for b in ch.encode())
     name = "".join(out)
     if len(name) > 240:
-        raise InvalidArgumentError(f"group_id {group_id[:40]!r}... is too long")
+        raise InvalidArgumentError(
+            f"group_id {group_id[:40]!r}... is too long: {len(name)} characters as a directory name, "
+            f"at most 240 (characters other than [A-Za-z0-9_-] take 3 per UTF-8 byte)")
     return name
 
 

@@ -54,8 +54,15 @@ __all__ = [
 ]
 
 
+DROPPED_MESSAGE = ("producer is closed: it was garbage-collected, as nothing referred to it any more "
+                   "(as in Producer(broker).send(...)); keep a reference to the Producer, "
+                   "e.g. 'with Producer(broker) as producer:'")
+
+
 class ProducerBackend(Protocol):
     """Where records go. See docs/architecture.md, "Producer backend interface"."""
+
+    closed_message: str  # what ClosedError says once closed ("producer is closed")
 
     def send(self, topic: str, value: Any = None, key: Any = None, *, partition: int | None = None,
              headers: HeadersArg | None = None, timestamp_ms: int | None = None) -> RecordFuture: ...
@@ -146,6 +153,15 @@ class Producer:
             return
         warnings.warn(f"unclosed {self!r}: closed when garbage-collected; "
                       f"call close() or use 'with'", ResourceWarning, stacklevel=2, source=self)
+        # send/send_many/flush are the backend's bound methods, so in
+        # `Producer(broker).send(...)` the facade dies before the call runs:
+        # that call then meets a closed producer; say why.
+        probe = self.__repr__  # a bound method only a local holds: the baseline count
+        base = sys.getrefcount(probe)
+        for name in ("send", "send_many", "flush"):
+            method = self.__dict__.pop(name, None)
+            if method is not None and sys.getrefcount(method) > base:
+                self._backend.closed_message = DROPPED_MESSAGE
         try:
             self.close()
         except Exception as e:
@@ -165,7 +181,8 @@ class Producer:
         ``key``/``value``: bytes-like, ``str`` or None (after the
         serializers); ``partition``: explicit, else the partitioner's, the
         key's (xxh3) or the sticky one for keyless records; ``headers``: a
-        mapping or (name, bytes) pairs; ``timestamp_ms``: default now. Bad
+        mapping or (name, value) pairs, values bytes-like, ``str`` (UTF-8)
+        or None; ``timestamp_ms``: default now. Bad
         arguments raise here, before anything is buffered. The record is
         written when its batch fills, after ``linger_ms``, on ``flush()``,
         or when ``result()`` is called.
@@ -179,9 +196,10 @@ class Producer:
         returns once they are written.
 
         ``values`` (and ``keys``, the same length, if given) follow the
-        rules of ``send``; all records share one timestamp. Keyed records go
+        rules of ``send``; all records share one timestamp. ``partition``,
+        if given, takes every record (as in ``send``); else keyed records go
         to their key's partition (or the partitioner's choice), the rest to
-        ``partition`` or one partition chosen as for keyless ``send``.
+        one partition chosen as for keyless ``send``.
         Validated first: a call that raises writes nothing.
         """
         return self._backend.send_many(topic, values, keys, partition=partition,

@@ -19,12 +19,17 @@ _time_ns = time.time_ns
 
 
 def to_bytes(data: Any, what: str) -> bytes:
-    """bytes for the wire from a non-None key or value; TypeError naming
-    ``what`` for anything else."""
+    """bytes for the wire from a non-None key or value (``str``: UTF-8);
+    TypeError naming ``what`` for any other type, InvalidArgumentError for
+    text that is not UTF-8 (a lone surrogate)."""
     if type(data) is bytes:
         return data
     if isinstance(data, str):
-        return data.encode()
+        try:
+            return data.encode()
+        except UnicodeEncodeError as e:
+            raise InvalidArgumentError(f"{what} {data[:40]!r} is not valid UTF-8 text "
+                                       f"({e.reason} at position {e.start})") from None
     if isinstance(data, (bytes, bytearray, memoryview)):
         return bytes(data)
     raise TypeError(

@@ -63,6 +63,26 @@ def test_futures_give_record_metadata_and_records_keep_every_field(backend: Any)
     ]
 
 
+def test_header_values_take_bytes_str_or_none_alike(backend: Any) -> None:
+    """Header values may be bytes-like, str (UTF-8, as confluent-kafka) or
+    None on both backends and come back as bytes or None; the error for
+    another type names every accepted one (it said "bytes or None")."""
+    topic = new_topic(backend)
+    with Producer(backend) as p:
+        p.send(topic, b"v",
+               headers=[("s", "é"), ("b", bytearray(b"y")), ("n", None), ("m", memoryview(b"z"))])
+        p.send(topic, b"w", headers={"s": "x"})
+        with pytest.raises(TypeError, match="must be bytes, bytearray, memoryview, str or None, not int"):
+            p.send(topic, b"bad", headers=[("a", 1)])
+        p.flush(10)
+    with assigned(backend, topic) as c:
+        got = read_all(c, 2)
+    assert [(r.value, r.headers) for r in got] == [
+        (b"v", (("s", "é".encode()), ("b", b"y"), ("n", None), ("m", b"z"))),
+        (b"w", (("s", b"x"),)),
+    ]
+
+
 def test_done_callbacks_run_once_delivered(backend: Any) -> None:
     topic = new_topic(backend)
     seen: list[int] = []

@@ -312,3 +312,25 @@ def test_a_forked_child_dropping_its_copies_closes_nothing_of_its_parent(tmp_pat
         producer.close()
         consumer.close()
         assert [r.value for r in read_topic(broker, "t")] == [b"held"]
+
+
+def test_a_producer_used_without_a_reference_says_why_it_is_closed(tmp_path: Path) -> None:
+    """send/send_many/flush are the backend's bound methods, so in
+    `Producer(broker).send(...)` the facade is collected (and closes) before
+    the call runs: the call raised a bare "producer is closed", though the
+    user never closed it."""
+    with minikafka.Broker(tmp_path / "data") as broker:
+        broker.create_topic("t")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            with pytest.raises(minikafka.ClosedError, match=r"garbage-collected.*keep a reference"):
+                Producer(broker).send("t", b"x")
+            with pytest.raises(minikafka.ClosedError, match="garbage-collected"):
+                Producer(broker).send_many("t", [b"x"])
+            with pytest.raises(minikafka.ClosedError, match="garbage-collected"):
+                Producer(broker).flush()
+        p = Producer(broker)
+        p.close()
+        with pytest.raises(minikafka.ClosedError, match=r"^producer is closed$"):
+            p.send("t", b"x")
+        assert read_topic(broker, "t", timeout=0) == []

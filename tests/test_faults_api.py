@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import struct
 import threading
 import time
@@ -196,6 +197,25 @@ def test_broker_refuses_a_foreign_non_empty_directory(tmp_path: Path) -> None:
     assert sorted(os.listdir(foreign)) == ["notes.txt"], "the refused directory was changed"
 
 
+def test_broker_on_a_file_says_it_is_a_file(tmp_path: Path) -> None:
+    """Broker(<a file>) raised NotADirectoryError naming '<file>/minikafka.json'."""
+    f = tmp_path / "notes.txt"
+    f.write_text("mine")
+    with pytest.raises(minikafka.InvalidArgumentError, match=rf"^{re.escape(str(f))} is a file, not a data"):
+        minikafka.Broker(f)
+    assert f.read_text() == "mine"
+
+
+def test_broker_on_an_empty_path_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Broker("") (an unset variable, say) opened the current directory, and
+    made it a data directory when it was empty."""
+    monkeypatch.chdir(tmp_path)
+    for path in ("", "file://"):
+        with pytest.raises(minikafka.InvalidArgumentError, match="path must not be empty"):
+            minikafka.connect(path)
+    assert os.listdir(tmp_path) == []
+
+
 def test_broker_accepts_empty_and_own_directories(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -297,3 +317,29 @@ def test_a_spare_thread_that_cannot_start_does_not_fail_the_append(broker, monke
     with Producer(broker, linger_ms=0) as p:
         offsets = [p.send("t", b"x" * 1000).result(timeout=5).offset for _ in range(600)]  # past half
     assert offsets == list(range(600))
+
+
+def test_a_single_topic_partition_where_a_list_is_taken_says_so(broker) -> None:
+    """A TopicPartition is a tuple: end_offsets(tp) took it apart and said
+    "expected a TopicPartition, got str 't'" of the TopicPartition given;
+    alter_group_offsets with a list of pairs failed with AttributeError."""
+    broker.create_topic("t")
+    tp = minikafka.TopicPartition("t", 0)
+    with minikafka.Consumer(broker) as c:
+        for call in (c.end_offsets, c.beginning_offsets, c.assign):
+            with pytest.raises(TypeError, match=r"takes a list of TopicPartition, not a single one: pass \["):
+                call(tp)
+        with pytest.raises(TypeError, match="takes a list of TopicPartition, not int"):
+            c.end_offsets(5)
+        assert c.assignment() == set()
+    with pytest.raises(TypeError, match="offsets must be a mapping of TopicPartition to int, not list"):
+        broker.alter_group_offsets("g", [(tp, 1)])
+    assert broker.list_groups() == []
+
+
+def test_a_too_long_group_id_says_what_the_limit_is(broker) -> None:
+    """The error said only "is too long": 41 'é' are refused where 240 'a' are
+    taken, with no word of the 240-character encoded limit."""
+    minikafka.Consumer(broker, group_id="a" * 240).close()
+    with pytest.raises(minikafka.InvalidArgumentError, match=r"246 characters .* at most 240"):
+        minikafka.Consumer(broker, group_id="é" * 41)

@@ -265,6 +265,21 @@ def test_commit_and_close_wait_at_most_request_timeout(data_dir, topic_dir, hold
     assert_timed_out(result, lock)
 
 
+def test_delete_topic_waits_at_most_request_timeout_and_deletes_nothing(data_dir, topic_dir, holders,
+                                                                       frozen) -> None:
+    """delete_topic took every writer lock with no timeout: a writer frozen
+    holding one made it wait until that process died."""
+    lock = topic_dir / "0" / "writer.lock"
+    holders.append(hold(lock, frozen))
+    result = call(data_dir, """
+        outcome(lambda: broker().delete_topic("t"))
+        """)
+    assert_timed_out(result, lock)
+    with minikafka.Broker(data_dir) as b:
+        assert b.list_topics() == ["t"]
+        assert [r.value for r in read_all(b, "t")] == [b"before"]
+
+
 def test_broker_open_with_retention_waits_at_most_request_timeout(data_dir, topic_dir, holders) -> None:
     lock = topic_dir / "0" / "writer.lock"
     holders.append(hold(lock, True))

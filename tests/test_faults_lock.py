@@ -179,3 +179,51 @@ def test_producer_waits_accept_a_timeout_longer_than_a_lock_can_wait(tmp_path: P
         p.send("t", b"c")
         p.close(1e300)
         assert b.topic("t").end_offsets() == {0: 3}
+
+
+def test_alter_topic_with_a_busy_partition_keeps_the_change_and_applies_the_rest(tmp_path: Path) -> None:
+    """alter_topic saved the new retention, then raised TimeoutError when one
+    partition's writer lock was held (a frozen writer): a done change
+    reported as failed, and the partitions after it were not applied."""
+    with minikafka.Broker(tmp_path, segment_bytes=4096, request_timeout=0.5) as b:
+        b.create_topic("t", partitions=3)
+        with minikafka.Producer(b, linger_ms=0) as p:
+            for part in (0, 2):
+                for _ in range(200):
+                    p.send("t", b"x" * 100, partition=part)
+        holder = hold(tmp_path / "topics" / "t" / "1" / "writer.lock")
+        try:
+            t0 = time.monotonic()
+            topic = b.alter_topic("t", retention_bytes=4096)
+            assert time.monotonic() - t0 < 3.0
+        finally:
+            holder.kill()
+            holder.wait()
+        assert topic.config.retention_bytes == 4096
+        begins = topic.beginning_offsets()
+        assert begins[0] > 0 and begins[2] > 0, begins  # applied on both sides of the busy one
+
+
+def test_a_group_join_that_times_out_waits_request_timeout_in_all_and_leaves_no_seat(
+        tmp_path: Path) -> None:
+    """Consumer(..., group_id=) whose join timed out on a held group lock
+    then closed itself, waiting request_timeout again to leave: the
+    constructor took twice request_timeout. Its member lock is released
+    all the same, so peers see no live member."""
+    with minikafka.Broker(tmp_path, request_timeout=1.5) as b:
+        b.create_topic("t")
+        minikafka.Consumer(b, "t", group_id="g").close()  # the group's directory exists
+        holder = hold(tmp_path / "groups" / "g" / "lock")
+        try:
+            t0 = time.monotonic()
+            with pytest.raises(minikafka.TimeoutError, match="groups/g/lock"):
+                minikafka.Consumer(b, "t", group_id="g", session_timeout=60.0)
+            assert time.monotonic() - t0 < 2.4  # 1.5 s, not 3 s
+            members = tmp_path / "groups" / "g" / "members"
+            for member in members.iterdir():  # no member lock left held by this process
+                probe = FileLock(str(member))
+                assert probe.acquire(blocking=False), member
+                probe.close()
+        finally:
+            holder.kill()
+            holder.wait()

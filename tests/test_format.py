@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import minikafka
-from minikafka import Broker, Producer
+from minikafka import Broker, InvalidArgumentError, Producer
 from minikafka.batch import BatchBuilder, batch_checksum, decode_records, record_timestamps, skip_records
 from minikafka.format import (
     BATCH_HEADER,
@@ -168,16 +168,34 @@ def test_bad_headers_raise_type_error(bad) -> None:
         encode_headers(bad)
 
 
+def test_a_bad_header_value_type_names_every_accepted_type() -> None:
+    """A str value is accepted (UTF-8, as confluent-kafka does), yet the
+    error for a bad value said "must be bytes or None"."""
+    assert decode_headers(encode_headers([("a", "x")]), 0) == (("a", b"x"),)
+    with pytest.raises(TypeError, match=r"value of header 'a' must be bytes, bytearray, "
+                                        r"memoryview, str or None, not int"):
+        encode_headers([("a", 5)])
+
+
+@pytest.mark.parametrize("headers", [[("\ud800", b"v")], [("a", "x\udcff")]])
+def test_header_text_that_is_not_utf8_names_the_header(headers) -> None:
+    """A lone surrogate raised a bare UnicodeEncodeError naming nothing."""
+    with pytest.raises(InvalidArgumentError, match=r"headers: .*not valid UTF-8"):
+        encode_headers(headers)
+
+
 def test_header_limits() -> None:
     longest = "n" * 0xFFFF
     assert decode_headers(encode_headers([(longest, b"v")]), 0) == ((longest, b"v"),)
-    with pytest.raises(TypeError, match="65535"):
+    # Values the block cannot hold, of the right types: InvalidArgumentError
+    # (they were TypeErrors, against "wrong types raise TypeError", api.md).
+    with pytest.raises(InvalidArgumentError, match="65535"):
         encode_headers([("n" * 0x10000, b"v")])
-    with pytest.raises(TypeError, match="65535"):  # the limit is in UTF-8 bytes
+    with pytest.raises(InvalidArgumentError, match="65535"):  # the limit is in UTF-8 bytes
         encode_headers([("é" * 0x8000, b"v")])
     most = [("", b"")] * 0xFFFF
     assert len(decode_headers(encode_headers(most), 0)) == 0xFFFF
-    with pytest.raises(TypeError, match="65535"):
+    with pytest.raises(InvalidArgumentError, match="65535"):
         encode_headers([("", b"")] * 0x10000)
     big = b"x" * 100_000
     assert decode_headers(encode_headers([("big", big)]), 0) == (("big", big),)

@@ -148,3 +148,12 @@ def test_segment_ms_zero_is_refused_and_a_saved_zero_still_opens(tmp_path):
     with minikafka.Broker(tmp_path / "b") as b:
         assert b.topic("t").config.segment_ms == 1
         assert [r.value for r in read_topic(b, "t")] == [b"kept"]
+
+
+@pytest.mark.parametrize("options", [{"segment_bytes": 8192}, 5])
+def test_broker_options_must_be_broker_options(tmp_path, options):
+    """A dict as Broker's second argument failed later with AttributeError
+    ('dict' object has no attribute 'poll_interval'), after making the directory."""
+    with pytest.raises(TypeError, match="options must be a BrokerOptions"):
+        minikafka.Broker(tmp_path / "d", options)
+    assert not (tmp_path / "d").exists()

@@ -405,6 +405,21 @@ def test_bad_key_type_raises_type_error_naming_key(broker, producer, bad):
     assert broker.topic("t").end_offsets() == {0: 0}
 
 
+@pytest.mark.parametrize("what", ["key", "value"])
+def test_text_that_is_not_utf8_raises_naming_the_argument(broker, producer, what):
+    """A str with a lone surrogate raised a bare UnicodeEncodeError ("surrogates
+    not allowed"), naming neither key nor value; send_many too."""
+    broker.create_topic("t")
+    bad = "ok\ud800"
+    kwargs = {"key": bad} if what == "key" else {"value": bad}
+    with pytest.raises(minikafka.InvalidArgumentError, match=rf"^{what} 'ok\\ud800' is not valid UTF-8"):
+        producer.send("t", **kwargs)
+    with pytest.raises(minikafka.InvalidArgumentError, match=rf"^{what} .* is not valid UTF-8"):
+        producer.send_many("t", [bad] if what == "value" else [b"v"], keys=[bad] if what == "key" else None)
+    producer.flush()
+    assert broker.topic("t").end_offsets() == {0: 0}
+
+
 def test_bad_type_does_not_break_later_sends(broker, producer):
     broker.create_topic("t")
     producer.send("t", b"a")
