@@ -42,7 +42,7 @@ from .errors import (
     TopicExistsError,
     TopicNotFoundError,
 )
-from .group_state import STATE, GroupDescription, describe, live_members, read_state
+from .group_state import STATE, GroupDescription, describe, live_member_files
 from .locking import FileLock, Waker
 from .offsets import OffsetStore, decode_group_id
 from .options import BrokerOptions, make
@@ -355,8 +355,10 @@ class Broker(Closeable):
     @staticmethod
     def _refuse_if_live(store: OffsetStore, why: str) -> None:
         """``GroupNotEmptyError`` if the group has live members (caller holds
-        the group lock, so nobody joins meanwhile)."""
-        live = sorted(live_members(store.dir, read_state(store.dir), LIVE_SESSION_TIMEOUT))
+        the group lock, so nobody joins meanwhile). Judged by the member
+        files alone, so that a damaged state.json does not stop the group
+        from being deleted."""
+        live = sorted(live_member_files(store.dir, LIVE_SESSION_TIMEOUT))
         if live:
             raise GroupNotEmptyError(
                 f"group {store.group_id!r} has {len(live)} live member(s) ({', '.join(live)}); {why}"

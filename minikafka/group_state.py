@@ -217,6 +217,18 @@ def live_members(group_dir: str, state: GroupState, session_timeout: float) -> s
     return {m for m in state.members if member_alive(member_path(group_dir, m), session_timeout, now)}
 
 
+def live_member_files(group_dir: str, session_timeout: float) -> set[str]:
+    """Every member alive by its member file, without reading ``state.json``:
+    a live member holds its file whatever the state says, and a damaged
+    state must not stop administration (``delete_group``) of the group."""
+    try:
+        names = os.listdir(os.path.join(group_dir, MEMBERS))
+    except FileNotFoundError:
+        return set()
+    now = now_ms()
+    return {m for m in names if member_alive(member_path(group_dir, m), session_timeout, now)}
+
+
 # -- describe_group -----------------------------------------------------------------------------
 
 

@@ -163,16 +163,20 @@ class GroupMember:
     def _exit(self) -> None:
         if self._member_lock is None:
             return
-        with self.store.locked():
-            state = read_state(self.dir)
-            if self.member_id in state.members:
-                self._rebalance(self._without_dead(state.without([self.member_id])))
         try:
-            os.unlink(member_path(self.dir, self.member_id))
-        except FileNotFoundError:
-            pass
-        self._member_lock.close()
-        self._member_lock = None
+            with self.store.locked():
+                state = read_state(self.dir)
+                if self.member_id in state.members:
+                    self._rebalance(self._without_dead(state.without([self.member_id])))
+        finally:
+            # Gone even if the state could not be rewritten (damaged, or the
+            # lock timed out): a member file left behind reads as live.
+            try:
+                os.unlink(member_path(self.dir, self.member_id))
+            except FileNotFoundError:
+                pass
+            self._member_lock.close()
+            self._member_lock = None
 
     def abandon(self) -> None:
         """The broker is closed: nothing can be committed or rewritten. Drop

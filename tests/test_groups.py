@@ -18,7 +18,7 @@ from collections.abc import Callable
 import pytest
 
 from minikafka import Consumer, TopicPartition
-from minikafka.errors import CommitFailedError, InvalidArgumentError
+from minikafka.errors import CommitFailedError, CorruptLogError, GroupNotEmptyError, InvalidArgumentError
 from minikafka.group_state import member_path, read_state
 
 T = [TopicPartition("t", p) for p in range(6)]
@@ -485,3 +485,26 @@ def test_alter_group_offsets_refuses_an_offset_past_int64(six):
     with pytest.raises(InvalidArgumentError, match=r"2\*\*63-1"):
         six.alter_group_offsets("g", {T[0]: 2**63})
     assert six.committed_offsets("g") == {}
+
+
+@pytest.mark.parametrize("content", [b"", b"{not json", b"[]", b'{"members": 5}'])
+def test_a_group_with_a_damaged_state_file_can_still_be_deleted(six, make_consumer, content):
+    # delete_group judged liveness from state.json, so a damaged one raised
+    # CorruptLogError there too: the damaged group could not even be deleted.
+    c = member(make_consumer, enable_auto_commit=False)
+    c.commit({T[0]: 1})
+    state = os.path.join(six.offset_store("g").dir, "state.json")
+    with open(state, "wb") as f:
+        f.write(content)
+    with pytest.raises(GroupNotEmptyError, match=re.escape(c.member_id)):
+        six.delete_group("g")  # a live member is still seen, by its member file
+    member_file = member_path(six.offset_store("g").dir, c.member_id)
+    with pytest.raises(CorruptLogError, match=r"state\.json"):
+        c.close()  # leaving cannot rewrite the state: said, and the member is gone all the same
+    assert not os.path.exists(member_file)
+    with pytest.raises(CorruptLogError, match=r"state\.json"):
+        six.describe_group("g")  # damage is named, not read as an empty group
+    six.delete_group("g")
+    assert six.list_groups() == [] and six.committed_offsets("g") == {}
+    again = member(make_consumer)
+    assert again.assignment() == set(T)
