@@ -44,7 +44,7 @@ from .errors import (
 )
 from .group_state import STATE, GroupDescription, describe, live_member_files
 from .locking import FileLock, Waker
-from .offsets import OffsetStore, decode_group_id
+from .offsets import OffsetStore, decode_group_id, is_group_dir_name
 from .options import BrokerOptions, make
 from .records import TopicPartition
 from .topic import (
@@ -292,12 +292,18 @@ class Broker(Closeable):
         return read_topic_id(os.path.join(self._topics_dir, name))
 
     def list_groups(self) -> list[str]:
-        """Ids of the groups that have members or committed offsets, sorted."""
+        """Ids of every group that has or had members or committed offsets,
+        sorted, until ``delete_group`` (one whose members all left, or whose
+        offsets ``delete_topic`` dropped, stays listed, as Kafka lists
+        *Empty* groups). A directory whose name is no encoded group id
+        (made by hand) is not a group: skipped (``minikafka check``
+        reports it)."""
         self._check_open()
         return sorted(
             decode_group_id(n) for n in os.listdir(self._groups_dir)
-            if os.path.exists(os.path.join(self._groups_dir, n, "offsets"))
-            or os.path.exists(os.path.join(self._groups_dir, n, STATE))
+            if is_group_dir_name(n)
+            and (os.path.exists(os.path.join(self._groups_dir, n, "offsets"))
+                 or os.path.exists(os.path.join(self._groups_dir, n, STATE)))
         )
 
     def describe_group(self, group_id: str) -> GroupDescription:
