@@ -100,7 +100,8 @@ class GroupMember:
         self.pending: set[TopicPartition] = set()  # assigned to us, owner lock still held elsewhere
         self.last_poll = time.monotonic()
         self._member_lock: FileLock | None = None
-        self._heartbeat_lock = threading.Lock()
+        # Re-entrant: a consumer the garbage collector closes inside a heartbeat must not deadlock.
+        self._heartbeat_lock = threading.RLock()
         # One cache per thread that reads the state: sync (polling thread)
         # must notice a change even after check (heartbeat thread) read it.
         self._sync_cache = StateCache(self.dir)
@@ -135,8 +136,7 @@ class GroupMember:
             # Peers dropped us (frozen past session_timeout) and unlinked our
             # member file: heartbeats to the old inode reach nobody, and
             # without a file every peer sees us dead again at once.
-            lock.close()
-            self._member_lock = None
+            self._drop_member_lock()
         if self._member_lock is None:
             lock = FileLock(member_path(self.dir, self.member_id))
             lock.acquire()
@@ -175,8 +175,7 @@ class GroupMember:
                 os.unlink(member_path(self.dir, self.member_id))
             except FileNotFoundError:
                 pass
-            self._member_lock.close()
-            self._member_lock = None
+            self._drop_member_lock()
 
     def abandon(self) -> None:
         """The broker is closed: nothing can be committed or rewritten. Drop
@@ -186,9 +185,16 @@ class GroupMember:
             lock.close()
         self.owned.clear()
         self.pending = set()
-        if self._member_lock is not None:
-            self._member_lock.close()
-            self._member_lock = None
+        self._drop_member_lock()
+
+    def _drop_member_lock(self) -> None:
+        """Close the member file's lock, never while a heartbeat writes
+        through it: a heartbeat that took the lock before it closed would
+        reopen (and so recreate) the file after the member left."""
+        with self._heartbeat_lock:
+            lock, self._member_lock = self._member_lock, None
+            if lock is not None:
+                lock.close()
 
     # -- adopting the assignment ----------------------------------------------------------------
 
@@ -256,11 +262,10 @@ class GroupMember:
     # -- keeping the group right ------------------------------------------------------------------
 
     def heartbeat(self, last_poll_ms: int) -> None:
-        lock = self._member_lock
-        if lock is None:
-            return
-        with self._heartbeat_lock:
-            write_heartbeat(lock.fileno(), last_poll_ms)
+        with self._heartbeat_lock:  # see _drop_member_lock
+            lock = self._member_lock
+            if lock is not None:
+                write_heartbeat(lock.fileno(), last_poll_ms)
 
     def _dead(self, state: GroupState) -> list[str]:
         alive = live_members(self.dir, state, self.config.session_timeout)

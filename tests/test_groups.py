@@ -508,3 +508,41 @@ def test_a_group_with_a_damaged_state_file_can_still_be_deleted(six, make_consum
     assert six.list_groups() == [] and six.committed_offsets("g") == {}
     again = member(make_consumer)
     assert again.assignment() == set(T)
+
+
+def test_a_heartbeat_racing_close_does_not_bring_the_member_file_back(six, make_consumer):
+    # heartbeat() took the member lock before close() closed it, then asked
+    # it for its descriptor: FileLock reopened (O_CREAT) the unlinked file,
+    # so the member file of a member that had left came back, with a fresh
+    # heartbeat and a descriptor nobody ever closed.
+    import threading
+
+    c = member(make_consumer, heartbeat_interval=60, session_timeout=120)  # no beat of its own here
+    gm = c._backend._member
+    path = member_path(gm.dir, gm.member_id)
+    reached, go = threading.Event(), threading.Event()
+
+    class PausedLock:
+        """The heartbeat lock, pausing the racing thread as it enters."""
+
+        def __init__(self, real: threading.RLock) -> None:
+            self.real = real
+
+        def __enter__(self) -> None:
+            if threading.current_thread().name == "racing-heartbeat":
+                reached.set()
+                go.wait(5)
+            self.real.acquire()
+
+        def __exit__(self, *exc: object) -> None:
+            self.real.release()
+
+    gm._heartbeat_lock = PausedLock(gm._heartbeat_lock)
+    beat = threading.Thread(target=gm.heartbeat, args=(0,), name="racing-heartbeat")
+    beat.start()
+    assert reached.wait(5)
+    c.close()
+    assert not os.path.exists(path)
+    go.set()
+    beat.join(5)
+    assert not os.path.exists(path), "the member file came back after the member left"
