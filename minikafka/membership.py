@@ -27,6 +27,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from typing import Protocol
 
 from .assignor import assign
@@ -53,6 +54,11 @@ from .records import TopicPartition
 SYNC_INTERVAL = 0.05  # seconds between looks at the group's state file while polling
 PARTITION_CHECK_EVERY = 5  # heartbeats between checks for created or deleted topics
 log = logging.getLogger("minikafka")
+
+
+class SyncPostponed(TimeoutError):
+    """:meth:`GroupMember.sync` could not take the group lock in time;
+    it changed nothing (a later sync tries again)."""
 
 
 class MemberListener(Protocol):
@@ -209,14 +215,28 @@ class GroupMember:
         if not force and not self.pending and not self._sync_cache.changed():
             return
         state = self._sync_cache.get()
-        if self.member_id not in state.members:
-            # Dropped by the others (we looked dead or idle): start over.
-            self.release(set(self.owned), "dropped")
-            self._enter()
-            state = self._sync_cache.get()
+        if self.member_id not in state.members or set(self.owned) - state.owned_by(self.member_id):
+            # Giving partitions up commits them and rejoining rewrites the
+            # state: both take the group lock. Take it first, within the
+            # caller's deadline (poll's timeout: OffsetStore.within), so a
+            # timeout leaves nothing half done — no on_revoke without its
+            # commit, no partitions let go uncommitted — and a later sync
+            # tries again; the partitions stay ours (and read) meanwhile.
+            with ExitStack() as held:
+                try:
+                    held.enter_context(self.store.locked())
+                except TimeoutError as e:
+                    self._sync_cache.key = None  # the next sync looks again, changed or not
+                    raise SyncPostponed(str(e)) from None
+                state = self._sync_cache.get()
+                if self.member_id not in state.members:
+                    # Dropped by the others (we looked dead or idle): start over.
+                    self.release(set(self.owned), "dropped")
+                    self._enter()
+                    state = self._sync_cache.get()
+                self.release(set(self.owned) - state.owned_by(self.member_id), "revoked")
         self.generation = state.generation
         mine = state.owned_by(self.member_id)
-        self.release(set(self.owned) - mine, "revoked")
         taken = set()
         for tp in sorted(mine - set(self.owned)):
             lock = FileLock(owner_path(self.dir, tp))

@@ -546,3 +546,47 @@ def test_a_heartbeat_racing_close_does_not_bring_the_member_file_back(six, make_
     go.set()
     beat.join(5)
     assert not os.path.exists(path), "the member file came back after the member left"
+
+
+@pytest.mark.parametrize("step", ["revoke", "rejoin"])
+def test_a_poll_that_must_rebalance_while_the_group_lock_is_held_honours_its_timeout(
+        make_broker, make_consumer, produce, step):
+    # A poll whose sync had to give partitions up (their auto-commit) or to
+    # rejoin waited request_timeout for the group lock, not its own timeout,
+    # then raised TimeoutError — with the revoked partitions let go uncommitted.
+    from minikafka.group_state import write_state
+    from minikafka.locking import FileLock
+
+    broker = make_broker(request_timeout=4.0)
+    broker.create_topic("t", partitions=6)
+    for p in range(6):
+        produce("t", [b"x"] * 10, broker=broker, partition=p)
+    revoked: list[set[TopicPartition]] = []
+    a = make_consumer("t", broker=broker, group_id="g", auto_offset_reset="earliest",
+                      on_revoke=revoked.append)
+    got = []
+    while len(got) < 60:
+        got += a.poll(timeout=1.0)
+    group_dir = broker.offset_store("g").dir
+    if step == "revoke":
+        b = make_consumer("t", broker=broker, group_id="g")  # a has not adopted it yet: owns all six
+    else:
+        write_state(group_dir, read_state(group_dir).without([a.member_id]))  # a was dropped
+    held = FileLock(os.path.join(group_dir, "lock"))  # "another process", frozen inside a commit
+    held.acquire()
+    try:
+        for _ in range(3):
+            started = time.monotonic()
+            assert a.poll(timeout=0.2) == []
+            assert time.monotonic() - started < 2.0  # not request_timeout (4 s)
+        assert revoked == [] and a.assignment() == set(T)  # nothing given up half done
+    finally:
+        held.close()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not revoked:
+        a.poll(timeout=0.05)
+    assert len(revoked) == 1  # once, when the lock was free, and committed
+    committed = broker.committed_offsets("g")
+    assert all(committed[tp] == 10 for tp in revoked[0]), committed
+    if step == "revoke":
+        settle(a, b)
