@@ -590,3 +590,19 @@ def test_a_poll_that_must_rebalance_while_the_group_lock_is_held_honours_its_tim
     assert all(committed[tp] == 10 for tp in revoked[0]), committed
     if step == "revoke":
         settle(a, b)
+
+
+@pytest.mark.parametrize(("options", "names"), [
+    ({"session_timeout": 0.05}, "session_timeout"),  # below the default heartbeat_interval (0.1)
+    ({"session_timeout": 1.0, "heartbeat_interval": 1.0}, "session_timeout"),
+    ({"session_timeout": float("inf"), "heartbeat_interval": float("inf")}, "at most"),
+    ({"session_timeout": float("inf"), "heartbeat_interval": 1e10}, "at most"),
+])
+def test_heartbeat_interval_must_fit_the_session_timeout(six, make_consumer, options, names):
+    # A session_timeout below heartbeat_interval made two members drop each
+    # other between beats (29 generations in 2 s); an infinite or huge
+    # interval killed the heartbeat thread (OverflowError in its timed wait).
+    with pytest.raises(InvalidArgumentError, match=f"heartbeat_interval.*{names}"):
+        member(make_consumer, **options)
+    assert six.list_groups() == []
+
