@@ -234,7 +234,9 @@ class Broker(Closeable):
         )
 
     def delete_topic(self, name: str) -> None:
-        """Delete a topic, its records and the groups' offsets for it.
+        """Delete a topic, its records and the groups' offsets for it (a
+        group whose offsets file is damaged, or whose lock stays held past
+        ``request_timeout``, keeps them: logged as a warning).
 
         The directory is renamed away first (atomic), then removed; other
         processes keep valid mappings of its files until they close them.
@@ -268,8 +270,17 @@ class Broker(Closeable):
             finally:
                 for lock in locks:
                     lock.close()
+        # The topic is gone whatever happens here: one group whose offsets
+        # cannot be rewritten (damaged, its lock held by a frozen process)
+        # must not keep the others' offsets of it, nor make the delete
+        # look failed. What it keeps is not the next topic's of that name
+        # (offsets carry the topic id).
         for group_id in self.list_groups():
-            self.offset_store(group_id).forget_topic(name)
+            try:
+                self.offset_store(group_id).forget_topic(name)
+            except (CorruptLogError, TimeoutError) as e:
+                log.warning("topic %r deleted, but its offsets in group %r were left: %s",
+                            name, group_id, e)
 
     # -- groups ---------------------------------------------------------------
 
