@@ -115,6 +115,7 @@ class GroupMember:
         self._last_sync = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._last_error: str | None = None  # the heartbeat thread's last error logged (repr)
 
     # -- joining and leaving ------------------------------------------------------------------
 
@@ -368,10 +369,15 @@ class GroupMember:
                 return True
             self.heartbeat(int((time.time() - idle) * 1000))
             self.check(partitions_too=ticks % PARTITION_CHECK_EVERY == 0)
-        except Exception:  # keep heartbeating through passing errors
+            self._last_error = None
+        except Exception as e:  # keep heartbeating through passing errors
             if self.stopped():
                 return False
-            log.exception("minikafka heartbeat of group %r failed", self.store.group_id)
+            # Once per distinct error, not every tick: a damaged state.json
+            # stays damaged until repaired (10 tracebacks a second otherwise).
+            if repr(e) != self._last_error:
+                self._last_error = repr(e)
+                log.exception("minikafka heartbeat of group %r failed", self.store.group_id)
         return True
 
 

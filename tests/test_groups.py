@@ -623,3 +623,19 @@ def test_delete_topic_drops_every_group_offsets_even_if_one_group_is_damaged(six
     assert six.committed_offsets("b") == six.committed_offsets("c") == {TopicPartition("u", 0): 2}
     said = [r.getMessage() for r in caplog.records if "offsets in group 'a' were left" in r.getMessage()]
     assert said and "offsets" in said[0], [r.getMessage() for r in caplog.records]
+
+
+def test_a_damaged_state_is_logged_once_by_the_heartbeat_not_every_tick(six, make_consumer, caplog):
+    c = member(make_consumer, heartbeat_interval=0.01)
+    settle(c)
+    with caplog.at_level(logging.ERROR, logger="minikafka"):
+        with open(os.path.join(six.offset_store("g").dir, "state.json"), "w") as f:
+            f.write("{")
+        time.sleep(0.5)  # ~50 heartbeats, each finding the damage
+    failed = [r for r in caplog.records if "heartbeat of group" in r.getMessage()]
+    assert len(failed) == 1 and "state.json" in str(failed[0].exc_info[1])
+    with pytest.raises(CorruptLogError, match=r"state\.json"):
+        c.poll(timeout=0)  # the consumer says so too
+    os.unlink(os.path.join(six.offset_store("g").dir, "state.json"))  # the documented recovery
+    settle(c)
+    assert c.assignment() == set(T)
