@@ -102,8 +102,8 @@ class GroupState:
                 raise CorruptLogError(f"{path}: group state format {data['format']} is newer "
                                       f"than this minikafka reads ({STATE_VERSION})")
             members = {
-                str(m): MemberState(tuple(info.get("topics", ())), str(info.get("host", "")),
-                                    int(info.get("pid", 0)), int(info.get("joined_ms", 0)))
+                _member_id(m, path): MemberState(tuple(info.get("topics", ())), str(info.get("host", "")),
+                                                 int(info.get("pid", 0)), int(info.get("joined_ms", 0)))
                 for m, info in data.get("members", {}).items()
             }
             assignment = {
@@ -113,6 +113,15 @@ class GroupState:
             return cls(int(data.get("generation", 0)), members, assignment)
         except (AttributeError, TypeError, ValueError) as e:
             raise CorruptLogError(f"{path}: malformed group state ({e})") from None
+
+
+def _member_id(member_id: str, path: str) -> str:
+    """``member_id`` if it names a file in ``members/``. A peer unlinks the
+    member file of a member it finds dead: an id like ``../offsets`` in a
+    damaged state file would have deleted the group's committed offsets."""
+    if not member_id or member_id in (".", "..") or "/" in member_id or "\0" in member_id:
+        raise CorruptLogError(f"{path}: malformed group state (member id {member_id!r})")
+    return member_id
 
 
 def read_state(group_dir: str) -> GroupState:

@@ -639,3 +639,27 @@ def test_a_damaged_state_is_logged_once_by_the_heartbeat_not_every_tick(six, mak
     os.unlink(os.path.join(six.offset_store("g").dir, "state.json"))  # the documented recovery
     settle(c)
     assert c.assignment() == set(T)
+
+
+@pytest.mark.parametrize("member_id", ["../offsets", "..", ".", "", "a/b"])
+def test_a_state_naming_a_member_outside_members_never_deletes_a_file(six, make_consumer, member_id):
+    # A peer unlinks the member file of each member it finds dead: a damaged
+    # (or hand-edited) state.json naming the member "../offsets" made every
+    # member delete the group's committed offsets.
+    import json
+
+    c = member(make_consumer, enable_auto_commit=False, heartbeat_interval=0.01)
+    c.commit({T[0]: 5})
+    group_dir = six.offset_store("g").dir
+    with open(os.path.join(group_dir, "state.json")) as f:
+        state = json.load(f)
+    state["members"][member_id] = {"topics": ["t"]}
+    with open(os.path.join(group_dir, "state.json"), "w") as f:
+        json.dump(state, f)
+    time.sleep(0.3)  # the heartbeat thread's peer checks
+    with pytest.raises(CorruptLogError, match=r"state\.json.*member id"):
+        c.poll(timeout=0.1)
+    assert six.committed_offsets("g") == {T[0]: 5}
+    assert sorted(os.listdir(group_dir)) == ["lock", "members", "offsets", "owners", "state.json"]
+    with pytest.raises(CorruptLogError, match=r"state\.json.*member id"):
+        c.close()
