@@ -31,6 +31,7 @@ import attrs
 from .errors import CorruptLogError
 from .offsets import OffsetStore
 from .records import TopicPartition
+from .topic import validate_topic_name
 
 STATE = "state.json"
 STATE_VERSION = 1
@@ -102,12 +103,15 @@ class GroupState:
                 raise CorruptLogError(f"{path}: group state format {data['format']} is newer "
                                       f"than this minikafka reads ({STATE_VERSION})")
             members = {
-                _member_id(m, path): MemberState(tuple(info.get("topics", ())), str(info.get("host", "")),
-                                                 int(info.get("pid", 0)), int(info.get("joined_ms", 0)))
+                _member_id(m, path): MemberState(tuple(map(validate_topic_name, info.get("topics", ()))),
+                                                 str(info.get("host", "")), int(info.get("pid", 0)),
+                                                 int(info.get("joined_ms", 0)))
                 for m, info in data.get("members", {}).items()
             }
+            # Topic names become owner lock file names: a bad one is damage
+            # (InvalidTopicError is a ValueError), never a path elsewhere.
             assignment = {
-                str(m): tuple(TopicPartition(str(t), int(p)) for t, p in tps)
+                str(m): tuple(TopicPartition(validate_topic_name(t), int(p)) for t, p in tps)
                 for m, tps in data.get("assignment", {}).items()
             }
             return cls(int(data.get("generation", 0)), members, assignment)

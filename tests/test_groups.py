@@ -663,3 +663,23 @@ def test_a_state_naming_a_member_outside_members_never_deletes_a_file(six, make_
     assert sorted(os.listdir(group_dir)) == ["lock", "members", "offsets", "owners", "state.json"]
     with pytest.raises(CorruptLogError, match=r"state\.json.*member id"):
         c.close()
+
+
+def test_a_state_assigning_a_topic_that_is_no_file_name_creates_nothing_outside(six, make_consumer, data_dir):
+    # Owner locks are owners/<topic>+<partition>: an assignment naming the
+    # topic "../../../escape" created (and flocked) data/escape+0.
+    import json
+
+    c = member(make_consumer, enable_auto_commit=False)
+    group_dir = six.offset_store("g").dir
+    with open(os.path.join(group_dir, "state.json")) as f:
+        state = json.load(f)
+    state["assignment"][c.member_id].append(["../../../escape", 0])
+    state["generation"] += 1
+    with open(os.path.join(group_dir, "state.json"), "w") as f:
+        json.dump(state, f)
+    with pytest.raises(CorruptLogError, match=r"state\.json.*escape"):
+        c.poll(timeout=0.1)
+    assert not (data_dir / "escape+0").exists()
+    with pytest.raises(CorruptLogError, match=r"state\.json"):
+        c.close()
