@@ -394,8 +394,18 @@ class Broker(Closeable):
         offsets are kept. ``GroupNotEmptyError`` if a member is running.
         ``validate_only``: every check, nothing written (a dry run)."""
         self._check_open()
+        if not isinstance(offsets, Mapping):
+            raise TypeError(
+                f"offsets must be a mapping of TopicPartition to int, not {type(offsets).__name__}"
+            )
+        if not isinstance(validate_only, bool):
+            raise TypeError(f"validate_only must be a bool, not {type(validate_only).__name__}")
         checked: dict[TopicPartition, int] = {}
         for tp, offset in offsets.items():
+            if not (isinstance(tp, tuple) and len(tp) == 2 and isinstance(tp[0], str)
+                    and isinstance(tp[1], int) and not isinstance(tp[1], bool)):
+                raise TypeError(f"offsets: each key must be a TopicPartition(topic: str, partition: int), "
+                                f"got {tp!r}")
             if not isinstance(offset, int) or isinstance(offset, bool):
                 raise TypeError(f"offsets: offset of {tp} must be an int, not {type(offset).__name__}")
             if not 0 <= offset < 1 << 63:

@@ -683,3 +683,18 @@ def test_a_state_assigning_a_topic_that_is_no_file_name_creates_nothing_outside(
     assert not (data_dir / "escape+0").exists()
     with pytest.raises(CorruptLogError, match=r"state\.json"):
         c.close()
+
+
+@pytest.mark.parametrize(("offsets", "names"), [
+    ({TopicPartition("t", "0"): 1}, "TopicPartition"),  # compared with an int: "'<=' not supported"
+    ({TopicPartition("t", True): 1}, "TopicPartition"),  # stored as partition 1
+    ({"t": 1}, "TopicPartition"),  # "not enough values to unpack"
+    ({("t", 0, 1): 1}, "TopicPartition"),
+    ([(T[0], 1)], "mapping"),  # AttributeError: 'list' object has no attribute 'items'
+])
+def test_alter_group_offsets_names_a_bad_argument_and_writes_nothing(six, offsets, names):
+    with pytest.raises(TypeError, match=names):
+        six.alter_group_offsets("g", offsets)
+    with pytest.raises(TypeError, match="validate_only"):
+        six.alter_group_offsets("g", {T[0]: 1}, validate_only="yes")
+    assert six.committed_offsets("g") == {} and six.list_groups() == []
