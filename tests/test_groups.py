@@ -629,8 +629,10 @@ def test_a_damaged_state_is_logged_once_by_the_heartbeat_not_every_tick(six, mak
     c = member(make_consumer, heartbeat_interval=0.01)
     settle(c)
     with caplog.at_level(logging.ERROR, logger="minikafka"):
-        with open(os.path.join(six.offset_store("g").dir, "state.json"), "w") as f:
+        state = os.path.join(six.offset_store("g").dir, "state.json")
+        with open(state + ".new", "w") as f:  # replaced whole: no reader sees it empty first
             f.write("{")
+        os.replace(state + ".new", state)
         time.sleep(0.5)  # ~50 heartbeats, each finding the damage
     failed = [r for r in caplog.records if "heartbeat of group" in r.getMessage()]
     assert len(failed) == 1 and "state.json" in str(failed[0].exc_info[1])
