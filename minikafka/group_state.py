@@ -24,7 +24,7 @@ import os
 import struct
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import IO, Any
 
 import attrs
 
@@ -128,16 +128,21 @@ def _member_id(member_id: str, path: str) -> str:
     return member_id
 
 
+def _load(f: IO[str], path: str) -> GroupState:
+    try:
+        data = json.load(f)
+    except ValueError as e:
+        raise CorruptLogError(f"{path}: not valid JSON ({e})") from None
+    return GroupState.from_json(data, path)
+
+
 def read_state(group_dir: str) -> GroupState:
     path = os.path.join(group_dir, STATE)
     try:
         with open(path) as f:
-            data = json.load(f)
+            return _load(f, path)
     except FileNotFoundError:
         return GroupState()
-    except ValueError as e:
-        raise CorruptLogError(f"{path}: not valid JSON ({e})") from None
-    return GroupState.from_json(data, path)
 
 
 def write_state(group_dir: str, state: GroupState) -> None:
@@ -158,21 +163,47 @@ def state_key(group_dir: str) -> StateKey | None:
 
 
 class StateCache:
-    """state.json of one group, parsed again only when it was replaced."""
+    """state.json of one group, parsed again only when it was replaced.
+
+    The key is (inode, mtime, size), and the file last read is held open:
+    otherwise its inode is freed by the next replace and reused by the one
+    after, and with a coarse timestamp and an equal size two rebalances
+    later looked unchanged (a member never adopted its new assignment)."""
 
     def __init__(self, group_dir: str) -> None:
         self.dir = group_dir
         self.key: StateKey | None = None
         self.state = GroupState()
+        self._held: IO[str] | None = None  # the file ``state`` was read from
 
     def changed(self) -> bool:
         return state_key(self.dir) != self.key
 
     def get(self) -> GroupState:
         key = state_key(self.dir)
-        if key is None or key != self.key:
-            self.key, self.state = key, read_state(self.dir)
-        return self.state
+        if key is not None and key == self.key:
+            return self.state
+        path = os.path.join(self.dir, STATE)
+        try:
+            f = open(path)  # noqa: SIM115 (held open past this call: see the class docstring)
+        except FileNotFoundError:
+            self.close()
+            self.state = GroupState()
+            return self.state
+        try:
+            st = os.fstat(f.fileno())
+            state = _load(f, path)
+        except BaseException:
+            f.close()
+            raise
+        self.close()
+        self._held, self.key, self.state = f, (st.st_ino, st.st_mtime_ns, st.st_size), state
+        return state
+
+    def close(self) -> None:
+        held, self._held, self.key = self._held, None, None
+        if held is not None:
+            held.close()
 
 
 # -- member files -------------------------------------------------------------------------------

@@ -166,6 +166,8 @@ class GroupMember:
         if thread is not None and thread is not threading.current_thread():
             thread.join()
         self._thread = None
+        self._sync_cache.close()
+        self._check_cache.close()
 
     def _exit(self) -> None:
         if self._member_lock is None:
@@ -193,6 +195,8 @@ class GroupMember:
         self.owned.clear()
         self.pending = set()
         self._drop_member_lock()
+        self._sync_cache.close()  # the heartbeat thread may still read it once: it reopens
+        self._check_cache.close()
 
     def _drop_member_lock(self) -> None:
         """Close the member file's lock, never while a heartbeat writes

@@ -700,3 +700,30 @@ def test_alter_group_offsets_names_a_bad_argument_and_writes_nothing(six, offset
     with pytest.raises(TypeError, match="validate_only"):
         six.alter_group_offsets("g", {T[0]: 1}, validate_only="yes")
     assert six.committed_offsets("g") == {} and six.list_groups() == []
+
+
+def test_the_state_cache_sees_a_state_written_twice_since_with_a_reused_inode(tmp_path):
+    # StateCache keyed state.json by (inode, mtime, size) without holding the
+    # file: a rebalance freed the inode it had read, the next one's new file
+    # reused it, and with a coarse timestamp (same tick) and the same size
+    # the cache took a new assignment for the one it had: the member never
+    # adopted it (its partitions stayed pending for their new owner).
+    from minikafka.group_state import GroupState, MemberState, StateCache, write_state
+
+    def state(generation: int, owner: str) -> GroupState:
+        return GroupState(generation, {owner: MemberState(("t",))}, {owner: (T[0],)})
+
+    write_state(str(tmp_path), state(1, "a"))
+    cache = StateCache(str(tmp_path))
+    assert cache.get() == state(1, "a")
+    path = tmp_path / "state.json"
+    before = os.stat(path)
+    write_state(str(tmp_path), state(2, "b"))
+    write_state(str(tmp_path), state(3, "b"))  # same size as the first
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # the same timestamp tick
+    assert os.stat(path).st_size == before.st_size
+    try:
+        assert cache.changed()
+        assert cache.get() == state(3, "b")
+    finally:
+        cache.close()
