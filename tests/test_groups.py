@@ -727,3 +727,30 @@ def test_the_state_cache_sees_a_state_written_twice_since_with_a_reused_inode(tm
         assert cache.get() == state(3, "b")
     finally:
         cache.close()
+
+
+def test_unsubscribe_against_a_held_group_lock_waits_one_request_timeout_and_reads_no_more(
+        make_broker, make_consumer, produce):
+    # unsubscribe took the group lock twice (the revoke's commit, leaving)
+    # with request_timeout each, so it waited twice as long as API.md allows;
+    # and once it raised, subscription() still named the topics it had left.
+    from minikafka.errors import TimeoutError as MiniTimeoutError
+    from minikafka.locking import FileLock
+
+    broker = make_broker(request_timeout=1.0)
+    broker.create_topic("t", partitions=2)
+    produce("t", [b"x"], broker=broker, partition=0)
+    c = make_consumer("t", broker=broker, group_id="g", auto_offset_reset="earliest")
+    assert len(c.poll(timeout=2.0)) == 1
+    held = FileLock(os.path.join(broker.offset_store("g").dir, "lock"))
+    held.acquire()
+    try:
+        started = time.monotonic()
+        with pytest.raises(MiniTimeoutError):
+            c.unsubscribe()
+        assert time.monotonic() - started < 1.7  # one request_timeout (1 s), not two
+        assert c.assignment() == set() and c.subscription() == set()
+        produce("t", [b"y"], broker=broker, partition=0)
+        assert c.poll(timeout=0.3) == []  # no longer owned: not read
+    finally:
+        held.close()
