@@ -42,9 +42,9 @@ from .errors import (
     TopicExistsError,
     TopicNotFoundError,
 )
-from .group_state import STATE, GroupDescription, describe, live_members, read_state
+from .group_state import STATE, GroupDescription, describe, live_member_files
 from .locking import FileLock, Waker
-from .offsets import OffsetStore, decode_group_id
+from .offsets import OffsetStore, decode_group_id, is_group_dir_name
 from .options import BrokerOptions, make
 from .records import TopicPartition
 from .topic import (
@@ -239,7 +239,9 @@ class Broker(Closeable):
         )
 
     def delete_topic(self, name: str) -> None:
-        """Delete a topic, its records and the groups' offsets for it.
+        """Delete a topic, its records and the groups' offsets for it (a
+        group whose offsets file is damaged, or whose lock stays held past
+        ``request_timeout``, keeps them: logged as a warning).
 
         The directory is renamed away first (atomic), then removed; other
         processes keep valid mappings of its files until they close them.
@@ -277,8 +279,17 @@ class Broker(Closeable):
             finally:
                 for lock in locks:
                     lock.close()
+        # The topic is gone whatever happens here: one group whose offsets
+        # cannot be rewritten (damaged, its lock held by a frozen process)
+        # must not keep the others' offsets of it, nor make the delete
+        # look failed. What it keeps is not the next topic's of that name
+        # (offsets carry the topic id).
         for group_id in self.list_groups():
-            self.offset_store(group_id).forget_topic(name)
+            try:
+                self.offset_store(group_id).forget_topic(name)
+            except (CorruptLogError, TimeoutError) as e:
+                log.warning("topic %r deleted, but its offsets in group %r were left: %s",
+                            name, group_id, e)
 
     # -- groups ---------------------------------------------------------------
 
@@ -301,12 +312,18 @@ class Broker(Closeable):
         return read_topic_id(os.path.join(self._topics_dir, name))
 
     def list_groups(self) -> list[str]:
-        """Ids of the groups that have members or committed offsets, sorted."""
+        """Ids of every group that has or had members or committed offsets,
+        sorted, until ``delete_group`` (one whose members all left, or whose
+        offsets ``delete_topic`` dropped, stays listed, as Kafka lists
+        *Empty* groups). A directory whose name is no encoded group id
+        (made by hand) is not a group: skipped (``minikafka check``
+        reports it)."""
         self._check_open()
         return sorted(
             decode_group_id(n) for n in os.listdir(self._groups_dir)
-            if os.path.exists(os.path.join(self._groups_dir, n, "offsets"))
-            or os.path.exists(os.path.join(self._groups_dir, n, STATE))
+            if is_group_dir_name(n)
+            and (os.path.exists(os.path.join(self._groups_dir, n, "offsets"))
+                 or os.path.exists(os.path.join(self._groups_dir, n, STATE)))
         )
 
     def describe_group(self, group_id: str) -> GroupDescription:
@@ -380,8 +397,10 @@ class Broker(Closeable):
     @staticmethod
     def _refuse_if_live(store: OffsetStore, why: str) -> None:
         """``GroupNotEmptyError`` if the group has live members (caller holds
-        the group lock, so nobody joins meanwhile)."""
-        live = sorted(live_members(store.dir, read_state(store.dir), LIVE_SESSION_TIMEOUT))
+        the group lock, so nobody joins meanwhile). Judged by the member
+        files alone, so that a damaged state.json does not stop the group
+        from being deleted."""
+        live = sorted(live_member_files(store.dir, LIVE_SESSION_TIMEOUT))
         if live:
             raise GroupNotEmptyError(
                 f"group {store.group_id!r} has {len(live)} live member(s) ({', '.join(live)}); {why}"
@@ -401,10 +420,17 @@ class Broker(Closeable):
         ``validate_only``: every check, nothing written (a dry run)."""
         self._check_open()
         if not isinstance(offsets, Mapping):
-            raise TypeError(f"offsets must be a mapping of TopicPartition to int, not "
-                            f"{type(offsets).__name__}")
+            raise TypeError(
+                f"offsets must be a mapping of TopicPartition to int, not {type(offsets).__name__}"
+            )
+        if not isinstance(validate_only, bool):
+            raise TypeError(f"validate_only must be a bool, not {type(validate_only).__name__}")
         checked: dict[TopicPartition, int] = {}
         for tp, offset in offsets.items():
+            if not (isinstance(tp, tuple) and len(tp) == 2 and isinstance(tp[0], str)
+                    and isinstance(tp[1], int) and not isinstance(tp[1], bool)):
+                raise TypeError(f"offsets: each key must be a TopicPartition(topic: str, partition: int), "
+                                f"got {tp!r}")
             if not isinstance(offset, int) or isinstance(offset, bool):
                 raise TypeError(f"offsets: offset of {tp} must be an int, not {type(offset).__name__}")
             if not 0 <= offset < 1 << 63:

@@ -280,15 +280,21 @@ class Consumer(Closeable):
                 "either subscribes to topics or is assigned partitions)"
             )
         self._subscription = names
-        self._backend.subscribe(names)
+        with self._backend.within(None):  # joining, then the revoke's commit: one request_timeout
+            self._backend.subscribe(names)
 
     def unsubscribe(self) -> None:
         """Drop the subscription (leaving the group) or the manual assignment."""
         self._check_open()
         self._settle()
-        self._backend.unsubscribe()
-        self._subscription = None
-        self._manual = False
+        # One request_timeout in all: the revoke's commit and leaving the
+        # group each take the group lock (as in close).
+        try:
+            with self._backend.within(None):
+                self._backend.unsubscribe()
+        finally:
+            self._subscription = None
+            self._manual = False
 
     def subscription(self) -> set[str]:
         """The subscribed topic names (empty without a subscription)."""

@@ -24,13 +24,14 @@ import os
 import struct
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import IO, Any
 
 import attrs
 
 from .errors import CorruptLogError
 from .offsets import OffsetStore
 from .records import TopicPartition
+from .topic import validate_topic_name
 
 STATE = "state.json"
 STATE_VERSION = 1
@@ -102,12 +103,15 @@ class GroupState:
                 raise CorruptLogError(f"{path}: group state format {data['format']} is newer "
                                       f"than this minikafka reads ({STATE_VERSION})")
             members = {
-                str(m): MemberState(tuple(info.get("topics", ())), str(info.get("host", "")),
-                                    int(info.get("pid", 0)), int(info.get("joined_ms", 0)))
+                _member_id(m, path): MemberState(tuple(map(validate_topic_name, info.get("topics", ()))),
+                                                 str(info.get("host", "")), int(info.get("pid", 0)),
+                                                 int(info.get("joined_ms", 0)))
                 for m, info in data.get("members", {}).items()
             }
+            # Topic names become owner lock file names: a bad one is damage
+            # (InvalidTopicError is a ValueError), never a path elsewhere.
             assignment = {
-                str(m): tuple(TopicPartition(str(t), int(p)) for t, p in tps)
+                str(m): tuple(TopicPartition(validate_topic_name(t), int(p)) for t, p in tps)
                 for m, tps in data.get("assignment", {}).items()
             }
             return cls(int(data.get("generation", 0)), members, assignment)
@@ -115,16 +119,30 @@ class GroupState:
             raise CorruptLogError(f"{path}: malformed group state ({e})") from None
 
 
+def _member_id(member_id: str, path: str) -> str:
+    """``member_id`` if it names a file in ``members/``. A peer unlinks the
+    member file of a member it finds dead: an id like ``../offsets`` in a
+    damaged state file would have deleted the group's committed offsets."""
+    if not member_id or member_id in (".", "..") or "/" in member_id or "\0" in member_id:
+        raise CorruptLogError(f"{path}: malformed group state (member id {member_id!r})")
+    return member_id
+
+
+def _load(f: IO[str], path: str) -> GroupState:
+    try:
+        data = json.load(f)
+    except ValueError as e:
+        raise CorruptLogError(f"{path}: not valid JSON ({e})") from None
+    return GroupState.from_json(data, path)
+
+
 def read_state(group_dir: str) -> GroupState:
     path = os.path.join(group_dir, STATE)
     try:
         with open(path) as f:
-            data = json.load(f)
+            return _load(f, path)
     except FileNotFoundError:
         return GroupState()
-    except ValueError as e:
-        raise CorruptLogError(f"{path}: not valid JSON ({e})") from None
-    return GroupState.from_json(data, path)
 
 
 def write_state(group_dir: str, state: GroupState) -> None:
@@ -145,21 +163,47 @@ def state_key(group_dir: str) -> StateKey | None:
 
 
 class StateCache:
-    """state.json of one group, parsed again only when it was replaced."""
+    """state.json of one group, parsed again only when it was replaced.
+
+    The key is (inode, mtime, size), and the file last read is held open:
+    otherwise its inode is freed by the next replace and reused by the one
+    after, and with a coarse timestamp and an equal size two rebalances
+    later looked unchanged (a member never adopted its new assignment)."""
 
     def __init__(self, group_dir: str) -> None:
         self.dir = group_dir
         self.key: StateKey | None = None
         self.state = GroupState()
+        self._held: IO[str] | None = None  # the file ``state`` was read from
 
     def changed(self) -> bool:
         return state_key(self.dir) != self.key
 
     def get(self) -> GroupState:
         key = state_key(self.dir)
-        if key is None or key != self.key:
-            self.key, self.state = key, read_state(self.dir)
-        return self.state
+        if key is not None and key == self.key:
+            return self.state
+        path = os.path.join(self.dir, STATE)
+        try:
+            f = open(path)  # noqa: SIM115 (held open past this call: see the class docstring)
+        except FileNotFoundError:
+            self.close()
+            self.state = GroupState()
+            return self.state
+        try:
+            st = os.fstat(f.fileno())
+            state = _load(f, path)
+        except BaseException:
+            f.close()
+            raise
+        self.close()
+        self._held, self.key, self.state = f, (st.st_ino, st.st_mtime_ns, st.st_size), state
+        return state
+
+    def close(self) -> None:
+        held, self._held, self.key = self._held, None, None
+        if held is not None:
+            held.close()
 
 
 # -- member files -------------------------------------------------------------------------------
@@ -215,6 +259,18 @@ def live_members(group_dir: str, state: GroupState, session_timeout: float) -> s
     """The members of ``state`` that are alive (see :func:`member_alive`)."""
     now = now_ms()
     return {m for m in state.members if member_alive(member_path(group_dir, m), session_timeout, now)}
+
+
+def live_member_files(group_dir: str, session_timeout: float) -> set[str]:
+    """Every member alive by its member file, without reading ``state.json``:
+    a live member holds its file whatever the state says, and a damaged
+    state must not stop administration (``delete_group``) of the group."""
+    try:
+        names = os.listdir(os.path.join(group_dir, MEMBERS))
+    except FileNotFoundError:
+        return set()
+    now = now_ms()
+    return {m for m in names if member_alive(member_path(group_dir, m), session_timeout, now)}
 
 
 # -- describe_group -----------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from .errors import (
     NoOffsetError,
     TopicNotFoundError,
 )
-from .membership import SYNC_INTERVAL, GroupMember
+from .membership import SYNC_INTERVAL, GroupMember, SyncPostponed
 from .options import ConsumerConfig
 from .records import Record, TopicPartition
 
@@ -235,7 +235,7 @@ class LocalConsumer:
                     # Waiting in poll counts as polling: max_poll_interval
                     # is for an application that stopped calling poll.
                     self._member.last_poll = time.monotonic()
-                self._refresh()
+                self._refresh_within(deadline)
                 records = self._fetch(max_records)
             if records:
                 return records
@@ -246,6 +246,21 @@ class LocalConsumer:
             if self._member is not None:
                 wait = min(wait, SYNC_INTERVAL)  # a rebalance is noticed within SYNC_INTERVAL
             waker.wait(generation, min(wait, deadline - now))
+
+    def _refresh_within(self, deadline: float) -> None:
+        """``_refresh`` waiting for the group lock (a rebalance's commit or
+        rejoin) no longer than poll's ``deadline``; past it the rebalance
+        step is left for a later look (sync does nothing half) and the
+        partitions still owned are read meanwhile."""
+        if self._store is None:
+            self._refresh()
+            return
+        left = None if deadline == float("inf") else max(0.0, deadline - time.monotonic())
+        try:
+            with self._store.within(left):
+                self._refresh()
+        except SyncPostponed as e:
+            log.debug("group %r: rebalance step postponed: %s", self._store.group_id, e)
 
     def _fetch(self, max_records: int) -> list[Record]:
         out: list[Record] = []

@@ -27,6 +27,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from typing import Protocol
 
 from .assignor import assign
@@ -53,6 +54,11 @@ from .records import TopicPartition
 SYNC_INTERVAL = 0.05  # seconds between looks at the group's state file while polling
 PARTITION_CHECK_EVERY = 5  # heartbeats between checks for created or deleted topics
 log = logging.getLogger("minikafka")
+
+
+class SyncPostponed(TimeoutError):
+    """:meth:`GroupMember.sync` could not take the group lock in time;
+    it changed nothing (a later sync tries again)."""
 
 
 class MemberListener(Protocol):
@@ -100,7 +106,8 @@ class GroupMember:
         self.pending: set[TopicPartition] = set()  # assigned to us, owner lock still held elsewhere
         self.last_poll = time.monotonic()
         self._member_lock: FileLock | None = None
-        self._heartbeat_lock = threading.Lock()
+        # Re-entrant: a consumer the garbage collector closes inside a heartbeat must not deadlock.
+        self._heartbeat_lock = threading.RLock()
         # One cache per thread that reads the state: sync (polling thread)
         # must notice a change even after check (heartbeat thread) read it.
         self._sync_cache = StateCache(self.dir)
@@ -108,6 +115,7 @@ class GroupMember:
         self._last_sync = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._last_error: str | None = None  # the heartbeat thread's last error logged (repr)
 
     # -- joining and leaving ------------------------------------------------------------------
 
@@ -135,8 +143,7 @@ class GroupMember:
             # Peers dropped us (frozen past session_timeout) and unlinked our
             # member file: heartbeats to the old inode reach nobody, and
             # without a file every peer sees us dead again at once.
-            lock.close()
-            self._member_lock = None
+            self._drop_member_lock()
         if self._member_lock is None:
             lock = FileLock(member_path(self.dir, self.member_id))
             lock.acquire()
@@ -159,20 +166,25 @@ class GroupMember:
         if thread is not None and thread is not threading.current_thread():
             thread.join()
         self._thread = None
+        self._sync_cache.close()
+        self._check_cache.close()
 
     def _exit(self) -> None:
         if self._member_lock is None:
             return
-        with self.store.locked():
-            state = read_state(self.dir)
-            if self.member_id in state.members:
-                self._rebalance(self._without_dead(state.without([self.member_id])))
         try:
-            os.unlink(member_path(self.dir, self.member_id))
-        except FileNotFoundError:
-            pass
-        self._member_lock.close()
-        self._member_lock = None
+            with self.store.locked():
+                state = read_state(self.dir)
+                if self.member_id in state.members:
+                    self._rebalance(self._without_dead(state.without([self.member_id])))
+        finally:
+            # Gone even if the state could not be rewritten (damaged, or the
+            # lock timed out): a member file left behind reads as live.
+            try:
+                os.unlink(member_path(self.dir, self.member_id))
+            except FileNotFoundError:
+                pass
+            self._drop_member_lock()
 
     def abandon(self) -> None:
         """The broker is closed: nothing can be committed or rewritten. Drop
@@ -182,9 +194,18 @@ class GroupMember:
             lock.close()
         self.owned.clear()
         self.pending = set()
-        if self._member_lock is not None:
-            self._member_lock.close()
-            self._member_lock = None
+        self._drop_member_lock()
+        self._sync_cache.close()  # the heartbeat thread may still read it once: it reopens
+        self._check_cache.close()
+
+    def _drop_member_lock(self) -> None:
+        """Close the member file's lock, never while a heartbeat writes
+        through it: a heartbeat that took the lock before it closed would
+        reopen (and so recreate) the file after the member left."""
+        with self._heartbeat_lock:
+            lock, self._member_lock = self._member_lock, None
+            if lock is not None:
+                lock.close()
 
     # -- adopting the assignment ----------------------------------------------------------------
 
@@ -199,14 +220,28 @@ class GroupMember:
         if not force and not self.pending and not self._sync_cache.changed():
             return
         state = self._sync_cache.get()
-        if self.member_id not in state.members:
-            # Dropped by the others (we looked dead or idle): start over.
-            self.release(set(self.owned), "dropped")
-            self._enter()
-            state = self._sync_cache.get()
+        if self.member_id not in state.members or set(self.owned) - state.owned_by(self.member_id):
+            # Giving partitions up commits them and rejoining rewrites the
+            # state: both take the group lock. Take it first, within the
+            # caller's deadline (poll's timeout: OffsetStore.within), so a
+            # timeout leaves nothing half done — no on_revoke without its
+            # commit, no partitions let go uncommitted — and a later sync
+            # tries again; the partitions stay ours (and read) meanwhile.
+            with ExitStack() as held:
+                try:
+                    held.enter_context(self.store.locked())
+                except TimeoutError as e:
+                    self._sync_cache.key = None  # the next sync looks again, changed or not
+                    raise SyncPostponed(str(e)) from None
+                state = self._sync_cache.get()
+                if self.member_id not in state.members:
+                    # Dropped by the others (we looked dead or idle): start over.
+                    self.release(set(self.owned), "dropped")
+                    self._enter()
+                    state = self._sync_cache.get()
+                self.release(set(self.owned) - state.owned_by(self.member_id), "revoked")
         self.generation = state.generation
         mine = state.owned_by(self.member_id)
-        self.release(set(self.owned) - mine, "revoked")
         taken = set()
         for tp in sorted(mine - set(self.owned)):
             lock = FileLock(owner_path(self.dir, tp))
@@ -252,11 +287,10 @@ class GroupMember:
     # -- keeping the group right ------------------------------------------------------------------
 
     def heartbeat(self, last_poll_ms: int) -> None:
-        lock = self._member_lock
-        if lock is None:
-            return
-        with self._heartbeat_lock:
-            write_heartbeat(lock.fileno(), last_poll_ms)
+        with self._heartbeat_lock:  # see _drop_member_lock
+            lock = self._member_lock
+            if lock is not None:
+                write_heartbeat(lock.fileno(), last_poll_ms)
 
     def _dead(self, state: GroupState) -> list[str]:
         alive = live_members(self.dir, state, self.config.session_timeout)
@@ -339,10 +373,15 @@ class GroupMember:
                 return True
             self.heartbeat(int((time.time() - idle) * 1000))
             self.check(partitions_too=ticks % PARTITION_CHECK_EVERY == 0)
-        except Exception:  # keep heartbeating through passing errors
+            self._last_error = None
+        except Exception as e:  # keep heartbeating through passing errors
             if self.stopped():
                 return False
-            log.exception("minikafka heartbeat of group %r failed", self.store.group_id)
+            # Once per distinct error, not every tick: a damaged state.json
+            # stays damaged until repaired (10 tracebacks a second otherwise).
+            if repr(e) != self._last_error:
+                self._last_error = repr(e)
+                log.exception("minikafka heartbeat of group %r failed", self.store.group_id)
         return True
 
 

@@ -98,16 +98,42 @@ def encode_group_id(group_id: object) -> str:
 
 
 def decode_group_id(name: str) -> str:
+    """The group id whose file name is ``name``; ValueError unless ``name``
+    is exactly what :func:`encode_group_id` makes of some id (a directory
+    made by hand, ``%41`` or ``a.b``, would otherwise name a group whose
+    files are elsewhere, and a stray ``%`` crashed)."""
     raw = bytearray()
     i = 0
     while i < len(name):
         if name[i] == "%":
-            raw.append(int(name[i + 1 : i + 3], 16))
+            digits = name[i + 1 : i + 3]
+            if len(digits) != 2 or not all(c in "0123456789ABCDEF" for c in digits):
+                raise ValueError(f"{name!r}: '%' must be followed by two upper-case hex digits")
+            raw.append(int(digits, 16))
             i += 3
         else:
             raw += name[i].encode()
             i += 1
-    return raw.decode()
+    try:
+        group_id = raw.decode()
+    except UnicodeDecodeError:
+        raise ValueError(f"{name!r}: the %-escapes are not UTF-8") from None
+    try:
+        canonical = encode_group_id(group_id)
+    except InvalidArgumentError as e:  # empty, too long, a lone surrogate
+        raise ValueError(f"{name!r}: {e}") from None
+    if canonical != name:
+        raise ValueError(f"{name!r} is not an encoded group id (that id is encoded {canonical!r})")
+    return group_id
+
+
+def is_group_dir_name(name: str) -> bool:
+    """Whether ``name`` is the file name of some group id."""
+    try:
+        decode_group_id(name)
+    except ValueError:
+        return False
+    return True
 
 
 def encode_offsets(sequence: int, offsets: Mapping[TopicPartition, int],

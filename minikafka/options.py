@@ -284,6 +284,25 @@ class ProducerConfig:
     max_record_bytes: int = attrs.field(default=MiB, validator=integer("max_record_bytes", 1))
 
 
+#: Longest heartbeat interval (s): Kafka's ``heartbeat.interval.ms`` is an int32
+#: of milliseconds, and much longer waits overflow the thread's timed wait.
+MAX_HEARTBEAT_INTERVAL = (2**31 - 1) / 1000
+
+
+def heartbeat_option(inst: Any, _attr: Any, value: float) -> None:
+    """``heartbeat_interval`` below ``session_timeout``, and at most
+    :data:`MAX_HEARTBEAT_INTERVAL`."""
+    if value > MAX_HEARTBEAT_INTERVAL:
+        raise InvalidArgumentError(
+            f"heartbeat_interval must be at most {MAX_HEARTBEAT_INTERVAL} s, got {value!r}"
+        )
+    if not value < inst.session_timeout:
+        raise InvalidArgumentError(
+            f"heartbeat_interval ({value!r} s) must be less than session_timeout "
+            f"({inst.session_timeout!r} s): a member's peers would drop it between two heartbeats"
+        )
+
+
 @attrs.frozen
 class ConsumerConfig:
     """Options of a :class:`~minikafka.Consumer` (keywords of its
@@ -324,9 +343,10 @@ class ConsumerConfig:
     )
     #: A member whose heartbeat stopped this long (s) is dropped from its group.
     session_timeout: float = attrs.field(default=10.0, validator=number("session_timeout", positive=True))
-    #: Seconds between heartbeats (and checks for dead peers).
+    #: Seconds between heartbeats (and checks for dead peers); less than
+    #: ``session_timeout`` (as in Kafka), or members drop each other between beats.
     heartbeat_interval: float = attrs.field(
-        default=0.1, validator=number("heartbeat_interval", positive=True)
+        default=0.1, validator=[number("heartbeat_interval", positive=True), heartbeat_option]
     )
     #: A member that does not poll for this long (s) leaves its group.
     max_poll_interval: float = attrs.field(

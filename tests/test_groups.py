@@ -18,7 +18,7 @@ from collections.abc import Callable
 import pytest
 
 from minikafka import Consumer, TopicPartition
-from minikafka.errors import CommitFailedError, InvalidArgumentError
+from minikafka.errors import CommitFailedError, CorruptLogError, GroupNotEmptyError, InvalidArgumentError
 from minikafka.group_state import member_path, read_state
 
 T = [TopicPartition("t", p) for p in range(6)]
@@ -485,3 +485,272 @@ def test_alter_group_offsets_refuses_an_offset_past_int64(six):
     with pytest.raises(InvalidArgumentError, match=r"2\*\*63-1"):
         six.alter_group_offsets("g", {T[0]: 2**63})
     assert six.committed_offsets("g") == {}
+
+
+@pytest.mark.parametrize("content", [b"", b"{not json", b"[]", b'{"members": 5}'])
+def test_a_group_with_a_damaged_state_file_can_still_be_deleted(six, make_consumer, content):
+    # delete_group judged liveness from state.json, so a damaged one raised
+    # CorruptLogError there too: the damaged group could not even be deleted.
+    c = member(make_consumer, enable_auto_commit=False)
+    c.commit({T[0]: 1})
+    state = os.path.join(six.offset_store("g").dir, "state.json")
+    with open(state, "wb") as f:
+        f.write(content)
+    with pytest.raises(GroupNotEmptyError, match=re.escape(c.member_id)):
+        six.delete_group("g")  # a live member is still seen, by its member file
+    member_file = member_path(six.offset_store("g").dir, c.member_id)
+    with pytest.raises(CorruptLogError, match=r"state\.json"):
+        c.close()  # leaving cannot rewrite the state: said, and the member is gone all the same
+    assert not os.path.exists(member_file)
+    with pytest.raises(CorruptLogError, match=r"state\.json"):
+        six.describe_group("g")  # damage is named, not read as an empty group
+    six.delete_group("g")
+    assert six.list_groups() == [] and six.committed_offsets("g") == {}
+    again = member(make_consumer)
+    assert again.assignment() == set(T)
+
+
+def test_a_heartbeat_racing_close_does_not_bring_the_member_file_back(six, make_consumer):
+    # heartbeat() took the member lock before close() closed it, then asked
+    # it for its descriptor: FileLock reopened (O_CREAT) the unlinked file,
+    # so the member file of a member that had left came back, with a fresh
+    # heartbeat and a descriptor nobody ever closed.
+    import threading
+
+    c = member(make_consumer, heartbeat_interval=60, session_timeout=120)  # no beat of its own here
+    gm = c._backend._member
+    path = member_path(gm.dir, gm.member_id)
+    reached, go = threading.Event(), threading.Event()
+
+    class PausedLock:
+        """The heartbeat lock, pausing the racing thread as it enters."""
+
+        def __init__(self, real: threading.RLock) -> None:
+            self.real = real
+
+        def __enter__(self) -> None:
+            if threading.current_thread().name == "racing-heartbeat":
+                reached.set()
+                go.wait(5)
+            self.real.acquire()
+
+        def __exit__(self, *exc: object) -> None:
+            self.real.release()
+
+    gm._heartbeat_lock = PausedLock(gm._heartbeat_lock)
+    beat = threading.Thread(target=gm.heartbeat, args=(0,), name="racing-heartbeat")
+    beat.start()
+    assert reached.wait(5)
+    c.close()
+    assert not os.path.exists(path)
+    go.set()
+    beat.join(5)
+    assert not os.path.exists(path), "the member file came back after the member left"
+
+
+@pytest.mark.parametrize("step", ["revoke", "rejoin"])
+def test_a_poll_that_must_rebalance_while_the_group_lock_is_held_honours_its_timeout(
+        make_broker, make_consumer, produce, step):
+    # A poll whose sync had to give partitions up (their auto-commit) or to
+    # rejoin waited request_timeout for the group lock, not its own timeout,
+    # then raised TimeoutError — with the revoked partitions let go uncommitted.
+    from minikafka.group_state import write_state
+    from minikafka.locking import FileLock
+
+    broker = make_broker(request_timeout=4.0)
+    broker.create_topic("t", partitions=6)
+    for p in range(6):
+        produce("t", [b"x"] * 10, broker=broker, partition=p)
+    revoked: list[set[TopicPartition]] = []
+    a = make_consumer("t", broker=broker, group_id="g", auto_offset_reset="earliest",
+                      on_revoke=revoked.append)
+    got = []
+    while len(got) < 60:
+        got += a.poll(timeout=1.0)
+    group_dir = broker.offset_store("g").dir
+    if step == "revoke":
+        b = make_consumer("t", broker=broker, group_id="g")  # a has not adopted it yet: owns all six
+    else:
+        write_state(group_dir, read_state(group_dir).without([a.member_id]))  # a was dropped
+    held = FileLock(os.path.join(group_dir, "lock"))  # "another process", frozen inside a commit
+    held.acquire()
+    try:
+        for _ in range(3):
+            started = time.monotonic()
+            assert a.poll(timeout=0.2) == []
+            assert time.monotonic() - started < 2.0  # not request_timeout (4 s)
+        assert revoked == [] and a.assignment() == set(T)  # nothing given up half done
+    finally:
+        held.close()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not revoked:
+        a.poll(timeout=0.05)
+    assert len(revoked) == 1  # once, when the lock was free, and committed
+    committed = broker.committed_offsets("g")
+    assert all(committed[tp] == 10 for tp in revoked[0]), committed
+    if step == "revoke":
+        settle(a, b)
+
+
+@pytest.mark.parametrize(("options", "names"), [
+    ({"session_timeout": 0.05}, "session_timeout"),  # below the default heartbeat_interval (0.1)
+    ({"session_timeout": 1.0, "heartbeat_interval": 1.0}, "session_timeout"),
+    ({"session_timeout": float("inf"), "heartbeat_interval": float("inf")}, "at most"),
+    ({"session_timeout": float("inf"), "heartbeat_interval": 1e10}, "at most"),
+])
+def test_heartbeat_interval_must_fit_the_session_timeout(six, make_consumer, options, names):
+    # A session_timeout below heartbeat_interval made two members drop each
+    # other between beats (29 generations in 2 s); an infinite or huge
+    # interval killed the heartbeat thread (OverflowError in its timed wait).
+    with pytest.raises(InvalidArgumentError, match=f"heartbeat_interval.*{names}"):
+        member(make_consumer, **options)
+    assert six.list_groups() == []
+
+
+
+def test_delete_topic_drops_every_group_offsets_even_if_one_group_is_damaged(six, caplog):
+    # forget_topic of a group with a damaged offsets file raised out of
+    # delete_topic after the topic was gone: the delete looked failed, and
+    # the groups after it in the listing kept offsets of the deleted topic.
+    six.create_topic("u")
+    for group_id in ("a", "b", "c"):
+        six.offset_store(group_id).commit({T[0]: 1, TopicPartition("u", 0): 2})
+    with open(os.path.join(six.offset_store("a").dir, "offsets"), "r+b") as f:
+        f.write(b"junk")
+    with caplog.at_level(logging.WARNING, logger="minikafka"):
+        six.delete_topic("t")
+    assert six.list_topics() == ["u"]
+    assert six.committed_offsets("b") == six.committed_offsets("c") == {TopicPartition("u", 0): 2}
+    said = [r.getMessage() for r in caplog.records if "offsets in group 'a' were left" in r.getMessage()]
+    assert said and "offsets" in said[0], [r.getMessage() for r in caplog.records]
+
+
+def test_a_damaged_state_is_logged_once_by_the_heartbeat_not_every_tick(six, make_consumer, caplog):
+    c = member(make_consumer, heartbeat_interval=0.01)
+    settle(c)
+    with caplog.at_level(logging.ERROR, logger="minikafka"):
+        state = os.path.join(six.offset_store("g").dir, "state.json")
+        with open(state + ".new", "w") as f:  # replaced whole: no reader sees it empty first
+            f.write("{")
+        os.replace(state + ".new", state)
+        time.sleep(0.5)  # ~50 heartbeats, each finding the damage
+    failed = [r for r in caplog.records if "heartbeat of group" in r.getMessage()]
+    assert len(failed) == 1 and "state.json" in str(failed[0].exc_info[1])
+    with pytest.raises(CorruptLogError, match=r"state\.json"):
+        c.poll(timeout=0)  # the consumer says so too
+    os.unlink(os.path.join(six.offset_store("g").dir, "state.json"))  # the documented recovery
+    settle(c)
+    assert c.assignment() == set(T)
+
+
+@pytest.mark.parametrize("member_id", ["../offsets", "..", ".", "", "a/b"])
+def test_a_state_naming_a_member_outside_members_never_deletes_a_file(six, make_consumer, member_id):
+    # A peer unlinks the member file of each member it finds dead: a damaged
+    # (or hand-edited) state.json naming the member "../offsets" made every
+    # member delete the group's committed offsets.
+    import json
+
+    c = member(make_consumer, enable_auto_commit=False, heartbeat_interval=0.01)
+    c.commit({T[0]: 5})
+    group_dir = six.offset_store("g").dir
+    with open(os.path.join(group_dir, "state.json")) as f:
+        state = json.load(f)
+    state["members"][member_id] = {"topics": ["t"]}
+    with open(os.path.join(group_dir, "state.json"), "w") as f:
+        json.dump(state, f)
+    time.sleep(0.3)  # the heartbeat thread's peer checks
+    with pytest.raises(CorruptLogError, match=r"state\.json.*member id"):
+        c.poll(timeout=0.1)
+    assert six.committed_offsets("g") == {T[0]: 5}
+    assert sorted(os.listdir(group_dir)) == ["lock", "members", "offsets", "owners", "state.json"]
+    with pytest.raises(CorruptLogError, match=r"state\.json.*member id"):
+        c.close()
+
+
+def test_a_state_assigning_a_topic_that_is_no_file_name_creates_nothing_outside(six, make_consumer, data_dir):
+    # Owner locks are owners/<topic>+<partition>: an assignment naming the
+    # topic "../../../escape" created (and flocked) data/escape+0.
+    import json
+
+    c = member(make_consumer, enable_auto_commit=False)
+    group_dir = six.offset_store("g").dir
+    with open(os.path.join(group_dir, "state.json")) as f:
+        state = json.load(f)
+    state["assignment"][c.member_id].append(["../../../escape", 0])
+    state["generation"] += 1
+    with open(os.path.join(group_dir, "state.json"), "w") as f:
+        json.dump(state, f)
+    with pytest.raises(CorruptLogError, match=r"state\.json.*escape"):
+        c.poll(timeout=0.1)
+    assert not (data_dir / "escape+0").exists()
+    with pytest.raises(CorruptLogError, match=r"state\.json"):
+        c.close()
+
+
+@pytest.mark.parametrize(("offsets", "names"), [
+    ({TopicPartition("t", "0"): 1}, "TopicPartition"),  # compared with an int: "'<=' not supported"
+    ({TopicPartition("t", True): 1}, "TopicPartition"),  # stored as partition 1
+    ({"t": 1}, "TopicPartition"),  # "not enough values to unpack"
+    ({("t", 0, 1): 1}, "TopicPartition"),
+    ([(T[0], 1)], "mapping"),  # AttributeError: 'list' object has no attribute 'items'
+])
+def test_alter_group_offsets_names_a_bad_argument_and_writes_nothing(six, offsets, names):
+    with pytest.raises(TypeError, match=names):
+        six.alter_group_offsets("g", offsets)
+    with pytest.raises(TypeError, match="validate_only"):
+        six.alter_group_offsets("g", {T[0]: 1}, validate_only="yes")
+    assert six.committed_offsets("g") == {} and six.list_groups() == []
+
+
+def test_the_state_cache_sees_a_state_written_twice_since_with_a_reused_inode(tmp_path):
+    # StateCache keyed state.json by (inode, mtime, size) without holding the
+    # file: a rebalance freed the inode it had read, the next one's new file
+    # reused it, and with a coarse timestamp (same tick) and the same size
+    # the cache took a new assignment for the one it had: the member never
+    # adopted it (its partitions stayed pending for their new owner).
+    from minikafka.group_state import GroupState, MemberState, StateCache, write_state
+
+    def state(generation: int, owner: str) -> GroupState:
+        return GroupState(generation, {owner: MemberState(("t",))}, {owner: (T[0],)})
+
+    write_state(str(tmp_path), state(1, "a"))
+    cache = StateCache(str(tmp_path))
+    assert cache.get() == state(1, "a")
+    path = tmp_path / "state.json"
+    before = os.stat(path)
+    write_state(str(tmp_path), state(2, "b"))
+    write_state(str(tmp_path), state(3, "b"))  # same size as the first
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # the same timestamp tick
+    assert os.stat(path).st_size == before.st_size
+    try:
+        assert cache.changed()
+        assert cache.get() == state(3, "b")
+    finally:
+        cache.close()
+
+
+def test_unsubscribe_against_a_held_group_lock_waits_one_request_timeout_and_reads_no_more(
+        make_broker, make_consumer, produce):
+    # unsubscribe took the group lock twice (the revoke's commit, leaving)
+    # with request_timeout each, so it waited twice as long as API.md allows;
+    # and once it raised, subscription() still named the topics it had left.
+    from minikafka.errors import TimeoutError as MiniTimeoutError
+    from minikafka.locking import FileLock
+
+    broker = make_broker(request_timeout=1.0)
+    broker.create_topic("t", partitions=2)
+    produce("t", [b"x"], broker=broker, partition=0)
+    c = make_consumer("t", broker=broker, group_id="g", auto_offset_reset="earliest")
+    assert len(c.poll(timeout=2.0)) == 1
+    held = FileLock(os.path.join(broker.offset_store("g").dir, "lock"))
+    held.acquire()
+    try:
+        started = time.monotonic()
+        with pytest.raises(MiniTimeoutError):
+            c.unsubscribe()
+        assert time.monotonic() - started < 1.7  # one request_timeout (1 s), not two
+        assert c.assignment() == set() and c.subscription() == set()
+        produce("t", [b"y"], broker=broker, partition=0)
+        assert c.poll(timeout=0.3) == []  # no longer owned: not read
+    finally:
+        held.close()

@@ -16,6 +16,7 @@ from xxhash import xxh3_64_intdigest
 
 import minikafka
 from minikafka import Broker, TopicPartition
+from minikafka.check import check
 from minikafka.offsets import (
     OffsetStore,
     decode_file,
@@ -407,6 +408,48 @@ def test_any_group_id_stays_inside_groups_dir(tmp_path: Path) -> None:
         assert sorted(broker.list_groups()) == sorted(["../escape", "/abs", "a/../../b", "..", "."])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
     assert all(p.parent.name == "groups" for p in (tmp_path / "data" / "groups").iterdir())
+
+
+@pytest.mark.parametrize("name", ["%", "%zz", "%4", "x%", "%C3", "%2e", "%41", "a.b", "%FF", "x" * 241])
+def test_list_groups_skips_directories_that_are_not_encoded_group_ids(tmp_path: Path, name: str) -> None:
+    # Decoding hand-made names crashed (a stray "%", bad hex, escapes that
+    # are not UTF-8) or named a group whose files are elsewhere ("%41" is
+    # listed as "A", whose directory is "A"): describe/delete then missed it.
+    with Broker(tmp_path / "data") as broker:
+        broker.offset_store("g").commit({TP("t", 0): 1})
+        made = tmp_path / "data" / "groups" / name
+        made.mkdir()
+        (made / "offsets").write_bytes(b"")
+        assert broker.list_groups() == ["g"]
+    report = check(tmp_path / "data")
+    assert [f.problem for f in report.findings if f.path == str(made)] == [
+        "directory name is not an encoded group id"]
+
+
+def test_any_group_id_round_trips_through_the_broker(tmp_path: Path) -> None:
+    with Broker(tmp_path / "data") as broker:
+        broker.create_topic("t")
+
+        @settings(max_examples=150, deadline=None)
+        @given(st.text(min_size=1, max_size=90))
+        def round_trip(group_id: str) -> None:
+            try:
+                encode_group_id(group_id)
+            except minikafka.InvalidArgumentError:  # too long once encoded: refused, nothing written
+                with pytest.raises(minikafka.InvalidArgumentError, match="too long"):
+                    minikafka.Consumer(broker, group_id=group_id)
+                assert os.listdir(tmp_path / "data" / "groups") == []
+                return
+            with minikafka.Consumer(broker, group_id=group_id, enable_auto_commit=False) as c:
+                c.assign([TP("t", 0)])
+                c.commit({TP("t", 0): 0})
+            assert broker.list_groups() == [group_id]
+            description = broker.describe_group(group_id)
+            assert description.group_id == group_id and description.committed == {TP("t", 0): 0}
+            broker.delete_group(group_id)
+            assert broker.list_groups() == [] and broker.committed_offsets(group_id) == {}
+
+        round_trip()
 
 
 def test_nested_group_lock_keeps_the_file_lock_until_the_outer_block_ends(groups_dir):
