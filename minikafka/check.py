@@ -34,6 +34,7 @@ import attrs
 from .batch import BatchInfo, BatchWalker, Status, decode_records, valid_batch_after
 from .data_dir import MARKER, write_marker
 from .errors import CorruptLogError, MiniKafkaError
+from .files import unlink_quietly
 from .format import (
     BATCH_HEADER,
     BATCH_HEADER_SIZE,
@@ -377,12 +378,18 @@ class _Checker:
             try:
                 read_state(directory)  # the consumers' own parser: what it refuses is damage
             except CorruptLogError as e:
-                self.find(path, None, f"group {group!r}: {str(e).removeprefix(path + ': ')}")
+                self.find(path, None, f"group {group!r}: {str(e).removeprefix(path + ': ')}",
+                          REMOVE_STATE)
 
     def _advance(self, n: int) -> None:
         self.done += n
         if self.progress is not None:
             self.progress(self.done, self.total)
+
+
+#: The repair of a damaged ``state.json``: derived data, as an index is —
+#: the members write it again at their next poll (docs/guarantees.md, row 8).
+REMOVE_STATE = "remove it: the group's members write it again (its committed offsets stay)"
 
 
 def check(path: str | os.PathLike[str], *, progress: Progress | None = None) -> CheckReport:
@@ -424,6 +431,11 @@ def repair(path: str | os.PathLike[str], report: CheckReport | None = None, *,
                     blocked = any(os.path.dirname(f.path) == pdir and f.repair is None
                                   for f in report.findings)
                     _repair_partition(topic.partition(p), pdir, mine, tail_recovery=not blocked)
+        for f in todo:
+            if f.repair == REMOVE_STATE:
+                store = broker.offset_store(decode_group_id(os.path.basename(os.path.dirname(f.path))))
+                with store.locked():  # no member writes it meanwhile
+                    unlink_quietly(f.path)
     after = check(root, progress=progress)
     still = {(f.path, f.problem) for f in after.findings}
     return attrs.evolve(after, repaired=tuple(f for f in todo if (f.path, f.problem) not in still))

@@ -157,6 +157,27 @@ def test_metadata_and_group_files(tmp_path):
     assert "newer" in problems["minikafka.json"]
 
 
+def test_a_damaged_group_state_is_removed_by_repair_and_the_offsets_stay(tmp_path):
+    """check found a damaged state.json but repair left it, although the
+    members write it again: the group stayed unusable (joins raised) until
+    the user deleted the file by hand. repair removes it under the group
+    lock; the committed offsets stay and the group works again."""
+    d = make_dir(tmp_path / "d")
+    state = next((d / "groups").iterdir()) / "state.json"
+    state.write_text("{nope")
+    report = check(d)
+    assert [Path(f.path).name for f in report.repairable] == ["state.json"]
+    after = repair(d, report)
+    assert after.ok, after.findings
+    assert [Path(f.path).name for f in after.repaired] == ["state.json"]
+    with minikafka.Broker(d) as broker:
+        assert broker.committed_offsets("g") == {minikafka.TopicPartition("t", 0): 3000,
+                                                 minikafka.TopicPartition("t", 1): 1}
+        with minikafka.Consumer(broker, "t", group_id="g") as consumer:
+            consumer.poll(timeout=0.5)
+            assert consumer.assignment() == {minikafka.TopicPartition("t", p) for p in (0, 1)}
+
+
 def test_not_a_directory(tmp_path):
     with pytest.raises(FileNotFoundError):
         check(tmp_path / "missing")
