@@ -61,9 +61,6 @@ from .topic import (
 if TYPE_CHECKING:
     from .local_producer import LocalProducer
 
-# A member whose lock is held but whose heartbeat is older than this (the
-# consumers' default session_timeout) is not live for administration.
-LIVE_SESSION_TIMEOUT = 10.0
 log = logging.getLogger("minikafka")
 DOORBELL = "doorbell"  # futex word that wakes readers in every process (doorbell.py)
 #: What a data directory holds besides its marker.
@@ -400,7 +397,7 @@ class Broker(Closeable):
         the group lock, so nobody joins meanwhile). Judged by the member
         files alone, so that a damaged state.json does not stop the group
         from being deleted."""
-        live = sorted(live_member_files(store.dir, LIVE_SESSION_TIMEOUT))
+        live = sorted(live_member_files(store.dir))
         if live:
             raise GroupNotEmptyError(
                 f"group {store.group_id!r} has {len(live)} live member(s) ({', '.join(live)}); {why}"

@@ -405,6 +405,12 @@ class Consumer(Closeable):
         except TimeoutError as e:
             self._last_commit = 0.0  # due again at the next poll
             log.debug("auto-commit of group %r postponed: %s", self.group_id, e)
+        except CommitFailedError as e:
+            if not self._manual:
+                raise
+            # assign() with the id of a group whose members run: as Kafka's
+            # clients, a failed auto-commit is logged, not raised by poll.
+            log.warning("auto-commit of group %r failed: %s", self.group_id, e)
 
     def __iter__(self) -> Iterator[Record]:
         """Yield records as they arrive until close() (or ``consumer_timeout``

@@ -261,7 +261,13 @@ def live_members(group_dir: str, state: GroupState, session_timeout: float) -> s
     return {m for m in state.members if member_alive(member_path(group_dir, m), session_timeout, now)}
 
 
-def live_member_files(group_dir: str, session_timeout: float) -> set[str]:
+#: A member whose lock is held but whose heartbeat is older than this (the
+#: consumers' default session_timeout) is not live for administration, nor
+#: for a commit from outside the group.
+LIVE_SESSION_TIMEOUT = 10.0
+
+
+def live_member_files(group_dir: str, session_timeout: float = LIVE_SESSION_TIMEOUT) -> set[str]:
     """Every member alive by its member file, without reading ``state.json``:
     a live member holds its file whatever the state says, and a damaged
     state must not stop administration (``delete_group``) of the group."""

@@ -20,11 +20,13 @@ from typing import TYPE_CHECKING
 
 from .errors import (
     ClosedError,
+    CommitFailedError,
     InvalidArgumentError,
     InvalidPartitionError,
     NoOffsetError,
     TopicNotFoundError,
 )
+from .group_state import live_member_files
 from .membership import SYNC_INTERVAL, GroupMember, SyncPostponed
 from .options import ConsumerConfig
 from .records import Record, TopicPartition
@@ -77,6 +79,7 @@ class LocalConsumer:
         self._last_refresh = 0.0
         self._rotate = 0
         self._closed = False
+        self._leaving = False  # a member is leaving (close, unsubscribe): commits are still its own
 
     @property
     def member_id(self) -> str | None:
@@ -130,7 +133,11 @@ class LocalConsumer:
             member, self._member = self._member, None
             self._subscription = None
             if member is not None:
-                member.leave()
+                self._leaving = True  # its on_revoke commit is a member's
+                try:
+                    member.leave()
+                finally:
+                    self._leaving = False
             self._set_assignment([])
 
     def assign(self, partitions: list[TopicPartition]) -> None:
@@ -394,7 +401,24 @@ class LocalConsumer:
                 for tp in offsets:  # a partition that does not exist: say which, store nothing
                     if tp not in self._assigned:
                         self._topic_of(tp)
+                if not self._leaving and offsets:
+                    with self._store.locked():  # no member joins meanwhile
+                        self._refuse_while_members_run()
+                        self._store.update(lambda current: {**current, **offsets})
+                    return
             self._store.commit(offsets)
+
+    def _refuse_while_members_run(self) -> None:
+        """A consumer outside the group (``assign()``) commits only while
+        no member runs, as Kafka's coordinator takes a commit without a
+        generation only from an empty group: else it would overwrite the
+        progress of partitions a member owns."""
+        assert self._store is not None
+        live = live_member_files(self._store.dir)
+        if live:
+            raise CommitFailedError(
+                f"group {self._store.group_id!r} has {len(live)} running member(s): a consumer outside "
+                f"the group (assign()) may commit only while none runs; offsets not committed")
 
     def committed(self, tp: TopicPartition) -> int | None:
         self._check_open()
@@ -440,6 +464,7 @@ class LocalConsumer:
             if self._closed:
                 return
             member, self._member = self._member, None
+            self._leaving = member is not None  # its on_revoke commit is a member's
             try:
                 if member is not None:
                     if self._broker.closed:

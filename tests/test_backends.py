@@ -8,6 +8,7 @@ deviates from Apache Kafka the test is an expected failure on Tansu only.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from typing import Any
@@ -516,3 +517,50 @@ def test_a_subscription_without_a_group_has_every_partition_at_once(backend: Any
     with Consumer(backend, topic, auto_offset_reset="earliest", stop_at_end=True) as c:
         assert len(list(c)) == 3
     assert time.monotonic() - started < 2.5
+
+
+def test_a_consumer_outside_a_running_group_cannot_commit_over_its_offsets(
+        backend: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """A consumer with the group's id but its own assign() could commit over
+    the offsets of partitions a running member owns (the member's progress
+    lost, records redelivered or skipped). Kafka's coordinator takes a
+    commit from outside the group only while the group is empty
+    (UNKNOWN_MEMBER_ID otherwise: CommitFailedError, Tansu too); a
+    directory now does the same."""
+    topic = new_topic(backend)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    tp = TopicPartition(topic, 0)
+    with Producer(backend) as p:
+        for i in range(3):
+            p.send(topic, b"%d" % i)
+    with Consumer(backend, topic, group_id=group, enable_auto_commit=False, **GROUP) as member:
+        deadline = time.monotonic() + 20
+        while not member.assignment() and time.monotonic() < deadline:
+            member.poll(timeout=0.2)
+        member.commit({tp: 2})
+        with Consumer(backend, group_id=group, enable_auto_commit=False) as outsider:
+            outsider.assign([tp])
+            with pytest.raises(minikafka.CommitFailedError):
+                outsider.commit({tp: 0})
+        assert backend.committed_offsets(group) == {tp: 2}
+        # Its auto-commit fails the same way: logged, not raised by poll.
+        with Consumer(backend, group_id=group, auto_offset_reset="earliest",
+                      auto_commit_interval=0.05) as outsider, caplog.at_level(logging.WARNING, "minikafka"):
+            outsider.assign([tp])
+            assert [r.offset for r in read_all(outsider, 1)] == [2]  # from the group's offset
+            time.sleep(0.1)
+            assert outsider.poll(timeout=0.1) == []
+        assert "auto-commit of group" in caplog.text
+        assert backend.committed_offsets(group) == {tp: 2}
+    with Consumer(backend, group_id=group, enable_auto_commit=False) as outsider:
+        outsider.assign([tp])
+        deadline = time.monotonic() + 20  # Kafka: until the member's leave empties the group
+        while True:
+            try:
+                outsider.commit({tp: 0})
+                break
+            except minikafka.CommitFailedError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+    assert backend.committed_offsets(group) == {tp: 0}

@@ -610,6 +610,12 @@ class LogMachine(RuleBasedStateMachine):
             with pytest.raises(minikafka.InvalidArgumentError):
                 c.commit(None if explicit is None else offsets)
             return
+        if cm.mode != "subscribe" and offsets and any(
+                other.group == cm.group and other.mode == "subscribe" for other in self.consumers):
+            # from outside a group whose member runs: refused, as Kafka's coordinator does
+            with pytest.raises(minikafka.CommitFailedError):
+                c.commit(None if explicit is None else offsets)
+            return
         c.commit(None if explicit is None else offsets)
         self.committed[cm.group].update(offsets)
 
