@@ -126,6 +126,8 @@ def test_format_tokens(d):
     rec = Record("t", 0, 7, 1, None, b"v", (("a", None),))
     assert compile_format("%o %h %s")(rec) == b"7 a v"
     assert compile_format(r"\\%s\0")(rec) == b"\\v\0"
+    # An escape is literal text, never a token; a backslash before % is itself.
+    assert compile_format(r"\x25s|\%s|%%s\x41%s")(rec) == b"%s|\\v|%sAv"
 
 
 def test_group_commits_describe_lag_and_delete(d):
