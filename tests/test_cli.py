@@ -476,3 +476,16 @@ def test_the_progress_line_is_erased_when_produce_fails(d, tmp_path, monkeypatch
     [bar] = bars
     drawn = bar.stream.getvalue()
     assert drawn.startswith("\rproduce t") and drawn.endswith("\r") and bar._drawn == 0
+
+
+@pytest.mark.parametrize(("spec", "says"), [
+    ("\udcff=v", "not valid UTF-8"),              # argv bytes that are no text (-H $'\xff=v')
+    ("n" * 70000 + "=v", "over the limit of 65535"),  # a name the record format cannot hold
+])
+def test_bad_header_name_is_a_usage_error_naming_h(d, spec, says):
+    cli("-d", d, "topics", "create", "t")
+    r = cli("-d", d, "produce", "t", "-H", spec, stdin=b"a\nb\n")
+    assert r.status == 2 and says in r.err and "-H '" in r.err, r.err
+    assert len(r.err.splitlines()[-1]) < 300  # the 70000-byte name is not echoed whole
+    with minikafka.Broker(d) as broker:
+        assert read_topic(broker, "t") == []

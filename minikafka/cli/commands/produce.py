@@ -28,6 +28,7 @@ NAME = "produce"
 HELP = "write one record per input line"
 ORDER = 20
 CHUNK = 1 << 20  # bytes read at a time: one send_many call per chunk
+MAX_HEADER_NAME = 0xFFFF  # a header name's length is a u16 in the record format
 
 
 def register(parser: argparse.ArgumentParser, parent: argparse.ArgumentParser) -> None:
@@ -43,11 +44,22 @@ def register(parser: argparse.ArgumentParser, parent: argparse.ArgumentParser) -
 
 
 def _headers(specs: list[str]) -> list[tuple[str, bytes]]:
+    """The ``-H`` headers, checked before any input is read: a name is
+    UTF-8 text of at most 65535 bytes (the record format's), a value any bytes."""
     out = []
     for spec in specs:
         name, sep, value = spec.partition("=")
+        shown = repr(spec if len(spec) <= 60 else spec[:60] + "...")
         if not sep or not name:
-            raise UsageError(f"-H {spec!r}: use NAME=VALUE")
+            raise UsageError(f"-H {shown}: use NAME=VALUE")
+        try:
+            size = len(name.encode())
+        except UnicodeEncodeError:
+            raise UsageError(f"-H {shown}: the header name is not valid UTF-8 "
+                             f"(a name is text; the value may be any bytes)") from None
+        if size > MAX_HEADER_NAME:
+            raise UsageError(f"-H {shown}: the header name is {size} bytes, "
+                             f"over the limit of {MAX_HEADER_NAME}")
         out.append((name, os.fsencode(value)))  # the bytes typed, as -K takes them
     return out
 
