@@ -489,3 +489,15 @@ def test_bad_header_name_is_a_usage_error_naming_h(d, spec, says):
     assert len(r.err.splitlines()[-1]) < 300  # the 70000-byte name is not echoed whole
     with minikafka.Broker(d) as broker:
         assert read_topic(broker, "t") == []
+
+
+def test_a_path_that_is_not_utf8_is_written_as_its_bytes(d, tmp_path):
+    cli("-d", d, "topics", "create", "t")
+    produce(d, "t", [b"v"])
+    seg = tmp_path / os.fsdecode(b"seg\xff.log")  # a file name of bytes that are no text
+    seg.write_bytes((d / "topics" / "t" / "0" / "00000000000000000000.log").read_bytes())
+    r = cli("dump", seg)
+    assert r.status == 0, r.err
+    assert r.out.startswith(b"segment " + os.fsencode(seg) + b": base offset 0")
+    r = cli("dump", seg, "-J")
+    assert r.status == 0 and json.loads(r.out.splitlines()[0].decode(errors="replace"))["type"] == "segment"

@@ -288,3 +288,18 @@ def test_sigterm_while_joining_a_group_exits_143(tmp_path):
     finally:
         proc.kill()
     assert proc.returncode == 143 and err == b""
+
+
+def test_text_output_is_utf8_whatever_the_locale(tmp_path):
+    d = tmp_path / "data"
+    run("-d", d, "topics", "create", "t")
+    run("-d", d, "produce", "t", stdin="grüße\n".encode())
+    run("-d", d, "consume", "t", "-e", "-g", "grüße")
+    seg = d / "topics" / "t" / "0" / "00000000000000000000.log"
+    ascii_env = env(PYTHONIOENCODING="ascii")
+    for argv, want in ((["-d", d, "groups", "list"], "grüße\n"),
+                       (["dump", seg, "-J"], '"value": "grüße"')):
+        proc = subprocess.run(script() + [str(a) for a in argv], env=ascii_env, capture_output=True,
+                              timeout=30)
+        assert proc.returncode == 0 and proc.stderr == b"", proc.stderr
+        assert want.encode() in proc.stdout
