@@ -182,18 +182,23 @@ class _Checker:
     def check_marker(self) -> None:
         path = os.path.join(self.root, MARKER)
         self.files += 1
+        # Only a directory with minikafka's own folders gets its marker
+        # written again: a mistyped -d must not turn a stranger's into one.
+        ours = any(os.path.isdir(os.path.join(self.root, n)) for n in ("topics", "groups"))
+        rewrite = f"write it again (format {DATA_DIR_VERSION})" if ours else None
+        not_ours = "" if ours else " (no topics/ or groups/ here: not repaired)"
         try:
             with open(path) as f:
                 meta = json.load(f)
         except FileNotFoundError:
-            self.find(path, None, "missing: not a minikafka data directory, or its marker was deleted",
-                      f"write it again (format {DATA_DIR_VERSION})")
+            self.find(path, None, "missing: not a minikafka data directory, or its marker was "
+                                  f"deleted{not_ours}", rewrite)
             return
         except ValueError as e:
-            self.find(path, None, f"not valid JSON ({e})", f"write it again (format {DATA_DIR_VERSION})")
+            self.find(path, None, f"not valid JSON ({e}){not_ours}", rewrite)
             return
         if not isinstance(meta, dict) or not isinstance(meta.get("format"), int):
-            self.find(path, None, "has no format number", f"write it again (format {DATA_DIR_VERSION})")
+            self.find(path, None, f"has no format number{not_ours}", rewrite)
         elif meta["format"] > DATA_DIR_VERSION:
             self.find(path, None, f"data format {meta['format']} is newer than this minikafka "
                                   f"reads ({DATA_DIR_VERSION})")

@@ -12,6 +12,7 @@ import pytest
 import minikafka
 from minikafka.batch import Status
 from minikafka.check import check, open_segment_file, repair, walk_segment
+from tests.cli_helpers import cli
 
 
 def make_dir(path: Path, records: int = 3000) -> Path:
@@ -168,3 +169,23 @@ def test_progress_reports_every_segment_byte(tmp_path):
     check(d, progress=lambda done, total: calls.append((done, total)))
     assert calls and calls[-1][0] <= calls[-1][1]
     assert [c[0] for c in calls] == sorted(c[0] for c in calls)
+
+
+@pytest.mark.parametrize("marker", [None, '{"name": "my-app"}', "not json"])
+def test_repair_does_not_take_over_a_directory_that_is_not_minikafkas(tmp_path, marker):
+    """check --repair -d WRONG_DIR: a stranger's directory (even one with a
+    file called minikafka.json) is reported, and left exactly as it was."""
+    d = tmp_path / "project"
+    (d / "src").mkdir(parents=True)
+    (d / "README").write_text("mine")
+    if marker is not None:
+        (d / "minikafka.json").write_text(marker)
+    before = sorted(p.name for p in d.iterdir())
+    report = check(d)
+    assert not report.ok and report.repairable == ()
+    assert "not repaired" in report.findings[0].problem
+    r = cli("-d", d, "check", "--repair")
+    assert r.status == 1 and "cannot repair" in r.text
+    assert sorted(p.name for p in d.iterdir()) == before
+    if marker is not None:
+        assert (d / "minikafka.json").read_text() == marker
