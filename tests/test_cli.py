@@ -415,6 +415,9 @@ def test_a_line_too_large_is_named_and_the_lines_before_it_are_written(d, flags)
     assert "the 3 lines before it were written" in r.err
     with minikafka.Broker(d) as broker:
         records = read_topic(broker, "t")
+        limit = broker.topic("t").config.max_record_bytes  # what a 64 KiB segment holds
+    # The limit that applied, and that it counts the framing too (not "1048576").
+    assert f"headers with 20 bytes of record framing may take at most {limit} bytes" in r.err, r.err
     assert [r.value for r in records] == ([b"a", b"b", b"c"] if flags[:1] == ["-K"] else lines[:3])
 
 

@@ -18,6 +18,7 @@ from typing import BinaryIO
 
 from ...broker import Broker
 from ...errors import InvalidPartitionError, RecordTooLargeError
+from ...format import RECORD_PREFIX_SIZE
 from ...producer import Producer
 from ..common import CliError, UsageError, non_negative, open_broker, stdin_bytes
 from ..escapes import unescape
@@ -85,8 +86,10 @@ def _produce(broker: Broker, args: argparse.Namespace, stream: BinaryIO, sep: by
              headers: list[tuple[str, bytes]], progress: Progress | None, total: int) -> int:
     with StopSignals() as stop, Producer(broker, linger_ms=5 if headers else 0) as producer:
         read = stop.reader(stream, CHUNK)
+        # What the producer takes for one topic's record (framing included).
+        limit = min(producer.config.max_record_bytes, broker.topic(args.topic).config.max_record_bytes)
         try:
-            rest, written = _loop(read, producer, args, sep, headers, progress, total)
+            rest, written = _loop(read, producer, limit, args, sep, headers, progress, total)
         finally:
             if progress is not None:
                 progress.close()
@@ -98,13 +101,13 @@ def _produce(broker: Broker, args: argparse.Namespace, stream: BinaryIO, sep: by
     return 128 + stop.signum
 
 
-def _loop(read: Callable[[], bytes | None], producer: Producer, args: argparse.Namespace,
+def _loop(read: Callable[[], bytes | None], producer: Producer, limit: int, args: argparse.Namespace,
           sep: bytes | None, headers: list[tuple[str, bytes]], progress: Progress | None,
           total: int) -> tuple[bytes, int]:
     """Read and write until the end or a signal; returns the unfinished
     last line (not written) and the number of records written."""
     topic, partition = args.topic, args.partition
-    longest = producer.config.max_record_bytes + len(sep or b"")  # a line that can be a record
+    longest = limit + len(sep or b"")  # a line that can be a record
     done = written = 0
     rest = b""
     while True:
@@ -119,18 +122,18 @@ def _loop(read: Callable[[], bytes | None], producer: Producer, args: argparse.N
             lines = [rest] if rest else []
             rest = b""
         if lines:
-            _send(producer, topic, partition, lines, sep, headers, written)
+            _send(producer, limit, topic, partition, lines, sep, headers, written)
             written += len(lines)
         if len(rest) > longest:  # too large already: stop before reading all of it
-            raise _too_large(written, f"over {len(rest)} bytes", producer)
+            raise _too_large(written, f"over {len(rest)} bytes", limit)
         if progress is not None:
             progress.update(done, total)
         if not chunk:
             return rest, written
 
 
-def _send(producer: Producer, topic: str, partition: int | None, lines: list[bytes], sep: bytes | None,
-          headers: list[tuple[str, bytes]], before: int) -> None:
+def _send(producer: Producer, limit: int, topic: str, partition: int | None, lines: list[bytes],
+          sep: bytes | None, headers: list[tuple[str, bytes]], before: int) -> None:
     """Write ``lines`` (the ``before`` lines of the input before them are
     written): all of them, or those before the first that is too large for
     a record, then a CliError naming that line."""
@@ -153,7 +156,7 @@ def _send(producer: Producer, topic: str, partition: int | None, lines: list[byt
                     producer.send(topic, value, None if keys is None else keys[i], partition=partition,
                                   headers=headers)
                 except RecordTooLargeError:
-                    raise _too_large(before + i, f"{len(lines[i])} bytes", producer) from None
+                    raise _too_large(before + i, f"{len(lines[i])} bytes", limit) from None
             producer.flush()
             return
         producer.send_many(topic, values, keys, partition=partition)
@@ -161,7 +164,7 @@ def _send(producer: Producer, topic: str, partition: int | None, lines: list[byt
         # send_many wrote nothing: write the lines before the first too large.
         bad = _write_prefix(lambda a, b: producer.send_many(
             topic, values[a:b], None if keys is None else keys[a:b], partition=partition), len(values))
-        raise _too_large(before + bad, f"{len(lines[bad])} bytes", producer) from None
+        raise _too_large(before + bad, f"{len(lines[bad])} bytes", limit) from None
 
 
 def _write_prefix(send: Callable[[int, int], object], n: int) -> int:
@@ -179,8 +182,8 @@ def _write_prefix(send: Callable[[int, int], object], n: int) -> int:
     return start
 
 
-def _too_large(index: int, size: str, producer: Producer) -> CliError:
-    return CliError(f"line {index + 1} ({size}) is too large for one record (the limit is "
-                    f"max_record_bytes, {producer.config.max_record_bytes}, or what one segment of "
-                    f"the topic holds); the {index} lines before it were written, it and the lines "
-                    f"after it were not")
+def _too_large(index: int, size: str, limit: int) -> CliError:
+    return CliError(f"line {index + 1} ({size}) is too large for one record: its key, value and "
+                    f"headers with {RECORD_PREFIX_SIZE} bytes of record framing may take at most "
+                    f"{limit} bytes (max_record_bytes, or what one segment of the topic holds); "
+                    f"the {index} lines before it were written, it and the lines after it were not")
