@@ -509,3 +509,15 @@ def test_a_path_that_is_not_utf8_is_written_as_its_bytes(d, tmp_path):
     assert r.out.startswith(b"segment " + os.fsencode(seg) + b": base offset 0")
     r = cli("dump", seg, "-J")
     assert r.status == 0 and json.loads(r.out.splitlines()[0].decode(errors="replace"))["type"] == "segment"
+
+
+def test_empty_data_dir_and_empty_format_are_taken_as_given(d, monkeypatch):
+    cli("-d", d, "topics", "create", "t")
+    produce(d, "t", [b"a", b"b"])
+    monkeypatch.setenv("MINIKAFKA_DATA", str(d))
+    r = cli("-d", "", "topics", "list")  # -d "$UNSET" must not fall back to $MINIKAFKA_DATA
+    assert r.status == 2
+    assert r.err.splitlines()[-1] == "minikafka: error: -d: the data directory is an empty string"
+    r = cli("consume", "t", "-e", "-f", "")  # kcat -f '': nothing per record, not the default
+    assert r.status == 0 and r.out == b""
+    assert cli("consume", "t", "-e", "-f", "", "-J").status == 2

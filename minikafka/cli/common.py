@@ -34,7 +34,10 @@ def add_action(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: s
 
 
 def data_dir(args: argparse.Namespace) -> Path:
-    path = getattr(args, "data", None) or os.environ.get(ENV_DATA)
+    path = getattr(args, "data", None)
+    if path == "":  # -d "$UNSET": not the environment's directory instead
+        raise UsageError("-d: the data directory is an empty string")
+    path = path or os.environ.get(ENV_DATA)
     if not path:
         raise UsageError(f"no data directory: give -d DIR or set {ENV_DATA}")
     return Path(path)

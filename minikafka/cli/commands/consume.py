@@ -55,10 +55,10 @@ def run(args: argparse.Namespace) -> int:
                          "offset starts); use 'groups reset' to move a group")
     if args.group is not None and args.partition is not None:
         raise UsageError("-p and -g: the group assigns the partitions")
-    if args.json and args.format:
+    if args.json and args.format is not None:
         raise UsageError("-J and -f: choose one")
     try:
-        fmt = json_line if args.json else compile_format(args.format or "%s\n")
+        fmt = json_line if args.json else compile_format("%s\n" if args.format is None else args.format)
     except FormatError as e:
         raise UsageError(str(e)) from None
     with open_broker(args) as broker:
