@@ -521,3 +521,33 @@ def test_empty_data_dir_and_empty_format_are_taken_as_given(d, monkeypatch):
     r = cli("consume", "t", "-e", "-f", "")  # kcat -f '': nothing per record, not the default
     assert r.status == 0 and r.out == b""
     assert cli("consume", "t", "-e", "-f", "", "-J").status == 2
+
+
+def test_a_failed_write_says_how_far_the_input_was_written(d, monkeypatch):
+    """A topic deleted meanwhile, a full disk: the error says which lines
+    are written, so the input can be resumed."""
+    import minikafka.cli.commands.produce as produce_cmd
+
+    cli("-d", d, "topics", "create", "t")
+    monkeypatch.setattr(produce_cmd, "CHUNK", 4)  # "a\nb\n", then "c\nd\n"
+
+    class FullDisk(minikafka.Producer):  # its second send_many fails
+        def __init__(self, *args, **kw):
+            super().__init__(*args, **kw)
+            real, calls = self.send_many, []
+
+            def send_many(*a, **k):
+                calls.append(1)
+                if len(calls) == 2:
+                    raise OSError(28, "No space left on device")
+                return real(*a, **k)
+
+            self.send_many = send_many
+
+    monkeypatch.setattr(produce_cmd, "Producer", FullDisk)
+    r = cli("-d", d, "produce", "t", stdin=b"a\nb\nc\nd\ne\n")
+    assert r.status == 1 and r.err.count("\n") == 1
+    assert r.err.rstrip().endswith("No space left on device; the 2 lines before line 3 were written, "
+                                   "of lines 3..4 some may be, the lines after were not"), r.err
+    with minikafka.Broker(d) as broker:
+        assert [x.value for x in read_topic(broker, "t")] == [b"a", b"b"]

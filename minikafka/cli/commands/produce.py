@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import BinaryIO
 
 from ...broker import Broker
-from ...errors import InvalidPartitionError, RecordTooLargeError
+from ...errors import InvalidPartitionError, MiniKafkaError, RecordTooLargeError
 from ...format import RECORD_PREFIX_SIZE
 from ...producer import Producer
 from ..common import CliError, UsageError, non_negative, open_broker, stdin_bytes
@@ -122,7 +122,12 @@ def _loop(read: Callable[[], bytes | None], producer: Producer, limit: int, args
             lines = [rest] if rest else []
             rest = b""
         if lines:
-            _send(producer, limit, topic, partition, lines, sep, headers, written)
+            try:
+                _send(producer, limit, topic, partition, lines, sep, headers, written)
+            except CliError:
+                raise
+            except (MiniKafkaError, OSError) as e:  # the topic deleted meanwhile, a full disk...
+                raise CliError(f"{e}; {_how_far(written, len(lines))}") from e
             written += len(lines)
         if len(rest) > longest:  # too large already: stop before reading all of it
             raise _too_large(written, f"over {len(rest)} bytes", limit)
@@ -165,6 +170,14 @@ def _send(producer: Producer, limit: int, topic: str, partition: int | None, lin
         bad = _write_prefix(lambda a, b: producer.send_many(
             topic, values[a:b], None if keys is None else keys[a:b], partition=partition), len(values))
         raise _too_large(before + bad, f"{len(lines[bad])} bytes", limit) from None
+
+
+def _how_far(written: int, sending: int) -> str:
+    """What a failed send left written, for resuming the input."""
+    last = written + sending
+    some = (f"line {last} may or may not be" if sending == 1
+            else f"of lines {written + 1}..{last} some may be")
+    return f"the {written} lines before line {written + 1} were written, {some}, the lines after were not"
 
 
 def _write_prefix(send: Callable[[int, int], object], n: int) -> int:
