@@ -523,15 +523,10 @@ def test_empty_data_dir_and_empty_format_are_taken_as_given(d, monkeypatch):
     assert cli("consume", "t", "-e", "-f", "", "-J").status == 2
 
 
-def test_a_failed_write_says_how_far_the_input_was_written(d, monkeypatch):
-    """A topic deleted meanwhile, a full disk: the error says which lines
-    are written, so the input can be resumed."""
-    import minikafka.cli.commands.produce as produce_cmd
+def second_send_fails(error: BaseException) -> type:
+    """A Producer whose second send_many raises ``error``."""
 
-    cli("-d", d, "topics", "create", "t")
-    monkeypatch.setattr(produce_cmd, "CHUNK", 4)  # "a\nb\n", then "c\nd\n"
-
-    class FullDisk(minikafka.Producer):  # its second send_many fails
+    class Failing(minikafka.Producer):
         def __init__(self, *args, **kw):
             super().__init__(*args, **kw)
             real, calls = self.send_many, []
@@ -539,15 +534,29 @@ def test_a_failed_write_says_how_far_the_input_was_written(d, monkeypatch):
             def send_many(*a, **k):
                 calls.append(1)
                 if len(calls) == 2:
-                    raise OSError(28, "No space left on device")
+                    raise error
                 return real(*a, **k)
 
             self.send_many = send_many
 
-    monkeypatch.setattr(produce_cmd, "Producer", FullDisk)
+    return Failing
+
+
+@pytest.mark.parametrize(("error", "status", "says"), [
+    (OSError(28, "No space left on device"), 1, "minikafka: error: [Errno 28] No space left on device; "),
+    (KeyboardInterrupt(), 130, "minikafka: produce interrupted: "),  # a second Ctrl-C, mid-write
+])
+def test_a_failed_write_says_how_far_the_input_was_written(d, monkeypatch, error, status, says):
+    """A topic deleted meanwhile, a full disk, a second Ctrl-C: stderr says
+    which lines are written, so the input can be resumed."""
+    import minikafka.cli.commands.produce as produce_cmd
+
+    cli("-d", d, "topics", "create", "t")
+    monkeypatch.setattr(produce_cmd, "CHUNK", 4)  # "a\nb\n", then "c\nd\n"
+    monkeypatch.setattr(produce_cmd, "Producer", second_send_fails(error))
     r = cli("-d", d, "produce", "t", stdin=b"a\nb\nc\nd\ne\n")
-    assert r.status == 1 and r.err.count("\n") == 1
-    assert r.err.rstrip().endswith("No space left on device; the 2 lines before line 3 were written, "
-                                   "of lines 3..4 some may be, the lines after were not"), r.err
+    assert r.status == status and r.err == (
+        f"{says}the 2 lines before line 3 were written, of lines 3..4 some may be, "
+        f"the lines after were not\n"), r.err
     with minikafka.Broker(d) as broker:
         assert [x.value for x in read_topic(broker, "t")] == [b"a", b"b"]

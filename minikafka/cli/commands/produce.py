@@ -108,33 +108,40 @@ def _loop(read: Callable[[], bytes | None], producer: Producer, limit: int, args
     last line (not written) and the number of records written."""
     topic, partition = args.topic, args.partition
     longest = limit + len(sep or b"")  # a line that can be a record
-    done = written = 0
+    done = written = sending = 0
     rest = b""
-    while True:
-        chunk = read()
-        if chunk:
-            done += len(chunk)
-            lines = (rest + chunk).split(b"\n")
-            rest = lines.pop()
-        elif chunk is None:  # a signal: the complete lines read are all written
-            lines = []
-        else:  # the end: a last line without \n is a record too
-            lines = [rest] if rest else []
-            rest = b""
-        if lines:
-            try:
-                _send(producer, limit, topic, partition, lines, sep, headers, written)
-            except CliError:
-                raise
-            except (MiniKafkaError, OSError) as e:  # the topic deleted meanwhile, a full disk...
-                raise CliError(f"{e}; {_how_far(written, len(lines))}") from e
-            written += len(lines)
-        if len(rest) > longest:  # too large already: stop before reading all of it
-            raise _too_large(written, f"over {len(rest)} bytes", limit)
-        if progress is not None:
-            progress.update(done, total)
-        if not chunk:
-            return rest, written
+    try:
+        while True:
+            chunk = read()
+            if chunk:
+                done += len(chunk)
+                lines = (rest + chunk).split(b"\n")
+                rest = lines.pop()
+            elif chunk is None:  # a signal: the complete lines read are all written
+                lines = []
+            else:  # the end: a last line without \n is a record too
+                lines = [rest] if rest else []
+                rest = b""
+            if lines:
+                sending = len(lines)
+                try:
+                    _send(producer, limit, topic, partition, lines, sep, headers, written)
+                except CliError:
+                    raise
+                except (MiniKafkaError, OSError) as e:  # the topic deleted meanwhile, a full disk...
+                    raise CliError(f"{e}; {_how_far(written, len(lines))}") from e
+                written += len(lines)
+                sending = 0
+            if len(rest) > longest:  # too large already: stop before reading all of it
+                raise _too_large(written, f"over {len(rest)} bytes", limit)
+            if progress is not None:
+                progress.update(done, total)
+            if not chunk:
+                return rest, written
+    except (KeyboardInterrupt, SystemExit):  # a second signal: leave at once, saying how far
+        what = _how_far(written, sending) if sending else f"{written} records written"
+        print(f"minikafka: produce interrupted: {what}", file=sys.stderr)
+        raise
 
 
 def _send(producer: Producer, limit: int, topic: str, partition: int | None, lines: list[bytes],
