@@ -303,3 +303,42 @@ def test_text_output_is_utf8_whatever_the_locale(tmp_path):
                               timeout=30)
         assert proc.returncode == 0 and proc.stderr == b"", proc.stderr
         assert want.encode() in proc.stdout
+
+
+def _group_topic(d, records_per_partition: int = 100) -> None:
+    with minikafka.Broker(d) as broker:
+        broker.create_topic("t", partitions=4)
+        with minikafka.Producer(broker) as producer:
+            for p in range(4):
+                producer.send_many("t", [b"p%d-%d" % (p, i) for i in range(records_per_partition)],
+                                   partition=p)
+
+
+def test_consume_e_in_a_group_waits_for_the_partitions_handed_over(tmp_path):
+    """-e -g joining a group whose live member holds every partition: the
+    partitions assigned to it are taken over, read to their end, then it
+    exits (it used to exit at once with nothing, its assignment still empty)."""
+    d = tmp_path / "data"
+    _group_topic(d)
+    with minikafka.Broker(d) as broker, minikafka.Consumer(
+            broker, group_id="g", auto_offset_reset="earliest", enable_auto_commit=False) as a:
+        a.subscribe(["t"])
+        a.poll(timeout=5, max_records=1)
+        assert len(a.assignment()) == 4
+        proc = subprocess.Popen([*script(), "-d", str(d), "consume", "t", "-g", "g", "-e"], env=env(),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            time.sleep(2)  # a holds its partitions (it does not poll) while the CLI joins
+            deadline = time.monotonic() + 20
+            mine: set[int] = set()
+            while proc.poll() is None and time.monotonic() < deadline:
+                a.poll(timeout=0.1, max_records=1)  # gives up what the rebalance moved
+                if not mine and len(a.assignment()) == 2:  # kept until the CLI leaves
+                    mine = {tp.partition for tp in a.assignment()}
+            out, err = proc.communicate(timeout=20)
+        finally:
+            proc.kill()
+    assert proc.returncode == 0 and err == b""
+    lines = out.splitlines()
+    assert len(lines) == 200 and len(mine) == 2
+    assert {int(line.split(b"-")[0][1:]) for line in lines} == {0, 1, 2, 3} - mine

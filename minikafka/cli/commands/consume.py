@@ -111,12 +111,6 @@ def _position(consumer: Consumer, tps: list[TopicPartition], spec: str) -> None:
             consumer.seek(tp, min(int(spec), end[tp]))
 
 
-def _at_end(consumer: Consumer) -> bool:
-    tps = consumer.assignment()
-    end = consumer.end_offsets(tps)
-    return all(consumer.position(tp) >= end[tp] for tp in tps)
-
-
 def _loop(consumer: Consumer, args: argparse.Namespace, fmt: Callable[[Record], bytes]) -> int:
     out = stdout_bytes()
     group = args.group is not None
@@ -139,7 +133,7 @@ def _loop(consumer: Consumer, args: argparse.Namespace, fmt: Callable[[Record], 
                 if remaining == 0:
                     return 0
                 dirty = True
-            elif args.exit and _at_end(consumer):
+            elif args.exit and consumer.at_end():  # not while a group hands partitions over
                 return 0
             if dirty and group and time.monotonic() >= next_commit:
                 _commit(consumer, printed)
