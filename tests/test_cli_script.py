@@ -342,3 +342,38 @@ def test_consume_e_in_a_group_waits_for_the_partitions_handed_over(tmp_path):
     lines = out.splitlines()
     assert len(lines) == 200 and len(mine) == 2
     assert {int(line.split(b"-")[0][1:]) for line in lines} == {0, 1, 2, 3} - mine
+
+
+def test_consume_g_commits_what_it_printed_of_a_partition_taken_away(tmp_path):
+    """A rebalance moves partitions from a CLI consumer (which commits only
+    every COMMIT_EVERY seconds, here never by itself) to a new member: what
+    the CLI printed of them is committed before they go, so the new owner
+    does not print it again; and the CLI's later commits of the partitions
+    it keeps still work (a commit naming a partition it lost stored nothing)."""
+    d = tmp_path / "data"
+    _group_topic(d)
+    code = ("import sys; import minikafka.cli.commands.consume as c; c.COMMIT_EVERY = 3600; "
+            "from minikafka.cli import main; sys.exit(main(sys.argv[1:]))")
+    proc = subprocess.Popen([sys.executable, "-c", code, "-d", str(d), "consume", "t", "-g", "g"],
+                            env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert len(_wait_lines(proc, 400)) == 400
+        with minikafka.Broker(d) as broker, minikafka.Consumer(
+                broker, group_id="g", auto_offset_reset="earliest", enable_auto_commit=False) as a:
+            assert broker.committed_offsets("g") == {}  # nothing committed yet
+            a.subscribe(["t"])
+            got: list[minikafka.Record] = []
+            deadline = time.monotonic() + 20
+            while len(a.assignment()) < 2 and time.monotonic() < deadline:
+                got += a.poll(timeout=0.1)
+            got += a.poll(timeout=1)
+            mine = a.assignment()
+            assert len(mine) == 2
+            assert got == []  # the CLI's commits on revoke: nothing printed twice
+            assert {tp: a.committed(tp) for tp in mine} == {tp: 100 for tp in mine}
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=20)
+            assert proc.returncode == 143 and err == b""
+            assert broker.committed_offsets("g") == {minikafka.TopicPartition("t", p): 100 for p in range(4)}
+    finally:
+        proc.kill()

@@ -12,6 +12,7 @@ import argparse
 import re
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 
@@ -66,7 +67,10 @@ def run(args: argparse.Namespace) -> int:
         if args.count == 0:
             return 0
         reset = "latest" if args.offset == "end" else "earliest"
-        consumer = Consumer(broker, group_id=args.group, auto_offset_reset=reset, enable_auto_commit=False)
+        printed = _Printed()
+        consumer = Consumer(broker, group_id=args.group, auto_offset_reset=reset, enable_auto_commit=False,
+                            on_revoke=printed.revoked if args.group is not None else None)
+        printed.consumer = consumer
         # From here, not only in the loop: joining a group can wait for its lock.
         previous = signal.signal(signal.SIGTERM, _terminate)
         try:
@@ -80,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
                 tps = [TopicPartition(args.topic, p) for p in parts]
                 consumer.assign(tps)
                 _position(consumer, tps, args.offset)
-            return _loop(consumer, args, fmt)
+            return _loop(consumer, printed, args, fmt)
         finally:
             signal.signal(signal.SIGTERM, previous)
             consumer.close()
@@ -111,10 +115,10 @@ def _position(consumer: Consumer, tps: list[TopicPartition], spec: str) -> None:
             consumer.seek(tp, min(int(spec), end[tp]))
 
 
-def _loop(consumer: Consumer, args: argparse.Namespace, fmt: Callable[[Record], bytes]) -> int:
+def _loop(consumer: Consumer, printed: _Printed, args: argparse.Namespace,
+          fmt: Callable[[Record], bytes]) -> int:
     out = stdout_bytes()
     group = args.group is not None
-    printed: dict[TopicPartition, int] = {}  # next offset after the last record written
     remaining = args.count
     next_commit = time.monotonic() + COMMIT_EVERY
     dirty = False
@@ -128,15 +132,14 @@ def _loop(consumer: Consumer, args: argparse.Namespace, fmt: Callable[[Record], 
                     remaining -= len(records)
                 out.write(b"".join([fmt(r) for r in records]))
                 out.flush()
-                for r in records:
-                    printed[TopicPartition(r.topic, r.partition)] = r.offset + 1
+                printed.wrote(records)
                 if remaining == 0:
                     return 0
                 dirty = True
             elif args.exit and consumer.at_end():  # not while a group hands partitions over
                 return 0
             if dirty and group and time.monotonic() >= next_commit:
-                _commit(consumer, printed)
+                printed.commit()
                 dirty = False
                 next_commit = time.monotonic() + COMMIT_EVERY
     except KeyboardInterrupt:
@@ -144,7 +147,7 @@ def _loop(consumer: Consumer, args: argparse.Namespace, fmt: Callable[[Record], 
     finally:
         signal.signal(signal.SIGTERM, previous)
         if group:
-            _commit(consumer, printed)
+            printed.commit()
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -152,10 +155,42 @@ def _terminate(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def _commit(consumer: Consumer, printed: dict[TopicPartition, int]) -> None:
-    if not printed:
-        return
-    try:
-        consumer.commit(dict(printed))
-    except CommitFailedError as e:  # a rebalance moved a partition away meanwhile
-        print(f"minikafka: warning: {e}", file=sys.stderr)
+class _Printed:
+    """Per partition, the offset after the last record written to stdout,
+    and its commits: of a partition the group takes away, before it goes
+    (``on_revoke``, so its next owner does not print those records again);
+    of the others, every second and on exit. A commit that names a
+    partition this member no longer owns stores nothing, so only owned
+    ones are named. ``on_revoke`` may run in the heartbeat thread (a
+    ``max_poll_interval`` expiry): the lock guards the dict, never a call
+    into the consumer (which holds its own lock while calling us)."""
+
+    def __init__(self) -> None:
+        self.consumer: Consumer | None = None
+        self._next: dict[TopicPartition, int] = {}
+        self._lock = threading.Lock()
+
+    def wrote(self, records: list[Record]) -> None:
+        with self._lock:
+            for r in records:
+                self._next[TopicPartition(r.topic, r.partition)] = r.offset + 1
+
+    def revoked(self, partitions: set[TopicPartition]) -> None:
+        with self._lock:
+            offsets = {tp: self._next.pop(tp) for tp in partitions if tp in self._next}
+        self._commit(offsets)
+
+    def commit(self) -> None:
+        assert self.consumer is not None
+        owned = self.consumer.assignment()
+        with self._lock:
+            offsets = {tp: o for tp, o in self._next.items() if tp in owned}
+        self._commit(offsets)
+
+    def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        if not offsets or self.consumer is None:
+            return
+        try:
+            self.consumer.commit(offsets)
+        except CommitFailedError as e:  # taken away without on_revoke: nothing to do but say so
+            print(f"minikafka: warning: {e}", file=sys.stderr)
