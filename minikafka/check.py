@@ -5,7 +5,9 @@ each topic's ``topic.json``, every segment batch by batch (header, checksum,
 offsets following on, records decoding to exactly the batch length, seals
 agreeing with the log), every index entry against the log, and each
 group's offsets and state files. Each problem is a :class:`Finding` naming
-the file and byte position.
+the file and byte position. A live directory may be checked: a partition
+that looks damaged is checked again under its ``writer.lock`` (a writer
+mid-roll is not damage), so writers to it wait for that second look.
 
 ``repair(path, report)`` fixes what the library's own recovery rules fix
 (docs/format.md, "Recovery rules"): it cuts a torn tail and finishes a
@@ -33,7 +35,7 @@ import attrs
 
 from .batch import BatchInfo, BatchWalker, Status, decode_records, valid_batch_after
 from .data_dir import MARKER, write_marker
-from .errors import CorruptLogError, MiniKafkaError
+from .errors import CorruptLogError, MiniKafkaError, TimeoutError
 from .format import (
     BATCH_HEADER,
     BATCH_HEADER_SIZE,
@@ -47,12 +49,14 @@ from .format import (
 )
 from .group_state import STATE, read_state
 from .index import OffsetIndex
+from .locking import FileLock
 from .offsets import decode_file, decode_group_id
 from .records import Record
 from .segment import Segment, UnfinishedSegmentError, tiny_file_error
 from .topic import METADATA, read_metadata
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes in total)
+RECHECK_WAIT = 5.0  # seconds to wait for a partition's writer lock to confirm findings
 
 
 @attrs.frozen
@@ -225,6 +229,38 @@ class _Checker:
         return out
 
     def check_partition(self, directory: str) -> None:
+        """Check one partition; findings are confirmed under its writer lock.
+
+        A live writer changes a partition between the listing and the reads
+        (a roll adds a segment after its end marker, retention deletes the
+        first): such a moment looks like damage. So a partition with
+        findings, or whose files vanished meanwhile, is checked again while
+        holding ``writer.lock``, which every writer holds for each change;
+        if no writer lets go within RECHECK_WAIT seconds, the first result stands.
+        """
+        mark = (len(self.findings), self.files, self.segments, self.batches, self.records)
+        try:
+            self._check_partition(directory)
+            if len(self.findings) == mark[0]:
+                return
+        except FileNotFoundError:
+            pass
+        lock = FileLock(os.path.join(directory, "writer.lock"))
+        try:
+            if not os.path.exists(lock.path) or not lock.acquire(timeout=RECHECK_WAIT):
+                return
+        except (OSError, TimeoutError):
+            lock.close()
+            return
+        try:
+            del self.findings[mark[0]:]
+            self.files, self.segments, self.batches, self.records = mark[1:]
+            if os.path.isdir(directory):  # else the topic was deleted meanwhile
+                self._check_partition(directory)
+        finally:
+            lock.close()
+
+    def _check_partition(self, directory: str) -> None:
         names = os.listdir(directory)
         bases = sorted(int(n[:20]) for n in names if is_segment_name(n))
         expected: int | None = None  # where the previous segment ended

@@ -189,3 +189,31 @@ def test_repair_does_not_take_over_a_directory_that_is_not_minikafkas(tmp_path, 
     assert sorted(p.name for p in d.iterdir()) == before
     if marker is not None:
         assert (d / "minikafka.json").read_text() == marker
+
+
+def test_a_roll_during_the_check_is_not_damage(tmp_path, monkeypatch):
+    """check of a live directory: a writer rolls the partition between the
+    listing of its segments and the read of the last one (which now ends
+    with an end marker, its successor unlisted). That is confirmed under
+    the writer lock, and found to be no damage."""
+    import minikafka.check as checking
+
+    d = tmp_path / "d"
+    with minikafka.Broker(d, segment_bytes=4096) as broker:
+        broker.create_topic("t")
+        with minikafka.Producer(broker) as producer:
+            producer.send_many("t", [b"x" * 100] * 5)
+            real = checking._Checker.check_segment
+            rolled = []
+
+            def roll_first(self, directory, base, last, expected):
+                if last and not rolled:  # the writer moves on after the listing
+                    rolled.append(base)
+                    producer.send_many("t", [b"y" * 100] * 60)
+                    assert len(segments(d)) > 1
+                return real(self, directory, base, last, expected)
+
+            monkeypatch.setattr(checking._Checker, "check_segment", roll_first)
+            report = check(d)
+    assert rolled and report.ok, report.findings
+    assert report.records == 65
