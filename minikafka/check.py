@@ -434,7 +434,8 @@ def check(path: str | os.PathLike[str], *, progress: Progress | None = None) -> 
     """
     root = os.fspath(path)
     if not os.path.isdir(root):
-        raise FileNotFoundError(f"{root}: no such data directory")
+        what = "is a file, not a data directory" if os.path.exists(root) else "no such data directory"
+        raise FileNotFoundError(f"{root}: {what}")
     return _Checker(os.path.abspath(root), progress).run()
 
 

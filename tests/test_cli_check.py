@@ -159,8 +159,12 @@ def test_metadata_and_group_files(tmp_path):
 
 
 def test_not_a_directory(tmp_path):
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match="no such data directory"):
         check(tmp_path / "missing")
+    (tmp_path / "file").write_text("x")  # -d pointing at a file: say so, not "no such"
+    r = cli("-d", tmp_path / "file", "check")
+    assert r.status == 1
+    assert r.err == f"minikafka: error: {tmp_path / 'file'}: is a file, not a data directory\n"
 
 
 def test_progress_reports_every_segment_byte(tmp_path):
