@@ -377,3 +377,30 @@ def test_consume_g_commits_what_it_printed_of_a_partition_taken_away(tmp_path):
             assert broker.committed_offsets("g") == {minikafka.TopicPartition("t", p): 100 for p in range(4)}
     finally:
         proc.kill()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="FIONREAD on a pipe's write end")
+def test_closed_pipe_commits_only_what_the_reader_read(tmp_path):
+    """consume -g | head: the records still in the pipe when its reader
+    went away were never read, so they are not committed (it used to
+    commit every write that had fit into the pipe: 10000 records here)."""
+    d = tmp_path / "data"
+    run("-d", d, "topics", "create", "t")
+    run("-d", d, "produce", "t", stdin=b"".join(b"r%04d\n" % (i % 10000) for i in range(30_000)))
+    proc = subprocess.Popen([*script(), "-d", str(d), "consume", "t", "-g", "g"], env=env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        fd = proc.stdout.fileno()
+        got = b""
+        while len(got) < 18:  # exactly three lines, as a reader that then exits
+            got += os.read(fd, 18 - len(got))
+        time.sleep(0.5)  # the pipe fills up behind them
+        proc.stdout.close()
+        _, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert got == b"r0000\nr0001\nr0002\n"
+    assert proc.returncode == 141 and err == b""
+    with minikafka.Broker(d) as broker:
+        assert broker.committed_offsets("g") == {minikafka.TopicPartition("t", 0): 3}

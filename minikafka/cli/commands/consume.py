@@ -2,8 +2,9 @@
 
 Output goes out one poll at a time (up to ``MAX_POLL`` records, one write,
 never a flush per record); with ``-g`` the offsets committed are those of
-records whose bytes were written, on exit (Ctrl-C, SIGTERM, ``-c``/``-e``,
-a closed pipe) and every second.
+records whose bytes were written (into a pipe whose reader went away: that
+it read, :mod:`..pipe_output`), on exit (Ctrl-C, SIGTERM, ``-c``/``-e``, a
+closed pipe), every second, and before a rebalance takes a partition away.
 """
 
 from __future__ import annotations
@@ -14,13 +15,17 @@ import signal
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
+from itertools import accumulate
+from typing import NamedTuple
 
 from ...consumer import Consumer
 from ...errors import CommitFailedError, InvalidPartitionError
 from ...records import Record, TopicPartition
 from ..common import UsageError, non_negative, open_broker, stdout_bytes
 from ..output import FormatError, compile_format, json_line
+from ..pipe_output import PipeOutput
 
 NAME = "consume"
 HELP = "print records of a topic (follows the log; -e stops at the end)"
@@ -117,7 +122,8 @@ def _position(consumer: Consumer, tps: list[TopicPartition], spec: str) -> None:
 
 def _loop(consumer: Consumer, printed: _Printed, args: argparse.Namespace,
           fmt: Callable[[Record], bytes]) -> int:
-    out = stdout_bytes()
+    out = PipeOutput(stdout_bytes())
+    recent: deque[_Written] = deque()  # the writes a pipe may still hold unread
     group = args.group is not None
     remaining = args.count
     next_commit = time.monotonic() + COMMIT_EVERY
@@ -130,9 +136,16 @@ def _loop(consumer: Consumer, printed: _Printed, args: argparse.Namespace,
                 if remaining is not None:
                     records = records[:remaining]
                     remaining -= len(records)
-                out.write(b"".join([fmt(r) for r in records]))
-                out.flush()
+                parts = [fmt(r) for r in records]
+                recent.append(_Written(out.written, list(accumulate(map(len, parts))), records))
+                try:
+                    out.write(b"".join(parts))
+                except BrokenPipeError:  # commit only what the reader took
+                    printed.rewind(recent, out.read_upto())
+                    raise
                 printed.wrote(records)
+                while recent and recent[0].start + recent[0].ends[-1] <= out.written - out.capacity:
+                    recent.popleft()  # read for sure
                 if remaining == 0:
                     return 0
                 dirty = True
@@ -155,6 +168,15 @@ def _terminate(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
+class _Written(NamedTuple):
+    """One write of records: where it starts in the output, and where each
+    record's bytes end, from that start."""
+
+    start: int
+    ends: list[int]
+    records: list[Record]
+
+
 class _Printed:
     """Per partition, the offset after the last record written to stdout,
     and its commits: of a partition the group takes away, before it goes
@@ -174,6 +196,19 @@ class _Printed:
         with self._lock:
             for r in records:
                 self._next[TopicPartition(r.topic, r.partition)] = r.offset + 1
+
+    def rewind(self, recent: deque[_Written], upto: int) -> None:
+        """The reader took ``upto`` bytes of the output and went away: the
+        offsets after what it took, of every partition in ``recent``."""
+        with self._lock:
+            unread: set[TopicPartition] = set()
+            for w in recent:
+                for end, r in zip(w.ends, w.records, strict=True):
+                    tp = TopicPartition(r.topic, r.partition)
+                    if tp not in unread:
+                        if w.start + end > upto:
+                            unread.add(tp)
+                        self._next[tp] = r.offset + (0 if tp in unread else 1)
 
     def revoked(self, partitions: set[TopicPartition]) -> None:
         with self._lock:
