@@ -438,6 +438,8 @@ def test_a_usage_error_shows_the_command_usage(d):
     r = cli("-d", d, "produce", "t", "-K", "", stdin=b"a\n")
     assert r.status == 2 and r.err.startswith("usage: minikafka produce ")
     assert r.err.splitlines()[-1] == "minikafka: error: -K: the separator must not be empty"
+    r = cli("-d", d, "produce", "t", "-K", r"a\n", stdin=b"a\nb\n")  # never found within a line
+    assert r.status == 2 and "-K: the separator must not contain a newline" in r.err
     # a sub-command's own usage too, not its command's ("minikafka groups [-h] ... ACTION")
     r = cli("-d", d, "groups", "reset", "g", "--topic", "t", "--to-datetime", "noon")
     assert r.status == 2 and r.err.startswith("usage: minikafka groups reset "), r.err

@@ -70,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
     sep = unescape(args.key_sep, "-K") if args.key_sep is not None else None
     if sep == b"":
         raise UsageError("-K: the separator must not be empty")
+    if sep is not None and b"\n" in sep:  # it would never be found: no record would get a key
+        raise UsageError("-K: the separator must not contain a newline (each line is one record)")
     with open_broker(args) as broker:
         topic = broker.topic(args.topic)  # fail before reading input if it does not exist
         if args.partition is not None and args.partition >= topic.partitions:  # or a bad -p
