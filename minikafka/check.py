@@ -229,22 +229,20 @@ class _Checker:
         return out
 
     def check_partition(self, directory: str) -> None:
-        """Check one partition; findings are confirmed under its writer lock.
-
-        A live writer changes a partition between the listing and the reads
-        (a roll adds a segment after its end marker, retention deletes the
-        first): such a moment looks like damage. So a partition with
-        findings, or whose files vanished meanwhile, is checked again while
-        holding ``writer.lock``, which every writer holds for each change;
-        if no writer lets go within RECHECK_WAIT seconds, the first result stands.
-        """
+        """Check one partition; findings are confirmed under its writer lock:
+        a live writer between two steps (a roll adds a segment after the
+        listing, retention deletes one) looks like damage, so a partition
+        with findings is checked again holding ``writer.lock``, which every
+        writer holds for each change (RECHECK_WAIT s at most, else the first
+        result stands)."""
         mark = (len(self.findings), self.files, self.segments, self.batches, self.records)
         try:
             self._check_partition(directory)
             if len(self.findings) == mark[0]:
                 return
-        except FileNotFoundError:
-            pass
+        except FileNotFoundError as e:  # kept only if the second look cannot be had
+            self.find(directory, None, f"{e.filename or e} vanished during the check (a writer or "
+                                       f"retention at work); not verified, check again")
         lock = FileLock(os.path.join(directory, "writer.lock"))
         try:
             if not os.path.exists(lock.path) or not lock.acquire(timeout=RECHECK_WAIT):

@@ -221,3 +221,34 @@ def test_a_roll_during_the_check_is_not_damage(tmp_path, monkeypatch):
             report = check(d)
     assert rolled and report.ok, report.findings
     assert report.records == 65
+
+
+def test_files_vanishing_during_the_check_are_checked_again_or_said(tmp_path, monkeypatch):
+    """A segment deleted between listing and reading (retention): checked
+    again under the writer lock; if a writer holds it too long, the
+    partition is reported as not verified, never passed over silently."""
+    import minikafka.check as checking
+    from minikafka.locking import FileLock
+
+    d = make_dir(tmp_path / "d", records=300)
+    real = checking._Checker._check_partition
+    calls = []
+
+    def vanish_once(self, directory):
+        calls.append(directory)
+        if len(calls) == 1:
+            raise FileNotFoundError(2, "No such file or directory", os.path.join(directory, "x.log"))
+        return real(self, directory)
+
+    monkeypatch.setattr(checking._Checker, "_check_partition", vanish_once)
+    assert check(d).ok and len(calls) == 3  # partition 0 twice, then partition 1
+    calls.clear()
+    monkeypatch.setattr(checking, "RECHECK_WAIT", 0.2)
+    held = FileLock(str(d / "topics" / "t" / "0" / "writer.lock"))
+    held.acquire()
+    try:
+        report = check(d)
+    finally:
+        held.close()
+    [finding] = report.findings
+    assert "x.log vanished during the check" in finding.problem and "not verified" in finding.problem
