@@ -562,3 +562,26 @@ def test_a_failed_write_says_how_far_the_input_was_written(d, monkeypatch, error
         f"the lines after were not\n"), r.err
     with minikafka.Broker(d) as broker:
         assert [x.value for x in read_topic(broker, "t")] == [b"a", b"b"]
+
+
+def test_consume_of_large_records_polls_a_bounded_amount(d, monkeypatch):
+    """5000 records a poll (its record limit) of 1 MiB values would be 5 GB
+    in memory at once; polls are sized to about POLL_BYTES of output."""
+    import minikafka.cli.commands.consume as consume_cmd
+
+    cli("-d", d, "topics", "create", "t")
+    with minikafka.Broker(d) as broker, minikafka.Producer(broker) as producer:
+        producer.send_many("t", [b"%03d" % i + b"x" * 100_000 for i in range(100)])
+    monkeypatch.setattr(consume_cmd, "POLL_BYTES", 1 << 20, raising=False)
+    polled: list[int] = []
+
+    class Spy(minikafka.Consumer):
+        def poll(self, *args, **kw):
+            records = super().poll(*args, **kw)
+            polled.append(sum(len(r.value or b"") for r in records))
+            return records
+
+    monkeypatch.setattr(consume_cmd, "Consumer", Spy)
+    r = cli("-d", d, "consume", "t", "-e")
+    assert r.status == 0 and len(r.lines) == 100 and r.lines[99].startswith("099x")
+    assert max(polled[1:]) <= 1 << 20 and polled[0] <= 16 * 100_003, polled

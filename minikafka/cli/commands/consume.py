@@ -1,7 +1,7 @@
 """``minikafka consume TOPIC``: print records, following the log.
 
-Output goes out one poll at a time (up to ``MAX_POLL`` records, one write,
-never a flush per record); with ``-g`` the offsets committed are those of
+Output goes out one poll at a time (up to ``MAX_POLL`` records and about
+``POLL_BYTES``, one write, never a flush per record); with ``-g`` the offsets committed are those of
 records whose bytes were written (into a pipe whose reader went away: that
 it read, :mod:`..pipe_output`), on exit (Ctrl-C, SIGTERM, ``-c``/``-e``, a
 closed pipe), every second, and before a rebalance takes a partition away.
@@ -31,6 +31,8 @@ NAME = "consume"
 HELP = "print records of a topic (follows the log; -e stops at the end)"
 ORDER = 30
 MAX_POLL = 5000
+POLL_BYTES = 16 << 20  # about this much output per poll: 5000 records of 1 MiB would be 5 GB
+FIRST_POLL = 16  # records in the first poll, before their size is known
 COMMIT_EVERY = 1.0  # seconds
 _OFFSET = re.compile(r"beginning|end|-?\d+|@\d+")
 
@@ -126,17 +128,20 @@ def _loop(consumer: Consumer, printed: _Printed, args: argparse.Namespace,
     recent: deque[_Written] = deque()  # the writes a pipe may still hold unread
     group = args.group is not None
     remaining = args.count
+    batch = FIRST_POLL
     next_commit = time.monotonic() + COMMIT_EVERY
     dirty = False
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         while True:
-            records: list[Record] = consumer.poll(timeout=0.1 if args.exit else 0.5, max_records=MAX_POLL)
+            records: list[Record] = consumer.poll(timeout=0.1 if args.exit else 0.5, max_records=batch)
             if records:
                 if remaining is not None:
                     records = records[:remaining]
                     remaining -= len(records)
                 parts = [fmt(r) for r in records]
+                size = sum(map(len, parts)) // len(parts) + 1  # the average record's output
+                batch = max(1, min(MAX_POLL, POLL_BYTES // size))
                 recent.append(_Written(out.written, list(accumulate(map(len, parts))), records))
                 try:
                     out.write(b"".join(parts))
