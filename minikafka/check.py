@@ -5,7 +5,9 @@ each topic's ``topic.json``, every segment batch by batch (header, checksum,
 offsets following on, records decoding to exactly the batch length, seals
 agreeing with the log), every index entry against the log, and each
 group's offsets and state files. Each problem is a :class:`Finding` naming
-the file and byte position.
+the file and byte position. A live directory may be checked: a partition
+that looks damaged is checked again under its ``writer.lock`` (a writer
+mid-roll is not damage), so writers to it wait for that second look.
 
 ``repair(path, report)`` fixes what the library's own recovery rules fix
 (docs/format.md, "Recovery rules"): it cuts a torn tail and finishes a
@@ -33,7 +35,7 @@ import attrs
 
 from .batch import BatchInfo, BatchWalker, Status, decode_records, valid_batch_after
 from .data_dir import MARKER, write_marker
-from .errors import CorruptLogError, MiniKafkaError
+from .errors import CorruptLogError, MiniKafkaError, TimeoutError
 from .files import unlink_quietly
 from .format import (
     BATCH_HEADER,
@@ -48,12 +50,14 @@ from .format import (
 )
 from .group_state import STATE, read_state
 from .index import OffsetIndex
+from .locking import FileLock
 from .offsets import decode_file, decode_group_id
 from .records import Record
 from .segment import Segment, UnfinishedSegmentError, tiny_file_error
 from .topic import METADATA, read_metadata
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes in total)
+RECHECK_WAIT = 5.0  # seconds to wait for a partition's writer lock to confirm findings
 
 
 @attrs.frozen
@@ -183,18 +187,23 @@ class _Checker:
     def check_marker(self) -> None:
         path = os.path.join(self.root, MARKER)
         self.files += 1
+        # Only a directory with minikafka's own folders gets its marker
+        # written again: a mistyped -d must not turn a stranger's into one.
+        ours = any(os.path.isdir(os.path.join(self.root, n)) for n in ("topics", "groups"))
+        rewrite = f"write it again (format {DATA_DIR_VERSION})" if ours else None
+        not_ours = "" if ours else " (no topics/ or groups/ here: not repaired)"
         try:
             with open(path) as f:
                 meta = json.load(f)
         except FileNotFoundError:
-            self.find(path, None, "missing: not a minikafka data directory, or its marker was deleted",
-                      f"write it again (format {DATA_DIR_VERSION})")
+            self.find(path, None, "missing: not a minikafka data directory, or its marker was "
+                                  f"deleted{not_ours}", rewrite)
             return
         except ValueError as e:
-            self.find(path, None, f"not valid JSON ({e})", f"write it again (format {DATA_DIR_VERSION})")
+            self.find(path, None, f"not valid JSON ({e}){not_ours}", rewrite)
             return
         if not isinstance(meta, dict) or not isinstance(meta.get("format"), int):
-            self.find(path, None, "has no format number", f"write it again (format {DATA_DIR_VERSION})")
+            self.find(path, None, f"has no format number{not_ours}", rewrite)
         elif meta["format"] > DATA_DIR_VERSION:
             self.find(path, None, f"data format {meta['format']} is newer than this minikafka "
                                   f"reads ({DATA_DIR_VERSION})")
@@ -221,6 +230,36 @@ class _Checker:
         return out
 
     def check_partition(self, directory: str) -> None:
+        """Check one partition; findings are confirmed under its writer lock:
+        a live writer between two steps (a roll adds a segment after the
+        listing, retention deletes one) looks like damage, so a partition
+        with findings is checked again holding ``writer.lock``, which every
+        writer holds for each change (RECHECK_WAIT s at most, else the first
+        result stands)."""
+        mark = (len(self.findings), self.files, self.segments, self.batches, self.records)
+        try:
+            self._check_partition(directory)
+            if len(self.findings) == mark[0]:
+                return
+        except FileNotFoundError as e:  # kept only if the second look cannot be had
+            self.find(directory, None, f"{e.filename or e} vanished during the check (a writer or "
+                                       f"retention at work); not verified, check again")
+        lock = FileLock(os.path.join(directory, "writer.lock"))
+        try:
+            if not os.path.exists(lock.path) or not lock.acquire(timeout=RECHECK_WAIT):
+                return
+        except (OSError, TimeoutError):
+            lock.close()
+            return
+        try:
+            del self.findings[mark[0]:]
+            self.files, self.segments, self.batches, self.records = mark[1:]
+            if os.path.isdir(directory):  # else the topic was deleted meanwhile
+                self._check_partition(directory)
+        finally:
+            lock.close()
+
+    def _check_partition(self, directory: str) -> None:
         names = os.listdir(directory)
         bases = sorted(int(n[:20]) for n in names if is_segment_name(n))
         expected: int | None = None  # where the previous segment ended
@@ -400,7 +439,8 @@ def check(path: str | os.PathLike[str], *, progress: Progress | None = None) -> 
     """
     root = os.fspath(path)
     if not os.path.isdir(root):
-        raise FileNotFoundError(f"{root}: no such data directory")
+        what = "is a file, not a data directory" if os.path.exists(root) else "no such data directory"
+        raise FileNotFoundError(f"{root}: {what}")
     return _Checker(os.path.abspath(root), progress).run()
 
 

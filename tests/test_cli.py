@@ -126,6 +126,8 @@ def test_format_tokens(d):
     rec = Record("t", 0, 7, 1, None, b"v", (("a", None),))
     assert compile_format("%o %h %s")(rec) == b"7 a v"
     assert compile_format(r"\\%s\0")(rec) == b"\\v\0"
+    # An escape is literal text, never a token; a backslash before % is itself.
+    assert compile_format(r"\x25s|\%s|%%s\x41%s")(rec) == b"%s|\\v|%sAv"
 
 
 def test_group_commits_describe_lag_and_delete(d):
@@ -413,6 +415,9 @@ def test_a_line_too_large_is_named_and_the_lines_before_it_are_written(d, flags)
     assert "the 3 lines before it were written" in r.err
     with minikafka.Broker(d) as broker:
         records = read_topic(broker, "t")
+        limit = broker.topic("t").config.max_record_bytes  # what a 64 KiB segment holds
+    # The limit that applied, and that it counts the framing too (not "1048576").
+    assert f"headers with 20 bytes of record framing may take at most {limit} bytes" in r.err, r.err
     assert [r.value for r in records] == ([b"a", b"b", b"c"] if flags[:1] == ["-K"] else lines[:3])
 
 
@@ -433,6 +438,13 @@ def test_a_usage_error_shows_the_command_usage(d):
     r = cli("-d", d, "produce", "t", "-K", "", stdin=b"a\n")
     assert r.status == 2 and r.err.startswith("usage: minikafka produce ")
     assert r.err.splitlines()[-1] == "minikafka: error: -K: the separator must not be empty"
+    r = cli("-d", d, "produce", "t", "-K", r"a\n", stdin=b"a\nb\n")  # never found within a line
+    assert r.status == 2 and "-K: the separator must not contain a newline" in r.err
+    # a sub-command's own usage too, not its command's ("minikafka groups [-h] ... ACTION")
+    r = cli("-d", d, "groups", "reset", "g", "--topic", "t", "--to-datetime", "noon")
+    assert r.status == 2 and r.err.startswith("usage: minikafka groups reset "), r.err
+    r = cli("-d", d, "topics", "alter", "t")
+    assert r.status == 2 and r.err.startswith("usage: minikafka topics alter "), r.err
 
 
 @pytest.mark.parametrize(("argv", "message"), [
@@ -474,3 +486,102 @@ def test_the_progress_line_is_erased_when_produce_fails(d, tmp_path, monkeypatch
     [bar] = bars
     drawn = bar.stream.getvalue()
     assert drawn.startswith("\rproduce t") and drawn.endswith("\r") and bar._drawn == 0
+
+
+@pytest.mark.parametrize(("spec", "says"), [
+    ("\udcff=v", "not valid UTF-8"),              # argv bytes that are no text (-H $'\xff=v')
+    ("n" * 70000 + "=v", "over the limit of 65535"),  # a name the record format cannot hold
+])
+def test_bad_header_name_is_a_usage_error_naming_h(d, spec, says):
+    cli("-d", d, "topics", "create", "t")
+    r = cli("-d", d, "produce", "t", "-H", spec, stdin=b"a\nb\n")
+    assert r.status == 2 and says in r.err and "-H '" in r.err, r.err
+    assert len(r.err.splitlines()[-1]) < 300  # the 70000-byte name is not echoed whole
+    with minikafka.Broker(d) as broker:
+        assert read_topic(broker, "t") == []
+
+
+def test_a_path_that_is_not_utf8_is_written_as_its_bytes(d, tmp_path):
+    cli("-d", d, "topics", "create", "t")
+    produce(d, "t", [b"v"])
+    seg = tmp_path / os.fsdecode(b"seg\xff.log")  # a file name of bytes that are no text
+    seg.write_bytes((d / "topics" / "t" / "0" / "00000000000000000000.log").read_bytes())
+    r = cli("dump", seg)
+    assert r.status == 0, r.err
+    assert r.out.startswith(b"segment " + os.fsencode(seg) + b": base offset 0")
+    r = cli("dump", seg, "-J")
+    assert r.status == 0 and json.loads(r.out.splitlines()[0].decode(errors="replace"))["type"] == "segment"
+
+
+def test_empty_data_dir_and_empty_format_are_taken_as_given(d, monkeypatch):
+    cli("-d", d, "topics", "create", "t")
+    produce(d, "t", [b"a", b"b"])
+    monkeypatch.setenv("MINIKAFKA_DATA", str(d))
+    r = cli("-d", "", "topics", "list")  # -d "$UNSET" must not fall back to $MINIKAFKA_DATA
+    assert r.status == 2
+    assert r.err.splitlines()[-1] == "minikafka: error: -d: the data directory is an empty string"
+    r = cli("consume", "t", "-e", "-f", "")  # kcat -f '': nothing per record, not the default
+    assert r.status == 0 and r.out == b""
+    assert cli("consume", "t", "-e", "-f", "", "-J").status == 2
+
+
+def second_send_fails(error: BaseException) -> type:
+    """A Producer whose second send_many raises ``error``."""
+
+    class Failing(minikafka.Producer):
+        def __init__(self, *args, **kw):
+            super().__init__(*args, **kw)
+            real, calls = self.send_many, []
+
+            def send_many(*a, **k):
+                calls.append(1)
+                if len(calls) == 2:
+                    raise error
+                return real(*a, **k)
+
+            self.send_many = send_many
+
+    return Failing
+
+
+@pytest.mark.parametrize(("error", "status", "says"), [
+    (OSError(28, "No space left on device"), 1, "minikafka: error: [Errno 28] No space left on device; "),
+    (KeyboardInterrupt(), 130, "minikafka: produce interrupted: "),  # a second Ctrl-C, mid-write
+])
+def test_a_failed_write_says_how_far_the_input_was_written(d, monkeypatch, error, status, says):
+    """A topic deleted meanwhile, a full disk, a second Ctrl-C: stderr says
+    which lines are written, so the input can be resumed."""
+    import minikafka.cli.commands.produce as produce_cmd
+
+    cli("-d", d, "topics", "create", "t")
+    monkeypatch.setattr(produce_cmd, "CHUNK", 4)  # "a\nb\n", then "c\nd\n"
+    monkeypatch.setattr(produce_cmd, "Producer", second_send_fails(error))
+    r = cli("-d", d, "produce", "t", stdin=b"a\nb\nc\nd\ne\n")
+    assert r.status == status and r.err == (
+        f"{says}the 2 lines before line 3 were written, of lines 3..4 some may be, "
+        f"the lines after were not\n"), r.err
+    with minikafka.Broker(d) as broker:
+        assert [x.value for x in read_topic(broker, "t")] == [b"a", b"b"]
+
+
+def test_consume_of_large_records_polls_a_bounded_amount(d, monkeypatch):
+    """5000 records a poll (its record limit) of 1 MiB values would be 5 GB
+    in memory at once; polls are sized to about POLL_BYTES of output."""
+    import minikafka.cli.commands.consume as consume_cmd
+
+    cli("-d", d, "topics", "create", "t")
+    with minikafka.Broker(d) as broker, minikafka.Producer(broker) as producer:
+        producer.send_many("t", [b"%03d" % i + b"x" * 100_000 for i in range(100)])
+    monkeypatch.setattr(consume_cmd, "POLL_BYTES", 1 << 20, raising=False)
+    polled: list[int] = []
+
+    class Spy(minikafka.Consumer):
+        def poll(self, *args, **kw):
+            records = super().poll(*args, **kw)
+            polled.append(sum(len(r.value or b"") for r in records))
+            return records
+
+    monkeypatch.setattr(consume_cmd, "Consumer", Spy)
+    r = cli("-d", d, "consume", "t", "-e")
+    assert r.status == 0 and len(r.lines) == 100 and r.lines[99].startswith("099x")
+    assert max(polled[1:]) <= 1 << 20 and polled[0] <= 16 * 100_003, polled

@@ -12,6 +12,7 @@ import pytest
 import minikafka
 from minikafka.batch import Status
 from minikafka.check import check, open_segment_file, repair, walk_segment
+from tests.cli_helpers import cli
 
 
 def make_dir(path: Path, records: int = 3000) -> Path:
@@ -179,8 +180,12 @@ def test_a_damaged_group_state_is_removed_by_repair_and_the_offsets_stay(tmp_pat
 
 
 def test_not_a_directory(tmp_path):
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match="no such data directory"):
         check(tmp_path / "missing")
+    (tmp_path / "file").write_text("x")  # -d pointing at a file: say so, not "no such"
+    r = cli("-d", tmp_path / "file", "check")
+    assert r.status == 1
+    assert r.err == f"minikafka: error: {tmp_path / 'file'}: is a file, not a data directory\n"
 
 
 def test_progress_reports_every_segment_byte(tmp_path):
@@ -189,3 +194,82 @@ def test_progress_reports_every_segment_byte(tmp_path):
     check(d, progress=lambda done, total: calls.append((done, total)))
     assert calls and calls[-1][0] <= calls[-1][1]
     assert [c[0] for c in calls] == sorted(c[0] for c in calls)
+
+
+@pytest.mark.parametrize("marker", [None, '{"name": "my-app"}', "not json"])
+def test_repair_does_not_take_over_a_directory_that_is_not_minikafkas(tmp_path, marker):
+    """check --repair -d WRONG_DIR: a stranger's directory (even one with a
+    file called minikafka.json) is reported, and left exactly as it was."""
+    d = tmp_path / "project"
+    (d / "src").mkdir(parents=True)
+    (d / "README").write_text("mine")
+    if marker is not None:
+        (d / "minikafka.json").write_text(marker)
+    before = sorted(p.name for p in d.iterdir())
+    report = check(d)
+    assert not report.ok and report.repairable == ()
+    assert "not repaired" in report.findings[0].problem
+    r = cli("-d", d, "check", "--repair")
+    assert r.status == 1 and "cannot repair" in r.text
+    assert sorted(p.name for p in d.iterdir()) == before
+    if marker is not None:
+        assert (d / "minikafka.json").read_text() == marker
+
+
+def test_a_roll_during_the_check_is_not_damage(tmp_path, monkeypatch):
+    """check of a live directory: a writer rolls the partition between the
+    listing of its segments and the read of the last one (which now ends
+    with an end marker, its successor unlisted). That is confirmed under
+    the writer lock, and found to be no damage."""
+    import minikafka.check as checking
+
+    d = tmp_path / "d"
+    with minikafka.Broker(d, segment_bytes=4096) as broker:
+        broker.create_topic("t")
+        with minikafka.Producer(broker) as producer:
+            producer.send_many("t", [b"x" * 100] * 5)
+            real = checking._Checker.check_segment
+            rolled = []
+
+            def roll_first(self, directory, base, last, expected):
+                if last and not rolled:  # the writer moves on after the listing
+                    rolled.append(base)
+                    producer.send_many("t", [b"y" * 100] * 60)
+                    assert len(segments(d)) > 1
+                return real(self, directory, base, last, expected)
+
+            monkeypatch.setattr(checking._Checker, "check_segment", roll_first)
+            report = check(d)
+    assert rolled and report.ok, report.findings
+    assert report.records == 65
+
+
+def test_files_vanishing_during_the_check_are_checked_again_or_said(tmp_path, monkeypatch):
+    """A segment deleted between listing and reading (retention): checked
+    again under the writer lock; if a writer holds it too long, the
+    partition is reported as not verified, never passed over silently."""
+    import minikafka.check as checking
+    from minikafka.locking import FileLock
+
+    d = make_dir(tmp_path / "d", records=300)
+    real = checking._Checker._check_partition
+    calls = []
+
+    def vanish_once(self, directory):
+        calls.append(directory)
+        if len(calls) == 1:
+            raise FileNotFoundError(2, "No such file or directory", os.path.join(directory, "x.log"))
+        return real(self, directory)
+
+    monkeypatch.setattr(checking._Checker, "_check_partition", vanish_once)
+    assert check(d).ok and len(calls) == 3  # partition 0 twice, then partition 1
+    calls.clear()
+    monkeypatch.setattr(checking, "RECHECK_WAIT", 0.2)
+    held = FileLock(str(d / "topics" / "t" / "0" / "writer.lock"))
+    held.acquire()
+    try:
+        report = check(d)
+    finally:
+        held.close()
+    [finding] = report.findings
+    assert "x.log vanished during the check" in finding.problem and "not verified" in finding.problem

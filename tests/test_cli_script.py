@@ -288,3 +288,119 @@ def test_sigterm_while_joining_a_group_exits_143(tmp_path):
     finally:
         proc.kill()
     assert proc.returncode == 143 and err == b""
+
+
+def test_text_output_is_utf8_whatever_the_locale(tmp_path):
+    d = tmp_path / "data"
+    run("-d", d, "topics", "create", "t")
+    run("-d", d, "produce", "t", stdin="grüße\n".encode())
+    run("-d", d, "consume", "t", "-e", "-g", "grüße")
+    seg = d / "topics" / "t" / "0" / "00000000000000000000.log"
+    ascii_env = env(PYTHONIOENCODING="ascii")
+    for argv, want in ((["-d", d, "groups", "list"], "grüße\n"),
+                       (["dump", seg, "-J"], '"value": "grüße"')):
+        proc = subprocess.run(script() + [str(a) for a in argv], env=ascii_env, capture_output=True,
+                              timeout=30)
+        assert proc.returncode == 0 and proc.stderr == b"", proc.stderr
+        assert want.encode() in proc.stdout
+
+
+def _group_topic(d, records_per_partition: int = 100) -> None:
+    with minikafka.Broker(d) as broker:
+        broker.create_topic("t", partitions=4)
+        with minikafka.Producer(broker) as producer:
+            for p in range(4):
+                producer.send_many("t", [b"p%d-%d" % (p, i) for i in range(records_per_partition)],
+                                   partition=p)
+
+
+def test_consume_e_in_a_group_waits_for_the_partitions_handed_over(tmp_path):
+    """-e -g joining a group whose live member holds every partition: the
+    partitions assigned to it are taken over, read to their end, then it
+    exits (it used to exit at once with nothing, its assignment still empty)."""
+    d = tmp_path / "data"
+    _group_topic(d)
+    with minikafka.Broker(d) as broker, minikafka.Consumer(
+            broker, group_id="g", auto_offset_reset="earliest", enable_auto_commit=False) as a:
+        a.subscribe(["t"])
+        a.poll(timeout=5, max_records=1)
+        assert len(a.assignment()) == 4
+        proc = subprocess.Popen([*script(), "-d", str(d), "consume", "t", "-g", "g", "-e"], env=env(),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            time.sleep(2)  # a holds its partitions (it does not poll) while the CLI joins
+            deadline = time.monotonic() + 20
+            mine: set[int] = set()
+            while proc.poll() is None and time.monotonic() < deadline:
+                a.poll(timeout=0.1, max_records=1)  # gives up what the rebalance moved
+                if not mine and len(a.assignment()) == 2:  # kept until the CLI leaves
+                    mine = {tp.partition for tp in a.assignment()}
+            out, err = proc.communicate(timeout=20)
+        finally:
+            proc.kill()
+    assert proc.returncode == 0 and err == b""
+    lines = out.splitlines()
+    assert len(lines) == 200 and len(mine) == 2
+    assert {int(line.split(b"-")[0][1:]) for line in lines} == {0, 1, 2, 3} - mine
+
+
+def test_consume_g_commits_what_it_printed_of_a_partition_taken_away(tmp_path):
+    """A rebalance moves partitions from a CLI consumer (which commits only
+    every COMMIT_EVERY seconds, here never by itself) to a new member: what
+    the CLI printed of them is committed before they go, so the new owner
+    does not print it again; and the CLI's later commits of the partitions
+    it keeps still work (a commit naming a partition it lost stored nothing)."""
+    d = tmp_path / "data"
+    _group_topic(d)
+    code = ("import sys; import minikafka.cli.commands.consume as c; c.COMMIT_EVERY = 3600; "
+            "from minikafka.cli import main; sys.exit(main(sys.argv[1:]))")
+    proc = subprocess.Popen([sys.executable, "-c", code, "-d", str(d), "consume", "t", "-g", "g"],
+                            env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert len(_wait_lines(proc, 400)) == 400
+        with minikafka.Broker(d) as broker, minikafka.Consumer(
+                broker, group_id="g", auto_offset_reset="earliest", enable_auto_commit=False) as a:
+            assert broker.committed_offsets("g") == {}  # nothing committed yet
+            a.subscribe(["t"])
+            got: list[minikafka.Record] = []
+            deadline = time.monotonic() + 20
+            while len(a.assignment()) < 2 and time.monotonic() < deadline:
+                got += a.poll(timeout=0.1)
+            got += a.poll(timeout=1)
+            mine = a.assignment()
+            assert len(mine) == 2
+            assert got == []  # the CLI's commits on revoke: nothing printed twice
+            assert {tp: a.committed(tp) for tp in mine} == {tp: 100 for tp in mine}
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=20)
+            assert proc.returncode == 143 and err == b""
+            assert broker.committed_offsets("g") == {minikafka.TopicPartition("t", p): 100 for p in range(4)}
+    finally:
+        proc.kill()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="FIONREAD on a pipe's write end")
+def test_closed_pipe_commits_only_what_the_reader_read(tmp_path):
+    """consume -g | head: the records still in the pipe when its reader
+    went away were never read, so they are not committed (it used to
+    commit every write that had fit into the pipe: 10000 records here)."""
+    d = tmp_path / "data"
+    run("-d", d, "topics", "create", "t")
+    run("-d", d, "produce", "t", stdin=b"".join(b"r%04d\n" % (i % 10000) for i in range(30_000)))
+    proc = subprocess.Popen([*script(), "-d", str(d), "consume", "t", "-g", "g"], env=env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        fd = proc.stdout.fileno()
+        got = b""
+        while len(got) < 18:  # exactly three lines, as a reader that then exits
+            got += os.read(fd, 18 - len(got))
+        time.sleep(0.5)  # the pipe fills up behind them
+        proc.stdout.close()
+        _, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert got == b"r0000\nr0001\nr0002\n"
+    assert proc.returncode == 141 and err == b""
+    with minikafka.Broker(d) as broker:
+        assert broker.committed_offsets("g") == {minikafka.TopicPartition("t", 0): 3}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -23,8 +23,21 @@ class UsageError(Exception):
     """A bad combination of arguments: printed with the usage, exit status 2."""
 
 
+def add_action(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help: str,
+               parent: argparse.ArgumentParser, func: Callable[[argparse.Namespace], int],
+               ) -> argparse.ArgumentParser:
+    """A sub-command (``topics create``, ``groups reset``) running ``func``;
+    a usage error in it shows its own usage."""
+    p = sub.add_parser(name, help=help, description=help, parents=[parent])
+    p.set_defaults(func=func, usage_of=p)
+    return p
+
+
 def data_dir(args: argparse.Namespace) -> Path:
-    path = getattr(args, "data", None) or os.environ.get(ENV_DATA)
+    path = getattr(args, "data", None)
+    if path == "":  # -d "$UNSET": not the environment's directory instead
+        raise UsageError("-d: the data directory is an empty string")
+    path = path or os.environ.get(ENV_DATA)
     if not path:
         raise UsageError(f"no data directory: give -d DIR or set {ENV_DATA}")
     return Path(path)

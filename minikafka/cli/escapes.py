@@ -14,36 +14,24 @@ import re
 from .common import UsageError
 
 ESCAPES = {b"n": b"\n", b"t": b"\t", b"r": b"\r", b"0": b"\0", b"\\": b"\\"}
-_HEX = re.compile(rb"[0-9A-Fa-f]{2}")
+# An escape, or a \x that is not one (fewer than two hex digits follow).
+_ESCAPE = re.compile(rb"\\(?:([ntr0\\])|x([0-9A-Fa-f]{2})|(x))")
 
 
-def escape_at(data: bytes, i: int, option: str) -> tuple[bytes, int] | None:
-    """The escape starting at ``data[i]`` (a backslash) and the index after
-    it, or None if it is no escape; a ``\\x`` without two hex digits is a
-    usage error naming ``option``."""
-    nxt = data[i + 1:i + 2]
-    if nxt in ESCAPES:
-        return ESCAPES[nxt], i + 2
-    if nxt == b"x":
-        if not _HEX.fullmatch(data, i + 2, i + 4):
-            bad = data[i:i + 4].decode(errors="replace")
-            raise UsageError(f"{option}: bad escape '{bad}': \\x takes two hex digits (\\x1f)")
-        return bytes([int(data[i + 2:i + 4], 16)]), i + 4
-    return None
+def unescape_bytes(data: bytes, option: str) -> bytes:
+    """``data`` with its escapes replaced; a ``\\x`` without two hex digits
+    is a usage error naming ``option``."""
+
+    def replace(m: re.Match[bytes]) -> bytes:
+        simple, hex_digits, bad = m.groups()
+        if bad:
+            shown = data[m.start():m.start() + 4].decode(errors="replace")
+            raise UsageError(f"{option}: bad escape '{shown}': \\x takes two hex digits (\\x1f)")
+        return ESCAPES[simple] if simple else bytes([int(hex_digits, 16)])
+
+    return _ESCAPE.sub(replace, data)
 
 
 def unescape(text: str, option: str) -> bytes:
     """``text`` (a command-line argument) as bytes, its escapes replaced."""
-    data = os.fsencode(text)
-    out = bytearray()
-    i = 0
-    while i < len(data):
-        c = data[i:i + 1]
-        found = escape_at(data, i, option) if c == b"\\" else None
-        if found is None:
-            out += c
-            i += 1
-        else:
-            out += found[0]
-            i = found[1]
-    return bytes(out)
+    return unescape_bytes(os.fsencode(text), option)

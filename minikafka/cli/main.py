@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import logging
 import os
 import sys
@@ -52,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except KeyboardInterrupt:  # Ctrl-C while starting up
         return 130
-    with _warnings_as_lines():
+    with _warnings_as_lines(), _utf8_stdout():
         return _run(parser, args)
 
 
@@ -113,6 +114,25 @@ def _warnings_as_lines() -> Iterator[None]:
         yield
     finally:
         log.removeHandler(handler)
+
+
+@contextlib.contextmanager
+def _utf8_stdout() -> Iterator[None]:
+    """Text on stdout as UTF-8 whatever the locale (records are written as
+    bytes anyway), and names that are not UTF-8 (file names, ``dump``'s and
+    ``check``'s paths) as their bytes: never an encoding error halfway
+    through a listing. The stream is put back as it was after the command."""
+    out = sys.stdout
+    if not isinstance(out, io.TextIOWrapper):
+        yield
+        return
+    saved = out.encoding, out.errors
+    out.reconfigure(encoding="utf-8", errors="surrogateescape")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: _broken_pipe said so
+            out.reconfigure(encoding=saved[0], errors=saved[1])
 
 
 def _broken_pipe() -> int:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 from collections.abc import Callable
 from typing import Any
 
 from ..records import Record
-from .escapes import escape_at
+from .escapes import unescape_bytes
 
 Part = Callable[[Record], bytes]
 
@@ -64,41 +65,36 @@ class FormatError(ValueError):
     pass
 
 
+_TOKEN = re.compile(rb"%(.?)", re.DOTALL)  # a token, %%, or a lone % at the end
+
+
 def compile_format(fmt: str) -> Callable[[Record], bytes]:
     """A function writing one record as ``fmt`` says (kcat's tokens: %t %p
     %o %k %s %T %h %K %S, %% for a percent sign; the escapes of
-    :mod:`.escapes`: \\n \\t \\r \\0 \\\\ \\xHH)."""
+    :mod:`.escapes`: \\n \\t \\r \\0 \\\\ \\xHH, in the text between tokens)."""
     data = os.fsencode(fmt)
     parts: list[bytes | Part] = []
-    lit = bytearray()
-    i = 0
-    while i < len(data):
-        c = data[i:i + 1]
-        if c == b"%":
-            nxt = data[i + 1:i + 2]
-            if nxt == b"%":
-                lit += b"%"
-            elif nxt and nxt.decode("latin-1") in _TOKENS:
-                if lit:
-                    parts.append(bytes(lit))
-                    lit = bytearray()
-                parts.append(_TOKENS[nxt.decode("latin-1")])
-            elif nxt:
-                raise FormatError(f"-f: unknown token %{os.fsdecode(data[i + 1:])[0]} "
-                                  f"(use %t %p %o %k %s %T %h %K %S or %%)")
-            else:
-                raise FormatError("-f: the format ends with a lone %")
-            i += 2
-            continue
-        found = escape_at(data, i, "-f") if c == b"\\" else None
-        if found is None:
-            lit += c
-            i += 1
+    lit = b""
+    end = 0
+    for m in _TOKEN.finditer(data):
+        lit += unescape_bytes(data[end:m.start()], "-f")
+        end = m.end()
+        name = m.group(1).decode("latin-1")
+        if name == "%":
+            lit += b"%"
+        elif name in _TOKENS:
+            if lit:
+                parts.append(lit)
+                lit = b""
+            parts.append(_TOKENS[name])
+        elif name:
+            raise FormatError(f"-f: unknown token %{os.fsdecode(data[m.start(1):])[0]} "
+                              f"(use %t %p %o %k %s %T %h %K %S or %%)")
         else:
-            lit += found[0]
-            i = found[1]
+            raise FormatError("-f: the format ends with a lone %")
+    lit += unescape_bytes(data[end:], "-f")
     if lit:
-        parts.append(bytes(lit))
+        parts.append(lit)
     if len(parts) == 2 and parts[0] is _TOKENS["s"] and parts[1] == b"\n":
         return lambda r: (r.value or b"") + b"\n"  # the default, kept cheap
     fns = [p if callable(p) else (lambda r, b=p: b) for p in parts]

@@ -9,7 +9,7 @@ from datetime import datetime
 from ...broker import Broker
 from ...consumer import Consumer
 from ...records import TopicPartition
-from ..common import CliError, UsageError, open_broker, print_table
+from ..common import CliError, UsageError, add_action, open_broker, print_table
 
 NAME = "groups"
 HELP = "list, describe, reset or delete consumer groups"
@@ -18,13 +18,11 @@ ORDER = 40
 
 def register(parser: argparse.ArgumentParser, parent: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    p = sub.add_parser("list", help="group ids, one a line", parents=[parent])
-    p.set_defaults(func=list_groups)
-    p = sub.add_parser("describe", help="offsets, lag and members of a group", parents=[parent])
+    add_action(sub, "list", "group ids, one a line", parent, list_groups)
+    p = add_action(sub, "describe", "offsets, lag and members of a group", parent, describe)
     p.add_argument("group")
-    p.set_defaults(func=describe)
-    p = sub.add_parser("reset", help="move a group's committed offsets (dry run without --execute)",
-                       parents=[parent])
+    p = add_action(sub, "reset", "move a group's committed offsets (dry run without --execute)",
+                   parent, reset)
     p.add_argument("group")
     p.add_argument("--topic", required=True, help="the topic whose offsets move (all its partitions)")
     how = p.add_mutually_exclusive_group(required=True)
@@ -36,10 +34,8 @@ def register(parser: argparse.ArgumentParser, parent: argparse.ArgumentParser) -
     how.add_argument("--to-datetime", metavar="ISO8601",
                      help="to the first record at or after this time (no zone: local time)")
     p.add_argument("--execute", action="store_true", help="change the offsets (otherwise only print)")
-    p.set_defaults(func=reset)
-    p = sub.add_parser("delete", help="delete a group without live members", parents=[parent])
+    p = add_action(sub, "delete", "delete a group without live members", parent, delete)
     p.add_argument("group")
-    p.set_defaults(func=delete)
 
 
 def list_groups(args: argparse.Namespace) -> int:

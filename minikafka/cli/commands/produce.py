@@ -17,7 +17,8 @@ from collections.abc import Callable
 from typing import BinaryIO
 
 from ...broker import Broker
-from ...errors import InvalidPartitionError, RecordTooLargeError
+from ...errors import InvalidPartitionError, MiniKafkaError, RecordTooLargeError
+from ...format import RECORD_PREFIX_SIZE
 from ...producer import Producer
 from ..common import CliError, UsageError, non_negative, open_broker, stdin_bytes
 from ..escapes import unescape
@@ -28,6 +29,7 @@ NAME = "produce"
 HELP = "write one record per input line"
 ORDER = 20
 CHUNK = 1 << 20  # bytes read at a time: one send_many call per chunk
+MAX_HEADER_NAME = 0xFFFF  # a header name's length is a u16 in the record format
 
 
 def register(parser: argparse.ArgumentParser, parent: argparse.ArgumentParser) -> None:
@@ -43,11 +45,22 @@ def register(parser: argparse.ArgumentParser, parent: argparse.ArgumentParser) -
 
 
 def _headers(specs: list[str]) -> list[tuple[str, bytes]]:
+    """The ``-H`` headers, checked before any input is read: a name is
+    UTF-8 text of at most 65535 bytes (the record format's), a value any bytes."""
     out = []
     for spec in specs:
         name, sep, value = spec.partition("=")
+        shown = repr(spec if len(spec) <= 60 else spec[:60] + "...")
         if not sep or not name:
-            raise UsageError(f"-H {spec!r}: use NAME=VALUE")
+            raise UsageError(f"-H {shown}: use NAME=VALUE")
+        try:
+            size = len(name.encode())
+        except UnicodeEncodeError:
+            raise UsageError(f"-H {shown}: the header name is not valid UTF-8 "
+                             f"(a name is text; the value may be any bytes)") from None
+        if size > MAX_HEADER_NAME:
+            raise UsageError(f"-H {shown}: the header name is {size} bytes, "
+                             f"over the limit of {MAX_HEADER_NAME}")
         out.append((name, os.fsencode(value)))  # the bytes typed, as -K takes them
     return out
 
@@ -57,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
     sep = unescape(args.key_sep, "-K") if args.key_sep is not None else None
     if sep == b"":
         raise UsageError("-K: the separator must not be empty")
+    if sep is not None and b"\n" in sep:  # it would never be found: no record would get a key
+        raise UsageError("-K: the separator must not contain a newline (each line is one record)")
     with open_broker(args) as broker:
         topic = broker.topic(args.topic)  # fail before reading input if it does not exist
         if args.partition is not None and args.partition >= topic.partitions:  # or a bad -p
@@ -73,8 +88,10 @@ def _produce(broker: Broker, args: argparse.Namespace, stream: BinaryIO, sep: by
              headers: list[tuple[str, bytes]], progress: Progress | None, total: int) -> int:
     with StopSignals() as stop, Producer(broker, linger_ms=5 if headers else 0) as producer:
         read = stop.reader(stream, CHUNK)
+        # What the producer takes for one topic's record (framing included).
+        limit = min(producer.config.max_record_bytes, broker.topic(args.topic).config.max_record_bytes)
         try:
-            rest, written = _loop(read, producer, args, sep, headers, progress, total)
+            rest, written = _loop(read, producer, limit, args, sep, headers, progress, total)
         finally:
             if progress is not None:
                 progress.close()
@@ -86,39 +103,51 @@ def _produce(broker: Broker, args: argparse.Namespace, stream: BinaryIO, sep: by
     return 128 + stop.signum
 
 
-def _loop(read: Callable[[], bytes | None], producer: Producer, args: argparse.Namespace,
+def _loop(read: Callable[[], bytes | None], producer: Producer, limit: int, args: argparse.Namespace,
           sep: bytes | None, headers: list[tuple[str, bytes]], progress: Progress | None,
           total: int) -> tuple[bytes, int]:
     """Read and write until the end or a signal; returns the unfinished
     last line (not written) and the number of records written."""
     topic, partition = args.topic, args.partition
-    longest = producer.config.max_record_bytes + len(sep or b"")  # a line that can be a record
-    done = written = 0
+    longest = limit + len(sep or b"")  # a line that can be a record
+    done = written = sending = 0
     rest = b""
-    while True:
-        chunk = read()
-        if chunk:
-            done += len(chunk)
-            lines = (rest + chunk).split(b"\n")
-            rest = lines.pop()
-        elif chunk is None:  # a signal: the complete lines read are all written
-            lines = []
-        else:  # the end: a last line without \n is a record too
-            lines = [rest] if rest else []
-            rest = b""
-        if lines:
-            _send(producer, topic, partition, lines, sep, headers, written)
-            written += len(lines)
-        if len(rest) > longest:  # too large already: stop before reading all of it
-            raise _too_large(written, f"over {len(rest)} bytes", producer)
-        if progress is not None:
-            progress.update(done, total)
-        if not chunk:
-            return rest, written
+    try:
+        while True:
+            chunk = read()
+            if chunk:
+                done += len(chunk)
+                lines = (rest + chunk).split(b"\n")
+                rest = lines.pop()
+            elif chunk is None:  # a signal: the complete lines read are all written
+                lines = []
+            else:  # the end: a last line without \n is a record too
+                lines = [rest] if rest else []
+                rest = b""
+            if lines:
+                sending = len(lines)
+                try:
+                    _send(producer, limit, topic, partition, lines, sep, headers, written)
+                except CliError:
+                    raise
+                except (MiniKafkaError, OSError) as e:  # the topic deleted meanwhile, a full disk...
+                    raise CliError(f"{e}; {_how_far(written, len(lines))}") from e
+                written += len(lines)
+                sending = 0
+            if len(rest) > longest:  # too large already: stop before reading all of it
+                raise _too_large(written, f"over {len(rest)} bytes", limit)
+            if progress is not None:
+                progress.update(done, total)
+            if not chunk:
+                return rest, written
+    except (KeyboardInterrupt, SystemExit):  # a second signal: leave at once, saying how far
+        what = _how_far(written, sending) if sending else f"{written} records written"
+        print(f"minikafka: produce interrupted: {what}", file=sys.stderr)
+        raise
 
 
-def _send(producer: Producer, topic: str, partition: int | None, lines: list[bytes], sep: bytes | None,
-          headers: list[tuple[str, bytes]], before: int) -> None:
+def _send(producer: Producer, limit: int, topic: str, partition: int | None, lines: list[bytes],
+          sep: bytes | None, headers: list[tuple[str, bytes]], before: int) -> None:
     """Write ``lines`` (the ``before`` lines of the input before them are
     written): all of them, or those before the first that is too large for
     a record, then a CliError naming that line."""
@@ -141,7 +170,7 @@ def _send(producer: Producer, topic: str, partition: int | None, lines: list[byt
                     producer.send(topic, value, None if keys is None else keys[i], partition=partition,
                                   headers=headers)
                 except RecordTooLargeError:
-                    raise _too_large(before + i, f"{len(lines[i])} bytes", producer) from None
+                    raise _too_large(before + i, f"{len(lines[i])} bytes", limit) from None
             producer.flush()
             return
         producer.send_many(topic, values, keys, partition=partition)
@@ -149,7 +178,15 @@ def _send(producer: Producer, topic: str, partition: int | None, lines: list[byt
         # send_many wrote nothing: write the lines before the first too large.
         bad = _write_prefix(lambda a, b: producer.send_many(
             topic, values[a:b], None if keys is None else keys[a:b], partition=partition), len(values))
-        raise _too_large(before + bad, f"{len(lines[bad])} bytes", producer) from None
+        raise _too_large(before + bad, f"{len(lines[bad])} bytes", limit) from None
+
+
+def _how_far(written: int, sending: int) -> str:
+    """What a failed send left written, for resuming the input."""
+    last = written + sending
+    some = (f"line {last} may or may not be" if sending == 1
+            else f"of lines {written + 1}..{last} some may be")
+    return f"the {written} lines before line {written + 1} were written, {some}, the lines after were not"
 
 
 def _write_prefix(send: Callable[[int, int], object], n: int) -> int:
@@ -167,8 +204,8 @@ def _write_prefix(send: Callable[[int, int], object], n: int) -> int:
     return start
 
 
-def _too_large(index: int, size: str, producer: Producer) -> CliError:
-    return CliError(f"line {index + 1} ({size}) is too large for one record (the limit is "
-                    f"max_record_bytes, {producer.config.max_record_bytes}, or what one segment of "
-                    f"the topic holds); the {index} lines before it were written, it and the lines "
-                    f"after it were not")
+def _too_large(index: int, size: str, limit: int) -> CliError:
+    return CliError(f"line {index + 1} ({size}) is too large for one record: its key, value and "
+                    f"headers with {RECORD_PREFIX_SIZE} bytes of record framing may take at most "
+                    f"{limit} bytes (max_record_bytes, or what one segment of the topic holds); "
+                    f"the {index} lines before it were written, it and the lines after it were not")

@@ -7,7 +7,7 @@ import os
 
 from ...format import index_name, segment_name
 from ...topic import Topic
-from ..common import UsageError, non_negative, open_broker, optional_ms, positive, print_table
+from ..common import UsageError, add_action, non_negative, open_broker, optional_ms, positive, print_table
 
 NAME = "topics"
 HELP = "list, create, describe, delete or alter topics"
@@ -16,27 +16,21 @@ ORDER = 10
 
 def register(parser: argparse.ArgumentParser, parent: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    p = sub.add_parser("list", help="topic names, one a line", parents=[parent])
-    p.set_defaults(func=list_topics)
-    p = sub.add_parser("create", help="create a topic", parents=[parent])
+    add_action(sub, "list", "topic names, one a line", parent, list_topics)
+    p = add_action(sub, "create", "create a topic", parent, create)
     p.add_argument("name")
     p.add_argument("-p", "--partitions", type=positive, default=1, help="number of partitions (1)")
     p.add_argument("--retention-ms", type=non_negative, help="delete closed segments older than this")
     p.add_argument("--retention-bytes", type=non_negative, help="keep each partition under this size")
     p.add_argument("--segment-bytes", type=positive, help="size of each segment file (16 MiB)")
-    p.set_defaults(func=create)
-    p = sub.add_parser("describe", help="partitions, offsets, segments and bytes of a topic",
-                       parents=[parent])
+    p = add_action(sub, "describe", "partitions, offsets, segments and bytes of a topic", parent, describe)
     p.add_argument("name")
-    p.set_defaults(func=describe)
-    p = sub.add_parser("delete", help="delete a topic and its records", parents=[parent])
+    p = add_action(sub, "delete", "delete a topic and its records", parent, delete)
     p.add_argument("name")
-    p.set_defaults(func=delete)
-    p = sub.add_parser("alter", help="change a topic's retention ('none': no limit)", parents=[parent])
+    p = add_action(sub, "alter", "change a topic's retention ('none': no limit)", parent, alter)
     p.add_argument("name")
     p.add_argument("--retention-ms", type=optional_ms, default=..., metavar="MS|none")
     p.add_argument("--retention-bytes", type=optional_ms, default=..., metavar="BYTES|none")
-    p.set_defaults(func=alter)
 
 
 def list_topics(args: argparse.Namespace) -> int:
