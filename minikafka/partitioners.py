@@ -72,7 +72,11 @@ def partition_for(key: bytes, partitions: int) -> int:
     (``str`` is encoded UTF-8), TypeError for anything else."""
     if not isinstance(key, (bytes, bytearray, memoryview)):
         if isinstance(key, str):
-            key = key.encode()
+            try:
+                key = key.encode()
+            except UnicodeEncodeError as e:  # a lone surrogate: as send() says it
+                raise InvalidArgumentError(f"key {key[:40]!r} is not valid UTF-8 text "
+                                           f"({e.reason} at position {e.start})") from None
         else:
             raise TypeError(f"key must be bytes, not {type(key).__name__}")
     return xxh3_64_intdigest(key) % partitions

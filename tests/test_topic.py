@@ -317,3 +317,12 @@ def test_topic_name_is_a_single_path_component(broker, data_dir):
     broker.create_topic("a.b-c_d")
     assert "a.b-c_d" in os.listdir(data_dir / "topics")
     assert (data_dir / "topics" / "a.b-c_d" / "topic.json").is_file()
+
+
+def test_partition_for_of_text_that_is_not_utf8_names_the_key(broker):
+    """A lone surrogate raised a bare UnicodeEncodeError; send() of the same
+    key raises InvalidArgumentError naming it, and so does partition_for."""
+    topic = broker.create_topic("surrogate", 3)
+    with pytest.raises(minikafka.InvalidArgumentError, match=r"key .* is not valid UTF-8"):
+        topic.partition_for("a\udcff")
+    assert topic.partition_for("ü") == topic.partition_for("ü".encode())
