@@ -6,7 +6,9 @@ Files under ``groups/<encoded id>/`` (``offsets`` and ``lock``: offsets.py)::
     state.json    generation, members and their assignment; replaced whole
                   (write a temporary file, rename) under the group lock
     members/<id>  one per member; the member holds a flock on it for life.
-                  16 bytes: last heartbeat (i64 ms), last poll (i64 ms)
+                  24 bytes: last heartbeat (i64 ms), last poll (i64 ms),
+                  the member's session timeout (i64 ms; files of 16 bytes,
+                  from before it was kept, are judged by the reader's)
     owners/<topic>+<p>  partition ownership locks (never deleted)
 
 ``state.json`` (format 1)::
@@ -38,6 +40,8 @@ STATE_VERSION = 1
 MEMBERS = "members"
 OWNERS = "owners"
 HEARTBEAT = struct.Struct("<qq")  # heartbeat ms, last poll ms
+SESSION = struct.Struct("<q")  # after HEARTBEAT: the member's own session timeout, ms
+MEMBER_FILE_SIZE = HEARTBEAT.size + SESSION.size
 StateKey = tuple[int, int, int]
 
 
@@ -217,8 +221,8 @@ def owner_path(group_dir: str, tp: TopicPartition) -> str:
     return os.path.join(group_dir, OWNERS, f"{tp.topic}+{tp.partition}")
 
 
-def write_heartbeat(fd: int, last_poll_ms: int) -> None:
-    os.pwrite(fd, HEARTBEAT.pack(now_ms(), last_poll_ms), 0)
+def write_heartbeat(fd: int, last_poll_ms: int, session_timeout: float) -> None:
+    os.pwrite(fd, HEARTBEAT.pack(now_ms(), last_poll_ms) + SESSION.pack(round(session_timeout * 1000)), 0)
 
 
 def read_heartbeat(path: str) -> tuple[int, int] | None:
@@ -234,7 +238,10 @@ def read_heartbeat(path: str) -> tuple[int, int] | None:
 
 
 def member_alive(path: str, session_timeout: float, now: int) -> bool:
-    """A member is alive while its flock is held and its heartbeat is fresh."""
+    """A member is alive while its flock is held and its heartbeat is fresh
+    by its own session timeout (as a Kafka coordinator judges each member by
+    the timeout it joined with); ``session_timeout`` is for files that do
+    not say theirs."""
     try:
         fd = os.open(path, os.O_RDWR)
     except FileNotFoundError:
@@ -246,13 +253,15 @@ def member_alive(path: str, session_timeout: float, now: int) -> bool:
             pass  # held: the process is alive
         else:
             return False  # nobody holds it: the member is gone
-        data = os.pread(fd, HEARTBEAT.size, 0)
+        data = os.pread(fd, MEMBER_FILE_SIZE, 0)
     finally:
         os.close(fd)  # also drops the probe's flock, if it got one
     if len(data) < HEARTBEAT.size:
         return True  # just created, heartbeat not written yet
-    heartbeat, _ = HEARTBEAT.unpack(data)
-    return now - heartbeat <= session_timeout * 1000
+    heartbeat, _ = HEARTBEAT.unpack_from(data)
+    limit_ms = SESSION.unpack_from(data, HEARTBEAT.size)[0] if len(data) == MEMBER_FILE_SIZE \
+        else session_timeout * 1000
+    return now - heartbeat <= limit_ms
 
 
 def live_members(group_dir: str, state: GroupState, session_timeout: float) -> set[str]:
@@ -261,9 +270,9 @@ def live_members(group_dir: str, state: GroupState, session_timeout: float) -> s
     return {m for m in state.members if member_alive(member_path(group_dir, m), session_timeout, now)}
 
 
-#: A member whose lock is held but whose heartbeat is older than this (the
-#: consumers' default session_timeout) is not live for administration, nor
-#: for a commit from outside the group.
+#: How old the heartbeat of a member whose file does not say its own session
+#: timeout (written before it was kept) may be, for administration and for a
+#: commit from outside the group: the consumers' default session_timeout.
 LIVE_SESSION_TIMEOUT = 10.0
 
 

@@ -290,7 +290,7 @@ class GroupMember:
         with self._heartbeat_lock:  # see _drop_member_lock
             lock = self._member_lock
             if lock is not None:
-                write_heartbeat(lock.fileno(), last_poll_ms)
+                write_heartbeat(lock.fileno(), last_poll_ms, self.config.session_timeout)
 
     def _dead(self, state: GroupState) -> list[str]:
         alive = live_members(self.dir, state, self.config.session_timeout)

@@ -19,7 +19,7 @@ import pytest
 
 from minikafka import Consumer, TopicPartition
 from minikafka.errors import CommitFailedError, CorruptLogError, GroupNotEmptyError, InvalidArgumentError
-from minikafka.group_state import member_path, read_state
+from minikafka.group_state import HEARTBEAT, SESSION, member_path, read_state
 
 T = [TopicPartition("t", p) for p in range(6)]
 
@@ -277,6 +277,46 @@ def test_member_dropped_by_peers_rejoins_on_poll(six, make_consumer):
         b.poll(timeout=0.02)
     assert six.describe_group("g").generation == generation
     assert a.assignment() and b.assignment()
+
+
+def test_members_with_different_session_timeouts_judge_each_other_by_their_own(six, make_consumer):
+    """Each member is judged by the session timeout it joined with, as a
+    Kafka coordinator does. Before, a peer used its own: a member with
+    session_timeout=1 dropped one heartbeating every 1.5 s (well inside
+    its 6 s), which rejoined, was dropped again: a rebalance storm."""
+    slow = member(make_consumer, session_timeout=6.0, heartbeat_interval=1.5)
+    quick = member(make_consumer, session_timeout=1.0, heartbeat_interval=0.05)
+    settle(slow, quick)
+    generation = six.describe_group("g").generation
+    deadline = time.monotonic() + 3.5  # two of slow's heartbeat intervals, 3.5 of quick's sessions
+    while time.monotonic() < deadline:
+        slow.poll(timeout=0.05)
+        quick.poll(timeout=0.05)
+    assert six.describe_group("g").generation == generation
+    assert slow.assignment() and quick.assignment()
+
+
+@pytest.mark.parametrize("own_timeout", [True, False], ids=["own timeout", "16-byte file"])
+def test_administration_judges_a_member_by_its_own_session_timeout(six, make_consumer, own_timeout):
+    """delete_group judged every member by a fixed 10 s: one with
+    session_timeout=30 whose heartbeat was 12 s old was taken for dead,
+    and its group deleted under it. A file from before the timeout was
+    kept (16 bytes) is still judged by the 10 s."""
+    c = member(make_consumer, session_timeout=30.0, heartbeat_interval=10.0)
+    c.poll(timeout=0.05)
+    m = c._backend._member
+    fd = m._member_lock.fileno()
+    old = HEARTBEAT.pack(int(time.time() * 1000) - 12_000, 0)
+    os.pwrite(fd, old + (SESSION.pack(30_000) if own_timeout else b""), 0)
+    if not own_timeout:
+        os.ftruncate(fd, HEARTBEAT.size)
+    if own_timeout:
+        with pytest.raises(GroupNotEmptyError):
+            six.delete_group("g")
+        assert "g" in six.list_groups()
+    else:
+        six.delete_group("g")
+        assert "g" not in six.list_groups()
 
 
 # -- broker views --------------------------------------------------------------------------------
