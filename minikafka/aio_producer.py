@@ -114,7 +114,7 @@ class AsyncProducer:
             # Write its batch now, in a worker thread: the write waits for
             # the partition's writer lock, which another process may hold.
             return await asyncio.to_thread(record_future.result, self._request_timeout)
-        fut = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
         _forward(fut, record_future)
         return await fut
 

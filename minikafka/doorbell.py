@@ -99,11 +99,13 @@ class Doorbell:
 
     def value(self) -> int:
         """Read before looking for records; pass to :meth:`wait`."""
-        return _WORD.unpack_from(self._mm, 0)[0]
+        word: int = _WORD.unpack_from(self._mm, 0)[0]
+        return word
 
     def waiters(self) -> int:
         """Readers asleep (or about to be) on this doorbell, in any process."""
-        return _WORD.unpack_from(self._mm, WAITERS_AT)[0]
+        count: int = _WORD.unpack_from(self._mm, WAITERS_AT)[0]
+        return count
 
     def ring(self) -> None:
         """Wake every reader waiting on this data directory, in any process."""

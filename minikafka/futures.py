@@ -127,7 +127,7 @@ class RecordFuture:
         raise NotImplementedError
 
 
-class BatchFuture(RecordFuture, tuple):  # RecordFuture has no instance layout: tuple can be a base
+class BatchFuture(RecordFuture, tuple[Any, ...]):  # RecordFuture has no instance layout: tuple can be a base
     """A record of a :class:`PendingBatch`: the tuple (batch, index in it,
     timestamp), the cheapest object to create, one per send. Calling
     ``result()`` before the batch is delivered delivers it now

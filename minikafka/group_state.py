@@ -258,8 +258,8 @@ def member_alive(path: str, session_timeout: float, now: int) -> bool:
         os.close(fd)  # also drops the probe's flock, if it got one
     if len(data) < HEARTBEAT.size:
         return True  # just created, heartbeat not written yet
-    heartbeat, _ = HEARTBEAT.unpack_from(data)
-    limit_ms = SESSION.unpack_from(data, HEARTBEAT.size)[0] if len(data) == MEMBER_FILE_SIZE \
+    heartbeat: int = HEARTBEAT.unpack_from(data)[0]
+    limit_ms: float = SESSION.unpack_from(data, HEARTBEAT.size)[0] if len(data) == MEMBER_FILE_SIZE \
         else session_timeout * 1000
     return now - heartbeat <= limit_ms
 

@@ -69,4 +69,5 @@ class PipeOutput:
             buf = fcntl.ioctl(self._fd, termios.FIONREAD, b"\0\0\0\0")
         except OSError:
             return self.written
-        return self.written - struct.unpack("i", buf)[0]
+        queued: int = struct.unpack("i", buf)[0]
+        return self.written - queued

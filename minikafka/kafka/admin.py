@@ -204,7 +204,7 @@ class KafkaBroker:
         become the topic configs ``retention.ms`` ... ; ``config`` adds any
         other topic config. ``replication_factor=-1`` takes the cluster's default.
         """
-        from confluent_kafka.admin import NewTopic
+        from confluent_kafka.cimpl import NewTopic  # what confluent_kafka.admin re-exports
 
         self._check_open()
         validate_topic_name(name)

@@ -25,6 +25,8 @@ from ..errors import (
 
 T = TypeVar("T")
 
+__all__ = ["KafkaBackendError", "TimeoutError", "error_class", "make_client", "translate"]
+
 
 class KafkaBackendError(MiniKafkaError):
     """The cluster refused or failed a request no other minikafka error describes."""

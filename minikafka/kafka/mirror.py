@@ -75,11 +75,12 @@ def destination_identity(broker: Any) -> str:
     """What names a destination in :func:`default_group`: a data
     directory's resolved path; a cluster's id (from its metadata; the
     advertised broker addresses if it reports none)."""
-    path = getattr(broker, "path", None)
+    path: str | os.PathLike[str] | None = getattr(broker, "path", None)
     if path is not None:
         return "dir:" + os.path.realpath(path)
     identity = getattr(broker, "identity", None)
     if callable(identity):
+        cluster: str | None
         cluster, addresses = identity()
         return "kafka:" + (cluster or ",".join(sorted(addresses)))
     return f"{type(broker).__name__}:{getattr(broker, 'url', repr(broker))}"
@@ -138,7 +139,8 @@ def _open(target: Any, stack: ExitStack, *, must_exist: bool = False) -> Any:
 
 def _same_broker(a: Any, b: Any) -> bool:
     """Whether two opened brokers are one data directory or one cluster."""
-    pa, pb = getattr(a, "path", None), getattr(b, "path", None)
+    pa: str | os.PathLike[str] | None = getattr(a, "path", None)
+    pb: str | os.PathLike[str] | None = getattr(b, "path", None)
     if pa is not None and pb is not None:
         return os.path.realpath(pa) == os.path.realpath(pb)
     ia, ib = getattr(a, "identity", None), getattr(b, "identity", None)
