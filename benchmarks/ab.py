@@ -43,6 +43,18 @@ with tempfile.TemporaryDirectory() as d, Broker(d) as b:
         p.flush()
         dt, cpu = time.perf_counter() - t0, time.process_time() - c0
         p.close()
+    elif case == "send_linger0":
+        # linger_ms=0: every send is its own batch, so this times the write
+        # path once per record (locks, tail, pwritev, publish, doorbell).
+        p = Producer(b, linger_ms=0)
+        send = p.send
+        m = n // 10
+        gc.collect(); t0, c0 = time.perf_counter(), time.process_time()
+        for k, v in zip(keys[:m], values[:m]):
+            send("t", v, k)
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        n = m
+        p.close()
     elif case == "send_many":
         with Producer(b) as p:
             gc.collect(); t0, c0 = time.perf_counter(), time.process_time()
@@ -79,7 +91,7 @@ with tempfile.TemporaryDirectory() as d, Broker(d) as b:
 print(json.dumps({"rate": n / dt, "cpu_rate": n / cpu}))
 '''
 
-CASES = ("send", "send_many", "poll", "poll_str", "alternate", "latency")
+CASES = ("send", "send_linger0", "send_many", "poll", "poll_str", "alternate", "latency")
 
 
 def run_case(tree: str, case: str, n: int, cpu: bool = False) -> float:

@@ -217,6 +217,16 @@ class Partition:
         """Take the thread lock and the writer flock, waiting at most
         ``timeout`` seconds in all (None: as long as it takes); then raise
         :class:`~minikafka.TimeoutError` naming the lock (and its holder)."""
+        lock = self._lock
+        if lock.acquire(blocking=False):  # uncontended, the common case: no clock, no waits
+            try:
+                self._writable()
+                if self._flock.acquire(blocking=False):
+                    return
+            except BaseException:
+                lock.release()
+                raise
+            lock.release()  # another process writes: wait below, within the timeout
         if timeout is not None and timeout >= threading.TIMEOUT_MAX:
             timeout = None  # longer than a lock can wait (OverflowError): no limit
         if timeout is None:
