@@ -55,6 +55,21 @@ with tempfile.TemporaryDirectory() as d, Broker(d) as b:
         dt, cpu = time.perf_counter() - t0, time.process_time() - c0
         n = m
         p.close()
+    elif case == "commit":
+        # Group offsets: one commit({tp: offset}) per "record" (n // 100 of them).
+        from minikafka import TopicPartition
+        with Producer(b) as p:
+            p.send("t", b"x")
+        c = Consumer(b, "t", group_id="g", auto_offset_reset="earliest")
+        c.poll(timeout=1.0)
+        tp = TopicPartition("t", 0)
+        m = n // 100
+        gc.collect(); t0, c0 = time.perf_counter(), time.process_time()
+        for i in range(m):
+            c.commit({tp: 1 + i % 2})
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        n = m
+        c.close()
     elif case == "send_many":
         with Producer(b) as p:
             gc.collect(); t0, c0 = time.perf_counter(), time.process_time()
@@ -91,7 +106,7 @@ with tempfile.TemporaryDirectory() as d, Broker(d) as b:
 print(json.dumps({"rate": n / dt, "cpu_rate": n / cpu}))
 '''
 
-CASES = ("send", "send_linger0", "send_many", "poll", "poll_str", "alternate", "latency")
+CASES = ("send", "send_linger0", "send_many", "commit", "poll", "poll_str", "alternate", "latency")
 
 
 def run_case(tree: str, case: str, n: int, cpu: bool = False) -> float:

@@ -54,9 +54,9 @@ from .records import TopicPartition
 from .topic import (
     METADATA,
     Topic,
+    TopicIds,
     file_stamp,
     load_metadata,
-    read_topic_id,
     update_metadata,
     validate_topic_name,
     write_metadata,
@@ -98,6 +98,7 @@ class Broker(Closeable):
         self.options = options
         self.path = Path(path).absolute()
         self._topics_dir = str(self.path / "topics")
+        self._topic_ids = TopicIds(self._topics_dir)  # without the broker lock: callers hold a group lock
         self._groups_dir = str(self.path / "groups")
         self._tmp_dir = str(self.path / "tmp")
         open_data_dir(self.path, OWN_ENTRIES)
@@ -301,16 +302,9 @@ class Broker(Closeable):
             store = self._groups.get(group_id)
             if store is None:
                 store = OffsetStore(self._groups_dir, group_id, self.options.fsync,
-                                    self.options.request_timeout, self._topic_id)
+                                    self.options.request_timeout, self._topic_ids.get)
                 self._groups[group_id] = store
             return store
-
-    def _topic_id(self, name: str) -> int | None:
-        """The id of topic ``name`` now (None: no such topic); reads
-        topic.json without the broker lock (callers hold a group lock)."""
-        if not isinstance(name, str) or not name or "/" in name or name in (".", ".."):
-            return None
-        return read_topic_id(os.path.join(self._topics_dir, name))
 
     def list_groups(self) -> list[str]:
         """Ids of every group that has or had members or committed offsets,
@@ -492,6 +486,7 @@ class Broker(Closeable):
             for store in self._groups.values():
                 store.close()
             self._groups.clear()
+            self._topic_ids.close()
             self.waker.close()  # the doorbell mapping (issue 9 #15)
 
 

@@ -364,12 +364,17 @@ class OffsetStore:
         """Every committed offset of the group (of the topics as they are now)."""
         return self._current(self._read())[0]
 
-    def _current(self, state: _Slots) -> tuple[dict[TopicPartition, int], dict[str, int]]:
+    def _current(self, state: _Slots, now: dict[str, int | None] | None = None
+                 ) -> tuple[dict[TopicPartition, int], dict[str, int]]:
         """``state``'s offsets and ids without those of topics since deleted
-        and created again (a delete killed before it dropped its offsets)."""
+        and created again (a delete killed before it dropped its offsets).
+        ``now``, if given, gets the ids looked up (topic -> id now)."""
         if self.topic_id is None:
             return dict(state.offsets), dict(state.ids)
-        now: dict[str, int | None] = {t: self.topic_id(t) for t in state.ids}
+        if now is None:
+            now = {}
+        for t in state.ids:
+            now[t] = self.topic_id(t)
         stale = {t for t, i in now.items() if i is not None and i != state.ids[t]}
         if not stale:
             return dict(state.offsets), dict(state.ids)
@@ -398,11 +403,15 @@ class OffsetStore:
             fd = None
         try:
             state = self._read(fd) if fd is not None else _Slots(0, {}, {}, None, 0)
-            current, known = self._current(state)
+            looked_up: dict[str, int | None] = {}
+            current, known = self._current(state, looked_up)
             offsets = change(current)
             ids = {}
             for topic in {tp.topic for tp in offsets}:
-                now = self.topic_id(topic) if self.topic_id is not None else None
+                if topic in looked_up:
+                    now = looked_up[topic]
+                else:
+                    now = self.topic_id(topic) if self.topic_id is not None else None
                 ids[topic] = now if now is not None else known.get(topic, 0)
             if offsets == state.offsets and ids == state.ids:
                 return  # nothing changes (nor is a file created for nothing: forget_topic)

@@ -8,7 +8,7 @@ import os
 import re
 import threading
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import attrs
 
@@ -49,19 +49,80 @@ def new_topic_id() -> int:
     return int.from_bytes(os.urandom(8), "little") or 1
 
 
-def read_topic_id(directory: str) -> int | None:
-    """The id in ``directory``'s topic.json: 0 if it has none (an older
-    topic), None if it is missing or unreadable. Reads the file without any
-    broker lock (the group lock may be held)."""
+def _topic_id_of(data: bytes) -> int | None:
+    """The id in the bytes of a topic.json: 0 if it has none (an older
+    topic), None if they are not one."""
     try:
-        with open(os.path.join(directory, METADATA)) as f:
-            meta = json.load(f)
-    except (OSError, ValueError):
+        meta = json.loads(data)
+    except ValueError:
         return None
     if not isinstance(meta, dict):
         return None
     topic_id = meta.get("id", 0)
     return topic_id if isinstance(topic_id, int) and not isinstance(topic_id, bool) else None
+
+
+class TopicIds:
+    """The ids of the topics under ``topics_dir`` (from their topic.json, read
+    without any broker lock: the group lock may be held), each read again
+    only once its topic.json was replaced: every commit checks the ids of
+    the topics it names (recreated topics' offsets are stale), and parsing
+    topic.json for each took most of a commit's time.
+
+    Same rule as ``group_state.StateCache``: the key is (inode, mtime,
+    size), and the file last read is held open, so its inode cannot be
+    freed and reused by a later topic.json that would then look unchanged.
+    """
+
+    def __init__(self, topics_dir: str) -> None:
+        self._dir = topics_dir
+        self._lock = threading.Lock()
+        self._known: dict[str, tuple[tuple[int, int, int], IO[bytes], int | None]] = {}
+
+    def get(self, name: str) -> int | None:
+        """The id of topic ``name`` now; None: no such topic (or unreadable)."""
+        if not isinstance(name, str) or not name or "/" in name or name in (".", ".."):
+            return None
+        path = os.path.join(self._dir, name, METADATA)
+        try:
+            st = os.stat(path)
+        except OSError:
+            self._forget(name)
+            return None
+        key = (st.st_ino, st.st_mtime_ns, st.st_size)
+        with self._lock:
+            known = self._known.get(name)
+            if known is not None and known[0] == key:
+                return known[2]
+        try:
+            f = open(path, "rb")  # noqa: SIM115 (held open past this call: see the class docstring)
+        except OSError:
+            self._forget(name)
+            return None
+        try:
+            st = os.fstat(f.fileno())
+            topic_id = _topic_id_of(f.read())
+        except BaseException:
+            f.close()
+            raise
+        with self._lock:
+            old = self._known.get(name)
+            self._known[name] = ((st.st_ino, st.st_mtime_ns, st.st_size), f, topic_id)
+        if old is not None:
+            old[1].close()
+        return topic_id
+
+    def _forget(self, name: str) -> None:
+        with self._lock:
+            old = self._known.pop(name, None)
+        if old is not None:
+            old[1].close()
+
+    def close(self) -> None:
+        with self._lock:
+            known, self._known = self._known, {}
+        for _key, f, _id in known.values():
+            f.close()
 
 
 def write_metadata(directory: str, name: str, config: TopicConfig, created_ms: int) -> None:

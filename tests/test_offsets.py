@@ -5,6 +5,7 @@ encoding."""
 
 from __future__ import annotations
 
+import json
 import os
 import struct
 from pathlib import Path
@@ -501,3 +502,55 @@ def test_forgetting_a_topic_does_not_create_offsets_for_a_group(tmp_path: Path) 
         store.forget_topic("t")
         assert not os.path.exists(store.path)
         assert broker.list_groups() == []
+
+
+def test_topic_ids_are_read_again_whenever_topic_json_is_replaced(tmp_path: Path) -> None:
+    # Commits check each topic's id (a recreated topic's offsets are stale);
+    # the ids are cached by (inode, mtime, size) of topic.json, with the file
+    # read last held open so that a replacement can never reuse its inode and
+    # look unchanged, even with the same size and a coarse timestamp.
+    from minikafka.topic import METADATA, TopicIds
+
+    topic_dir = tmp_path / "t"
+    topic_dir.mkdir()
+    path = topic_dir / METADATA
+
+    def write(topic_id: int) -> None:
+        tmp = tmp_path / "new.json"
+        tmp.write_text(json.dumps({"id": topic_id}))
+        os.replace(tmp, path)
+
+    ids = TopicIds(str(tmp_path))
+    try:
+        assert ids.get("t") is None
+        write(1111)
+        assert ids.get("t") == 1111
+        before = os.stat(path)
+        write(2222)
+        write(3333)  # same size as the first; its inode may be the one freed by 2222's
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # the same timestamp tick
+        assert os.stat(path).st_size == before.st_size
+        assert ids.get("t") == 3333
+        path.unlink()
+        assert ids.get("t") is None
+        assert ids.get("../t") is None and ids.get("") is None
+    finally:
+        ids.close()
+
+
+def test_a_commit_after_the_topic_was_recreated_elsewhere_drops_the_old_offsets(tmp_path: Path) -> None:
+    # The broker that committed (and cached the topic's id) must notice a
+    # topic deleted and created again by another broker (another process)
+    # whose delete did not drop the group's offsets (killed before it could).
+    with Broker(tmp_path / "d") as a, Broker(tmp_path / "d") as b:
+        a.create_topic("t", partitions=2)
+        a.offset_store("g").commit({TopicPartition("t", 0): 5, TopicPartition("t", 1): 7})
+        assert a.committed_offsets("g") == {TopicPartition("t", 0): 5, TopicPartition("t", 1): 7}
+        topic_json = tmp_path / "d" / "topics" / "t" / "topic.json"
+        meta = json.loads(topic_json.read_text())
+        meta["id"] = meta["id"] ^ 1  # what b's delete + create gives, minus the offsets cleanup
+        (tmp_path / "new.json").write_text(json.dumps(meta))
+        os.replace(tmp_path / "new.json", topic_json)
+        a.offset_store("g").commit({TopicPartition("t", 1): 1})
+        assert a.committed_offsets("g") == {TopicPartition("t", 1): 1}
+        assert b.committed_offsets("g") == {TopicPartition("t", 1): 1}
