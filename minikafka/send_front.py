@@ -14,7 +14,10 @@ from .format import RECORD_PREFIX_SIZE, encode_headers
 from .options import ProducerConfig, wait_limit
 from .partitioners import murmur2
 
-HeadersArg = Mapping[str, bytes] | Iterable[tuple[str, bytes]]
+#: What ``send`` takes as headers: a mapping or (name, value) pairs; values
+#: bytes-like, ``str`` (UTF-8) or ``None``, as docs/api.md says.
+HeaderValue = bytes | bytearray | memoryview | str | None
+HeadersArg = Mapping[str, HeaderValue] | Iterable[tuple[str, HeaderValue]]
 _time_ns = time.time_ns
 
 
