@@ -46,11 +46,19 @@ Listener = Callable[[set[TopicPartition]], Any]
 
 
 def as_tp(tp: Any) -> TopicPartition:
-    if isinstance(tp, TopicPartition):
-        return tp
-    if isinstance(tp, tuple) and len(tp) == 2 and isinstance(tp[0], str) and isinstance(tp[1], int):
-        return TopicPartition(*tp)
-    raise TypeError(f"expected a TopicPartition, got {type(tp).__name__} {tp!r}")
+    """``tp`` (a TopicPartition or a (topic, partition) pair) as a
+    TopicPartition; TypeError naming a field of the wrong type (a NamedTuple
+    checks none: partition '0' failed deep inside with "'<=' not supported",
+    True opened the directory t/True)."""
+    if not (isinstance(tp, tuple) and len(tp) == 2):
+        raise TypeError(f"expected a TopicPartition, got {type(tp).__name__} {tp!r}")
+    topic, partition = tp
+    if not isinstance(topic, str):
+        raise TypeError(f"{TopicPartition(*tp)!r}: topic must be a str, not {type(topic).__name__}")
+    if not isinstance(partition, int) or isinstance(partition, bool):
+        raise TypeError(f"{TopicPartition(*tp)!r}: partition must be an int, "
+                        f"not {type(partition).__name__}")
+    return tp if type(tp) is TopicPartition else TopicPartition(topic, partition)
 
 
 def as_tps(tps: Any, what: str) -> list[TopicPartition]:
