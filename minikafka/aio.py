@@ -94,6 +94,8 @@ class AsyncConsumer:
         return self._consumer.group_id
 
     async def __aenter__(self) -> AsyncConsumer:
+        if self._closed:
+            raise ClosedError("consumer is closed")
         return self
 
     async def __aexit__(self, et: type[BaseException] | None, ev: BaseException | None,
@@ -268,7 +270,10 @@ class AsyncConsumer:
         return out
 
     def __aiter__(self) -> AsyncIterator[Record]:
-        """``async for record in consumer``: see ``__anext__``."""
+        """``async for record in consumer``: see ``__anext__``; ClosedError
+        if the consumer is closed already."""
+        if self._closed:
+            raise ClosedError("consumer is closed")
         return self
 
     async def __anext__(self) -> Record:

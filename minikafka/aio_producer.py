@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
+from .errors import ClosedError
 from .producer import Producer, RecordFuture, SendManyResult
 from .records import RecordMetadata
 from .send_front import HeadersArg
@@ -85,6 +86,8 @@ class AsyncProducer:
         return self._producer
 
     async def __aenter__(self) -> AsyncProducer:
+        if self._producer._closed:
+            raise ClosedError("producer is closed")
         return self
 
     async def __aexit__(self, et: type[BaseException] | None, ev: BaseException | None,

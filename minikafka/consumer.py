@@ -423,7 +423,12 @@ class Consumer(Closeable):
     def __iter__(self) -> Iterator[Record]:
         """Yield records as they arrive until close() (or ``consumer_timeout``
         idle seconds, or the end with ``stop_at_end``). A yielded record is
-        consumed: its partition's position is past it."""
+        consumed: its partition's position is past it. ClosedError if the
+        consumer is closed already (not a loop over nothing)."""
+        self._check_open()
+        return self._iterate()
+
+    def _iterate(self) -> Iterator[Record]:
         idle_since = time.monotonic()
         idle_limit = self.config.consumer_timeout
         while not self._closed:
