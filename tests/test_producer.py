@@ -473,11 +473,11 @@ def test_a_serializer_returning_a_wrong_type_is_named(broker):
     # value_serializer", not that the one set returned an int.
     broker.create_topic("t")
     with Producer(broker, value_serializer=lambda v: 5, key_serializer=lambda k: 5.0) as p:
-        with pytest.raises(TypeError, match="value must be .*not int.*value_serializer.*return"):
+        with pytest.raises(TypeError, match=r"value must be .*not int.*value_serializer.*return"):
             p.send("t", {"a": 1})
-        with pytest.raises(TypeError, match="key must be .*not float.*key_serializer.*return"):
+        with pytest.raises(TypeError, match=r"key must be .*not float.*key_serializer.*return"):
             p.send("t", b"v", key="k")
-        with pytest.raises(TypeError, match="value must be .*not int.*value_serializer.*return"):
+        with pytest.raises(TypeError, match=r"value must be .*not int.*value_serializer.*return"):
             p.send_many("t", [{"a": 1}])
     assert read_all(broker, "t") == []
 
