@@ -273,6 +273,11 @@ class Consumer(Closeable):
                                 f"Consumer(broker, 't1', 't2') takes each topic as its own argument")
             validate_topic_name(name)
         names = tuple(dict.fromkeys(given))
+        if self._manual:  # before the listener is taken: a refused call changes nothing
+            raise InvalidArgumentError(
+                "subscribe() after assign(): call unsubscribe() first (a consumer "
+                "either subscribes to topics or is assigned partitions)"
+            )
         if listener is not None:
             assigned = getattr(listener, "on_partitions_assigned", None) or getattr(
                 listener, "on_assign", None)
@@ -282,11 +287,6 @@ class Consumer(Closeable):
                 raise TypeError("listener needs on_partitions_assigned/on_partitions_revoked "
                                 "(or on_assign/on_revoke) methods")
             self._on_assign, self._on_revoke = assigned, revoked
-        if self._manual:
-            raise InvalidArgumentError(
-                "subscribe() after assign(): call unsubscribe() first (a consumer "
-                "either subscribes to topics or is assigned partitions)"
-            )
         self._subscription = names
         with self._backend.within(None):  # joining, then the revoke's commit: one request_timeout
             self._backend.subscribe(names)
