@@ -209,6 +209,8 @@ class Consumer(Closeable):
                     raise
 
     def __repr__(self) -> str:
+        if self._closed:
+            return f"<Consumer group={self.group_id!r} closed>"
         return f"<Consumer group={self.group_id!r} partitions={len(self.assignment())}>"
 
     def __del__(self, _finalizing: Callable[[], bool] = sys.is_finalizing) -> None:

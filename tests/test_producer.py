@@ -493,6 +493,21 @@ def test_send_many_of_a_non_iterable_names_the_argument(broker, producer, values
     assert read_all(broker, "t") == []
 
 
+def test_reprs_say_where_a_record_went_and_what_is_closed(broker):
+    # A done future said only "done" (not its offset, nor that it failed);
+    # a closed consumer looked like an open one with no partitions.
+    broker.create_topic("t")
+    with Producer(broker, linger_ms=10_000) as p:
+        p.send("t", b"a").result(timeout=5)
+        future = p.send("t", b"b")
+        assert repr(future) == "<RecordFuture t/0 pending>"
+        future.result(timeout=5)
+        assert repr(future) == "<RecordFuture t/0 offset=1>"
+    c = minikafka.Consumer(broker, "t", group_id="g")
+    c.close()
+    assert repr(c) == "<Consumer group='g' closed>"
+
+
 def test_large_record_within_limit_round_trips(broker, producer):
     broker.create_topic("t")
     value = bytes(range(256)) * 1000  # 256 000 bytes
