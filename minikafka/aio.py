@@ -32,8 +32,9 @@ from typing import Any, TypeVar
 
 from .aio_hub import hub_for
 from .aio_producer import AsyncProducer, is_local
-from .consumer import Consumer
+from .consumer import Consumer, as_tp
 from .errors import ClosedError, InvalidArgumentError
+from .options import wait_limit
 from .records import Record, TopicPartition
 
 # A group member looks at least this often: rebalances ring the doorbell, but
@@ -94,6 +95,8 @@ class AsyncConsumer:
         return self._consumer.group_id
 
     async def __aenter__(self) -> AsyncConsumer:
+        if self._closed:
+            raise ClosedError("consumer is closed")
         return self
 
     async def __aexit__(self, et: type[BaseException] | None, ev: BaseException | None,
@@ -143,7 +146,7 @@ class AsyncConsumer:
         consumer = self._consumer
         if not partitions:
             return consumer.poll(0.0, max_records)
-        wanted = {TopicPartition(*tp) for tp in partitions}
+        wanted = {as_tp(tp) for tp in partitions}
         missing = wanted - consumer.assignment()
         if missing:
             raise InvalidArgumentError(
@@ -211,9 +214,7 @@ class AsyncConsumer:
 
     async def _poll(self, timeout: float | None, max_records: int | None,
                     partitions: tuple[TopicPartition, ...] = ()) -> list[Record]:
-        if timeout is not None and (not isinstance(timeout, (int, float)) or isinstance(timeout, bool)
-                                    or not timeout >= 0):  # also NaN
-            raise InvalidArgumentError(f"timeout must be a number >= 0 or None, got {timeout!r}")
+        timeout = wait_limit(timeout)  # as Consumer.poll: TypeError / InvalidArgumentError
         if self._closed:
             raise ClosedError("consumer is closed")
         hub = self._hub
@@ -268,7 +269,10 @@ class AsyncConsumer:
         return out
 
     def __aiter__(self) -> AsyncIterator[Record]:
-        """``async for record in consumer``: see ``__anext__``."""
+        """``async for record in consumer``: see ``__anext__``; ClosedError
+        if the consumer is closed already."""
+        if self._closed:
+            raise ClosedError("consumer is closed")
         return self
 
     async def __anext__(self) -> Record:

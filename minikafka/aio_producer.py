@@ -16,8 +16,10 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
+from .errors import ClosedError
 from .producer import Producer, RecordFuture, SendManyResult
 from .records import RecordMetadata
+from .send_front import HeadersArg
 
 
 def is_local(broker: Any) -> bool:
@@ -84,6 +86,8 @@ class AsyncProducer:
         return self._producer
 
     async def __aenter__(self) -> AsyncProducer:
+        if self._producer._closed:
+            raise ClosedError("producer is closed")
         return self
 
     async def __aexit__(self, et: type[BaseException] | None, ev: BaseException | None,
@@ -94,7 +98,8 @@ class AsyncProducer:
         """aiokafka's habit; the producer is ready once constructed."""
 
     async def send(self, topic: str, value: Any = None, key: Any = None, *, partition: int | None = None,
-                   headers: Any = None, timestamp_ms: int | None = None) -> asyncio.Future[RecordMetadata]:
+                   headers: HeadersArg | None = None,
+                   timestamp_ms: int | None = None) -> asyncio.Future[RecordMetadata]:
         """Queue one record; returns a future resolving to its RecordMetadata.
 
         Bad arguments raise here, before anything is queued (as ``Producer.send``)."""
@@ -104,7 +109,7 @@ class AsyncProducer:
         return fut
 
     async def send_and_wait(self, topic: str, value: Any = None, key: Any = None, *,
-                            partition: int | None = None, headers: Any = None,
+                            partition: int | None = None, headers: HeadersArg | None = None,
                             timestamp_ms: int | None = None) -> RecordMetadata:
         """Send one record and return its RecordMetadata once written."""
         record_future = await self._send(topic, value, key, partition, headers, timestamp_ms)
@@ -127,7 +132,7 @@ class AsyncProducer:
         self._routed.add(topic)
         return partitions
 
-    async def _send(self, topic: str, value: Any, key: Any, partition: int | None, headers: Any,
+    async def _send(self, topic: str, value: Any, key: Any, partition: int | None, headers: HeadersArg | None,
                     timestamp_ms: int | None) -> RecordFuture:
         """``Producer.send``. A remote backend's first send to a topic looks
         the topic up over the network, in a worker thread, before the send:

@@ -84,10 +84,13 @@ class Broker(Closeable):
 
     def __init__(self, path: str | os.PathLike[str], options: BrokerOptions | None = None,
                  **kwargs: Any) -> None:
-        if not isinstance(path, (str, os.PathLike)):
+        raw = os.fspath(path) if isinstance(path, os.PathLike) else path
+        if not isinstance(raw, str):  # bytes, or a path-like giving bytes
             raise TypeError(f"path must be a str or path-like, not {type(path).__name__}")
-        if os.fspath(path) == "":  # Path("") is the current directory: never meant
+        if raw == "":  # Path("") is the current directory: never meant
             raise InvalidArgumentError("path must not be empty (name the data directory)")
+        if "\x00" in raw:  # the OS would say only "embedded null byte"
+            raise InvalidArgumentError(f"path {raw!r} contains a NUL character")
         if options is not None and not isinstance(options, BrokerOptions):
             raise TypeError(f"options must be a BrokerOptions (or give keywords: Broker(path, "
                             f"segment_bytes=...)), not {type(options).__name__}")

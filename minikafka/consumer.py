@@ -46,11 +46,19 @@ Listener = Callable[[set[TopicPartition]], Any]
 
 
 def as_tp(tp: Any) -> TopicPartition:
-    if isinstance(tp, TopicPartition):
-        return tp
-    if isinstance(tp, tuple) and len(tp) == 2 and isinstance(tp[0], str) and isinstance(tp[1], int):
-        return TopicPartition(*tp)
-    raise TypeError(f"expected a TopicPartition, got {type(tp).__name__} {tp!r}")
+    """``tp`` (a TopicPartition or a (topic, partition) pair) as a
+    TopicPartition; TypeError naming a field of the wrong type (a NamedTuple
+    checks none: partition '0' failed deep inside with "'<=' not supported",
+    True opened the directory t/True)."""
+    if not (isinstance(tp, tuple) and len(tp) == 2):
+        raise TypeError(f"expected a TopicPartition, got {type(tp).__name__} {tp!r}")
+    topic, partition = tp
+    if not isinstance(topic, str):
+        raise TypeError(f"{TopicPartition(*tp)!r}: topic must be a str, not {type(topic).__name__}")
+    if not isinstance(partition, int) or isinstance(partition, bool):
+        raise TypeError(f"{TopicPartition(*tp)!r}: partition must be an int, "
+                        f"not {type(partition).__name__}")
+    return tp if type(tp) is TopicPartition else TopicPartition(topic, partition)
 
 
 def as_tps(tps: Any, what: str) -> list[TopicPartition]:
@@ -201,6 +209,8 @@ class Consumer(Closeable):
                     raise
 
     def __repr__(self) -> str:
+        if self._closed:
+            return f"<Consumer group={self.group_id!r} closed>"
         return f"<Consumer group={self.group_id!r} partitions={len(self.assignment())}>"
 
     def __del__(self, _finalizing: Callable[[], bool] = sys.is_finalizing) -> None:
@@ -265,6 +275,11 @@ class Consumer(Closeable):
                                 f"Consumer(broker, 't1', 't2') takes each topic as its own argument")
             validate_topic_name(name)
         names = tuple(dict.fromkeys(given))
+        if self._manual:  # before the listener is taken: a refused call changes nothing
+            raise InvalidArgumentError(
+                "subscribe() after assign(): call unsubscribe() first (a consumer "
+                "either subscribes to topics or is assigned partitions)"
+            )
         if listener is not None:
             assigned = getattr(listener, "on_partitions_assigned", None) or getattr(
                 listener, "on_assign", None)
@@ -274,11 +289,6 @@ class Consumer(Closeable):
                 raise TypeError("listener needs on_partitions_assigned/on_partitions_revoked "
                                 "(or on_assign/on_revoke) methods")
             self._on_assign, self._on_revoke = assigned, revoked
-        if self._manual:
-            raise InvalidArgumentError(
-                "subscribe() after assign(): call unsubscribe() first (a consumer "
-                "either subscribes to topics or is assigned partitions)"
-            )
         self._subscription = names
         with self._backend.within(None):  # joining, then the revoke's commit: one request_timeout
             self._backend.subscribe(names)
@@ -415,7 +425,12 @@ class Consumer(Closeable):
     def __iter__(self) -> Iterator[Record]:
         """Yield records as they arrive until close() (or ``consumer_timeout``
         idle seconds, or the end with ``stop_at_end``). A yielded record is
-        consumed: its partition's position is past it."""
+        consumed: its partition's position is past it. ClosedError if the
+        consumer is closed already (not a loop over nothing)."""
+        self._check_open()
+        return self._iterate()
+
+    def _iterate(self) -> Iterator[Record]:
         idle_since = time.monotonic()
         idle_limit = self.config.consumer_timeout
         while not self._closed:

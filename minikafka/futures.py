@@ -153,8 +153,12 @@ class BatchFuture(RecordFuture, tuple[Any, ...]):  # RecordFuture has no instanc
         self[0].add_callback(self, fn)
 
     def __repr__(self) -> str:
-        b = self[0]
-        return f"<RecordFuture {b.topic}/{b.partition} {'done' if self.done() else 'pending'}>"
+        b, index, _ts = self
+        if b.error is not None:
+            state = f"failed: {type(b.error).__name__}"
+        else:
+            state = "pending" if b.base_offset < 0 else f"offset={b.base_offset + index}"
+        return f"<RecordFuture {b.topic}/{b.partition} {state}>"
 
 
 new_future = tuple.__new__

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .errors import ClosedError
 from .futures import (
     PENDING_SLOTS,
     BatchFuture,
@@ -168,6 +169,8 @@ class Producer:
             log.warning("closing a garbage-collected producer failed: %s", e)
 
     def __enter__(self) -> Producer:
+        if self._closed:
+            raise ClosedError("producer is closed")
         return self
 
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,

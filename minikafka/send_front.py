@@ -14,7 +14,10 @@ from .format import RECORD_PREFIX_SIZE, encode_headers
 from .options import ProducerConfig, wait_limit
 from .partitioners import murmur2
 
-HeadersArg = Mapping[str, bytes] | Iterable[tuple[str, bytes]]
+#: What ``send`` takes as headers: a mapping or (name, value) pairs; values
+#: bytes-like, ``str`` (UTF-8) or ``None``, as docs/api.md says.
+HeaderValue = bytes | bytearray | memoryview | str | None
+HeadersArg = Mapping[str, HeaderValue] | Iterable[tuple[str, HeaderValue]]
 _time_ns = time.time_ns
 
 
@@ -33,9 +36,25 @@ def to_bytes(data: Any, what: str) -> bytes:
     if isinstance(data, (bytes, bytearray, memoryview)):
         return bytes(data)
     raise TypeError(
-        f"{what} must be bytes, bytearray, memoryview, str or None (or set a "
-        f"{what}_serializer), not {type(data).__name__}"
+        f"{what} must be bytes, bytearray, memoryview, str or None, not {type(data).__name__} "
+        f"(set a {what}_serializer, or make the one set return one of these)"
     )
+
+
+def as_list(items: Iterable[Any], what: str) -> list[Any]:
+    """``send_many``'s values or keys as a list; TypeError naming ``what``
+    for one value (bytes, str: iterable, but not of values) or a non-iterable."""
+    if isinstance(items, list):
+        return items
+    if isinstance(items, (bytes, bytearray, memoryview, str)):
+        raise TypeError(f"send_many {what} must be an iterable of {what}, not one "
+                        f"{type(items).__name__} (for one record use send)")
+    try:
+        iterator = iter(items)
+    except TypeError:
+        raise TypeError(f"send_many {what} must be an iterable of {what}, "
+                        f"not {type(items).__name__}") from None
+    return list(iterator)
 
 
 #: The largest timestamp a record holds (a signed 64-bit field, format.md).
@@ -180,12 +199,9 @@ class SendFront:
         """``send_many``'s arguments as lists (serialized), checked for
         matching lengths and partition; returns (values, keys, timestamp).
         Keys and values are type-checked when they are encoded."""
-        if isinstance(values, (bytes, bytearray, memoryview, str)):
-            raise TypeError(f"send_many values must be an iterable of values, not one "
-                            f"{type(values).__name__} (for one record use send)")
-        values = values if isinstance(values, list) else list(values)
+        values = as_list(values, "values")
         if keys is not None:
-            keys = keys if isinstance(keys, list) else list(keys)
+            keys = as_list(keys, "keys")
             if len(keys) != len(values):
                 raise InvalidArgumentError(
                     f"send_many: {len(keys)} keys for {len(values)} values (lengths must match)"

@@ -297,12 +297,26 @@ class Topic:
         self.closed = True
 
     def beginning_offsets(self) -> dict[int, int]:
-        """Partition -> first retained offset."""
+        """Partition -> first retained offset; ``TopicNotFoundError`` if the
+        topic was deleted since this object was looked up."""
+        self._check_current()
         return {p: self.partition(p).beginning_offset() for p in range(self.partitions)}
 
     def end_offsets(self) -> dict[int, int]:
-        """Partition -> the offset the next record will get."""
+        """Partition -> the offset the next record will get;
+        ``TopicNotFoundError`` if the topic was deleted since this object
+        was looked up."""
+        self._check_current()
         return {p: self.partition(p).end_offset() for p in range(self.partitions)}
+
+    def _check_current(self) -> None:
+        """TopicNotFoundError unless this topic's topic.json is still its own
+        (deleted, or deleted and created again: another topic's offsets)."""
+        if not self.refresh(force=True):
+            self.closed = True
+            raise TopicNotFoundError(
+                f"topic {self.name!r} was deleted (or deleted and created again) since this "
+                f"Topic was looked up: look it up again with broker.topic()")
 
     def apply_retention(self, timeout: float | None = None) -> None:
         """Delete the closed segments that ``retention_ms`` / ``retention_bytes``
@@ -318,12 +332,7 @@ class Topic:
             timeout = self.request_timeout
         elif timeout == math.inf:
             timeout = None  # no limit (too large for a lock's wait)
-        if not self.refresh(force=True):
-            # Its old retention would delete another topic's segments.
-            self.closed = True
-            raise TopicNotFoundError(
-                f"topic {self.name!r} was deleted (or deleted and created again) since this "
-                f"Topic was looked up: look it up again with broker.topic()")
+        self._check_current()  # its old retention would delete another topic's segments
         for p in range(self.partitions):
             self.partition(p).apply_retention(timeout)
 

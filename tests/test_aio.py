@@ -95,6 +95,25 @@ def test_send_bad_arguments_raise_before_queueing(broker: minikafka.Broker) -> N
     run(main())
 
 
+def test_bad_poll_arguments_raise_as_the_sync_consumer(broker: minikafka.Broker) -> None:
+    # poll("1") was an InvalidArgumentError (Consumer.poll: TypeError), and
+    # getmany("t") a bare "TopicPartition.__new__() missing ... 'partition'".
+    broker.create_topic("t")
+
+    async def main() -> None:
+        async with AsyncConsumer(broker, "t") as c:
+            with pytest.raises(TypeError, match="timeout must be a number or None, not str"):
+                await c.poll("1")  # type: ignore[arg-type]
+            with pytest.raises(minikafka.InvalidArgumentError, match="timeout"):
+                await c.poll(-1)
+            with pytest.raises(TypeError, match="expected a TopicPartition, got str 't'"):
+                await c.getmany("t", timeout_ms=0)  # type: ignore[arg-type]
+            with pytest.raises(TypeError, match="partition must be an int, not str"):
+                await c.getone(TopicPartition("t", "0"))  # type: ignore[arg-type]
+
+    run(main())
+
+
 def test_getmany_groups_records_by_partition_and_honours_max_records(broker: minikafka.Broker) -> None:
     broker.create_topic("t", partitions=2)
     with minikafka.Producer(broker) as p:

@@ -98,6 +98,24 @@ def test_data_survives_reopen(make_broker):
         assert p.send("t", b"x", partition=0).result(timeout=5).offset == 10
 
 
+def test_a_path_with_a_nul_byte_or_of_bytes_is_refused_naming_the_path(tmp_path):
+    # A NUL in the path (Broker or a file:// URL's %00) was a bare ValueError
+    # "embedded null byte"; a path-like giving bytes failed deep inside.
+    import pathlib
+
+    class BytesPath:
+        def __fspath__(self) -> bytes:
+            return bytes(tmp_path / "b")
+
+    with pytest.raises(minikafka.InvalidArgumentError, match=r"path .*NUL"):
+        minikafka.Broker(str(tmp_path / "a\x00b"))
+    with pytest.raises(minikafka.InvalidArgumentError, match=r"path .*NUL"):
+        minikafka.connect(f"file://{tmp_path}/a%00b")
+    with pytest.raises(TypeError, match="path must be a str or path-like"):
+        minikafka.Broker(BytesPath())  # type: ignore[arg-type]
+    assert sorted(pathlib.Path(tmp_path).iterdir()) == []
+
+
 def test_two_brokers_same_path_share_records(make_broker):
     a = make_broker()
     b = make_broker()

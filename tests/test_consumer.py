@@ -118,6 +118,40 @@ def test_assign_missing_partition_raises_invalid_partition(broker, make_consumer
         c.assign([TopicPartition("t", partition)])
 
 
+@pytest.mark.parametrize("tp", [TopicPartition("t", "0"), TopicPartition("t", True),
+                                TopicPartition("t", 1.0), TopicPartition(None, 0)])
+def test_a_topic_partition_of_the_wrong_types_is_a_type_error_naming_it(topic3, make_consumer, broker, tp):
+    # A TopicPartition's fields went unchecked: "'<=' not supported between
+    # 'int' and 'str'"; partition=True opened the directory t/True ("directory
+    # is gone (topic deleted?)"); 1.0 was committed as partition 1.
+    c = make_consumer(group_id="g")
+    calls = [lambda: c.assign([tp]), lambda: c.beginning_offsets([tp]), lambda: c.end_offsets([tp]),
+             lambda: c.offsets_for_times({tp: 0}), lambda: c.committed(tp), lambda: c.commit({tp: 1})]
+    for call in calls:
+        with pytest.raises(TypeError, match=r"TopicPartition\(topic=.*\): (topic|partition) must"):
+            call()
+    assert c.assignment() == set() and broker.committed_offsets("g") == {}
+
+
+def test_a_refused_subscribe_keeps_the_listeners(topic3, make_consumer):
+    # subscribe(listener=...) after assign() raised, but only after installing
+    # the listener: the refused call changed which callbacks run.
+    seen: list[str] = []
+    c = make_consumer(group_id="g", on_assign=lambda tps: seen.append("ctor"))
+
+    class Listener:
+        def on_assign(self, tps: set[TopicPartition]) -> None:
+            seen.append("listener")
+
+    c.assign([TP0])
+    with pytest.raises(minikafka.InvalidArgumentError, match="after assign"):
+        c.subscribe(["t"], listener=Listener())
+    c.unsubscribe()
+    c.subscribe(["t"])
+    c.poll(timeout=0.5)
+    assert seen == ["ctor"]
+
+
 def test_assign_only_reads_assigned_partitions(topic3, make_consumer):
     c = make_consumer(auto_offset_reset="earliest")
     c.assign([TP1])

@@ -237,6 +237,52 @@ def test_closed_error_on_everything_closed(make_broker):
         Producer(b).send("t", b"x")
 
 
+def test_entering_or_iterating_a_closed_object_raises_closed_error(make_broker):
+    # `with` on a closed Broker, Producer or Consumer returned it, and `for
+    # record in consumer` on a closed one ended at once: a loop over nothing,
+    # where a closed file raises. (close() during iteration still ends it.)
+    b = make_broker()
+    b.create_topic("t")
+    p = Producer(b)
+    c = Consumer(b, "t")
+    p.close()
+    c.close()
+    for obj in (p, c):
+        with pytest.raises(minikafka.ClosedError), obj:
+            pass
+    with pytest.raises(minikafka.ClosedError):
+        iter(c)
+    with pytest.raises(minikafka.ClosedError):
+        for _ in c:
+            pass
+    b.close()
+    with pytest.raises(minikafka.ClosedError), b:
+        pass
+
+
+def test_entering_or_iterating_a_closed_async_client_raises_closed_error(make_broker):
+    import asyncio
+
+    b = make_broker()
+    b.create_topic("t")
+
+    async def main() -> None:
+        producer = minikafka.AsyncProducer(b)
+        consumer = minikafka.AsyncConsumer(b, "t")
+        await producer.close()
+        await consumer.close()
+        for obj in (producer, consumer):
+            with pytest.raises(minikafka.ClosedError):
+                async with obj:
+                    pass
+        with pytest.raises(minikafka.ClosedError):
+            async for _ in consumer:
+                pass
+
+    asyncio.run(main())
+    b.close()
+
+
 def test_every_error_class_is_exported_from_the_package() -> None:
     import inspect
 

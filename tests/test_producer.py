@@ -468,6 +468,46 @@ def test_value_serializer_applies_to_non_bytes_objects(broker):
     assert [r.value for r in read_all(broker, "t")] == [b"12345"]
 
 
+def test_a_serializer_returning_a_wrong_type_is_named(broker):
+    # The TypeError told a user who had set a value_serializer to "set a
+    # value_serializer", not that the one set returned an int.
+    broker.create_topic("t")
+    with Producer(broker, value_serializer=lambda v: 5, key_serializer=lambda k: 5.0) as p:
+        with pytest.raises(TypeError, match=r"value must be .*not int.*value_serializer.*return"):
+            p.send("t", {"a": 1})
+        with pytest.raises(TypeError, match=r"key must be .*not float.*key_serializer.*return"):
+            p.send("t", b"v", key="k")
+        with pytest.raises(TypeError, match=r"value must be .*not int.*value_serializer.*return"):
+            p.send_many("t", [{"a": 1}])
+    assert read_all(broker, "t") == []
+
+
+@pytest.mark.parametrize(("values", "keys", "names"), [
+    (None, None, "values"), (5, None, "values"), ([b"a"], 5, "keys"), ([b"a"], b"k", "keys")])
+def test_send_many_of_a_non_iterable_names_the_argument(broker, producer, values, keys, names):
+    # "'NoneType' object is not iterable" named neither values nor keys.
+    broker.create_topic("t")
+    with pytest.raises(TypeError, match=f"send_many {names} must be an iterable"):
+        producer.send_many("t", values, keys)
+    producer.flush()
+    assert read_all(broker, "t") == []
+
+
+def test_reprs_say_where_a_record_went_and_what_is_closed(broker):
+    # A done future said only "done" (not its offset, nor that it failed);
+    # a closed consumer looked like an open one with no partitions.
+    broker.create_topic("t")
+    with Producer(broker, linger_ms=10_000) as p:
+        p.send("t", b"a").result(timeout=5)
+        future = p.send("t", b"b")
+        assert repr(future) == "<RecordFuture t/0 pending>"
+        future.result(timeout=5)
+        assert repr(future) == "<RecordFuture t/0 offset=1>"
+    c = minikafka.Consumer(broker, "t", group_id="g")
+    c.close()
+    assert repr(c) == "<Consumer group='g' closed>"
+
+
 def test_large_record_within_limit_round_trips(broker, producer):
     broker.create_topic("t")
     value = bytes(range(256)) * 1000  # 256 000 bytes

@@ -326,3 +326,24 @@ def test_partition_for_of_text_that_is_not_utf8_names_the_key(broker):
     with pytest.raises(minikafka.InvalidArgumentError, match=r"key .* is not valid UTF-8"):
         topic.partition_for("a\udcff")
     assert topic.partition_for("ü") == topic.partition_for("ü".encode())
+
+
+def test_offsets_of_a_deleted_topic_raise_topic_not_found(broker, make_broker):
+    # A Topic kept across delete_topic raised ClosedError ("partition t/0 is
+    # closed", "directory is gone (topic deleted?)"), and across a delete and
+    # re-create by another broker it gave the new topic's offsets as its own;
+    # apply_retention already raised TopicNotFoundError for both.
+    topic = broker.create_topic("t", 2)
+    assert topic.end_offsets() == {0: 0, 1: 0}
+    broker.delete_topic("t")
+    for call in (topic.end_offsets, topic.beginning_offsets):
+        with pytest.raises(TopicNotFoundError, match="'t' was deleted"):
+            call()
+    kept = broker.create_topic("u")
+    other = make_broker()
+    other.delete_topic("u")
+    other.create_topic("u", 3)
+    for call in (kept.end_offsets, kept.beginning_offsets):
+        with pytest.raises(TopicNotFoundError, match="'u' was deleted"):
+            call()
+    assert broker.topic("u").end_offsets() == {0: 0, 1: 0, 2: 0}

@@ -317,7 +317,7 @@ def mirror(source: Any, destination: Any, topic: str, *, group_id: str | None = 
                 for r in records:
                     tp = TopicPartition(topic, r.partition)
                     future = send(target, r.value, r.key, partition=r.partition,  # no headers: None, not ()
-                                  headers=r.headers or None,  # type: ignore[arg-type]  # None header values copy as None
+                                  headers=r.headers or None,  # None header values copy as None
                                   timestamp_ms=r.timestamp)
                     pending.add(future, tp, r.offset)
                     copied[r.partition] += 1
