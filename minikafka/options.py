@@ -287,11 +287,18 @@ class ProducerConfig:
 #: Longest heartbeat interval (s): Kafka's ``heartbeat.interval.ms`` is an int32
 #: of milliseconds, and much longer waits overflow the thread's timed wait.
 MAX_HEARTBEAT_INTERVAL = (2**31 - 1) / 1000
+#: Shortest heartbeat interval (s): one of Kafka's milliseconds. Shorter ones
+#: only spin the heartbeat thread (1 ns took ~40% of a core).
+MIN_HEARTBEAT_INTERVAL = 0.001
 
 
 def heartbeat_option(inst: Any, _attr: Any, value: float) -> None:
-    """``heartbeat_interval`` below ``session_timeout``, and at most
-    :data:`MAX_HEARTBEAT_INTERVAL`."""
+    """``heartbeat_interval`` below ``session_timeout``, and from
+    :data:`MIN_HEARTBEAT_INTERVAL` to :data:`MAX_HEARTBEAT_INTERVAL`."""
+    if value < MIN_HEARTBEAT_INTERVAL:
+        raise InvalidArgumentError(
+            f"heartbeat_interval must be at least {MIN_HEARTBEAT_INTERVAL} s (1 ms), got {value!r}"
+        )
     if value > MAX_HEARTBEAT_INTERVAL:
         raise InvalidArgumentError(
             f"heartbeat_interval must be at most {MAX_HEARTBEAT_INTERVAL} s, got {value!r}"

@@ -637,11 +637,13 @@ def test_a_poll_that_must_rebalance_while_the_group_lock_is_held_honours_its_tim
     ({"session_timeout": 1.0, "heartbeat_interval": 1.0}, "session_timeout"),
     ({"session_timeout": float("inf"), "heartbeat_interval": float("inf")}, "at most"),
     ({"session_timeout": float("inf"), "heartbeat_interval": 1e10}, "at most"),
+    ({"heartbeat_interval": 1e-9}, "at least"),  # its thread then spun: ~40% of a core
 ])
 def test_heartbeat_interval_must_fit_the_session_timeout(six, make_consumer, options, names):
     # A session_timeout below heartbeat_interval made two members drop each
     # other between beats (29 generations in 2 s); an infinite or huge
-    # interval killed the heartbeat thread (OverflowError in its timed wait).
+    # interval killed the heartbeat thread (OverflowError in its timed wait);
+    # a nanosecond one was accepted and its thread used ~40% of a core.
     with pytest.raises(InvalidArgumentError, match=f"heartbeat_interval.*{names}"):
         member(make_consumer, **options)
     assert six.list_groups() == []
