@@ -211,7 +211,7 @@ class Consumer(Closeable):
     def __repr__(self) -> str:
         if self._closed:
             return f"<Consumer group={self.group_id!r} closed>"
-        return f"<Consumer group={self.group_id!r} partitions={len(self.assignment())}>"
+        return f"<Consumer group={self.group_id!r} partitions={len(self._backend.assignment())}>"
 
     def __del__(self, _finalizing: Callable[[], bool] = sys.is_finalizing) -> None:
         # Dropped without close(), as an unclosed file: warn, and close, so
@@ -308,6 +308,7 @@ class Consumer(Closeable):
 
     def subscription(self) -> set[str]:
         """The subscribed topic names (empty without a subscription)."""
+        self._check_open()
         return set(self._subscription or ())
 
     def assign(self, partitions: Iterable[TopicPartition]) -> None:
@@ -322,6 +323,7 @@ class Consumer(Closeable):
 
     def assignment(self) -> set[TopicPartition]:
         """The partitions this consumer currently reads."""
+        self._check_open()
         return self._backend.assignment()
 
     def _assigned(self, tps: Iterable[Any]) -> list[TopicPartition]:
@@ -567,6 +569,7 @@ class Consumer(Closeable):
 
     def paused(self) -> set[TopicPartition]:
         """The assigned partitions that are paused."""
+        self._check_open()
         return self._backend.paused()
 
     def close(self) -> None:

@@ -880,11 +880,17 @@ def test_deserializers_applied(broker, produce, make_consumer):
         lambda c: c.committed(TP0),
         lambda c: c.pause(TP0),
         lambda c: c.end_offsets([TP0]),
+        lambda c: c.assignment(),
+        lambda c: c.subscription(),
+        lambda c: c.paused(),
     ],
     ids=["poll", "poll-timeout", "seek", "position", "commit", "assign", "subscribe", "committed", "pause",
-         "end-offsets"],
+         "end-offsets", "assignment", "subscription", "paused"],
 )
 def test_closed_consumer_raises_closed_error(topic10, broker, call):
+    # assignment(), subscription() and paused() answered empty sets once
+    # closed, as if it were open with nothing assigned (API.md: any call on
+    # a closed object raises ClosedError; Kafka's consumers raise too).
     c = Consumer(broker, group_id="g")
     c.assign([TP0])
     c.close()
