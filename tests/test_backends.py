@@ -365,6 +365,8 @@ def test_producers_and_consumers_of_a_closed_broker_are_refused(backend: Any) ->
         Consumer(backend)
     with pytest.raises(minikafka.ClosedError):
         Consumer(backend, topic, group_id="g")
+    with pytest.raises(minikafka.ClosedError), backend:  # a kafka:// broker was entered
+        pass
 
 
 def test_offsets_for_times_refuses_negative_timestamps(backend: Any) -> None:

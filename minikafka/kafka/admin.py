@@ -119,6 +119,7 @@ class KafkaBroker:
         return f"<KafkaBroker {self.url!r}{' closed' if self._closed else ''}>"
 
     def __enter__(self) -> KafkaBroker:
+        self._check_open()  # as a directory's Broker (and a closed file)
         return self
 
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
