@@ -219,13 +219,19 @@ def test_corrupt_topic_metadata_raises_corrupt_log_error(make_broker, data_dir):
 # -- ClosedError --------------------------------------------------------------------------------------
 
 
-def test_closed_error_on_everything_closed(make_broker):
+def closed_clients(make_broker):
+    """A broker with topic "t", and a Producer and Consumer of it, both closed."""
     b = make_broker()
     b.create_topic("t")
     p = Producer(b)
     c = Consumer(b, "t")
     p.close()
     c.close()
+    return b, p, c
+
+
+def test_closed_error_on_everything_closed(make_broker):
+    b, p, c = closed_clients(make_broker)
     with pytest.raises(minikafka.ClosedError):
         p.send("t", b"x")
     with pytest.raises(minikafka.ClosedError):
@@ -241,12 +247,7 @@ def test_entering_or_iterating_a_closed_object_raises_closed_error(make_broker):
     # `with` on a closed Broker, Producer or Consumer returned it, and `for
     # record in consumer` on a closed one ended at once: a loop over nothing,
     # where a closed file raises. (close() during iteration still ends it.)
-    b = make_broker()
-    b.create_topic("t")
-    p = Producer(b)
-    c = Consumer(b, "t")
-    p.close()
-    c.close()
+    b, p, c = closed_clients(make_broker)
     for obj in (p, c):
         with pytest.raises(minikafka.ClosedError), obj:
             pass
