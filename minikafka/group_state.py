@@ -270,6 +270,29 @@ def live_members(group_dir: str, state: GroupState, session_timeout: float) -> s
     return {m for m in state.members if member_alive(member_path(group_dir, m), session_timeout, now)}
 
 
+def orphan_member_files(group_dir: str, state: GroupState, session_timeout: float) -> list[str]:
+    """Member files the state does not name, of members that died before
+    they were written into it (killed inside their first join). Only files
+    unchanged for ``session_timeout``: a joining member creates its file a
+    moment before it takes the flock, and must not lose it in between."""
+    try:
+        names = os.listdir(os.path.join(group_dir, MEMBERS))
+    except FileNotFoundError:
+        return []
+    now = now_ms()
+    out = []
+    for m in names:
+        path = member_path(group_dir, m)
+        try:
+            mtime_ms = os.stat(path).st_mtime_ns // 1_000_000
+        except FileNotFoundError:
+            continue
+        if m not in state.members and now - mtime_ms > session_timeout * 1000 \
+                and not member_alive(path, session_timeout, now):
+            out.append(m)
+    return out
+
+
 #: How old the heartbeat of a member whose file does not say its own session
 #: timeout (written before it was kept) may be, for administration and for a
 #: commit from outside the group: the consumers' default session_timeout.

@@ -41,6 +41,7 @@ from .group_state import (
     live_members,
     member_path,
     now_ms,
+    orphan_member_files,
     owner_path,
     read_state,
     write_heartbeat,
@@ -298,7 +299,7 @@ class GroupMember:
 
     def _without_dead(self, state: GroupState) -> GroupState:
         dead = self._dead(state)
-        for m in dead:
+        for m in dead + orphan_member_files(self.dir, state, self.config.session_timeout):
             try:
                 os.unlink(member_path(self.dir, m))
             except FileNotFoundError:

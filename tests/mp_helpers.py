@@ -189,3 +189,18 @@ def group_member(path: str, topic: str, group_id: str, name: str, log_path: str,
         consumer.close()
         log.write(kind="closed", member=name, t=time.monotonic())
     log.close()
+
+
+def join_and_die_before_state(path: str, topic: str, group_id: str, entered: Any) -> None:
+    """Join ``group_id`` but stop for good inside the first rebalance, after
+    the member file exists and before ``state.json`` names the member
+    (``entered`` is set there): the parent SIGKILLs it at that point."""
+    from minikafka import membership
+
+    def stuck(self: Any, state: Any) -> None:
+        entered.set()
+        time.sleep(600)
+
+    membership.GroupMember._rebalance = stuck  # type: ignore[method-assign]
+    with Broker(path) as broker:
+        Consumer(broker, topic, group_id=group_id, session_timeout=0.5, heartbeat_interval=0.1)

@@ -588,3 +588,32 @@ def test_consumer_behind_retention_skips_ahead_instead_of_stalling(make_broker, 
     assert offsets[-1] == end - 1, f"stalled at offset {offsets[-1] + 1} (retained: {begin}..{end})"
     gaps = [(a, b) for a, b in itertools.pairwise(offsets) if b != a + 1]
     assert len(gaps) == 1 and gaps[0][1] == begin, gaps
+
+
+def test_member_killed_before_state_names_it_leaves_no_member_file(tmp_path: Path) -> None:
+    """A member SIGKILLed between creating groups/<g>/members/<id> and writing
+    state.json: its file is not in the state, so nobody dropped it. It must
+    not block the group (flock released) and the next rebalance after its
+    session timeout unlinks it (docs/format.md)."""
+    path = str(tmp_path)
+    with Broker(path) as broker:
+        broker.create_topic("t", partitions=2)
+    entered = SPAWN.Event()
+    child = SPAWN.Process(target=mp_helpers.join_and_die_before_state, args=(path, "t", GROUP, entered))
+    child.start()
+    try:
+        assert entered.wait(DONE_TIMEOUT)
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.join(DONE_TIMEOUT)
+    members = tmp_path / "groups" / GROUP / "members"
+    assert len(os.listdir(members)) == 1
+    time.sleep(0.6)  # past the dead member's session timeout
+    with Broker(path) as broker:
+        started = time.monotonic()
+        with Consumer(broker, "t", group_id=GROUP, session_timeout=0.5, heartbeat_interval=0.1) as consumer:
+            consumer.poll(timeout=0.2)
+            assert consumer.assignment() == {TopicPartition("t", 0), TopicPartition("t", 1)}
+        assert time.monotonic() - started < 5.0
+        assert os.listdir(members) == []
+        broker.delete_group(GROUP)
