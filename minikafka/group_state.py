@@ -282,13 +282,14 @@ def orphan_member_files(group_dir: str, state: GroupState, session_timeout: floa
     now = now_ms()
     out = []
     for m in names:
+        if m in state.members:
+            continue  # judged by live_members
         path = member_path(group_dir, m)
         try:
             mtime_ms = os.stat(path).st_mtime_ns // 1_000_000
         except FileNotFoundError:
             continue
-        if m not in state.members and now - mtime_ms > session_timeout * 1000 \
-                and not member_alive(path, session_timeout, now):
+        if now - mtime_ms > session_timeout * 1000 and not member_alive(path, session_timeout, now):
             out.append(m)
     return out
 
