@@ -31,6 +31,7 @@ from typing import IO, Any
 import attrs
 
 from .errors import CorruptLogError
+from .held_file import HeldFile
 from .offsets import OffsetStore
 from .records import TopicPartition
 from .topic import validate_topic_name
@@ -42,7 +43,6 @@ OWNERS = "owners"
 HEARTBEAT = struct.Struct("<qq")  # heartbeat ms, last poll ms
 SESSION = struct.Struct("<q")  # after HEARTBEAT: the member's own session timeout, ms
 MEMBER_FILE_SIZE = HEARTBEAT.size + SESSION.size
-StateKey = tuple[int, int, int]
 
 
 def now_ms() -> int:
@@ -132,7 +132,7 @@ def _member_id(member_id: str, path: str) -> str:
     return member_id
 
 
-def _load(f: IO[str], path: str) -> GroupState:
+def _load(f: IO[bytes] | IO[str], path: str) -> GroupState:
     try:
         data = json.load(f)
     except ValueError as e:
@@ -157,57 +157,27 @@ def write_state(group_dir: str, state: GroupState) -> None:
     os.replace(tmp, os.path.join(group_dir, STATE))
 
 
-def state_key(group_dir: str) -> StateKey | None:
-    """Changes whenever state.json is replaced: one stat, no read."""
-    try:
-        st = os.stat(os.path.join(group_dir, STATE))
-    except FileNotFoundError:
-        return None
-    return st.st_ino, st.st_mtime_ns, st.st_size
-
-
 class StateCache:
-    """state.json of one group, parsed again only when it was replaced.
-
-    The key is (inode, mtime, size), and the file last read is held open:
-    otherwise its inode is freed by the next replace and reused by the one
-    after, and with a coarse timestamp and an equal size two rebalances
-    later looked unchanged (a member never adopted its new assignment)."""
+    """state.json of one group, parsed again only when it was replaced
+    (:class:`~minikafka.held_file.HeldFile`: why the file is held open)."""
 
     def __init__(self, group_dir: str) -> None:
         self.dir = group_dir
-        self.key: StateKey | None = None
-        self.state = GroupState()
-        self._held: IO[str] | None = None  # the file ``state`` was read from
+        self._file: HeldFile[GroupState] = HeldFile(os.path.join(group_dir, STATE), _load)
 
     def changed(self) -> bool:
-        return state_key(self.dir) != self.key
+        return self._file.changed()
+
+    def forget(self) -> None:
+        """Parse again at the next get(), changed or not."""
+        self._file.key = None
 
     def get(self) -> GroupState:
-        key = state_key(self.dir)
-        if key is not None and key == self.key:
-            return self.state
-        path = os.path.join(self.dir, STATE)
-        try:
-            f = open(path)  # noqa: SIM115 (held open past this call: see the class docstring)
-        except FileNotFoundError:
-            self.close()
-            self.state = GroupState()
-            return self.state
-        try:
-            st = os.fstat(f.fileno())
-            state = _load(f, path)
-        except BaseException:
-            f.close()
-            raise
-        self.close()
-        self._held, self.key, self.state = f, (st.st_ino, st.st_mtime_ns, st.st_size), state
-        return state
+        state = self._file.get()
+        return GroupState() if state is None else state
 
     def close(self) -> None:
-        held, self._held, self.key = self._held, None, None
-        if held is not None:
-            held.close()
+        self._file.close()
 
 
 # -- member files -------------------------------------------------------------------------------

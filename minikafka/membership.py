@@ -232,7 +232,7 @@ class GroupMember:
                 try:
                     held.enter_context(self.store.locked())
                 except TimeoutError as e:
-                    self._sync_cache.key = None  # the next sync looks again, changed or not
+                    self._sync_cache.forget()  # the next sync looks again, changed or not
                     raise SyncPostponed(str(e)) from None
                 state = self._sync_cache.get()
                 if self.member_id not in state.members:

@@ -15,6 +15,7 @@ import attrs
 from .errors import ClosedError, CorruptLogError, InvalidTopicError, MiniKafkaError, TopicNotFoundError
 from .files import unlink_quietly
 from .format import TOPIC_META_VERSION
+from .held_file import HeldFile
 from .locking import FileLock
 from .options import TopicConfig, number
 from .partition import Partition
@@ -49,11 +50,11 @@ def new_topic_id() -> int:
     return int.from_bytes(os.urandom(8), "little") or 1
 
 
-def _topic_id_of(data: bytes) -> int | None:
-    """The id in the bytes of a topic.json: 0 if it has none (an older
-    topic), None if they are not one."""
+def _topic_id_of(f: IO[bytes], _path: str) -> int | None:
+    """The id in a topic.json: 0 if it has none (an older topic), None if
+    the file is not one."""
     try:
-        meta = json.loads(data)
+        meta = json.loads(f.read())
     except ValueError:
         return None
     if not isinstance(meta, dict):
@@ -63,66 +64,37 @@ def _topic_id_of(data: bytes) -> int | None:
 
 
 class TopicIds:
-    """The ids of the topics under ``topics_dir`` (from their topic.json, read
-    without any broker lock: the group lock may be held), each read again
-    only once its topic.json was replaced: every commit checks the ids of
-    the topics it names (recreated topics' offsets are stale), and parsing
-    topic.json for each took most of a commit's time.
-
-    Same rule as ``group_state.StateCache``: the key is (inode, mtime,
-    size), and the file last read is held open, so its inode cannot be
-    freed and reused by a later topic.json that would then look unchanged.
-    """
+    """The ids of the topics under ``topics_dir``, from their topic.json read
+    without any broker lock (the group lock may be held), each parsed again
+    only once its topic.json was replaced (:class:`~minikafka.held_file.HeldFile`):
+    every commit checks the ids of the topics it names (a recreated topic's
+    offsets are stale), and parsing topic.json each time took most of a
+    commit's time."""
 
     def __init__(self, topics_dir: str) -> None:
         self._dir = topics_dir
-        self._lock = threading.Lock()
-        self._known: dict[str, tuple[tuple[int, int, int], IO[bytes], int | None]] = {}
+        self._lock = threading.Lock()  # commits of several groups, in threads
+        self._files: dict[str, HeldFile[int | None]] = {}
 
     def get(self, name: str) -> int | None:
         """The id of topic ``name`` now; None: no such topic (or unreadable)."""
         if not isinstance(name, str) or not name or "/" in name or name in (".", ".."):
             return None
-        path = os.path.join(self._dir, name, METADATA)
-        try:
-            st = os.stat(path)
-        except OSError:
-            self._forget(name)
-            return None
-        key = (st.st_ino, st.st_mtime_ns, st.st_size)
         with self._lock:
-            known = self._known.get(name)
-            if known is not None and known[0] == key:
-                return known[2]
-        try:
-            f = open(path, "rb")  # noqa: SIM115 (held open past this call: see the class docstring)
-        except OSError:
-            self._forget(name)
-            return None
-        try:
-            st = os.fstat(f.fileno())
-            topic_id = _topic_id_of(f.read())
-        except BaseException:
-            f.close()
-            raise
-        with self._lock:
-            old = self._known.get(name)
-            self._known[name] = ((st.st_ino, st.st_mtime_ns, st.st_size), f, topic_id)
-        if old is not None:
-            old[1].close()
-        return topic_id
-
-    def _forget(self, name: str) -> None:
-        with self._lock:
-            old = self._known.pop(name, None)
-        if old is not None:
-            old[1].close()
+            held = self._files.get(name)
+            if held is None:
+                held = self._files[name] = HeldFile(os.path.join(self._dir, name, METADATA), _topic_id_of)
+            try:
+                return held.get()
+            except OSError:
+                held.close()
+                return None
 
     def close(self) -> None:
         with self._lock:
-            known, self._known = self._known, {}
-        for _key, f, _id in known.values():
-            f.close()
+            files, self._files = self._files, {}
+        for held in files.values():
+            held.close()
 
 
 def write_metadata(directory: str, name: str, config: TopicConfig, created_ms: int) -> None:
