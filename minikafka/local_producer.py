@@ -175,7 +175,6 @@ def _write_at_exit() -> None:
 class LocalProducer:
     """The backend of a Producer on a local :class:`~minikafka.Broker`."""
 
-    closed_message = "producer is closed"  # what ClosedError says (the facade may explain more)
 
     def __init__(self, broker: Broker, front: SendFront, config: ProducerConfig) -> None:
         if broker.closed:  # as on Kafka: a producer of a closed broker is refused at once
@@ -202,7 +201,7 @@ class LocalProducer:
 
     def _route(self, topic: str) -> _TopicRoute:
         if self._closed:
-            raise ClosedError(self.closed_message)
+            raise ClosedError("producer is closed")
         if not isinstance(topic, str):
             raise TypeError(f"topic must be a str, not {type(topic).__name__}")
         with self._lock:
@@ -311,7 +310,7 @@ class LocalProducer:
         record does not fit, and append the record to a new one; returns
         the batch, the record's index and the lane to write now (or None)."""
         if self._closed:  # closed by another thread since send() looked
-            raise ClosedError(self.closed_message)
+            raise ClosedError("producer is closed")
         old = route.batches[partition]
         lane = None if old is None else self._close_batch(old)
         lane_of_new = route.lanes[partition]
@@ -374,7 +373,7 @@ class LocalProducer:
         n = route.partitions
         with self._lock:
             if self._closed:
-                raise ClosedError(self.closed_message)
+                raise ClosedError("producer is closed")
             sticky = route.sticky
             groups: dict[int, tuple[list[Any] | None, list[Any]]]
             if keys is None or partition is not None or (n == 1 and front.partitioner is None):
@@ -659,7 +658,7 @@ class LocalProducer:
         """
         deadline = deadline_of(timeout)
         if self._closed:
-            raise ClosedError(self.closed_message)
+            raise ClosedError("producer is closed")
         with self._lock:
             for batch in list(self._unwritten.values()):
                 self._close_batch(batch)

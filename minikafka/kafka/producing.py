@@ -125,7 +125,6 @@ class KafkaRecordWriter:
     time, holding ``serving``: see the module docstring for who and why.
     """
 
-    closed_message = "producer is closed"  # what ClosedError says (the facade may explain more)
 
     def __init__(self, config: dict[str, Any], *, request_timeout: float = 30.0,
                  linger_ms: float | None = None) -> None:
@@ -246,7 +245,7 @@ class KafkaRecordWriter:
 
         ``timestamp_ms`` 0 is sent as "now" (confluent-kafka's meaning of 0)."""
         if self._closed:
-            raise ClosedError(self.closed_message)
+            raise ClosedError("producer is closed")
         delivery = self.delivery_class(topic, partition)()
         if headers:
             headers = list(headers)
@@ -284,7 +283,7 @@ class KafkaRecordWriter:
     def flush(self, timeout: float | None = None) -> None:
         """Until every queued record is acknowledged (or failed); ``TimeoutError`` after ``timeout``."""
         if self._closed:
-            raise ClosedError(self.closed_message)
+            raise ClosedError("producer is closed")
         self._flush(timeout)
 
     def _flush(self, timeout: float | None) -> None:
@@ -367,7 +366,6 @@ class KafkaProducer:
     ``batch_size`` bytes, then move on (as a directory's batches do).
     """
 
-    closed_message = "producer is closed"  # what ClosedError says (the facade may explain more)
 
     def __init__(self, broker: KafkaBroker, front: SendFront, config: ProducerConfig) -> None:
         self._broker = broker
@@ -383,7 +381,7 @@ class KafkaProducer:
 
     def _route(self, topic: str) -> KafkaRoute:
         if self._closed:
-            raise ClosedError(self.closed_message)
+            raise ClosedError("producer is closed")
         if not isinstance(topic, str):
             raise TypeError(f"topic must be a str, not {type(topic).__name__}")
         route = self._routes.get(topic)
@@ -394,7 +392,7 @@ class KafkaProducer:
             route = KafkaRoute(topic, n, lambda key: xxh3_64_intdigest(key) % n, self._max_record)
             route.plain = not self._front.custom
             if self._closed:
-                raise ClosedError(self.closed_message)
+                raise ClosedError("producer is closed")
             self._routes[topic] = route
         return route
 
@@ -466,7 +464,7 @@ class KafkaProducer:
         if route is None:
             route = self._route(topic)
         if self._closed:
-            raise ClosedError(self.closed_message)
+            raise ClosedError("producer is closed")
         p = self._front.prepare(route, value, key, partition, headers, timestamp_ms)
         pairs = [(k, v) for k, v in decode_headers(p.headers, 0)] if p.headers else None
         for name, _ in pairs or ():
@@ -499,7 +497,7 @@ class KafkaProducer:
 
     def flush(self, timeout: float | None = None) -> None:
         if self._closed:
-            raise ClosedError(self.closed_message)
+            raise ClosedError("producer is closed")
         self._writer.flush(timeout)
 
     def close(self, timeout: float | None = None) -> None:
