@@ -254,6 +254,47 @@ def test_commit_and_close_against_a_frozen_kafka_broker_honour_request_timeout(f
         broker.close()
 
 
+def test_commit_of_an_assigned_group_consumer_against_a_frozen_kafka_broker_is_bounded(
+        frozen_kafka: Any) -> None:
+    """A consumer with a group_id but assign()ed partitions: its commit to a
+    frozen broker hung for good (the timeout's explanation polled the
+    client, which waited behind the commit still running in the
+    background); it must raise TimeoutError after request_timeout."""
+    bootstrap, freeze = frozen_kafka
+    broker = minikafka.connect(f"kafka://{bootstrap}?log_level=0", request_timeout=1.0,
+                               consumer_config={"fetch.wait.max.ms": 50})
+    try:
+        broker.create_topic("t")
+        with Producer(broker) as p:
+            p.send("t", b"x")
+        c = Consumer(broker, group_id="g", auto_offset_reset="earliest")
+        c.assign([minikafka.TopicPartition("t", 0)])
+        got: list[minikafka.Record] = []
+        deadline = time.monotonic() + 20
+        while not got and time.monotonic() < deadline:
+            got = c.poll(0.2)
+        assert got
+        freeze()
+        outcome: list[BaseException] = []
+
+        def commit() -> None:
+            try:
+                c.commit()
+            except BaseException as e:
+                outcome.append(e)
+
+        worker = threading.Thread(target=commit, daemon=True)
+        t0 = time.monotonic()
+        worker.start()
+        worker.join(10)
+        assert not worker.is_alive(), "commit() still waiting 10 s after request_timeout=1"
+        assert time.monotonic() - t0 < 3
+        assert len(outcome) == 1 and isinstance(outcome[0], minikafka.TimeoutError), outcome
+        assert "request_timeout" in str(outcome[0])
+    finally:
+        broker.close()
+
+
 def test_records_a_timed_out_kafka_close_did_not_deliver_fail_their_futures(frozen_kafka: Any) -> None:
     """close() against a frozen broker raised TimeoutError after
     request_timeout, but the futures of the records it had not delivered

@@ -653,6 +653,10 @@ class KafkaConsumerBackend:
                               f"committing offsets of group {self._settings.group_id!r} "
                               f"(finding and asking its coordinator)",
                               "they may be committed or not")
+            except TimeoutError:
+                # Already explained by _bounded; _explain's poll would wait
+                # behind the commit still running in the worker thread.
+                raise
             except Exception as e:
                 error = translate(e, f"committing offsets of group {self._settings.group_id!r}")
                 if "REBALANCE" in str(error) or "ILLEGAL_GENERATION" in str(error) \
