@@ -807,7 +807,11 @@ class KafkaConsumerBackend:
         try:
             return self._caller.call(fn, timeout, what)
         except TimeoutError as e:
-            raise self._log.explain(TimeoutError(f"{e}; {after}"), started) from None
+            message = str(e)
+            if timeout < self._timeout:  # what the calls before it left: "within 0 s" would mislead
+                message = (f"{what}: not done within request_timeout ({self._timeout:g} s), "
+                           f"shared with the calls before it")
+            raise self._log.explain(TimeoutError(f"{message}; {after}"), started) from None
 
     def _check_open(self) -> None:
         if self._closed:
