@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+import minikafka
 from minikafka import Consumer, NoOffsetError, Producer, TopicPartition
 
 # Group timeouts short enough for Tansu's join (about half the session timeout, >= 1 s).
@@ -151,3 +152,37 @@ def test_seeks_back_within_the_log_cost_no_reset(backend: Any) -> None:
         assert c.position(tp) == 1
         assert offsets_read(c, 5) == [(0, o) for o in range(1, 6)]
 
+
+
+@pytest.mark.slow
+def test_a_seek_in_on_assign_works_where_one_right_after_subscribe_may_not(backend: Any) -> None:
+    """On Kafka subscribe returns before the group's first assignment
+    (docs/scaling.md), so a seek right after it is refused, with a message
+    saying what to do; a seek in on_assign works on both backends."""
+    topic = new_topic(backend)
+    fill(backend, topic, 5)
+    tp = TopicPartition(topic, 0)
+    with Consumer(backend, group_id=f"g-{uuid.uuid4().hex[:8]}", auto_offset_reset="earliest",
+                  **GROUP) as c:
+        c.subscribe([topic], listener=type("Seeker", (), {"on_assign": lambda self, tps: c.seek(tp, 3)})())
+        if c.assignment():  # a directory joins in subscribe()
+            assert c.position(tp) == 3
+        else:
+            with pytest.raises(minikafka.InvalidArgumentError,
+                               match=rf"{topic}/0 is not assigned .*seek in on_assign"):
+                c.seek(tp, 0)
+        assert offsets_read(c, 2) == [(0, 3), (0, 4)]
+
+
+def test_position_right_after_assign_fixes_where_latest_starts(backend: Any) -> None:
+    """The directory resolves "latest" at the first poll/position(), the
+    Kafka backend at assign (docs/scaling.md): position() right after
+    assign makes the start the same on both."""
+    topic = new_topic(backend)
+    fill(backend, topic, 3)
+    tp = TopicPartition(topic, 0)
+    with Consumer(backend, auto_offset_reset="latest") as c:
+        c.assign([tp])
+        assert c.position(tp) == 3
+        fill(backend, topic, 2)
+        assert offsets_read(c, 2) == [(0, 3), (0, 4)]
