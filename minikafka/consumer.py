@@ -332,8 +332,19 @@ class Consumer(Closeable):
         assigned = self._backend.assignment()
         for tp in out:
             if tp not in assigned:
-                raise InvalidArgumentError(f"{tp.topic}/{tp.partition} is not assigned to this consumer")
+                raise InvalidArgumentError(f"{tp.topic}/{tp.partition} is not assigned to this consumer"
+                                           f"{self._join_pending()}")
         return out
+
+    def _join_pending(self) -> str:
+        """What to do while a group's first assignment is still to come (on
+        Kafka ``subscribe`` returns before it): for error messages."""
+        try:
+            pending = self._backend.rebalancing()
+        except TimeoutError:
+            pending = False
+        return (" (the group has not assigned its partitions yet: seek in on_assign, "
+                "or poll until assignment() has it)") if pending else ""
 
     # -- positions ------------------------------------------------------------------------------
 

@@ -413,9 +413,14 @@ def test_commit_and_committed_with_assign(writer: KafkaRecordWriter, make_backen
 
 
 def test_no_offset_with_reset_none(make_backend: Any, topic: str) -> None:
+    """Assigned all the same (a seek gives it a start); position and fetch raise."""
     backend = make_backend(group_id=f"g-{uuid.uuid4().hex[:8]}", auto_offset_reset="none")
-    with pytest.raises(minikafka.NoOffsetError):
-        backend.assign([TP(topic, 0)])
+    backend.assign([TP(topic, 0)])
+    assert backend.assignment() == {TP(topic, 0)}
+    with pytest.raises(minikafka.NoOffsetError, match=rf"{topic}/0: no committed offset"):
+        backend.position(TP(topic, 0))
+    with pytest.raises(minikafka.NoOffsetError, match=rf"{topic}/0: no committed offset"):
+        backend.fetch(10, 0.1)
 
 
 def test_lookups(writer: KafkaRecordWriter, make_backend: Any, topic: str) -> None:
@@ -452,7 +457,6 @@ def test_offsets_for_times(writer: KafkaRecordWriter, make_backend: Any, topic: 
     assert backend.offsets_for_times({tp: 99_999}) == {tp: None}
 
 
-@xfail_on_tansu("fetching past the end gives no OFFSET_OUT_OF_RANGE (the consumer stalls)")
 def test_seek_past_the_end_falls_back_to_reset(writer: KafkaRecordWriter, make_backend: Any,
                                                 topic: str) -> None:
     _fill(writer, topic, 0, 3)

@@ -8,7 +8,13 @@ Implements the consumer backend interface of docs/architecture.md
   right after ``assign``/``subscribe`` — a librdkafka consumer reports -1001
   and refuses seeks until its first fetch (KAFKA.md). "latest" is the high
   watermark read by :class:`~minikafka.kafka.offsets.OffsetProbe`, right
-  on Tansu too.
+  on Tansu too. With "none" and nothing committed a partition is assigned
+  all the same, with no start (``UNKNOWN``): ``position()`` and ``fetch()``
+  raise ``NoOffsetError`` until a seek gives it one, as on a directory.
+- A seek is checked against the retained range at the next ``position()``
+  or ``fetch()`` (``auto_offset_reset`` if outside), as a directory does:
+  librdkafka would keep the offset until a fetch answered
+  OFFSET_OUT_OF_RANGE, which Tansu 0.6 never sends.
 - Group assignment uses the cooperative-sticky assignor, so listeners see
   only the partitions that move, as on a data directory.
 - Offsets are committed synchronously, and only for partitions this member
@@ -60,6 +66,9 @@ VECTOR_MIN = 32
 #: Seconds between looks at the cluster's metadata by a subscription
 #: without a group, for topics created and partitions added since.
 FOLLOW_INTERVAL = 1.0
+#: The position of a partition with no start yet (auto_offset_reset="none",
+#: nothing committed, no seek): never a real offset, and below every one.
+UNKNOWN = -1
 
 
 make = tuple.__new__  # make(Record, fields): a Record without Record.__new__'s Python frame
@@ -140,6 +149,15 @@ class KafkaConsumerBackend:
         self._within = threading.local()  # .until: this thread's close deadline (within())
         self._positions: dict[TopicPartition, int] = {}
         self._seeks: dict[TopicPartition, int] = {}  # wished, not yet applied to librdkafka
+        # Sought by the application, not yet checked against the retained
+        # range (the edge of seek_to_beginning/end, else None): resolved by
+        # position() and fetch() as a directory does, not left to
+        # OFFSET_OUT_OF_RANGE (which Tansu never sends).
+        self._unchecked: dict[TopicPartition, str | None] = {}
+        # Assigned with no start (auto_offset_reset="none", nothing
+        # committed; UNKNOWN in _positions) and so not given to librdkafka
+        # until a seek gives one.
+        self._unplaced: set[TopicPartition] = set()
         self._paused: set[TopicPartition] = set()
         self._subscribed = False  # a librdkafka (group) subscription
         self._following: tuple[str, ...] | None = None  # the topics of one without a group
@@ -188,11 +206,13 @@ class KafkaConsumerBackend:
             with self._named_partitions(wanted):
                 starts = self._start_offsets([tp for tp in wanted if tp not in self._positions])
             self._positions.update(starts)
+            placed = [tp for tp in wanted if self._positions[tp] != UNKNOWN]
             try:
-                self._consumer.assign([KTP(tp.topic, tp.partition, self._positions[tp]) for tp in wanted])
-                self._consumer.pause([KTP(tp.topic, tp.partition) for tp in wanted if tp in self._paused])
+                self._consumer.assign([KTP(tp.topic, tp.partition, self._positions[tp]) for tp in placed])
+                self._consumer.pause([KTP(tp.topic, tp.partition) for tp in placed if tp in self._paused])
             except Exception as e:
                 raise translate(e, "assigning partitions") from None
+            self._unplaced = set(wanted) - set(placed)
             self._seeks.clear()
 
     def _had_topics(self, topics: Iterable[str]) -> None:
@@ -232,13 +252,11 @@ class KafkaConsumerBackend:
         new = sorted(wanted - set(self._positions))
         try:
             if gone:
-                self._consumer.incremental_unassign([KTP(tp.topic, tp.partition) for tp in gone])
+                self._consumer.incremental_unassign(
+                    [KTP(tp.topic, tp.partition) for tp in gone - self._unplaced])
                 self._forget(gone)
             if new:
-                starts = self._start_offsets(new)
-                self._positions.update(starts)
-                self._consumer.incremental_assign(
-                    [KTP(tp.topic, tp.partition, o) for tp, o in starts.items()])
+                self._place(self._start_offsets(new))
         except MiniKafkaError:
             raise
         except Exception as e:
@@ -267,7 +285,19 @@ class KafkaConsumerBackend:
         for tp in tps:
             self._positions.pop(tp, None)
             self._seeks.pop(tp, None)
+            self._unchecked.pop(tp, None)
             self._paused.discard(tp)
+            self._unplaced.discard(tp)
+
+    def _place(self, starts: dict[TopicPartition, int]) -> None:
+        """Add ``starts`` to the assignment; those with an UNKNOWN start
+        are left out of librdkafka's (a seek places them)."""
+        from confluent_kafka import TopicPartition as KTP
+
+        self._positions.update(starts)
+        self._unplaced.update(tp for tp, o in starts.items() if o == UNKNOWN)
+        self._consumer.incremental_assign(
+            [KTP(tp.topic, tp.partition, o) for tp, o in starts.items() if o != UNKNOWN])
 
     # Rebalance callbacks run inside consume()/close() in the calling thread.
     @property
@@ -285,14 +315,10 @@ class KafkaConsumerBackend:
 
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
         self._assignments += 1
-        from confluent_kafka import TopicPartition as KTP
-
         try:
             new = [TopicPartition(k.topic, k.partition) for k in partitions]
             self._had_topics(tp.topic for tp in new)  # a subscribed pattern's topics too
-            starts = self._start_offsets(new)
-            self._positions.update(starts)
-            consumer.incremental_assign([KTP(tp.topic, tp.partition, o) for tp, o in starts.items()])
+            self._place(self._start_offsets(new))
             self._joined = True
             self._hooks.assigned(set(new))
         except BaseException as e:  # re-raised by fetch(); librdkafka swallows it
@@ -312,9 +338,10 @@ class KafkaConsumerBackend:
         except BaseException as e:  # re-raised by fetch()
             self._error = e
         finally:
+            placed = [k for k in partitions if TopicPartition(k.topic, k.partition) not in self._unplaced]
             self._forget(gone)
             try:
-                consumer.incremental_unassign(partitions)
+                consumer.incremental_unassign(placed)
             except Exception:  # closing: the assignment goes anyway
                 pass
 
@@ -327,11 +354,9 @@ class KafkaConsumerBackend:
         rest = [tp for tp in tps if tp not in out]
         if rest:
             reset = self._settings.auto_offset_reset
-            if reset == "none":
-                raise NoOffsetError(
-                    f"no committed offset for {', '.join(f'{t.topic}/{t.partition}' for t in rest)} "
-                    f"and auto_offset_reset='none'")
-            if reset == "earliest":
+            if reset == "none":  # NoOffsetError from position() and fetch(), as on a directory
+                out.update(dict.fromkeys(rest, UNKNOWN))
+            elif reset == "earliest":
                 out.update(earliest_offsets(self._consumer, rest, self._timeout))
             else:
                 out.update(self._broker.probe().end_offsets(rest, self._timeout))
@@ -355,6 +380,12 @@ class KafkaConsumerBackend:
                         self._follow(budget)
                     except TimeoutError:
                         pass
+                if self._unchecked:
+                    self._check_seeks(list(self._unchecked))
+                if self._unplaced:  # before any record, as a directory
+                    unknown = sorted(tp for tp in self._unplaced if tp not in self._seeks)
+                    if unknown:
+                        self._no_offset(unknown[0])
                 if self._seeks:
                     self._apply_seeks()
                 left = SLICE if deadline is None else min(SLICE, max(0.0, deadline - time.monotonic()))
@@ -559,8 +590,18 @@ class KafkaConsumerBackend:
         from confluent_kafka import TopicPartition as KTP
 
         seeks, self._seeks = self._seeks, {}
+        placing = [tp for tp in seeks if tp in self._unplaced]
+        if placing:  # their first start: given to librdkafka now
+            try:
+                self._consumer.incremental_assign([KTP(tp.topic, tp.partition, seeks[tp]) for tp in placing])
+                self._consumer.pause([KTP(tp.topic, tp.partition) for tp in placing if tp in self._paused])
+            except Exception as e:
+                raise translate(e, "seeking") from None
+            self._unplaced.difference_update(placing)
         stuck = []
         for tp, offset in seeks.items():
+            if tp in placing:
+                continue
             try:
                 self._consumer.seek(KTP(tp.topic, tp.partition, offset))
             except KafkaException:
@@ -571,8 +612,11 @@ class KafkaConsumerBackend:
                     self._consumer.incremental_unassign(stuck)
                     self._consumer.incremental_assign(stuck)
                 else:
-                    self._consumer.assign([KTP(tp.topic, tp.partition, o)
-                                           for tp, o in self._positions.items()])
+                    placed = [KTP(tp.topic, tp.partition, o) for tp, o in self._positions.items()
+                              if tp not in self._unplaced]
+                    self._consumer.assign(placed)
+                    self._consumer.pause([k for k in placed
+                                          if TopicPartition(k.topic, k.partition) in self._paused])
             except Exception as e:
                 raise translate(e, "seeking") from None
 
@@ -586,19 +630,61 @@ class KafkaConsumerBackend:
             raise InvalidArgumentError(f"{tp.topic}/{tp.partition} is not assigned to this consumer")
 
     def seek(self, tp: TopicPartition, offset: int, edge: str | None = None) -> None:
-        # edge (seek_to_beginning/end): the offset out of range is left to the cluster
         with self._lock:
             self._assigned(tp)
             self._positions[tp] = offset
             self._seeks[tp] = offset
+            self._unchecked[tp] = edge
 
     def position(self, tp: TopicPartition) -> int:
         with self._lock:
             self._assigned(tp)
+            if tp in self._unchecked:
+                self._check_seeks([tp])
+            if self._positions[tp] == UNKNOWN:
+                self._no_offset(tp)
             return self._positions[tp]
 
     def positions(self) -> dict[TopicPartition, int]:
-        return dict(self._positions)
+        return {tp: o for tp, o in self._positions.items() if o != UNKNOWN}
+
+    def _no_offset(self, tp: TopicPartition) -> None:
+        raise NoOffsetError(f"{tp.topic}/{tp.partition}: no committed offset and auto_offset_reset='none'")
+
+    def _check_seeks(self, tps: list[TopicPartition]) -> None:
+        """Positions sought outside the retained range moved where the
+        seek's edge, else ``auto_offset_reset``, says (NoOffsetError for
+        "none", until another seek), as a directory does when it reads:
+        librdkafka keeps the offset sought until a fetch answers
+        OFFSET_OUT_OF_RANGE, and Tansu 0.6 never does (the consumer
+        stalled). Offsets within the watermarks of the last fetch need no
+        request (a put-back after iteration)."""
+        from confluent_kafka import TopicPartition as KTP
+
+        ask = []
+        for tp in tps:
+            try:
+                lo, hi = self._consumer.get_watermark_offsets(KTP(tp.topic, tp.partition), cached=True)
+            except Exception:  # not fetched yet
+                lo = hi = -1
+            if 0 <= lo <= self._positions[tp] <= hi:
+                del self._unchecked[tp]
+            else:
+                ask.append(tp)
+        if not ask:
+            return
+        probe = self._broker.probe()
+        begins = probe.beginning_offsets(ask, self._timeout)
+        ends = probe.end_offsets(ask, self._timeout)
+        for tp in ask:
+            offset, begin, end = self._positions[tp], begins[tp], ends[tp]
+            if not begin <= offset <= end:
+                reset = self._unchecked[tp] or self._settings.auto_offset_reset
+                if reset == "none":
+                    raise NoOffsetError(f"{tp.topic}/{tp.partition}: offset {offset} is outside the "
+                                        f"retained range {begin}..{end} and auto_offset_reset='none'")
+                self._positions[tp] = self._seeks[tp] = begin if reset == "earliest" else end
+            del self._unchecked[tp]
 
     def pause(self, tps: list[TopicPartition]) -> None:
         self._flow(tps, pause=True)
@@ -612,7 +698,7 @@ class KafkaConsumerBackend:
         with self._lock:
             for tp in tps:
                 self._assigned(tp)
-            ktps = [KTP(tp.topic, tp.partition) for tp in tps]
+            ktps = [KTP(tp.topic, tp.partition) for tp in tps if tp not in self._unplaced]
             try:
                 if pause:
                     self._consumer.pause(ktps)
@@ -621,7 +707,8 @@ class KafkaConsumerBackend:
                     self._consumer.resume(ktps)
                     self._paused.difference_update(tps)
                     # librdkafka may have dropped what it had fetched: read on from our positions.
-                    self._seeks.update({tp: self._positions[tp] for tp in tps})
+                    self._seeks.update({tp: self._positions[tp] for tp in tps
+                                        if tp not in self._unplaced})
             except Exception as e:
                 raise translate(e, "pausing" if pause else "resuming") from None
 
