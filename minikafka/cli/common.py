@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from ..broker import Broker
 from ..errors import MiniKafkaError
@@ -33,7 +33,19 @@ def add_action(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: s
     return p
 
 
+KAFKA_SCHEMES = ("kafka://", "kafka+ssl://")
+
+
+def kafka_url(args: argparse.Namespace) -> str | None:
+    """The ``-d`` (or ``$MINIKAFKA_DATA``) value when it is a ``kafka://`` URL."""
+    value = getattr(args, "data", None) or os.environ.get(ENV_DATA)
+    return value if isinstance(value, str) and value.startswith(KAFKA_SCHEMES) else None
+
+
 def data_dir(args: argparse.Namespace) -> Path:
+    url = kafka_url(args)
+    if url is not None:  # as a path it would name a local directory "kafka:"
+        raise CliError(f"{args.command} works on a data directory only, not on a Kafka cluster ({url})")
     path = getattr(args, "data", None)
     if path == "":  # -d "$UNSET": not the environment's directory instead
         raise UsageError("-d: the data directory is an empty string")
@@ -43,9 +55,15 @@ def data_dir(args: argparse.Namespace) -> Path:
     return Path(path)
 
 
-def open_broker(args: argparse.Namespace, create: bool = False) -> Broker:
+def open_broker(args: argparse.Namespace, create: bool = False) -> Any:
     """The Broker of the data directory; it must exist unless ``create``
-    (a typo must not make a new, empty directory)."""
+    (a typo must not make a new, empty directory); a ``kafka://`` URL opens
+    that cluster (``minikafka.connect``)."""
+    url = kafka_url(args)
+    if url is not None:
+        from ..broker import connect
+
+        return connect(url)
     path = data_dir(args)
     if not create and not (path / "minikafka.json").exists():
         if not path.exists():

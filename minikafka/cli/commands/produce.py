@@ -89,7 +89,10 @@ def _produce(broker: Broker, args: argparse.Namespace, stream: BinaryIO, sep: by
     with StopSignals() as stop, Producer(broker, linger_ms=5 if headers else 0) as producer:
         read = stop.reader(stream, CHUNK)
         # What the producer takes for one topic's record (framing included).
-        limit = min(producer.config.max_record_bytes, broker.topic(args.topic).config.max_record_bytes)
+        limit = producer.config.max_record_bytes
+        topic_config = getattr(broker.topic(args.topic), "config", None)  # a Kafka topic has none
+        if topic_config is not None:
+            limit = min(limit, topic_config.max_record_bytes)
         try:
             rest, written = _loop(read, producer, limit, args, sep, headers, progress, total)
         finally:
