@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 
+from ...broker import Broker
 from ...format import index_name, segment_name
 from ...topic import Topic
-from ..common import UsageError, add_action, non_negative, open_broker, optional_ms, positive, print_table
+from ..common import CliError, UsageError, add_action, non_negative, open_broker, optional_ms, positive, print_table
 
 NAME = "topics"
 HELP = "list, create, describe, delete or alter topics"
@@ -57,9 +58,15 @@ def _config_line(topic: Topic) -> str:
 def describe(args: argparse.Namespace) -> int:
     with open_broker(args) as broker:
         topic = broker.topic(args.name)
+        begin, end = topic.beginning_offsets(), topic.end_offsets()
+        if not isinstance(broker, Broker):  # a Kafka cluster: no local config, segments or files
+            print(f"Topic: {topic.name}  PartitionCount: {topic.partitions}")
+            print_table([("PARTITION", "BEGIN-OFFSET", "END-OFFSET", "RECORDS")]
+                        + [(str(p), str(begin[p]), str(end[p]), str(end[p] - begin[p]))
+                           for p in range(topic.partitions)])
+            return 0
         print(_config_line(topic))
         rows = [("PARTITION", "BEGIN-OFFSET", "END-OFFSET", "RECORDS", "SEGMENTS", "FILE-BYTES")]
-        begin, end = topic.beginning_offsets(), topic.end_offsets()
         for p in range(topic.partitions):
             part = topic.partition(p)
             bases = part.bases()
@@ -87,6 +94,9 @@ def alter(args: argparse.Namespace) -> int:
     if args.retention_ms is ... and args.retention_bytes is ...:
         raise UsageError("topics alter: give --retention-ms and/or --retention-bytes")
     with open_broker(args) as broker:
+        if not isinstance(broker, Broker):
+            raise CliError("topics alter works on a data directory only: on a Kafka cluster change "
+                           "retention.ms / retention.bytes with the cluster's tools (kafka-configs)")
         topic = broker.alter_topic(args.name, retention_ms=args.retention_ms,
                                    retention_bytes=args.retention_bytes)
         print(_config_line(topic))
