@@ -47,7 +47,8 @@ def test_topics_describe_and_alter_on_a_kafka_url(kafka_url: str) -> None:
         assert r.status == 0, r.err
         assert r.lines[0] == f"Topic: {name}  PartitionCount: 2"
         assert [line.split() for line in r.lines[1:]] == [
-            ["PARTITION", "BEGIN-OFFSET", "END-OFFSET", "RECORDS"], ["0", "0", "0", "0"], ["1", "0", "2", "2"]]
+            ["PARTITION", "BEGIN-OFFSET", "END-OFFSET", "RECORDS"],
+            ["0", "0", "0", "0"], ["1", "0", "2", "2"]]
         r = cli("-d", kafka_url, "topics", "alter", name, "--retention-ms", "1000")
         assert r.status == 1
         assert r.err.startswith("minikafka: error: topics alter works on a data directory only")

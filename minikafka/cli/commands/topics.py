@@ -8,7 +8,16 @@ import os
 from ...broker import Broker
 from ...format import index_name, segment_name
 from ...topic import Topic
-from ..common import CliError, UsageError, add_action, non_negative, open_broker, optional_ms, positive, print_table
+from ..common import (
+    CliError,
+    UsageError,
+    add_action,
+    non_negative,
+    open_broker,
+    optional_ms,
+    positive,
+    print_table,
+)
 
 NAME = "topics"
 HELP = "list, create, describe, delete or alter topics"
