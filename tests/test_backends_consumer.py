@@ -174,15 +174,36 @@ def test_a_seek_in_on_assign_works_where_one_right_after_subscribe_may_not(backe
         assert offsets_read(c, 2) == [(0, 3), (0, 4)]
 
 
-def test_position_right_after_assign_fixes_where_latest_starts(backend: Any) -> None:
-    """The directory resolves "latest" at the first poll/position(), the
-    Kafka backend at assign (docs/scaling.md): position() right after
-    assign makes the start the same on both."""
+def test_latest_is_the_end_at_the_first_poll_or_position_after_assign(backend: Any) -> None:
+    """kafka:// read "latest" at assign, so records written between assign
+    and the first poll were read there and skipped on a directory."""
+    topic = new_topic(backend, partitions=2)
+    fill(backend, topic, 3, partition=0)
+    fill(backend, topic, 2, partition=1)
+    tp0, tp1 = TopicPartition(topic, 0), TopicPartition(topic, 1)
+    with Consumer(backend, auto_offset_reset="latest") as c:
+        c.assign([tp0, tp1])
+        fill(backend, topic, 1, partition=0)
+        fill(backend, topic, 1, partition=1)
+        assert c.position(tp0) == 4  # position() reads the end
+        assert c.poll(timeout=0.2) == []  # so does the first poll
+        assert c.position(tp1) == 3
+        fill(backend, topic, 1, partition=0)
+        fill(backend, topic, 1, partition=1)
+        assert sorted(offsets_read(c, 2)) == [(0, 4), (1, 3)]
+
+
+def test_latest_is_read_when_a_paused_partition_is_first_polled(backend: Any) -> None:
+    """A partition paused right after assign gets its "latest" start at
+    the first poll, while paused, and reads from there once resumed."""
     topic = new_topic(backend)
     fill(backend, topic, 3)
     tp = TopicPartition(topic, 0)
     with Consumer(backend, auto_offset_reset="latest") as c:
         c.assign([tp])
-        assert c.position(tp) == 3
+        c.pause(tp)
         fill(backend, topic, 2)
-        assert offsets_read(c, 2) == [(0, 3), (0, 4)]
+        assert c.poll(timeout=0.2) == []
+        c.resume(tp)
+        fill(backend, topic, 1)
+        assert offsets_read(c, 1) == [(0, 5)]

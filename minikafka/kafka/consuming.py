@@ -3,14 +3,16 @@
 Implements the consumer backend interface of docs/architecture.md
 ("Consumer backend interface") over confluent-kafka's ``Consumer``:
 
-- Positions are resolved here, at assignment time (committed offset, else
+- Positions are resolved here (committed offset at assignment, else
   ``auto_offset_reset``), so ``position()`` is known and ``seek()`` works
   right after ``assign``/``subscribe`` — a librdkafka consumer reports -1001
   and refuses seeks until its first fetch (KAFKA.md). "latest" is the high
-  watermark read by :class:`~minikafka.kafka.offsets.OffsetProbe`, right
-  on Tansu too. With "none" and nothing committed a partition is assigned
-  all the same, with no start (``UNKNOWN``): ``position()`` and ``fetch()``
-  raise ``NoOffsetError`` until a seek gives it one, as on a directory.
+  watermark read by :class:`~minikafka.kafka.offsets.OffsetProbe` (right
+  on Tansu too) at the next ``position()`` or ``fetch()``, as a directory
+  reads it, and only then given to librdkafka. With "none" and nothing
+  committed a partition is assigned all the same, with no start
+  (``UNKNOWN``): ``position()`` and ``fetch()`` raise ``NoOffsetError``
+  until a seek gives it one, as on a directory.
 - A seek is checked against the retained range at the next ``position()``
   or ``fetch()`` (``auto_offset_reset`` if outside), as a directory does:
   librdkafka would keep the offset until a fetch answered
@@ -22,7 +24,7 @@ Implements the consumer backend interface of docs/architecture.md
   which accepts them).
 - Errors are minikafka's, never confluent-kafka's.
 
-Why one module of ~820 lines: it is one class over one confluent-kafka
+Why one module of ~930 lines: it is one class over one confluent-kafka
 ``Consumer``, and its parts (rebalance callbacks, positions and pending
 seeks, the message-to-Record fast path that checks them) share that
 state; the offset requests it needs are in ``offsets.py``.
@@ -154,9 +156,10 @@ class KafkaConsumerBackend:
         # position() and fetch() as a directory does, not left to
         # OFFSET_OUT_OF_RANGE (which Tansu never sends).
         self._unchecked: dict[TopicPartition, str | None] = {}
-        # Assigned with no start (auto_offset_reset="none", nothing
-        # committed; UNKNOWN in _positions) and so not given to librdkafka
-        # until a seek gives one.
+        # Assigned with no start yet (UNKNOWN in _positions: nothing
+        # committed, and auto_offset_reset="none" until a seek, or "latest"
+        # until the next position()/fetch() reads the end) and so not given
+        # to librdkafka yet.
         self._unplaced: set[TopicPartition] = set()
         self._paused: set[TopicPartition] = set()
         self._subscribed = False  # a librdkafka (group) subscription
@@ -203,8 +206,11 @@ class KafkaConsumerBackend:
             wanted = list(dict.fromkeys(partitions))
             self._had_topics(tp.topic for tp in wanted)
             self._forget(set(self._positions) - set(wanted))
+            fresh = [tp for tp in wanted if tp not in self._positions]
             with self._named_partitions(wanted):
-                starts = self._start_offsets([tp for tp in wanted if tp not in self._positions])
+                starts = self._start_offsets(fresh)
+            if any(tp in self._unchecked for tp in fresh):  # "latest", not read yet: does it exist?
+                self._check_partitions(fresh)
             self._positions.update(starts)
             placed = [tp for tp in wanted if self._positions[tp] != UNKNOWN]
             try:
@@ -354,12 +360,16 @@ class KafkaConsumerBackend:
         rest = [tp for tp in tps if tp not in out]
         if rest:
             reset = self._settings.auto_offset_reset
-            if reset == "none":  # NoOffsetError from position() and fetch(), as on a directory
-                out.update(dict.fromkeys(rest, UNKNOWN))
-            elif reset == "earliest":
+            if reset == "earliest":
                 out.update(earliest_offsets(self._consumer, rest, self._timeout))
             else:
-                out.update(self._broker.probe().end_offsets(rest, self._timeout))
+                # "none": NoOffsetError from position() and fetch() until a
+                # seek. "latest": the end at the next position() or fetch(),
+                # as a directory reads it, not now — records written in
+                # between are not read on either backend.
+                out.update(dict.fromkeys(rest, UNKNOWN))
+                if reset == "latest":
+                    self._unchecked.update(dict.fromkeys(rest, "latest"))
         return out
 
     # -- records ------------------------------------------------------------------
@@ -674,16 +684,18 @@ class KafkaConsumerBackend:
         if not ask:
             return
         probe = self._broker.probe()
-        begins = probe.beginning_offsets(ask, self._timeout)
+        # An UNKNOWN position here is a "latest" left for now (_start_offsets): its end is all it needs.
+        sought = [tp for tp in ask if self._positions[tp] != UNKNOWN]
+        begins = probe.beginning_offsets(sought, self._timeout) if sought else {}
         ends = probe.end_offsets(ask, self._timeout)
         for tp in ask:
-            offset, begin, end = self._positions[tp], begins[tp], ends[tp]
-            if not begin <= offset <= end:
+            offset, end = self._positions[tp], ends[tp]
+            if offset == UNKNOWN or not begins[tp] <= offset <= end:
                 reset = self._unchecked[tp] or self._settings.auto_offset_reset
                 if reset == "none":
                     raise NoOffsetError(f"{tp.topic}/{tp.partition}: offset {offset} is outside the "
-                                        f"retained range {begin}..{end} and auto_offset_reset='none'")
-                self._positions[tp] = self._seeks[tp] = begin if reset == "earliest" else end
+                                        f"retained range {begins[tp]}..{end} and auto_offset_reset='none'")
+                self._positions[tp] = self._seeks[tp] = begins[tp] if reset == "earliest" else end
             del self._unchecked[tp]
 
     def pause(self, tps: list[TopicPartition]) -> None:
