@@ -20,7 +20,9 @@ one implementation in producer.py / consumer.py; this module only decides
 - Calls that may wait on another process's lock or on the network run in a
   worker thread: ``send_and_wait``/``flush``/``close`` of the producer, and
   on a remote backend the consumer's coroutines (``AsyncConsumer._call``)
-  and a producer's first send to each topic.
+  and a producer's first send to each topic. So does the close of a
+  producer (and of a remote consumer) dropped without close(): its sync
+  client's ``__del__`` hands it to ``closeable.close_in_thread``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Any, TypeVar
 
 from .aio_hub import hub_for
 from .aio_producer import AsyncProducer, is_local
+from .closeable import start_closer
 from .consumer import Consumer, as_tp
 from .errors import ClosedError, InvalidArgumentError
 from .options import wait_limit
@@ -78,6 +81,12 @@ class AsyncConsumer:
         self._closed = False
         # Remote backends: the call running in a worker thread, if any (see _call).
         self._local = is_local(broker)
+        # Remote: dropped without close(), it closes in a thread of its own
+        # (as close() does in a worker thread): its final commit and leaving
+        # the group wait for the cluster, up to request_timeout each.
+        if not self._local:
+            self._consumer._drop_closes_in_thread = True
+            start_closer()
         self._io: asyncio.Future[Any] | None = None
         self._closing: asyncio.Future[None] | None = None
 

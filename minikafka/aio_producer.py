@@ -6,7 +6,8 @@ writer lock, the disk or the network runs in other threads: the batches
 ``send`` fills (local backend: the producer's linger thread, see
 local_producer.py "Hand-off"), ``send_and_wait`` of a record still in its
 batch, ``send_many``, ``flush``, ``close`` and a remote backend's first
-lookup of a topic (worker threads).
+lookup of a topic (worker threads), and the close of a producer dropped
+without close() (``closeable.close_in_thread``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
+from .closeable import start_closer
 from .errors import ClosedError
 from .producer import Producer, RecordFuture, SendManyResult
 from .records import RecordMetadata
@@ -70,6 +72,10 @@ class AsyncProducer:
     def __init__(self, broker: Any, **options: Any) -> None:
         self._broker = broker
         self._producer = Producer(broker, **options)
+        # Dropped without close(), it closes in a thread of its own: the
+        # flush (writer locks, the cluster) would stop this loop.
+        self._producer._drop_closes_in_thread = True
+        start_closer()
         self._local = is_local(broker)
         if self._local:
             self._producer._backend.hand_off_writes()  # type: ignore[attr-defined]

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .closeable import Closeable
+from .closeable import Closeable, close_in_thread
 from .consumer_backend import ConsumerBackend
 from .errors import ClosedError, CommitFailedError, InvalidArgumentError, TimeoutError
 from .format import INT64_MAX
@@ -157,6 +157,10 @@ class Consumer(Closeable):
     Attributes: ``config`` (the :class:`ConsumerConfig` in use), ``group_id``.
     """
 
+    #: Dropped without close(), close in a thread of its own, not in the one
+    #: that dropped it (set by AsyncConsumer: that thread runs an event loop).
+    _drop_closes_in_thread = False
+
     def __init__(self, broker: Broker, *topics: str, config: ConsumerConfig | None = None,
                  **options: Any) -> None:
         from .broker import Broker
@@ -225,6 +229,13 @@ class Consumer(Closeable):
         warnings.warn(f"unclosed {self!r}: closed when garbage-collected; "
                       f"call close() or use 'with'",
                       ResourceWarning, stacklevel=2, source=self)
+        if self._drop_closes_in_thread:
+            close_in_thread(self._close_dropped)  # the thread holds it until closed
+        else:
+            self._close_dropped()
+
+    def _close_dropped(self) -> None:
+        """``close()`` of a consumer dropped without it (``__del__``)."""
         self._hooks.closing = self  # listeners and the final commit run as in close()
         try:
             self.close()

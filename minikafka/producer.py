@@ -24,6 +24,7 @@ from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .closeable import close_in_thread
 from .errors import ClosedError
 from .futures import (
     PENDING_SLOTS,
@@ -58,8 +59,13 @@ __all__ = [
 ]
 
 
-def _close_dropped(backend: ProducerBackend) -> None:
-    """Close the backend of a collected Producer (as ``Producer.close()``)."""
+def _close_dropped(backend: ProducerBackend, in_thread: bool = False) -> None:
+    """Close the backend of a collected Producer (as ``Producer.close()``);
+    ``in_thread``: in a thread of its own (an AsyncProducer's, see
+    ``closeable.close_in_thread``)."""
+    if in_thread:
+        close_in_thread(partial(_close_dropped, backend))
+        return
     try:
         backend.close(wait_limit(None))
     except Exception as e:
@@ -70,9 +76,10 @@ class _DeferredClose:
     """Closes a collected Producer's backend once ``count`` bound methods
     that outlived it are dropped (see ``Producer.__del__``)."""
 
-    def __init__(self, backend: ProducerBackend, count: int) -> None:
+    def __init__(self, backend: ProducerBackend, count: int, in_thread: bool) -> None:
         self._backend = backend
         self._count = count
+        self._in_thread = in_thread
         self._lock = threading.Lock()
 
     def release(self) -> None:
@@ -80,7 +87,7 @@ class _DeferredClose:
             self._count -= 1
             if self._count:
                 return
-        _close_dropped(self._backend)
+        _close_dropped(self._backend, self._in_thread)
 
 
 class ProducerBackend(Protocol):
@@ -122,6 +129,10 @@ class Producer:
 
     Attribute: ``config`` (the :class:`ProducerConfig` in use).
     """
+
+    #: Dropped without close(), close in a thread of its own, not in the one
+    #: that dropped it (set by AsyncProducer: that thread runs an event loop).
+    _drop_closes_in_thread = False
 
     def __init__(
         self,
@@ -191,9 +202,9 @@ class Producer:
             if method is not None and sys.getrefcount(method) > base:
                 held.append(method)
         if not held:
-            _close_dropped(self._backend)
+            _close_dropped(self._backend, self._drop_closes_in_thread)
             return
-        countdown = _DeferredClose(self._backend, len(held))
+        countdown = _DeferredClose(self._backend, len(held), self._drop_closes_in_thread)
         for method in held:
             weakref.finalize(method, countdown.release).atexit = False  # at exit, _write_at_exit writes
 

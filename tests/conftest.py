@@ -15,7 +15,12 @@ from typing import Any
 
 import pytest
 from hypothesis import settings
-from kafka_broker import backend, kafka_bootstrap, kafka_url  # noqa: F401  (Kafka broker, two-backend fixtures)
+from kafka_broker import (  # noqa: F401  (Kafka broker, two-backend fixtures)
+    backend,
+    frozen_kafka,
+    kafka_bootstrap,
+    kafka_url,
+)
 
 import minikafka
 

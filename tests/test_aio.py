@@ -4,6 +4,7 @@ processes, cancellation, a responsive event loop and idle cost."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import os
 import subprocess
@@ -11,6 +12,8 @@ import sys
 import textwrap
 import threading
 import time
+import uuid
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,7 @@ import pytest
 import minikafka
 from minikafka import AsyncConsumer, AsyncProducer, TopicPartition
 from minikafka.aio_hub import Hub, hub_for
+from minikafka.closeable import wait_for_closes
 from minikafka.producer import RecordFuture
 from minikafka.testing import read_topic
 
@@ -1006,3 +1010,229 @@ def test_a_forked_child_gets_its_own_hub_even_if_the_lock_was_held(tmp_path: Pat
         finally:
             done.set()
             holder.join()
+
+
+# -- closing off the event loop ----------------------------------------------------------
+
+def _join_closers(timeout: float = 10.0) -> None:
+    """Wait for the closes of dropped clients still running in their threads."""
+    assert wait_for_closes(timeout), f"dropped clients still closing after {timeout} s"
+
+
+async def _drop(holder: list[Any]) -> None:
+    """Drop the only reference to a client (as a task that forgets one does)."""
+    holder.clear()
+    gc.collect()
+
+
+def _resource_warnings(caught: list[warnings.WarningMessage]) -> list[str]:
+    return [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+
+
+def test_a_dropped_kafka_async_producer_closes_off_the_event_loop(frozen_kafka: Any) -> None:
+    """An AsyncProducer dropped without close() with a record pending: the
+    Producer's __del__ flushed and closed the kafka:// backend in the loop
+    thread, so the event loop stood still for the whole close (the broker's
+    request_timeout against a frozen cluster; ~1 s on a live one). The close
+    runs in a thread of its own; what it could not deliver fails its futures
+    as before, and ``await close()`` still waits (in a worker thread) and
+    honours its timeout."""
+    bootstrap, freeze = frozen_kafka
+    broker = minikafka.connect(f"kafka://{bootstrap}?log_level=0", request_timeout=1.0)
+    try:
+        broker.create_topic("t")
+
+        async def main() -> None:
+            dropped, closed = AsyncProducer(broker, linger_ms=500), AsyncProducer(broker, linger_ms=500)
+            await dropped.send_and_wait("t", b"before")
+            await closed.send_and_wait("t", b"before")
+            freeze()
+            held = await dropped.send("t", b"held")
+            also_held = await closed.send("t", b"held")
+            holder = [dropped]
+            del dropped
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                gap, error = await _max_gap_while(_drop(holder))
+            assert error is None and gap < 0.3, (gap, error)
+            assert any("unclosed" in m for m in _resource_warnings(caught)), caught
+            t0 = time.monotonic()
+            gap, error = await _max_gap_while(closed.close(timeout=0.5))
+            assert isinstance(error, minikafka.TimeoutError) and gap < 0.3, (gap, error)
+            assert 0.4 < time.monotonic() - t0 < 3
+            for fut in (held, also_held):  # not delivered: they fail once the close gives up
+                with pytest.raises(minikafka.TimeoutError):
+                    await asyncio.wait_for(fut, 5)
+
+        run(main())
+        _join_closers()
+    finally:
+        broker.close()
+
+
+def test_a_dropped_kafka_async_producer_still_delivers_what_it_held(kafka_url: str) -> None:
+    """The close of a dropped producer, now in its own thread, still flushes
+    everything it held (and the loop runs on meanwhile: a fresh producer's
+    first delivery stood the loop still ~1 s in that close)."""
+    broker = minikafka.connect(kafka_url)
+    topic = f"t-{uuid.uuid4().hex[:12]}"
+    try:
+        broker.create_topic(topic, partitions=2)
+
+        async def main() -> list[minikafka.RecordMetadata]:
+            p = AsyncProducer(broker, linger_ms=500)
+            await p.partitions_for(topic)
+            futures = [await p.send(topic, b"v%d" % i, partition=i % 2) for i in range(20)]
+            holder = [p]
+            del p
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ResourceWarning)
+                gap, error = await _max_gap_while(_drop(holder))
+            assert error is None and gap < 0.3, (gap, error)
+            return [await asyncio.wait_for(f, 10) for f in futures]
+
+        metas = run(main())
+        _join_closers()
+        assert sorted((m.partition, m.offset) for m in metas) == [(p, o) for p in (0, 1) for o in range(10)]
+        assert sorted(r.value for r in read_topic(broker, topic)) == sorted(b"v%d" % i for i in range(20))
+    finally:
+        broker.close()
+
+
+def test_a_closed_kafka_async_producer_leaves_no_client_for_the_loop_to_destroy(kafka_url: str) -> None:
+    """After ``await close()`` the backend still held the librdkafka client
+    (a bound ``produce``), so the event loop destroyed it (rd_kafka_destroy)
+    when it dropped the closed producer. The close's worker thread frees it."""
+    broker = minikafka.connect(kafka_url)
+    topic = f"t-{uuid.uuid4().hex[:12]}"
+    try:
+        broker.create_topic(topic)
+
+        async def main() -> None:
+            p = AsyncProducer(broker)
+            await p.send_and_wait(topic, b"x")
+            client = p.producer._backend._writer._producer  # type: ignore[attr-defined]
+            await p.close()
+            holders = [r for r in gc.get_referrers(client) if not isinstance(r, dict)]  # (frame locals)
+            assert holders == [], holders
+            with pytest.raises(minikafka.ClosedError):
+                await p.send(topic, b"after")
+
+        run(main())
+    finally:
+        broker.close()
+
+
+def test_a_dropped_kafka_async_group_consumer_closes_off_the_event_loop(frozen_kafka: Any) -> None:
+    """An AsyncConsumer dropped without close(): the Consumer's __del__ ran
+    its final commit and left the group in the loop thread, standing the
+    event loop still for up to request_timeout each against a frozen
+    cluster. That close runs in a thread of its own."""
+    bootstrap, freeze = frozen_kafka
+    broker = minikafka.connect(f"kafka://{bootstrap}?log_level=0", request_timeout=1.0,
+                               consumer_config={"fetch.wait.max.ms": 50})
+    try:
+        broker.create_topic("t")
+        with minikafka.Producer(broker) as p:
+            p.send("t", b"x")
+
+        async def main() -> None:
+            c = AsyncConsumer(broker, "t", group_id="g", auto_offset_reset="earliest",
+                              session_timeout=1.5, heartbeat_interval=0.3)
+            assert (await asyncio.wait_for(c.getone(), 20)).value == b"x"
+            freeze()
+            holder = [c]
+            del c
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                gap, error = await _max_gap_while(_drop(holder))
+            assert error is None and gap < 0.3, (gap, error)
+            assert any("unclosed" in m for m in _resource_warnings(caught)), caught
+
+        run(main())
+        _join_closers()
+    finally:
+        broker.close()
+
+
+def test_a_dropped_async_producer_waiting_for_a_writer_lock_never_stops_the_loop(make_broker,
+                                                                                 data_dir: Path) -> None:
+    """On a data directory too: the dropped producer's close waited in the
+    loop thread for the writer lock another process held. It waits in its
+    own thread, and writes the record once the lock is free."""
+    b = make_broker(request_timeout=20)
+    b.create_topic("t")
+
+    async def main() -> asyncio.Future[minikafka.RecordMetadata]:
+        p = AsyncProducer(b, linger_ms=60_000)
+        fut = await p.send("t", b"held")
+        holder = [p]
+        del p
+        proc = _hold_writer_lock(data_dir, "t", 1.0)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ResourceWarning)
+                gap, error = await _max_gap_while(_drop(holder))
+            assert error is None and gap < 0.3, (gap, error)
+            assert (await asyncio.wait_for(fut, 10)).offset == 0
+        finally:
+            proc.wait(30)
+        return fut
+
+    run(main())
+    _join_closers()
+    assert [r.value for r in read_topic(b, "t")] == [b"held"]
+
+
+def test_closing_the_broker_waits_for_a_dropped_async_producer_still_closing(make_broker,
+                                                                           data_dir: Path) -> None:
+    """A dropped AsyncProducer closes in a thread of its own; the Broker
+    closed right after (the end of a ``with Broker(...)`` block around
+    ``asyncio.run``) waits for that close's write (closing a partition
+    waits for its writer) rather than close the files under it: the record
+    is written, not lost."""
+    b = make_broker(request_timeout=20)
+    b.create_topic("t")
+
+    async def main() -> None:
+        p = AsyncProducer(b, linger_ms=60_000)
+        await p.send("t", b"held")
+
+    proc = _hold_writer_lock(data_dir, "t", 0.5)  # the close waits for it, in its thread
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            run(main())  # drops the producer
+        time.sleep(0.1)  # its close waits for the writer lock
+        b.close()
+    finally:
+        proc.wait(30)
+    _join_closers()
+    assert [r.value for r in read_topic(make_broker(), "t")] == [b"held"]
+
+
+def test_a_dropped_async_producer_collected_under_threadings_own_lock_does_not_deadlock(
+        broker: minikafka.Broker) -> None:
+    """The collector may run a ``__del__`` in a thread that holds any lock,
+    threading's own included (a thread starting allocates under the lock
+    of its shutdown list): the dropped producer's ``__del__`` must not
+    start a thread there (the new thread waits for that lock, its start for
+    the new thread), only hand its close over."""
+    broker.create_topic("t")
+    p = AsyncProducer(broker, linger_ms=60_000)
+    p.producer.send("t", b"held")
+    holder = [p]
+    del p
+
+    def drop_under_the_lock() -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            with threading._shutdown_locks_lock:  # type: ignore[attr-defined]
+                holder.clear()
+
+    t = threading.Thread(target=drop_under_the_lock, daemon=True)
+    t.start()
+    t.join(5)
+    assert not t.is_alive(), "deadlocked dropping the producer under threading's lock"
+    _join_closers()
+    assert [r.value for r in read_topic(broker, "t")] == [b"held"]

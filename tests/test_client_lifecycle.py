@@ -1,19 +1,18 @@
 """Clients dropped without close(), on both backends: like an unclosed
 file, a Producer or Consumer that is garbage-collected warns
 (ResourceWarning) and closes itself, so a group rebalances and no thread
-is left running."""
+is left running (an AsyncProducer's or a remote AsyncConsumer's in a thread of its
+own, off the event loop: tests wait for it with ``_join_closers``)."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import os
-import signal
 import threading
 import time
 import uuid
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ import pytest
 
 import minikafka
 from minikafka import AsyncConsumer, AsyncProducer, Consumer, Producer
+from minikafka.closeable import wait_for_closes
 from minikafka.testing import read_topic
 
 # Long sessions: a member that merely stopped heartbeating is not dropped
@@ -45,6 +45,11 @@ def _take_all(consumer: Consumer, partitions: int, timeout: float) -> float:
         assert time.monotonic() - t0 < timeout, f"owns {consumer.assignment()} after {timeout} s"
         consumer.poll(0.05)
     return time.monotonic() - t0
+
+
+def _join_closers(timeout: float = 10.0) -> None:
+    """Wait for the closes of dropped async clients (``closeable.close_in_thread``)."""
+    assert wait_for_closes(timeout), f"dropped clients still closing after {timeout} s"
 
 
 def _collect_warnings() -> list[warnings.WarningMessage]:
@@ -133,6 +138,7 @@ def test_a_dropped_async_consumer_leaves_its_group(tmp_path: Path) -> None:
                 await other.close()
 
         asyncio.run(main())
+        _join_closers()
         assert _threads("minikafka-heartbeat") == []
 
 
@@ -186,6 +192,7 @@ def test_a_dropped_producer_warns(tmp_path: Path) -> None:
             asyncio.run(main())
             gc.collect()
         assert ResourceWarning in [w.category for w in caught]
+        _join_closers()  # it closes in a thread of its own
         assert [r.value for r in read_topic(broker, "t")] == [b"held", b"async"]
 
 
@@ -201,24 +208,6 @@ def test_closed_clients_do_not_warn(tmp_path: Path) -> None:
             del p
             gc.collect()
         assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
-
-
-@pytest.fixture
-def frozen_kafka(tmp_path: Path) -> Iterator[Any]:
-    """A private Tansu broker (not the session's: it gets SIGSTOPped), and
-    a function that freezes it; always resumed and stopped afterwards."""
-    from kafka_broker import TansuBroker
-
-    tansu = TansuBroker(str(tmp_path))
-
-    def freeze() -> None:
-        os.kill(tansu.proc.pid, signal.SIGSTOP)
-
-    try:
-        yield tansu.bootstrap, freeze
-    finally:
-        os.kill(tansu.proc.pid, signal.SIGCONT)
-        tansu.stop()
 
 
 def test_commit_and_close_against_a_frozen_kafka_broker_honour_request_timeout(frozen_kafka: Any) -> None:

@@ -503,7 +503,18 @@ class KafkaProducer:
     def close(self, timeout: float | None = None) -> None:
         self._closed = True
         self._routes.clear()
-        self._writer.close(timeout)
+        try:
+            self._writer.close(timeout)
+        finally:
+            # The writer drops its client here, in the closing thread; this
+            # bound method of it would keep it for whoever drops this backend
+            # last (an event loop: rd_kafka_destroy stops it). A send that
+            # raced the close and reaches it raises ClosedError.
+            self._produce = _produce_after_close
+
+
+def _produce_after_close(*args: Any, **kwargs: Any) -> None:
+    raise ClosedError("producer is closed")
 
 
 def front_send(backend: KafkaProducer, route: KafkaRoute, value: Any, key: Any, partition: int | None,
