@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import datetime
+from typing import Any
 
-from ...broker import Broker
 from ...consumer import Consumer
 from ...records import TopicPartition
 from ..common import CliError, UsageError, add_action, open_broker, print_table
@@ -45,9 +45,11 @@ def list_groups(args: argparse.Namespace) -> int:
     return 0
 
 
-def _existing(broker: Broker, group: str) -> None:
+def _existing(broker: Any, group: str) -> None:
     if group not in broker.list_groups():
-        raise CliError(f"group {group!r} does not exist in {broker.path}")
+        path = getattr(broker, "path", None)  # a Kafka cluster has a URL, no path
+        where = f"in {path}" if path is not None else f"on {broker.url}"
+        raise CliError(f"group {group!r} does not exist {where}")
 
 
 def describe(args: argparse.Namespace) -> int:
@@ -71,10 +73,12 @@ def describe(args: argparse.Namespace) -> int:
                 tp.topic, str(tp.partition), "-" if cur is None else str(cur),
                 "-" if end is None else str(end),
                 "-" if cur is None or end is None else str(max(0, end - cur)),
-                "-" if m is None else m.member_id, "-" if m is None else m.host,
-                "-" if m is None else str(m.pid),
+                "-" if m is None else m.member_id, "-" if m is None or not m.host else m.host,
+                "-" if m is None or m.pid <= 0 else str(m.pid),  # Kafka reports no pid (0)
             ))
-        print(f"GROUP {desc.group_id}  generation {desc.generation}  {len(desc.members)} member(s)")
+        # Kafka's DescribeGroups reports no generation (describe_group gives -1): "-".
+        generation = str(desc.generation) if desc.generation >= 0 else "-"
+        print(f"GROUP {desc.group_id}  generation {generation}  {len(desc.members)} member(s)")
         print_table(rows)
     return 0
 
