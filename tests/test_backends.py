@@ -491,6 +491,27 @@ def test_alter_group_offsets_and_delete_group_on_both_backends(backend: Any) -> 
     assert backend.committed_offsets(group) == {}
 
 
+def test_alter_group_offsets_of_a_new_group_makes_it(backend: Any) -> None:
+    """Setting the offsets of a group nobody has run yet makes the group, as
+    ``kafka-consumer-groups --reset-offsets`` does and a directory did;
+    kafka:// refused it ("does not exist"). A dry run makes nothing."""
+    topic = new_topic(backend, partitions=2)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    tp0, tp1 = TopicPartition(topic, 0), TopicPartition(topic, 1)
+    with Producer(backend) as p:
+        for i in range(4):
+            p.send(topic, b"%d" % i, partition=0)
+    backend.alter_group_offsets(group, {tp0: 2}, validate_only=True)
+    assert group not in backend.list_groups()
+    assert backend.committed_offsets(group) == {}
+    backend.alter_group_offsets(group, {tp0: 2, tp1: 0})
+    assert group in backend.list_groups()
+    assert backend.committed_offsets(group) == {tp0: 2, tp1: 0}
+    with Consumer(backend, group_id=group, enable_auto_commit=False) as c:
+        c.assign([tp0])
+        assert [r.value for r in read_all(c, 2)] == [b"2", b"3"]
+
+
 def test_a_subscription_without_a_group_has_every_partition_at_once(backend: Any) -> None:
     """On kafka:// a group-less subscription joined a throwaway group: no
     partition until its join round ended (5 s on Tansu), so reading a topic

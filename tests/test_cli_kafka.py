@@ -139,3 +139,23 @@ def test_groups_describe_shows_no_pid_for_a_kafka_member(kafka_url: str,
     assert r.status == 0, r.err
     assert r.lines[0] == f"GROUP {group}  generation -  1 member(s)"
     assert r.lines[2].split() == [topic, "0", "-", "1", "-", "rdkafka-1", "/127.0.0.1", "-"]
+
+
+def test_groups_reset_makes_a_new_group_on_both_backends(where: str) -> None:
+    """``groups reset --execute`` of a group nobody has run yet makes it with
+    those offsets, as ``kafka-consumer-groups --reset-offsets`` does; on
+    kafka:// it said the group does not exist. The dry run makes nothing."""
+    topic = _topic(where, 2)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    assert cli("-d", where, "produce", topic, "-p", "0", stdin=b"a\nb\nc\n").status == 0
+    r = cli("-d", where, "groups", "reset", group, "--topic", topic, "--to-offset", "1")
+    assert r.status == 0, r.err
+    assert group not in cli("-d", where, "groups", "list").lines
+    r = cli("-d", where, "groups", "reset", group, "--topic", topic, "--to-offset", "1", "--execute")
+    assert r.status == 0, r.err
+    assert [line.split() for line in r.lines] == [
+        ["TOPIC", "PARTITION", "CURRENT-OFFSET", "NEW-OFFSET"],
+        [topic, "0", "-", "1"], [topic, "1", "-", "0"]]
+    assert group in cli("-d", where, "groups", "list").lines
+    r = cli("-d", where, "consume", topic, "-g", group, "-c", "2", "-f", "%s\n")
+    assert (r.status, r.lines) == (0, ["b", "c"]), r.err

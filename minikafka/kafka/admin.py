@@ -375,20 +375,23 @@ class KafkaBroker:
         state = getattr(desc.state, "name", str(desc.state))
         return str(state).lower().replace("_", "")
 
-    def _refuse_if_running(self, group_id: str, why: str) -> None:
-        """InvalidArgumentError if the cluster has no such group,
-        GroupNotEmptyError if consumers of it run (its coordinator's state is
-        not empty): checked first, as on a directory, since Tansu 0.6
-        deletes a running or unknown group without an error."""
+    def _refuse_if_running(self, group_id: str, why: str, *, must_exist: bool = True) -> None:
+        """GroupNotEmptyError if consumers of the group run (its coordinator's
+        state is not empty); InvalidArgumentError if the cluster has no such
+        group and ``must_exist``. Checked first, as on a directory, since
+        Tansu 0.6 deletes a running or unknown group without an error."""
         if group_id not in self.list_groups():
-            raise InvalidArgumentError(f"group {group_id!r} does not exist on {self.url}")
+            if must_exist:
+                raise InvalidArgumentError(f"group {group_id!r} does not exist on {self.url}")
+            return
         state = self.group_state(group_id)
         if state not in ("empty", "dead"):
             raise GroupNotEmptyError(f"group {group_id!r} is {state} on {self.url}: {why}")
 
     def alter_group_offsets(self, group_id: str, offsets: Mapping[TopicPartition, int], *,
                             validate_only: bool = False) -> None:
-        """Set committed offsets of a group whose consumers are all stopped
+        """Set committed offsets of a group whose consumers are all stopped,
+        or of a new group, which this makes
         (AdminClient.alter_consumer_group_offsets); other partitions'
         offsets are kept. ``GroupNotEmptyError`` if a consumer of it runs.
         ``validate_only``: every check, nothing sent (a dry run)."""
@@ -410,7 +413,10 @@ class KafkaBroker:
             if not 0 <= tp.partition < counts[tp.topic]:
                 raise InvalidPartitionError(
                     f"offsets: {tp.topic} has partitions 0..{counts[tp.topic] - 1}, not {tp.partition}")
-        self._refuse_if_running(group_id, "offsets can only be changed while no consumer of the group runs")
+        # A group nobody has run yet is made by its first offsets, as by
+        # kafka-consumer-groups --reset-offsets and on a directory.
+        self._refuse_if_running(group_id, "offsets can only be changed while no consumer of the group runs",
+                                must_exist=False)
         if validate_only or not checked:
             return
         request = ConsumerGroupTopicPartitions(
