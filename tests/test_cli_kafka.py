@@ -159,3 +159,36 @@ def test_groups_reset_makes_a_new_group_on_both_backends(where: str) -> None:
     assert group in cli("-d", where, "groups", "list").lines
     r = cli("-d", where, "consume", topic, "-g", group, "-c", "2", "-f", "%s\n")
     assert (r.status, r.lines) == (0, ["b", "c"]), r.err
+
+
+def test_consume_prints_the_same_records_alike_on_both_backends(kafka_url: str, tmp_path: Path) -> None:
+    """``consume -J`` and ``-f`` print each field the same from a directory and
+    from Kafka: binary and null header values, a repeated header name, a
+    tombstone, an empty key, and the timestamps as given."""
+    import minikafka
+
+    name = f"cli-{uuid.uuid4().hex[:8]}"
+    outputs = []
+    for where in (str(tmp_path / "data"), kafka_url):
+        with minikafka.connect(where) as b:
+            b.create_topic(name, partitions=2)
+            with minikafka.Producer(b) as p:
+                p.send(name, b"v1", key=b"k", partition=0, timestamp_ms=1_700_000_000_123,
+                       headers=[("h", b"\x00\xff"), ("h", b"two"), ("n", None)])
+                p.send(name, "välue", key="k", partition=0, timestamp_ms=1_700_000_000_124,
+                       headers=[("utf", "ü")])
+                p.send(name, b"\x00\x01\xfe", partition=1, timestamp_ms=5)
+                p.send(name, None, key=b"tomb", partition=1, timestamp_ms=6)
+                p.send(name, b"", key=b"", partition=1, timestamp_ms=7)
+        printed = []
+        for fmt in (["-J"], ["-f", r"%t|%p|%o|%k|%s|%h|%T\n"]):
+            r = cli("-d", where, "consume", name, "-e", *fmt)
+            assert r.status == 0, r.err
+            printed.append(sorted(r.out.splitlines()))  # -f prints values' bytes as they are
+        outputs.append(printed)
+    cli("-d", kafka_url, "topics", "delete", name)
+    assert outputs[0] == outputs[1]
+    assert outputs[0][0][0] == (
+        f'{{"topic": "{name}", "partition": 0, "offset": 0, "timestamp": 1700000000123, "key": "k", '
+        '"value": "v1", "headers": [["h", {"base64": "AP8="}], ["h", "two"], ["n", null]]}').encode()
+    assert outputs[0][1][2] == f"{name}|1|0||".encode() + b"\x00\x01\xfe||5"
