@@ -440,18 +440,22 @@ def test_lookups_of_a_missing_topic_or_partition_raise_what_a_directory_raises(b
     assert backend.committed_offsets(group) == {TopicPartition(topic, 0): 0, TopicPartition(topic, 1): 0}
 
 
+def _two_partitions_and_a_group(backend: Any, n: int) -> tuple[str, str, TopicPartition, TopicPartition]:
+    """A new 2-partition topic with ``n`` records b"0".. in partition 0, and a new group's name."""
+    topic = new_topic(backend, partitions=2)
+    with Producer(backend) as p:
+        for i in range(n):
+            p.send(topic, b"%d" % i, partition=0)
+    return topic, f"g-{uuid.uuid4().hex[:8]}", TopicPartition(topic, 0), TopicPartition(topic, 1)
+
+
 def test_alter_group_offsets_and_delete_group_on_both_backends(backend: Any) -> None:
     """kafka:// had neither (AttributeError): a group's offsets could be
     reset, and a group deleted, only on a directory. Both now check the
     arguments, refuse while a consumer of the group runs and an unknown
     group as a directory does (Tansu would delete a running or unknown
     group without a word), and keep the group's other offsets."""
-    topic = new_topic(backend, partitions=2)
-    group = f"g-{uuid.uuid4().hex[:8]}"
-    tp0, tp1 = TopicPartition(topic, 0), TopicPartition(topic, 1)
-    with Producer(backend) as p:
-        for i in range(3):
-            p.send(topic, b"%d" % i, partition=0)
+    topic, group, tp0, tp1 = _two_partitions_and_a_group(backend, 3)
     with Consumer(backend, group_id=group, enable_auto_commit=False) as c:
         c.assign([tp0, tp1])
         c.commit({tp0: 3, tp1: 0})
@@ -495,12 +499,7 @@ def test_alter_group_offsets_of_a_new_group_makes_it(backend: Any) -> None:
     """Setting the offsets of a group nobody has run yet makes the group, as
     ``kafka-consumer-groups --reset-offsets`` does and a directory did;
     kafka:// refused it ("does not exist"). A dry run makes nothing."""
-    topic = new_topic(backend, partitions=2)
-    group = f"g-{uuid.uuid4().hex[:8]}"
-    tp0, tp1 = TopicPartition(topic, 0), TopicPartition(topic, 1)
-    with Producer(backend) as p:
-        for i in range(4):
-            p.send(topic, b"%d" % i, partition=0)
+    _, group, tp0, tp1 = _two_partitions_and_a_group(backend, 4)
     backend.alter_group_offsets(group, {tp0: 2}, validate_only=True)
     assert group not in backend.list_groups()
     assert backend.committed_offsets(group) == {}
