@@ -73,6 +73,15 @@ def _add_op(n: int) -> int:
 
 
 _INCREMENT = _add_op(1)
+
+# A ring's new word comes from a generator of our own: drawing from the global
+# ``random`` in a producer's background thread moved users' seeded random
+# sequences (and hypothesis, which checks that no draw touches it). Reseeded in
+# a forked child, as ``random`` reseeds its own.
+_rng = random.Random()
+_getrandbits = _rng.getrandbits
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_rng.seed)
 _DECREMENT = _add_op(-1)
 
 
@@ -111,7 +120,7 @@ class Doorbell:
         """Wake every reader waiting on this data directory, in any process."""
         mm = self._mm
         old = _WORD.unpack_from(mm, 0)[0]
-        new = random.getrandbits(32)
+        new = _getrandbits(32)
         _WORD.pack_into(mm, 0, new if new != old else new ^ 1)
         fence = self._fence  # store -> full fence -> load (see the module docstring)
         fence.acquire()

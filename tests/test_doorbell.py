@@ -212,3 +212,24 @@ def test_ring_calls_futex_wake_only_when_someone_waits(tmp_path: Path) -> None:
     thread.join(5)
     assert took and took[0] < 2.0
     assert 1 in calls  # FUTEX_WAKE, once somebody waited
+
+
+def test_writing_records_leaves_the_global_random_alone(make_broker) -> None:
+    """Each ring drew its new word from the global ``random``, so a producer
+    (its linger thread too) moved a user's seeded sequence, and hypothesis
+    warned that a strategy used ``random``. The doorbell has its own now."""
+    import random
+
+    broker = make_broker()
+    broker.create_topic("t")
+    random.seed(1234)
+    state = random.getstate()
+    with minikafka.Producer(broker, linger_ms=0) as p:
+        for i in range(5):
+            p.send("t", b"%d" % i)
+        p.flush()
+    with minikafka.Producer(broker, linger_ms=1) as p:  # rung from the linger thread
+        p.send("t", b"late")
+        time.sleep(0.05)
+    assert broker.topic("t").end_offsets() == {0: 6}
+    assert random.getstate() == state
