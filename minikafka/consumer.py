@@ -514,7 +514,9 @@ class Consumer(Closeable):
 
     def commit(self, offsets: Mapping[TopicPartition, int] | None = None) -> None:
         """Commit ``offsets`` (next offset to read per partition), or the
-        current position of every assigned partition."""
+        current position of every assigned partition that has one: read by
+        a poll, ``position()`` or a seek (a start nothing has read yet is not
+        committed, as in Kafka's Java client)."""
         self._check_open()
         if self.group_id is None:
             raise InvalidArgumentError("commit() needs a consumer created with a group_id")

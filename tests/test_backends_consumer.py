@@ -193,6 +193,36 @@ def test_latest_is_the_end_at_the_first_poll_or_position_after_assign(backend: A
         assert sorted(offsets_read(c, 2)) == [(0, 4), (1, 3)]
 
 
+def test_a_start_nobody_read_is_not_committed(backend: Any) -> None:
+    """Positions are committed once read (by a poll, ``position()`` or a
+    seek), as on a directory and in Kafka's Java client. kafka:// read the
+    start at assign and committed it: ``commit()``, or the auto-commit of a
+    close, right after ``assign`` wrote the beginning offset for a group
+    that had read nothing."""
+    topic = new_topic(backend, partitions=2)
+    fill(backend, topic, 3, partition=0)
+    fill(backend, topic, 2, partition=1)
+    tp0, tp1 = TopicPartition(topic, 0), TopicPartition(topic, 1)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    with Consumer(backend, group_id=group, auto_offset_reset="earliest") as c:
+        c.assign([tp0, tp1])
+        c.commit()
+        assert (c.committed(tp0), c.committed(tp1)) == (None, None)
+    assert backend.committed_offsets(group) == {}  # nor by the close's auto-commit
+    with Consumer(backend, group_id=group, auto_offset_reset="earliest") as c:
+        c.assign([tp0, tp1])
+        assert c.position(tp1) == 0
+        c.commit()
+        assert (c.committed(tp0), c.committed(tp1)) == (None, 0)
+        c.seek(tp0, 2)
+        c.commit()
+        assert (c.committed(tp0), c.committed(tp1)) == (2, 0)
+    with Consumer(backend, group_id=group, auto_offset_reset="earliest") as c:
+        c.assign([tp0, tp1])
+        assert sorted(offsets_read(c, 3)) == [(0, 2), (1, 0), (1, 1)]
+    assert backend.committed_offsets(group) == {tp0: 3, tp1: 2}
+
+
 def test_latest_is_read_when_a_paused_partition_is_first_polled(backend: Any) -> None:
     """A partition paused right after assign gets its "latest" start at
     the first poll, while paused, and reads from there once resumed."""

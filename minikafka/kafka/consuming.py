@@ -161,6 +161,11 @@ class KafkaConsumerBackend:
         # until the next position()/fetch() reads the end) and so not given
         # to librdkafka yet.
         self._unplaced: set[TopicPartition] = set()
+        # Started at assignment (a committed offset, or "earliest") but not
+        # read yet by a fetch, position() or a seek: not a position to
+        # commit, as a directory (which reads the start then) and Kafka's
+        # Java client commit only positions that were read.
+        self._unread: set[TopicPartition] = set()
         self._paused: set[TopicPartition] = set()
         self._subscribed = False  # a librdkafka (group) subscription
         self._following: tuple[str, ...] | None = None  # the topics of one without a group
@@ -212,6 +217,7 @@ class KafkaConsumerBackend:
             if any(tp in self._unchecked for tp in fresh):  # "latest", not read yet: does it exist?
                 self._check_partitions(fresh)
             self._positions.update(starts)
+            self._unread.update(tp for tp, o in starts.items() if o != UNKNOWN)
             placed = [tp for tp in wanted if self._positions[tp] != UNKNOWN]
             try:
                 self._consumer.assign([KTP(tp.topic, tp.partition, self._positions[tp]) for tp in placed])
@@ -294,6 +300,7 @@ class KafkaConsumerBackend:
             self._unchecked.pop(tp, None)
             self._paused.discard(tp)
             self._unplaced.discard(tp)
+            self._unread.discard(tp)
 
     def _place(self, starts: dict[TopicPartition, int]) -> None:
         """Add ``starts`` to the assignment; those with an UNKNOWN start
@@ -302,6 +309,7 @@ class KafkaConsumerBackend:
 
         self._positions.update(starts)
         self._unplaced.update(tp for tp, o in starts.items() if o == UNKNOWN)
+        self._unread.update(tp for tp, o in starts.items() if o != UNKNOWN)
         self._consumer.incremental_assign(
             [KTP(tp.topic, tp.partition, o) for tp, o in starts.items() if o != UNKNOWN])
 
@@ -409,6 +417,9 @@ class KafkaConsumerBackend:
                             messages += consume(max_records - 1, 0)
                 except Exception as e:
                     raise translate(e, "fetching records") from None
+                # A fetch reads every assigned start, paused ones and those an
+                # assignment inside consume() placed too (their records are here).
+                self._unread.clear()
                 if self._error is not None:
                     error, self._error = self._error, None
                     raise error
@@ -645,6 +656,7 @@ class KafkaConsumerBackend:
             self._positions[tp] = offset
             self._seeks[tp] = offset
             self._unchecked[tp] = edge
+            self._unread.discard(tp)
 
     def position(self, tp: TopicPartition) -> int:
         with self._lock:
@@ -653,10 +665,12 @@ class KafkaConsumerBackend:
                 self._check_seeks([tp])
             if self._positions[tp] == UNKNOWN:
                 self._no_offset(tp)
+            self._unread.discard(tp)
             return self._positions[tp]
 
     def positions(self) -> dict[TopicPartition, int]:
-        return {tp: o for tp, o in self._positions.items() if o != UNKNOWN}
+        unread = self._unread
+        return {tp: o for tp, o in self._positions.items() if o != UNKNOWN and tp not in unread}
 
     def _no_offset(self, tp: TopicPartition) -> None:
         raise NoOffsetError(f"{tp.topic}/{tp.partition}: no committed offset and auto_offset_reset='none'")
