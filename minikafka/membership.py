@@ -363,12 +363,25 @@ class GroupMember:
                 try:
                     if stop.is_set():
                         return False
-                    log.warning("consumer %s did not poll for %.3g s: leaving group %r",
-                                self.member_id, idle, self.store.group_id)
-                    try:
-                        self.release(set(self.owned), "poll-timeout")
-                    finally:
-                        self._exit()
+                    # The revoke's commit and leaving both take the group
+                    # lock while we hold the consumer's, which every poll
+                    # needs: wait for it only about one heartbeat, as check
+                    # does (a process frozen holding it made poll(0.1) wait
+                    # request_timeout twice). Held, nothing is done and the
+                    # next tick tries again — unless a poll came meanwhile.
+                    with ExitStack() as held:
+                        try:
+                            held.enter_context(self.store.locked(timeout=self.config.heartbeat_interval))
+                        except TimeoutError:
+                            log.debug("group %r: leaving for poll-timeout postponed, the group lock is "
+                                      "held", self.store.group_id)
+                            return True
+                        log.warning("consumer %s did not poll for %.3g s: leaving group %r",
+                                    self.member_id, idle, self.store.group_id)
+                        try:
+                            self.release(set(self.owned), "poll-timeout")
+                        finally:
+                            self._exit()
                 finally:
                     self.lock.release()
                 return True

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from faults_helpers import read_all, run_child, start_child
+from faults_helpers import read_all, run_child, start_child, wait_for
 
 import minikafka
 
@@ -384,3 +384,30 @@ def test_close_waits_at_most_request_timeout_in_all(data_dir, topic_dir, holders
         assert 1.4 < waited < 2.8, f"close waited {waited:.2f} s with request_timeout 1.5 s"
         with pytest.raises(minikafka.ClosedError):
             c.poll()
+
+
+def test_poll_after_max_poll_interval_is_not_held_up_by_the_heartbeat_thread_leaving(
+        data_dir, topic_dir, holders) -> None:
+    """A member idle past max_poll_interval is left by its heartbeat thread,
+    which held the consumer's lock while it waited for the group lock (the
+    revoke's commit, then leaving: request_timeout each). With a frozen
+    process holding the group lock, poll(timeout=0.1) waited for both: 5.8 s
+    here, a minute with the default request_timeout. Now the thread waits
+    for the group lock about one heartbeat, without the consumer's lock
+    held longer, and tries again next tick."""
+    with group_member_with_frozen_lock_holder(data_dir, holders, request_timeout=3.0,
+                                              max_poll_interval=0.3, heartbeat_interval=0.02) as c:
+        time.sleep(0.5)  # idle past max_poll_interval: the heartbeat thread is leaving
+        t0 = time.monotonic()
+        assert c.poll(timeout=0.1) == []
+        took = time.monotonic() - t0
+        assert took < 1.0, f"poll(timeout=0.1) took {took:.2f} s behind the heartbeat thread"
+        holders[-1].kill()
+        holders[-1].wait()
+        # Idle again, with the lock free: the postponed leave happens (the
+        # revoke commits the position, then the member is gone).
+        tp = minikafka.TopicPartition("t", 0)
+        with minikafka.Broker(data_dir) as b:
+            wait_for(lambda: not b.describe_group("g").members, timeout=5, what="the idle member to leave")
+            assert b.committed_offsets("g") == {tp: 1}
+        assert c.assignment() == set()
