@@ -33,7 +33,7 @@ from urllib.parse import unquote, urlparse
 
 import attrs
 
-from .closeable import Closeable
+from .closeable import Closeable, wait_for_closes
 from .data_dir import open_data_dir
 from .doorbell import open_doorbell
 from .errors import (
@@ -470,6 +470,9 @@ class Broker(Closeable):
         Nothing sent is dropped by closing the broker first (API.md,
         "Lifetime"): all producers together wait at most ``request_timeout``;
         a record not written in time fails with ``TimeoutError``, logged.
+        Nor is the final commit of a consumer dropped without close() that
+        is still closing in a thread of its own (an ``AsyncConsumer``'s),
+        within the same ``request_timeout``.
         """
         with self._lock:
             if self._closed:
@@ -478,6 +481,12 @@ class Broker(Closeable):
         deadline = time.monotonic() + self.options.request_timeout
         for producer in producers:
             producer.write_held(max(0.0, deadline - time.monotonic()))
+        # Closing the group files under such a close closed its lock's
+        # descriptor in mid-use: its commit failed (EBADF), or took a flock
+        # on whatever file got that descriptor number next.
+        if not wait_for_closes(max(0.0, deadline - time.monotonic())):
+            log.warning("closing broker %s while clients dropped without close() are still closing",
+                        self.path)
         with self._lock:
             if self._closed:
                 return
