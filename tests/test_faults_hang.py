@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import os
 import signal
+import struct
 import subprocess
 import textwrap
 import time
@@ -411,3 +412,46 @@ def test_poll_after_max_poll_interval_is_not_held_up_by_the_heartbeat_thread_lea
             wait_for(lambda: not b.describe_group("g").members, timeout=5, what="the idle member to leave")
             assert b.committed_offsets("g") == {tp: 1}
         assert c.assignment() == set()
+
+
+def test_repair_waits_for_a_frozen_writer_at_most_its_timeout(data_dir, topic_dir, holders) -> None:
+    """``check.repair`` (``minikafka check --repair``) took a partition's
+    writer lock with no timeout to cut a torn tail: with a writer frozen
+    holding it, the repair never returned. Now it waits at most ``timeout``
+    (default request_timeout) and raises naming the lock; the log is left
+    as it was, and repaired once the writer is gone."""
+    from minikafka.batch import Status
+    from minikafka.check import check, open_segment_file, repair, walk_segment
+
+    active = sorted((topic_dir / "0").glob("*.log"))[-1]
+    seg = open_segment_file(str(active))
+    try:
+        pos = next(s.position for s in walk_segment(seg) if s.info.status is not Status.BATCH)
+    finally:
+        seg.close()
+    with open(active, "r+b") as f:  # a batch whose writer died half way
+        f.seek(pos)
+        f.write(struct.pack("<I", 500) + os.urandom(100))
+    torn = active.read_bytes()
+    lock = topic_dir / "0" / "writer.lock"
+    holders.append(hold(lock, True))
+    result = call(data_dir, """
+        import minikafka.check as checking
+        checking.RECHECK_WAIT = 0.1  # check's own second look under the lock: not what is tested
+        report = checking.check(sys.argv[1])
+        assert [f.problem.split(":")[0] for f in report.findings] == ["torn tail"], report.findings
+        def fix():
+            try:
+                checking.repair(sys.argv[1], report, timeout=1.0)
+            except TypeError:  # no timeout before: the default, which waited forever
+                checking.repair(sys.argv[1], report)
+        outcome(fix)
+        """)
+    assert_timed_out(result, lock)
+    assert active.read_bytes() == torn
+    holders[-1].kill()
+    holders[-1].wait()
+    assert repair(data_dir, check(data_dir)).ok
+    with minikafka.Broker(data_dir) as b:
+        assert [r.value for r in read_all(b, "t")] == [b"before"]
+
