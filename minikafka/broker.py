@@ -26,6 +26,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Mapping
+from contextlib import ExitStack, closing
 from pathlib import Path
 from types import EllipsisType
 from typing import TYPE_CHECKING, Any
@@ -255,35 +256,43 @@ class Broker(Closeable):
         validate_topic_name(name)
         final = os.path.join(self._topics_dir, name)
         grave = os.path.join(self._tmp_dir, f"delete-{uuid.uuid4().hex}")
+        if not os.path.exists(os.path.join(final, METADATA)):
+            raise TopicNotFoundError(f"topic {name!r} does not exist")
         with self._lock:
-            if not os.path.exists(os.path.join(final, METADATA)):
-                raise TopicNotFoundError(f"topic {name!r} does not exist")
-            # Hold every partition's writer lock while the topic goes: a
-            # writer in any process that gets the lock after us finds its
-            # lock file unlinked and fails instead of writing into the void.
-            # All of them within one request_timeout (a writer frozen
-            # holding one made this wait until it died); nothing is deleted
-            # unless every lock was taken.
-            locks = []
-            deadline = time.monotonic() + self.options.request_timeout
+            topic = self._topics.get(name)
+        # Hold every partition's writer lock while the topic goes: a
+        # writer in any process that gets the lock after us finds its
+        # lock file unlinked and fails instead of writing into the void.
+        # All of them within one request_timeout (a writer frozen holding
+        # one made this wait until it died); nothing is deleted unless
+        # every lock was taken. Not under the broker's lock, which every
+        # topic lookup of this process takes (a group member's heartbeat
+        # thread too). A partition this process has open is held through
+        # its object, so that its writers here wait for it, not for a
+        # flock they would wait for holding that object.
+        deadline = time.monotonic() + self.options.request_timeout
+        with ExitStack() as held:
+            for entry in sorted(os.listdir(final)):
+                lock_path = os.path.join(final, entry, "writer.lock")
+                if not (entry.isdigit() and os.path.exists(lock_path)):
+                    continue
+                left = max(0.0, deadline - time.monotonic())
+                part = topic.opened(int(entry)) if topic is not None else None
+                if part is not None:
+                    held.enter_context(part.deleting(left))
+                else:
+                    lock = held.enter_context(closing(FileLock(lock_path)))
+                    lock.acquire(timeout=left)
             try:
-                for entry in sorted(os.listdir(final)):
-                    lock_path = os.path.join(final, entry, "writer.lock")
-                    if entry.isdigit() and os.path.exists(lock_path):
-                        lock = FileLock(lock_path)
-                        locks.append(lock)
-                        lock.acquire(timeout=max(0.0, deadline - time.monotonic()))
-                try:
-                    os.rename(final, grave)
-                except FileNotFoundError:
-                    raise TopicNotFoundError(f"topic {name!r} does not exist") from None
-                topic = self._topics.pop(name, None)
-                if topic is not None:
-                    topic.close()
-                shutil.rmtree(grave, ignore_errors=True)
-            finally:
-                for lock in locks:
-                    lock.close()
+                os.rename(final, grave)
+            except FileNotFoundError:
+                raise TopicNotFoundError(f"topic {name!r} does not exist") from None
+            shutil.rmtree(grave, ignore_errors=True)
+        with self._lock:
+            if self._topics.get(name) is topic:  # else topic() saw it gone and dropped it already
+                self._topics.pop(name, None)
+        if topic is not None:
+            topic.close()
         # The topic is gone whatever happens here: one group whose offsets
         # cannot be rewritten (damaged, its lock held by a frozen process)
         # must not keep the others' offsets of it, nor make the delete

@@ -14,6 +14,7 @@ import signal
 import struct
 import subprocess
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -455,3 +456,77 @@ def test_repair_waits_for_a_frozen_writer_at_most_its_timeout(data_dir, topic_di
     with minikafka.Broker(data_dir) as b:
         assert [r.value for r in read_all(b, "t")] == [b"before"]
 
+
+
+def test_delete_topic_with_a_writer_of_this_process_is_prompt(data_dir, topic_dir) -> None:
+    """delete_topic took the writer locks through lock files of its own: a
+    send of this process then waited on the flock while holding its
+    partition, and delete_topic, closing that partition, waited for it —
+    request_timeout (30 s by default) for every delete of a topic being
+    written here, and the send failed with a TimeoutError naming this
+    very process. Now the writer waits on the partition, and learns the
+    topic was deleted."""
+    with minikafka.Broker(data_dir, request_timeout=3.0) as b:
+        p = minikafka.Producer(b, linger_ms=0)
+        stop = threading.Event()
+        errors: list[BaseException] = []
+        sent = threading.Event()
+
+        def send() -> None:
+            while not stop.is_set():
+                try:
+                    p.send("t", b"x").result(timeout=10)
+                    sent.set()
+                except minikafka.MiniKafkaError as e:
+                    errors.append(e)
+                    time.sleep(0.01)
+
+        thread = threading.Thread(target=send)
+        thread.start()
+        try:
+            assert sent.wait(5)
+            t0 = time.monotonic()
+            b.delete_topic("t")
+            took = time.monotonic() - t0
+        finally:
+            time.sleep(0.05)
+            stop.set()
+            thread.join()
+            p.close()
+        assert took < 1.0, f"delete_topic took {took:.2f} s"
+        assert errors and all(isinstance(e, minikafka.TopicNotFoundError) for e in errors), errors
+        assert b.list_topics() == []
+
+
+def test_delete_topic_waiting_for_a_frozen_writer_does_not_stop_the_broker(data_dir, topic_dir,
+                                                                         holders) -> None:
+    """delete_topic waited for the writer locks (up to request_timeout)
+    holding the broker's lock: every topic lookup of the process — a
+    producer's first send, a subscription, a group member's heartbeat
+    thread checking its topics (its heartbeats stopped: its group dropped
+    it) — waited as long."""
+    with minikafka.Broker(data_dir, request_timeout=3.0) as b:
+        b.create_topic("other")
+        holders.append(hold(topic_dir / "0" / "writer.lock", True))
+        outcome: list[BaseException] = []
+
+        def delete() -> None:
+            try:
+                b.delete_topic("t")
+            except BaseException as e:
+                outcome.append(e)
+
+        deleting = threading.Thread(target=delete)
+        deleting.start()
+        try:
+            time.sleep(0.2)  # delete_topic is waiting for t/0's writer lock
+            t0 = time.monotonic()
+            assert b.topic("other").partitions == 1
+            b.create_topic("new")
+            took = time.monotonic() - t0
+        finally:
+            deleting.join()
+        assert took < 0.5, f"topic lookups waited {took:.2f} s behind delete_topic"
+        [error] = outcome
+        assert isinstance(error, minikafka.TimeoutError) and "writer.lock" in str(error), error
+        assert b.list_topics() == ["new", "other", "t"]
