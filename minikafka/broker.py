@@ -481,6 +481,8 @@ class Broker(Closeable):
         a record not written in time fails with ``TimeoutError``, logged.
         Nor is the final commit of a consumer dropped without close() that
         is still closing in a thread of its own (an ``AsyncConsumer``'s),
+        and a commit another thread is making (or waiting to make: the
+        group lock held elsewhere) ends before the group's files close; all
         within the same ``request_timeout``.
         """
         with self._lock:
@@ -504,11 +506,16 @@ class Broker(Closeable):
             for topic in self._topics.values():
                 topic.close()
             self._topics.clear()
-            for store in self._groups.values():
-                store.close()
+            stores = list(self._groups.values())
             self._groups.clear()
             self._topic_ids.close()
-            self.waker.close()  # the doorbell mapping (issue 9 #15)
+        # A thread may be inside a group's lock, or waiting for it: each
+        # store's close waits for it, all within the same request_timeout,
+        # and without the broker's lock, which such a holder may need to
+        # finish (a rebalance looks topics up: it finds the broker closed).
+        for store in stores:
+            store.close(max(0.0, deadline - time.monotonic()))
+        self.waker.close()  # the doorbell mapping (issue 9 #15)
 
 
 def connect(url: str | os.PathLike[str], **options: Any) -> Broker:

@@ -42,6 +42,7 @@ Offsets record (also the whole of a version 1 file)::
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import struct
 import threading
@@ -56,6 +57,8 @@ from .errors import CorruptLogError, InvalidArgumentError, TimeoutError
 from .format import OFFSETS_RECORD_VERSION
 from .locking import FileLock
 from .records import TopicPartition
+
+log = logging.getLogger("minikafka")
 
 MAGIC = b"MKGO"
 HEADER = struct.Struct("<4sHHQI")
@@ -462,8 +465,24 @@ class OffsetStore:
             finally:
                 os.close(dfd)
 
-    def close(self) -> None:
-        if self._flock is not None:
-            self._flock.close()
+    def close(self, timeout: float | None = None) -> None:
+        """Close the group lock's descriptor once no thread holds, or waits
+        for, the lock (at most ``timeout``, default ``request_timeout``):
+        closed under a waiter, its next try took a flock on whatever file
+        reused the descriptor number, and it wrote the offsets without the
+        group lock. One still busy after that keeps the descriptor (closed
+        with the process)."""
+        if timeout is None:
+            timeout = self.request_timeout
+        if not self._thread_lock.acquire(timeout=-1 if timeout is None else timeout):
+            log.warning("group %r: lock %s still in use by another thread; left open",
+                        self.group_id, os.path.join(self.dir, "lock"))
             self._flock = None
+            return
+        try:
+            if self._flock is not None:
+                self._flock.close()
+                self._flock = None
+        finally:
+            self._thread_lock.release()
 

@@ -530,3 +530,46 @@ def test_delete_topic_waiting_for_a_frozen_writer_does_not_stop_the_broker(data_
         [error] = outcome
         assert isinstance(error, minikafka.TimeoutError) and "writer.lock" in str(error), error
         assert b.list_topics() == ["new", "other", "t"]
+
+
+def test_closing_the_broker_under_a_commit_waiting_for_the_group_lock(data_dir, topic_dir, holders) -> None:
+    """Broker.close closed the group lock's descriptor while a commit in
+    another thread was waiting for that lock (a frozen process held it):
+    the commit's next try took a flock on whatever file reused the
+    descriptor number, and wrote the offsets without the group lock, beside
+    the process that held it. Closing waits for the commit (which times
+    out as usual) before it closes the group's files."""
+    tp = minikafka.TopicPartition("t", 0)
+    b = minikafka.Broker(data_dir, request_timeout=1.0)
+    c = minikafka.Consumer(b, group_id="g")
+    c.commit({tp: 1})
+    holders.append(hold(data_dir / "groups" / "g" / "lock", True))
+    outcome: list[BaseException | None] = []
+
+    def commit() -> None:
+        try:
+            c.commit({tp: 2})
+            outcome.append(None)
+        except BaseException as e:
+            outcome.append(e)
+
+    thread = threading.Thread(target=commit)
+    thread.start()
+    try:
+        time.sleep(0.2)  # the commit is waiting for the group lock
+        t0 = time.monotonic()
+        b.close()
+        took = time.monotonic() - t0
+        reuse = [open(data_dir / f"unrelated-{i}", "w") for i in range(8)]  # noqa: SIM115
+        thread.join(5)
+        for f in reuse:
+            f.close()
+    finally:
+        holders[-1].kill()
+        holders[-1].wait()
+        thread.join()
+    [error] = outcome
+    assert isinstance(error, minikafka.TimeoutError), f"the commit ended with {error!r}"
+    assert took < 2.0, f"Broker.close took {took:.2f} s"
+    with minikafka.Broker(data_dir) as again:
+        assert again.committed_offsets("g") == {tp: 1}
