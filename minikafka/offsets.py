@@ -294,6 +294,16 @@ class OffsetStore:
         finally:
             self._within.until = before
 
+    def default_timeout(self) -> float | None:
+        """How long a wait of this thread may take now (None: no limit):
+        ``request_timeout``, or what is left of a :meth:`within` deadline."""
+        timeout = self.request_timeout
+        until = getattr(self._within, "until", None)
+        if until is not None:
+            left = max(0.0, until - time.monotonic())
+            timeout = left if timeout is None else min(timeout, left)
+        return timeout
+
     @contextmanager
     def locked(self, timeout: float | None = None) -> Iterator[None]:
         """Hold the group lock: commits and membership changes serialize.
@@ -301,11 +311,7 @@ class OffsetStore:
         left of a :meth:`within` deadline), then raises
         :class:`~minikafka.TimeoutError` naming the lock (and its holder)."""
         if timeout is None:
-            timeout = self.request_timeout
-            until = getattr(self._within, "until", None)
-            if until is not None:
-                left = max(0.0, until - time.monotonic())
-                timeout = left if timeout is None else min(timeout, left)
+            timeout = self.default_timeout()
         deadline = None if timeout is None else time.monotonic() + timeout
         if not self._thread_lock.acquire(timeout=-1 if timeout is None else timeout):
             raise TimeoutError(

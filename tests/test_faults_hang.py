@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from faults_helpers import read_all, run_child, start_child, wait_for
+from faults_helpers import call_bounded, read_all, run_child, start_child, wait_for
 
 import minikafka
 
@@ -573,3 +573,33 @@ def test_closing_the_broker_under_a_commit_waiting_for_the_group_lock(data_dir, 
     assert took < 2.0, f"Broker.close took {took:.2f} s"
     with minikafka.Broker(data_dir) as again:
         assert again.committed_offsets("g") == {tp: 1}
+
+
+def test_a_join_whose_member_file_a_frozen_prober_holds_honours_request_timeout(
+        data_dir, topic_dir, holders, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A joining member creates its member file, then locks it, with no
+    timeout. Peers and admin calls probe member files with a flock of their
+    own (live_member_files: delete_group, alter_group_offsets); one frozen
+    between its probe's flock and close, on a file just created, left the
+    join waiting for ever. The member id is made predictable here so that
+    the frozen prober can hold that file first."""
+    import socket
+    import types
+
+    import minikafka.membership as membership
+
+    monkeypatch.setattr(membership, "uuid", types.SimpleNamespace(uuid4=lambda: uuid_hex))
+    uuid_hex = types.SimpleNamespace(hex="f" * 32)
+    member_id = f"{socket.gethostname()}-{os.getpid()}-{'f' * 12}"
+    with minikafka.Broker(data_dir, request_timeout=1.0) as b:
+        minikafka.Consumer(b, "t", group_id="g").close()  # the group's directories exist
+        path = data_dir / "groups" / "g" / "members" / member_id
+        holders.append(hold(path, True))
+        done, got = call_bounded(lambda: minikafka.Consumer(b, "t", group_id="g"), timeout=4)
+        assert done, "the join waited for the member file past request_timeout"
+        assert isinstance(got, minikafka.TimeoutError) and str(path) in str(got), got
+        holders[-1].kill()
+        holders[-1].wait()
+        with minikafka.Consumer(b, "t", group_id="g") as c:  # the same id: its file is free again
+            assert c.member_id == member_id
+            wait_for(lambda: c.poll(timeout=0.05) or c.assignment(), what="the partition")
