@@ -26,6 +26,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Mapping
+from contextlib import ExitStack, closing
 from pathlib import Path
 from types import EllipsisType
 from typing import TYPE_CHECKING, Any
@@ -33,7 +34,7 @@ from urllib.parse import unquote, urlparse
 
 import attrs
 
-from .closeable import Closeable
+from .closeable import Closeable, wait_for_closes
 from .data_dir import open_data_dir
 from .doorbell import open_doorbell
 from .errors import (
@@ -255,35 +256,43 @@ class Broker(Closeable):
         validate_topic_name(name)
         final = os.path.join(self._topics_dir, name)
         grave = os.path.join(self._tmp_dir, f"delete-{uuid.uuid4().hex}")
+        if not os.path.exists(os.path.join(final, METADATA)):
+            raise TopicNotFoundError(f"topic {name!r} does not exist")
         with self._lock:
-            if not os.path.exists(os.path.join(final, METADATA)):
-                raise TopicNotFoundError(f"topic {name!r} does not exist")
-            # Hold every partition's writer lock while the topic goes: a
-            # writer in any process that gets the lock after us finds its
-            # lock file unlinked and fails instead of writing into the void.
-            # All of them within one request_timeout (a writer frozen
-            # holding one made this wait until it died); nothing is deleted
-            # unless every lock was taken.
-            locks = []
-            deadline = time.monotonic() + self.options.request_timeout
+            topic = self._topics.get(name)
+        # Hold every partition's writer lock while the topic goes: a
+        # writer in any process that gets the lock after us finds its
+        # lock file unlinked and fails instead of writing into the void.
+        # All of them within one request_timeout (a writer frozen holding
+        # one made this wait until it died); nothing is deleted unless
+        # every lock was taken. Not under the broker's lock, which every
+        # topic lookup of this process takes (a group member's heartbeat
+        # thread too). A partition this process has open is held through
+        # its object, so that its writers here wait for it, not for a
+        # flock they would wait for holding that object.
+        deadline = time.monotonic() + self.options.request_timeout
+        with ExitStack() as held:
+            for entry in sorted(os.listdir(final)):
+                lock_path = os.path.join(final, entry, "writer.lock")
+                if not (entry.isdigit() and os.path.exists(lock_path)):
+                    continue
+                left = max(0.0, deadline - time.monotonic())
+                part = topic.opened(int(entry)) if topic is not None else None
+                if part is not None:
+                    held.enter_context(part.deleting(left))
+                else:
+                    lock = held.enter_context(closing(FileLock(lock_path)))
+                    lock.acquire(timeout=left)
             try:
-                for entry in sorted(os.listdir(final)):
-                    lock_path = os.path.join(final, entry, "writer.lock")
-                    if entry.isdigit() and os.path.exists(lock_path):
-                        lock = FileLock(lock_path)
-                        locks.append(lock)
-                        lock.acquire(timeout=max(0.0, deadline - time.monotonic()))
-                try:
-                    os.rename(final, grave)
-                except FileNotFoundError:
-                    raise TopicNotFoundError(f"topic {name!r} does not exist") from None
-                topic = self._topics.pop(name, None)
-                if topic is not None:
-                    topic.close()
-                shutil.rmtree(grave, ignore_errors=True)
-            finally:
-                for lock in locks:
-                    lock.close()
+                os.rename(final, grave)
+            except FileNotFoundError:
+                raise TopicNotFoundError(f"topic {name!r} does not exist") from None
+            shutil.rmtree(grave, ignore_errors=True)
+        with self._lock:
+            if self._topics.get(name) is topic:  # else topic() saw it gone and dropped it already
+                self._topics.pop(name, None)
+        if topic is not None:
+            topic.close()
         # The topic is gone whatever happens here: one group whose offsets
         # cannot be rewritten (damaged, its lock held by a frozen process)
         # must not keep the others' offsets of it, nor make the delete
@@ -470,6 +479,11 @@ class Broker(Closeable):
         Nothing sent is dropped by closing the broker first (API.md,
         "Lifetime"): all producers together wait at most ``request_timeout``;
         a record not written in time fails with ``TimeoutError``, logged.
+        Nor is the final commit of a consumer dropped without close() that
+        is still closing in a thread of its own (an ``AsyncConsumer``'s),
+        and a commit another thread is making (or waiting to make: the
+        group lock held elsewhere) ends before the group's files close; all
+        within the same ``request_timeout``.
         """
         with self._lock:
             if self._closed:
@@ -478,6 +492,12 @@ class Broker(Closeable):
         deadline = time.monotonic() + self.options.request_timeout
         for producer in producers:
             producer.write_held(max(0.0, deadline - time.monotonic()))
+        # Closing the group files under such a close closed its lock's
+        # descriptor in mid-use: its commit failed (EBADF), or took a flock
+        # on whatever file got that descriptor number next.
+        if not wait_for_closes(max(0.0, deadline - time.monotonic())):
+            log.warning("closing broker %s while clients dropped without close() are still closing",
+                        self.path)
         with self._lock:
             if self._closed:
                 return
@@ -486,11 +506,16 @@ class Broker(Closeable):
             for topic in self._topics.values():
                 topic.close()
             self._topics.clear()
-            for store in self._groups.values():
-                store.close()
+            stores = list(self._groups.values())
             self._groups.clear()
             self._topic_ids.close()
-            self.waker.close()  # the doorbell mapping (issue 9 #15)
+        # A thread may be inside a group's lock, or waiting for it: each
+        # store's close waits for it, all within the same request_timeout,
+        # and without the broker's lock, which such a holder may need to
+        # finish (a rebalance looks topics up: it finds the broker closed).
+        for store in stores:
+            store.close(max(0.0, deadline - time.monotonic()))
+        self.waker.close()  # the doorbell mapping (issue 9 #15)
 
 
 def connect(url: str | os.PathLike[str], **options: Any) -> Broker:

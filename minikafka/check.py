@@ -30,6 +30,8 @@ from __future__ import annotations
 import json
 import mmap
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -55,6 +57,7 @@ from .group_state import STATE, read_state
 from .index import OffsetIndex
 from .locking import FileLock
 from .offsets import decode_file, decode_group_id
+from .options import wait_limit
 from .records import Record
 from .segment import Segment, UnfinishedSegmentError, tiny_file_error
 from .topic import METADATA, read_metadata
@@ -448,12 +451,19 @@ def check(path: str | os.PathLike[str], *, progress: Progress | None = None) -> 
 
 
 def repair(path: str | os.PathLike[str], report: CheckReport | None = None, *,
-           progress: Progress | None = None) -> CheckReport:
+           progress: Progress | None = None, timeout: float | None = None) -> CheckReport:
     """Fix the repairable findings of ``report`` (a fresh ``check`` if
     None) with the library's recovery, then check again. The returned
-    report lists what was repaired and what remains."""
+    report lists what was repaired and what remains.
+
+    Each repair waits at most ``timeout`` seconds (default: the
+    ``request_timeout`` of ``BrokerOptions``, 30 s) for the lock it needs
+    (a partition's writer lock, a group's lock), then raises
+    :class:`~minikafka.TimeoutError` naming the lock and its holder; what
+    was repaired before stays repaired."""
     from .broker import Broker  # the recovery runs through a Broker, under its locks
 
+    limit = wait_limit(timeout)  # TypeError / InvalidArgumentError naming timeout
     root = os.path.abspath(os.fspath(path))
     if report is None:
         report = check(root)
@@ -463,6 +473,10 @@ def repair(path: str | os.PathLike[str], report: CheckReport | None = None, *,
     if any(f.path == os.path.join(root, MARKER) for f in todo):
         write_marker(Path(root))
     with Broker(root) as broker:
+        if timeout is None:
+            wait = broker.options.request_timeout
+        else:
+            wait = threading.TIMEOUT_MAX if limit is None else limit
         for name in broker.list_topics():
             topic = broker.topic(name)
             tdir = os.path.join(root, "topics", name)
@@ -473,21 +487,30 @@ def repair(path: str | os.PathLike[str], report: CheckReport | None = None, *,
                     # Tail recovery would cut at damage that has valid batches after it.
                     blocked = any(os.path.dirname(f.path) == pdir and f.repair is None
                                   for f in report.findings)
-                    _repair_partition(topic.partition(p), pdir, mine, tail_recovery=not blocked)
+                    _repair_partition(topic.partition(p), pdir, mine, tail_recovery=not blocked,
+                                      timeout=wait)
         for f in todo:
             if f.repair == REMOVE_STATE:
                 store = broker.offset_store(decode_group_id(os.path.basename(os.path.dirname(f.path))))
-                with store.locked():  # no member writes it meanwhile
+                with store.locked(wait):  # no member writes it meanwhile
                     unlink_quietly(f.path)
     after = check(root, progress=progress)
     still = {(f.path, f.problem) for f in after.findings}
     return attrs.evolve(after, repaired=tuple(f for f in todo if (f.path, f.problem) not in still))
 
 
-def _repair_partition(part: object, pdir: str, findings: list[Finding], tail_recovery: bool) -> None:
+def _repair_partition(part: object, pdir: str, findings: list[Finding], tail_recovery: bool,
+                      timeout: float) -> None:
+    """Repair one partition, waiting at most ``timeout`` s in all for its
+    writer lock (a writer frozen holding it waited forever)."""
     from .partition import Partition
 
     assert isinstance(part, Partition)
+    deadline = time.monotonic() + timeout
+
+    def left() -> float:
+        return max(0.0, deadline - time.monotonic())
+
     bases = part.bases()
     active = bases[-1] if bases else None
     for f in findings:
@@ -500,15 +523,15 @@ def _repair_partition(part: object, pdir: str, findings: list[Finding], tail_rec
         elif name.endswith(".index") and tail_recovery:
             # The active segment's index: tail recovery recreates a missing
             # one and fills it from the log.
-            with part.writer_locked():
+            with part.writer_locked(left()):
                 try:
                     os.unlink(f.path)
                 except FileNotFoundError:
                     pass
     if tail_recovery:
         # Torn tail, half-done roll, active index, damaged sealed indexes.
-        part.recover()
+        part.recover(left())
     elif part.damaged_indexes:
         # Tail recovery would cut at damage that has valid batches after it:
         # rebuild only the sealed indexes, under the writer's locks.
-        part.rebuild_indexes()
+        part.rebuild_indexes(left())

@@ -137,7 +137,7 @@ class _Closer:
             if not barrier.wait(timeout):
                 return False
         with self.lock:
-            running = list(self.running)
+            running = list(self.running - {threading.current_thread()})  # a close that waits: not for itself
         for worker in running:
             worker.join(max(0.0, deadline - time.monotonic()))
             if worker.is_alive():

@@ -32,6 +32,7 @@ from typing import Protocol
 
 from .assignor import assign
 from .errors import CommitFailedError, TimeoutError
+from .files import unlink_quietly
 from .group_state import (
     MEMBERS,
     OWNERS,
@@ -146,8 +147,17 @@ class GroupMember:
             # without a file every peer sees us dead again at once.
             self._drop_member_lock()
         if self._member_lock is None:
-            lock = FileLock(member_path(self.dir, self.member_id))
-            lock.acquire()
+            path = member_path(self.dir, self.member_id)
+            lock = FileLock(path)
+            try:
+                # Created just now, so nobody should hold it, but a peer's or an
+                # admin call's liveness probe (a flock, then close) may have
+                # opened it first: frozen in between, it held the join for ever.
+                lock.acquire(timeout=self.store.default_timeout())
+            except BaseException:
+                lock.close()
+                unlink_quietly(path)  # never ours: no file of a member that never was
+                raise
             self._member_lock = lock
             self.heartbeat(now_ms())
         with self.store.locked():
@@ -238,7 +248,11 @@ class GroupMember:
                 if self.member_id not in state.members:
                     # Dropped by the others (we looked dead or idle): start over.
                     self.release(set(self.owned), "dropped")
-                    self._enter()
+                    try:
+                        self._enter()
+                    except TimeoutError as e:  # our member file (see _enter): the next sync rejoins
+                        self._sync_cache.forget()
+                        raise SyncPostponed(str(e)) from None
                     state = self._sync_cache.get()
                 self.release(set(self.owned) - state.owned_by(self.member_id), "revoked")
         self.generation = state.generation
@@ -363,12 +377,25 @@ class GroupMember:
                 try:
                     if stop.is_set():
                         return False
-                    log.warning("consumer %s did not poll for %.3g s: leaving group %r",
-                                self.member_id, idle, self.store.group_id)
-                    try:
-                        self.release(set(self.owned), "poll-timeout")
-                    finally:
-                        self._exit()
+                    # The revoke's commit and leaving both take the group
+                    # lock while we hold the consumer's, which every poll
+                    # needs: wait for it only about one heartbeat, as check
+                    # does (a process frozen holding it made poll(0.1) wait
+                    # request_timeout twice). Held, nothing is done and the
+                    # next tick tries again — unless a poll came meanwhile.
+                    with ExitStack() as held:
+                        try:
+                            held.enter_context(self.store.locked(timeout=self.config.heartbeat_interval))
+                        except TimeoutError:
+                            log.debug("group %r: leaving for poll-timeout postponed, the group lock is "
+                                      "held", self.store.group_id)
+                            return True
+                        log.warning("consumer %s did not poll for %.3g s: leaving group %r",
+                                    self.member_id, idle, self.store.group_id)
+                        try:
+                            self.release(set(self.owned), "poll-timeout")
+                        finally:
+                            self._exit()
                 finally:
                     self.lock.release()
                 return True

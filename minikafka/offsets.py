@@ -42,6 +42,7 @@ Offsets record (also the whole of a version 1 file)::
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import struct
 import threading
@@ -56,6 +57,8 @@ from .errors import CorruptLogError, InvalidArgumentError, TimeoutError
 from .format import OFFSETS_RECORD_VERSION
 from .locking import FileLock
 from .records import TopicPartition
+
+log = logging.getLogger("minikafka")
 
 MAGIC = b"MKGO"
 HEADER = struct.Struct("<4sHHQI")
@@ -291,6 +294,16 @@ class OffsetStore:
         finally:
             self._within.until = before
 
+    def default_timeout(self) -> float | None:
+        """How long a wait of this thread may take now (None: no limit):
+        ``request_timeout``, or what is left of a :meth:`within` deadline."""
+        timeout = self.request_timeout
+        until = getattr(self._within, "until", None)
+        if until is not None:
+            left = max(0.0, until - time.monotonic())
+            timeout = left if timeout is None else min(timeout, left)
+        return timeout
+
     @contextmanager
     def locked(self, timeout: float | None = None) -> Iterator[None]:
         """Hold the group lock: commits and membership changes serialize.
@@ -298,11 +311,7 @@ class OffsetStore:
         left of a :meth:`within` deadline), then raises
         :class:`~minikafka.TimeoutError` naming the lock (and its holder)."""
         if timeout is None:
-            timeout = self.request_timeout
-            until = getattr(self._within, "until", None)
-            if until is not None:
-                left = max(0.0, until - time.monotonic())
-                timeout = left if timeout is None else min(timeout, left)
+            timeout = self.default_timeout()
         deadline = None if timeout is None else time.monotonic() + timeout
         if not self._thread_lock.acquire(timeout=-1 if timeout is None else timeout):
             raise TimeoutError(
@@ -462,8 +471,24 @@ class OffsetStore:
             finally:
                 os.close(dfd)
 
-    def close(self) -> None:
-        if self._flock is not None:
-            self._flock.close()
+    def close(self, timeout: float | None = None) -> None:
+        """Close the group lock's descriptor once no thread holds, or waits
+        for, the lock (at most ``timeout``, default ``request_timeout``):
+        closed under a waiter, its next try took a flock on whatever file
+        reused the descriptor number, and it wrote the offsets without the
+        group lock. One still busy after that keeps the descriptor (closed
+        with the process)."""
+        if timeout is None:
+            timeout = self.request_timeout
+        if not self._thread_lock.acquire(timeout=-1 if timeout is None else timeout):
+            log.warning("group %r: lock %s still in use by another thread; left open",
+                        self.group_id, os.path.join(self.dir, "lock"))
             self._flock = None
+            return
+        try:
+            if self._flock is not None:
+                self._flock.close()
+                self._flock = None
+        finally:
+            self._thread_lock.release()
 

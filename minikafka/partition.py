@@ -87,6 +87,11 @@ class Partition:
     def __repr__(self) -> str:
         return f"<Partition {self.topic}/{self.number}>"
 
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` was called (or the topic was found deleted)."""
+        return self._closed
+
     # -- segments on disk ---------------------------------------------------
 
     def bases(self, cached: bool = False) -> list[int]:
@@ -285,6 +290,26 @@ class Partition:
             yield
         finally:
             self._release()
+
+    @contextmanager
+    def deleting(self, timeout: float | None) -> Iterator[None]:
+        """Hold the writer locks while ``delete_topic`` removes the topic;
+        if the block ends without an error, the partition is closed as
+        deleted before this process's writers get the thread lock back
+        (they then fail with TopicNotFoundError). Through this object, not
+        a lock file of its own: a writer of this process waiting on the
+        flock would hold the thread lock that closing the partition needs."""
+        self._acquire(timeout)
+        try:
+            yield
+        except BaseException:
+            self._release()
+            raise
+        try:
+            self._deleted = True
+            self.close()  # re-entrant: closing the flock's descriptor releases it
+        finally:
+            self._lock.release()
 
     def rebuild_indexes(self, timeout: float | None = None) -> None:
         """Rewrite the index files of sealed segments listed in

@@ -237,6 +237,11 @@ class Topic:
                     self._parts[number] = part
         return part
 
+    def opened(self, number: int) -> Partition | None:
+        """Partition ``number`` if this process has it open, else None (internal: delete_topic)."""
+        part = self._parts[number] if 0 <= number < len(self._parts) else None
+        return part if part is not None and not part.closed else None
+
     def refresh(self, force: bool = False) -> bool:
         """Take a retention that ``alter_topic`` (in any process) wrote to
         topic.json into this object and its partitions, keeping them (and

@@ -7,6 +7,7 @@ import asyncio
 import gc
 import itertools
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -1236,3 +1237,127 @@ def test_a_dropped_async_producer_collected_under_threadings_own_lock_does_not_d
     assert not t.is_alive(), "deadlocked dropping the producer under threading's lock"
     _join_closers()
     assert [r.value for r in read_topic(broker, "t")] == [b"held"]
+
+
+def _hold_group_lock(data_dir: Path, group: str, seconds: float = 60.0,
+                     frozen: bool = True) -> subprocess.Popen[str]:
+    """Another process that holds the group's lock for ``seconds``, frozen
+    (SIGSTOP) meanwhile unless told otherwise (kill it in a finally)."""
+    path = data_dir / "groups" / group / "lock"  # docs/format.md, groups
+    code = textwrap.dedent(f"""
+        import fcntl, os, time
+        fd = os.open({str(path)!r}, os.O_RDWR | os.O_CREAT)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        print("held", flush=True)
+        time.sleep({seconds})
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline() == "held\n"
+    if frozen:
+        os.kill(proc.pid, signal.SIGSTOP)
+    return proc
+
+
+def test_a_directory_commit_or_close_waiting_for_the_group_lock_never_stops_the_loop(
+        make_broker, data_dir: Path) -> None:
+    """On a data directory commit() and close() ran in the loop thread: with
+    a frozen process holding the group lock the event loop stood still for
+    request_timeout (30 s by default; wait_for around them could not fire).
+    A commit whose lock is free is still made in the loop thread; one that
+    would wait, and close, wait in a worker thread."""
+    b = make_broker(request_timeout=1.0)
+    b.create_topic("t")
+    with minikafka.Producer(b) as p:
+        p.send("t", b"x")
+    tp = TopicPartition("t", 0)
+
+    async def main() -> None:
+        c = AsyncConsumer(b, "t", group_id="g", auto_offset_reset="earliest")
+        assert (await asyncio.wait_for(c.getone(), 5)).value == b"x"
+        await c.commit()
+        assert await c.committed(tp) == 1
+        holder = _hold_group_lock(data_dir, "g")
+        try:
+            gap, error = await _max_gap_while(c.commit({tp: 0}))
+            assert isinstance(error, minikafka.TimeoutError) and gap < 0.3, (gap, error)
+            assert "groups/g/lock" in str(error)
+            gap, error = await _max_gap_while(asyncio.wait_for(c.commit({tp: 0}), 0.2))
+            assert type(error) is TimeoutError and gap < 0.3, (gap, error)  # wait_for's
+            gap, error = await _max_gap_while(c.close())  # after the cancelled commit's thread
+            assert isinstance(error, minikafka.TimeoutError) and gap < 0.3, (gap, error)
+        finally:
+            holder.kill()
+            holder.wait()
+        with pytest.raises(minikafka.ClosedError):
+            await c.poll()
+        assert b.committed_offsets("g") == {tp: 1}  # the timed-out commits changed nothing
+        _assert_seat_given_up(b, tp)
+
+    run(main())
+
+
+def test_a_dropped_directory_group_consumer_closes_off_the_event_loop(make_broker, data_dir: Path) -> None:
+    """An AsyncConsumer of a group dropped without close(): its Consumer's
+    __del__ closed it in the loop thread, waiting there for the group lock
+    a frozen process held. That close runs in a thread of its own."""
+    b = make_broker(request_timeout=1.0)
+    b.create_topic("t")
+
+    async def main() -> None:
+        holder = [AsyncConsumer(b, "t", group_id="g")]
+        proc = _hold_group_lock(data_dir, "g")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ResourceWarning)
+                gap, error = await _max_gap_while(_drop(holder))
+            assert error is None and gap < 0.3, (gap, error)
+            _join_closers()
+        finally:
+            proc.kill()
+            proc.wait()
+
+    run(main())
+    _assert_seat_given_up(b, TopicPartition("t", 0))
+
+
+def _assert_seat_given_up(b: minikafka.Broker, tp: TopicPartition) -> None:
+    """The closed member (its close timed out rewriting the state) holds
+    no lock: a new member of "g" drops it and gets ``tp``."""
+    with minikafka.Consumer(b, "t", group_id="g") as c:
+        deadline = time.monotonic() + 5
+        while c.assignment() != {tp} and time.monotonic() < deadline:
+            c.poll(timeout=0.05)
+        assert c.assignment() == {tp}
+
+
+def test_closing_the_broker_waits_for_a_dropped_group_consumer_still_closing(make_broker,
+                                                                           data_dir: Path) -> None:
+    """A dropped AsyncConsumer of a group closes in a thread of its own; the
+    Broker closed right after closed the group's files under that close
+    (EBADF, or a flock on a reused descriptor), and its final commit was
+    lost. Broker.close waits for it (within request_timeout)."""
+    b = make_broker(request_timeout=5.0)
+    b.create_topic("t")
+    with minikafka.Producer(b) as p:
+        p.send("t", b"x")
+
+    procs = []
+
+    async def main() -> None:
+        holder = [AsyncConsumer(b, "t", group_id="g", auto_offset_reset="earliest")]
+        assert (await asyncio.wait_for(holder[0].getone(), 5)).value == b"x"
+        procs.append(_hold_group_lock(data_dir, "g", seconds=0.5, frozen=False))  # the close waits
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            await _drop(holder)
+
+    try:
+        run(main())
+        b.close()
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+    _join_closers()
+    with minikafka.Broker(data_dir) as again:
+        assert again.committed_offsets("g") == {TopicPartition("t", 0): 1}

@@ -11,14 +11,16 @@ import contextlib
 import fcntl
 import os
 import signal
+import struct
 import subprocess
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from faults_helpers import read_all, run_child, start_child
+from faults_helpers import call_bounded, read_all, run_child, start_child, wait_for
 
 import minikafka
 
@@ -384,3 +386,220 @@ def test_close_waits_at_most_request_timeout_in_all(data_dir, topic_dir, holders
         assert 1.4 < waited < 2.8, f"close waited {waited:.2f} s with request_timeout 1.5 s"
         with pytest.raises(minikafka.ClosedError):
             c.poll()
+
+
+def test_poll_after_max_poll_interval_is_not_held_up_by_the_heartbeat_thread_leaving(
+        data_dir, topic_dir, holders) -> None:
+    """A member idle past max_poll_interval is left by its heartbeat thread,
+    which held the consumer's lock while it waited for the group lock (the
+    revoke's commit, then leaving: request_timeout each). With a frozen
+    process holding the group lock, poll(timeout=0.1) waited for both: 5.8 s
+    here, a minute with the default request_timeout. Now the thread waits
+    for the group lock about one heartbeat, without the consumer's lock
+    held longer, and tries again next tick."""
+    with group_member_with_frozen_lock_holder(data_dir, holders, request_timeout=3.0,
+                                              max_poll_interval=0.3, heartbeat_interval=0.02) as c:
+        time.sleep(0.5)  # idle past max_poll_interval: the heartbeat thread is leaving
+        t0 = time.monotonic()
+        assert c.poll(timeout=0.1) == []
+        took = time.monotonic() - t0
+        assert took < 1.0, f"poll(timeout=0.1) took {took:.2f} s behind the heartbeat thread"
+        holders[-1].kill()
+        holders[-1].wait()
+        # Idle again, with the lock free: the postponed leave happens (the
+        # revoke commits the position, then the member is gone).
+        tp = minikafka.TopicPartition("t", 0)
+        with minikafka.Broker(data_dir) as b:
+            wait_for(lambda: not b.describe_group("g").members, timeout=5, what="the idle member to leave")
+            assert b.committed_offsets("g") == {tp: 1}
+        assert c.assignment() == set()
+
+
+def test_repair_waits_for_a_frozen_writer_at_most_its_timeout(data_dir, topic_dir, holders) -> None:
+    """``check.repair`` (``minikafka check --repair``) took a partition's
+    writer lock with no timeout to cut a torn tail: with a writer frozen
+    holding it, the repair never returned. Now it waits at most ``timeout``
+    (default request_timeout) and raises naming the lock; the log is left
+    as it was, and repaired once the writer is gone."""
+    from minikafka.batch import Status
+    from minikafka.check import check, open_segment_file, repair, walk_segment
+
+    active = sorted((topic_dir / "0").glob("*.log"))[-1]
+    seg = open_segment_file(str(active))
+    try:
+        pos = next(s.position for s in walk_segment(seg) if s.info.status is not Status.BATCH)
+    finally:
+        seg.close()
+    with open(active, "r+b") as f:  # a batch whose writer died half way
+        f.seek(pos)
+        f.write(struct.pack("<I", 500) + os.urandom(100))
+    torn = active.read_bytes()
+    lock = topic_dir / "0" / "writer.lock"
+    holders.append(hold(lock, True))
+    result = call(data_dir, """
+        import minikafka.check as checking
+        checking.RECHECK_WAIT = 0.1  # check's own second look under the lock: not what is tested
+        report = checking.check(sys.argv[1])
+        assert [f.problem.split(":")[0] for f in report.findings] == ["torn tail"], report.findings
+        def fix():
+            try:
+                checking.repair(sys.argv[1], report, timeout=1.0)
+            except TypeError:  # no timeout before: the default, which waited forever
+                checking.repair(sys.argv[1], report)
+        outcome(fix)
+        """)
+    assert_timed_out(result, lock)
+    assert active.read_bytes() == torn
+    holders[-1].kill()
+    holders[-1].wait()
+    assert repair(data_dir, check(data_dir)).ok
+    with minikafka.Broker(data_dir) as b:
+        assert [r.value for r in read_all(b, "t")] == [b"before"]
+
+
+
+def test_delete_topic_with_a_writer_of_this_process_is_prompt(data_dir, topic_dir) -> None:
+    """delete_topic took the writer locks through lock files of its own: a
+    send of this process then waited on the flock while holding its
+    partition, and delete_topic, closing that partition, waited for it —
+    request_timeout (30 s by default) for every delete of a topic being
+    written here, and the send failed with a TimeoutError naming this
+    very process. Now the writer waits on the partition, and learns the
+    topic was deleted."""
+    with minikafka.Broker(data_dir, request_timeout=3.0) as b:
+        p = minikafka.Producer(b, linger_ms=0)
+        stop = threading.Event()
+        errors: list[BaseException] = []
+        sent = threading.Event()
+
+        def send() -> None:
+            while not stop.is_set():
+                try:
+                    p.send("t", b"x").result(timeout=10)
+                    sent.set()
+                except minikafka.MiniKafkaError as e:
+                    errors.append(e)
+                    time.sleep(0.01)
+
+        thread = threading.Thread(target=send)
+        thread.start()
+        try:
+            assert sent.wait(5)
+            t0 = time.monotonic()
+            b.delete_topic("t")
+            took = time.monotonic() - t0
+        finally:
+            time.sleep(0.05)
+            stop.set()
+            thread.join()
+            p.close()
+        assert took < 1.0, f"delete_topic took {took:.2f} s"
+        assert errors and all(isinstance(e, minikafka.TopicNotFoundError) for e in errors), errors
+        assert b.list_topics() == []
+
+
+def test_delete_topic_waiting_for_a_frozen_writer_does_not_stop_the_broker(data_dir, topic_dir,
+                                                                         holders) -> None:
+    """delete_topic waited for the writer locks (up to request_timeout)
+    holding the broker's lock: every topic lookup of the process — a
+    producer's first send, a subscription, a group member's heartbeat
+    thread checking its topics (its heartbeats stopped: its group dropped
+    it) — waited as long."""
+    with minikafka.Broker(data_dir, request_timeout=3.0) as b:
+        b.create_topic("other")
+        holders.append(hold(topic_dir / "0" / "writer.lock", True))
+        outcome: list[BaseException] = []
+
+        def delete() -> None:
+            try:
+                b.delete_topic("t")
+            except BaseException as e:
+                outcome.append(e)
+
+        deleting = threading.Thread(target=delete)
+        deleting.start()
+        try:
+            time.sleep(0.2)  # delete_topic is waiting for t/0's writer lock
+            t0 = time.monotonic()
+            assert b.topic("other").partitions == 1
+            b.create_topic("new")
+            took = time.monotonic() - t0
+        finally:
+            deleting.join()
+        assert took < 0.5, f"topic lookups waited {took:.2f} s behind delete_topic"
+        [error] = outcome
+        assert isinstance(error, minikafka.TimeoutError) and "writer.lock" in str(error), error
+        assert b.list_topics() == ["new", "other", "t"]
+
+
+def test_closing_the_broker_under_a_commit_waiting_for_the_group_lock(data_dir, topic_dir, holders) -> None:
+    """Broker.close closed the group lock's descriptor while a commit in
+    another thread was waiting for that lock (a frozen process held it):
+    the commit's next try took a flock on whatever file reused the
+    descriptor number, and wrote the offsets without the group lock, beside
+    the process that held it. Closing waits for the commit (which times
+    out as usual) before it closes the group's files."""
+    tp = minikafka.TopicPartition("t", 0)
+    b = minikafka.Broker(data_dir, request_timeout=1.0)
+    c = minikafka.Consumer(b, group_id="g")
+    c.commit({tp: 1})
+    holders.append(hold(data_dir / "groups" / "g" / "lock", True))
+    outcome: list[BaseException | None] = []
+
+    def commit() -> None:
+        try:
+            c.commit({tp: 2})
+            outcome.append(None)
+        except BaseException as e:
+            outcome.append(e)
+
+    thread = threading.Thread(target=commit)
+    thread.start()
+    try:
+        time.sleep(0.2)  # the commit is waiting for the group lock
+        t0 = time.monotonic()
+        b.close()
+        took = time.monotonic() - t0
+        reuse = [open(data_dir / f"unrelated-{i}", "w") for i in range(8)]  # noqa: SIM115
+        thread.join(5)
+        for f in reuse:
+            f.close()
+    finally:
+        holders[-1].kill()
+        holders[-1].wait()
+        thread.join()
+    [error] = outcome
+    assert isinstance(error, minikafka.TimeoutError), f"the commit ended with {error!r}"
+    assert took < 2.0, f"Broker.close took {took:.2f} s"
+    with minikafka.Broker(data_dir) as again:
+        assert again.committed_offsets("g") == {tp: 1}
+
+
+def test_a_join_whose_member_file_a_frozen_prober_holds_honours_request_timeout(
+        data_dir, topic_dir, holders, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A joining member creates its member file, then locks it, with no
+    timeout. Peers and admin calls probe member files with a flock of their
+    own (live_member_files: delete_group, alter_group_offsets); one frozen
+    between its probe's flock and close, on a file just created, left the
+    join waiting for ever. The member id is made predictable here so that
+    the frozen prober can hold that file first."""
+    import socket
+    import types
+
+    import minikafka.membership as membership
+
+    monkeypatch.setattr(membership, "uuid", types.SimpleNamespace(uuid4=lambda: uuid_hex))
+    uuid_hex = types.SimpleNamespace(hex="f" * 32)
+    member_id = f"{socket.gethostname()}-{os.getpid()}-{'f' * 12}"
+    with minikafka.Broker(data_dir, request_timeout=1.0) as b:
+        minikafka.Consumer(b, "t", group_id="g").close()  # the group's directories exist
+        path = data_dir / "groups" / "g" / "members" / member_id
+        holders.append(hold(path, True))
+        done, got = call_bounded(lambda: minikafka.Consumer(b, "t", group_id="g"), timeout=4)
+        assert done, "the join waited for the member file past request_timeout"
+        assert isinstance(got, minikafka.TimeoutError) and str(path) in str(got), got
+        holders[-1].kill()
+        holders[-1].wait()
+        with minikafka.Consumer(b, "t", group_id="g") as c:  # the same id: its file is free again
+            assert c.member_id == member_id
+            wait_for(lambda: c.poll(timeout=0.05) or c.assignment(), what="the partition")
