@@ -192,3 +192,26 @@ def test_consume_prints_the_same_records_alike_on_both_backends(kafka_url: str, 
         f'{{"topic": "{name}", "partition": 0, "offset": 0, "timestamp": 1700000000123, "key": "k", '
         '"value": "v1", "headers": [["h", {"base64": "AP8="}], ["h", "two"], ["n", null]]}').encode()
     assert outputs[0][1][2] == f"{name}|1|0||".encode() + b"\x00\x01\xfe||5"
+
+
+def test_produce_a_line_too_large_writes_the_lines_before_it_once_on_both_backends(where: str) -> None:
+    """On kafka:// a line over librdkafka's message.max.bytes (1000000, below
+    the 1 MiB of max_record_bytes) made ``send_many`` raise after the lines
+    before it in the chunk were queued, and the command wrote them a second
+    time while finding the bad line: ``l1 l2 l1 l2``. Now ``send_many``
+    checks every record against the backend's limit before it sends any,
+    and the error names the limit that applied."""
+    topic = _topic(where)
+    big = b"x" * 999_990  # under 1 MiB, over what librdkafka takes by default
+    r = cli("-d", where, "produce", topic, stdin=b"l1\nl2\n" + big + b"\nl4\n")
+    if where.startswith("kafka://"):
+        assert r.status == 1, r.err
+        assert r.err.startswith("minikafka: error: line 3 (999990 bytes) is too large for one record")
+        assert "at most 999984 bytes" in r.err and len(r.err.splitlines()) == 1
+        expected = ["l1", "l2"]
+    else:
+        assert r.status == 0, r.err
+        expected = ["l1", "l2", big.decode(), "l4"]
+    r = cli("-d", where, "consume", topic, "-e")
+    assert r.status == 0, r.err
+    assert r.lines == expected

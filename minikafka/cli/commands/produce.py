@@ -93,6 +93,8 @@ def _produce(broker: Broker, args: argparse.Namespace, stream: BinaryIO, sep: by
         topic_config = getattr(broker.topic(args.topic), "config", None)  # a Kafka topic has none
         if topic_config is not None:
             limit = min(limit, topic_config.max_record_bytes)
+        else:  # kafka://: no more than librdkafka's message.max.bytes takes (KafkaProducer)
+            limit = min(limit, getattr(producer._backend, "max_record_bytes", limit))
         try:
             rest, written = _loop(read, producer, limit, args, sep, headers, progress, total)
         finally:
@@ -210,5 +212,6 @@ def _write_prefix(send: Callable[[int, int], object], n: int) -> int:
 def _too_large(index: int, size: str, limit: int) -> CliError:
     return CliError(f"line {index + 1} ({size}) is too large for one record: its key, value and "
                     f"headers with {RECORD_PREFIX_SIZE} bytes of record framing may take at most "
-                    f"{limit} bytes (max_record_bytes, or what one segment of the topic holds); "
+                    f"{limit} bytes (max_record_bytes, or what one segment of the topic holds, or on "
+                    f"kafka:// what librdkafka's message.max.bytes takes); "
                     f"the {index} lines before it were written, it and the lines after it were not")
