@@ -215,3 +215,17 @@ def test_produce_a_line_too_large_writes_the_lines_before_it_once_on_both_backen
     r = cli("-d", where, "consume", topic, "-e")
     assert r.status == 0, r.err
     assert r.lines == expected
+
+
+def test_topics_create_with_a_partition_count_out_of_range_is_one_line_on_both_backends(where: str) -> None:
+    """On kafka:// ``-p 99999999999999999999`` reached confluent-kafka's
+    NewTopic and came back as ``OverflowError: Python int too large to
+    convert to C long``, reported as a bug. Now it is refused before any
+    request, naming the range (a directory's: 1 to 10000; Kafka's: an int32)."""
+    name = f"cli-{uuid.uuid4().hex[:8]}"
+    r = cli("-d", where, "topics", "create", name, "-p", "99999999999999999999")
+    assert (r.status, r.out) == (1, b"")
+    assert r.err.startswith("minikafka: error: partitions must be between 1 and "), r.err
+    assert "OverflowError" not in r.err and len(r.err.splitlines()) == 1
+    if where.startswith("kafka://"):
+        assert name not in cli("-d", where, "topics", "list").lines

@@ -79,6 +79,10 @@ class KafkaTopic:
         return {tp.partition: o for tp, o in got.items()}
 
 
+#: CreateTopics takes the partition count as an int32.
+KAFKA_MAX_PARTITIONS = 2**31 - 1
+
+
 class KafkaBroker:
     """A Kafka cluster opened through ``minikafka.connect("kafka://...")``.
 
@@ -211,8 +215,9 @@ class KafkaBroker:
         validate_topic_name(name)
         if not isinstance(partitions, int) or isinstance(partitions, bool):
             raise TypeError(f"partitions must be an int, not {type(partitions).__name__}")
-        if partitions <= 0:
-            raise InvalidArgumentError(f"partitions must be > 0, got {partitions}")
+        if not 0 < partitions <= KAFKA_MAX_PARTITIONS:  # larger: an OverflowError in NewTopic
+            raise InvalidArgumentError(
+                f"partitions must be between 1 and {KAFKA_MAX_PARTITIONS} (Kafka's int32), got {partitions}")
         if not isinstance(replication_factor, int) or isinstance(replication_factor, bool):
             raise TypeError(f"replication_factor must be an int, not {type(replication_factor).__name__}")
         topic_config: dict[str, str] = {}
