@@ -111,6 +111,11 @@ def test_every_offset_form_and_count(d):
     for bad in ("middle", "@x", "1.5"):
         r = cli("-d", d, "consume", "t", "-e", "-o", bad)
         assert r.status == 2 and "-o" in r.err
+    # A timestamp past int64 was a runtime error naming a TopicPartition the user never typed.
+    r = cli("-d", d, "consume", "t", "-e", "-o", f"@{2**63}")
+    assert r.status == 2 and r.err.splitlines()[-1] == (
+        f"minikafka: error: -o @{2**63}: a timestamp is at most 2**63 - 1 (ms since the epoch)")
+    assert values("-o", f"@{2**63 - 1}") == []
 
 
 def test_format_tokens(d):
