@@ -229,3 +229,19 @@ def test_topics_create_with_a_partition_count_out_of_range_is_one_line_on_both_b
     assert "OverflowError" not in r.err and len(r.err.splitlines()) == 1
     if where.startswith("kafka://"):
         assert name not in cli("-d", where, "topics", "list").lines
+
+
+@pytest.mark.parametrize(("group", "message"), [
+    ("", "group_id must not be empty"),
+    ("x\udcff", "group_id 'x\\udcff' is not valid Unicode (surrogates not allowed)"),
+])
+def test_groups_reset_of_a_bad_group_id_is_the_same_line_on_both_backends(where: str, group: str,
+                                                                          message: str) -> None:
+    """``groups reset`` of an empty group id said ``'group_id' cannot be
+    empty`` on kafka://, and of one that is not valid Unicode (a non-UTF-8
+    argument) ``Group name is mandatory for list consumer offset
+    operation``: confluent-kafka's words. Now the directory's, on both."""
+    topic = _topic(where)
+    r = cli("-d", where, "groups", "reset", group, "--topic", topic, "--to-earliest", "--execute")
+    assert (r.status, r.out) == (1, b"")
+    assert r.err == f"minikafka: error: {message}\n"

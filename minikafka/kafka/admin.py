@@ -79,6 +79,21 @@ class KafkaTopic:
         return {tp.partition: o for tp, o in got.items()}
 
 
+def check_group_id(group_id: object) -> None:
+    """A group id as a data directory takes one (``encode_group_id``'s
+    checks and words): a str, not empty, valid Unicode. Else confluent-kafka
+    answered ``'group_id' cannot be empty`` or, for a lone surrogate,
+    ``Group name is mandatory for list consumer offset operation``."""
+    if not isinstance(group_id, str):
+        raise TypeError(f"group_id must be a str, not {type(group_id).__name__}")
+    if not group_id:
+        raise InvalidArgumentError("group_id must not be empty")
+    try:
+        group_id.encode()
+    except UnicodeEncodeError as e:
+        raise InvalidArgumentError(f"group_id {group_id!r} is not valid Unicode ({e.reason})") from None
+
+
 #: CreateTopics takes the partition count as an int32.
 KAFKA_MAX_PARTITIONS = 2**31 - 1
 
@@ -338,8 +353,7 @@ class KafkaBroker:
         from confluent_kafka import ConsumerGroupTopicPartitions
 
         self._check_open()
-        if not isinstance(group_id, str):
-            raise TypeError(f"group_id must be a str, not {type(group_id).__name__}")
+        check_group_id(group_id)
         futures = self._admin.list_consumer_group_offsets(
             [ConsumerGroupTopicPartitions(group_id)], request_timeout=self.request_timeout)
         result = self._wait(futures[group_id], f"reading the offsets of group {group_id!r}")
@@ -353,8 +367,7 @@ class KafkaBroker:
         Kafka reports no generation, process id or heartbeat times: those
         fields are -1, 0 and None."""
         self._check_open()
-        if not isinstance(group_id, str):
-            raise TypeError(f"group_id must be a str, not {type(group_id).__name__}")
+        check_group_id(group_id)
         futures = self._admin.describe_consumer_groups([group_id], request_timeout=self.request_timeout)
         desc = self._wait(futures[group_id], f"describing group {group_id!r}")
         members = []
@@ -375,6 +388,7 @@ class KafkaBroker:
         ``dead`` or ``unknown`` (internal: a mirror's check that nobody is in it;
         Tansu 0.6 reports no members, but the state)."""
         self._check_open()
+        check_group_id(group_id)
         futures = self._admin.describe_consumer_groups([group_id], request_timeout=self.request_timeout)
         desc = self._wait(futures[group_id], f"describing group {group_id!r}")
         state = getattr(desc.state, "name", str(desc.state))
@@ -404,8 +418,7 @@ class KafkaBroker:
         from confluent_kafka import TopicPartition as KTP
 
         self._check_open()
-        if not isinstance(group_id, str):
-            raise TypeError(f"group_id must be a str, not {type(group_id).__name__}")
+        check_group_id(group_id)
         if not isinstance(offsets, Mapping):
             raise TypeError(f"offsets must be a mapping of TopicPartition to int, "
                             f"not {type(offsets).__name__}")
@@ -434,8 +447,7 @@ class KafkaBroker:
         offsets (AdminClient.delete_consumer_groups). ``GroupNotEmptyError``
         if a consumer of it runs, InvalidArgumentError if there is no such group."""
         self._check_open()
-        if not isinstance(group_id, str):
-            raise TypeError(f"group_id must be a str, not {type(group_id).__name__}")
+        check_group_id(group_id)
         self._refuse_if_running(group_id, "stop its consumers before deleting it")
         futures = self._admin.delete_consumer_groups([group_id], request_timeout=self.request_timeout)
         self._wait(futures[group_id], f"deleting group {group_id!r}")
