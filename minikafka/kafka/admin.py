@@ -94,6 +94,10 @@ def check_group_id(group_id: object) -> None:
         raise InvalidArgumentError(f"group_id {group_id!r} is not valid Unicode ({e.reason})") from None
 
 
+#: Longest wait in one metadata call (``KafkaBroker._list_topics``): how
+#: soon Ctrl-C is seen while a cluster does not answer.
+METADATA_SLICE = 0.25
+
 #: CreateTopics takes the partition count as an int32.
 KAFKA_MAX_PARTITIONS = 2**31 - 1
 
@@ -205,10 +209,28 @@ class KafkaBroker:
         self._check_open()
         return self._metadata(timeout)
 
+    def _list_topics(self, timeout: float) -> Any:
+        """``AdminClient.list_topics`` within ``timeout``, in calls of at most
+        ``METADATA_SLICE`` s: one call waits inside librdkafka, where no
+        signal reaches Python, so Ctrl-C of a command whose cluster did not
+        answer waited out all of ``request_timeout`` (30 s). A slice that
+        ends unanswered (``_TRANSPORT``, ``_TIMED_OUT``) is tried again
+        until the deadline; its error is the call's after that."""
+        from confluent_kafka import KafkaError, KafkaException
+
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                return self._admin.list_topics(timeout=max(0.0, min(left, METADATA_SLICE)))
+            except KafkaException as e:
+                code = e.args[0].code() if e.args and isinstance(e.args[0], KafkaError) else None
+                if code not in (KafkaError._TRANSPORT, KafkaError._TIMED_OUT) or left <= METADATA_SLICE:
+                    raise
+
     def _metadata(self, timeout: float | None = None) -> dict[str, Any]:
         try:
-            return dict(self._admin.list_topics(
-                timeout=self.request_timeout if timeout is None else timeout).topics)
+            return dict(self._list_topics(self.request_timeout if timeout is None else timeout).topics)
         except Exception as e:
             raise self._failure(e, f"listing the topics of {self.url}") from None
         finally:
@@ -266,7 +288,7 @@ class KafkaBroker:
         gives every cluster the same id)."""
         self._check_open()
         try:
-            meta = self._admin.list_topics(timeout=self.request_timeout)
+            meta = self._list_topics(self.request_timeout)
         except Exception as e:
             raise self._failure(e, f"reading the metadata of {self.url}") from None
         return meta.cluster_id, frozenset(f"{b.host}:{b.port}" for b in meta.brokers.values())
