@@ -111,6 +111,11 @@ def test_every_offset_form_and_count(d):
     for bad in ("middle", "@x", "1.5"):
         r = cli("-d", d, "consume", "t", "-e", "-o", bad)
         assert r.status == 2 and "-o" in r.err
+    # A timestamp past int64 was a runtime error naming a TopicPartition the user never typed.
+    r = cli("-d", d, "consume", "t", "-e", "-o", f"@{2**63}")
+    assert r.status == 2 and r.err.splitlines()[-1] == (
+        f"minikafka: error: -o @{2**63}: a timestamp is at most 2**63 - 1 (ms since the epoch)")
+    assert values("-o", f"@{2**63 - 1}") == []
 
 
 def test_format_tokens(d):
@@ -585,3 +590,33 @@ def test_consume_of_large_records_polls_a_bounded_amount(d, monkeypatch):
     r = cli("-d", d, "consume", "t", "-e")
     assert r.status == 0 and len(r.lines) == 100 and r.lines[99].startswith("099x")
     assert max(polled[1:]) <= 1 << 20 and polled[0] <= 16 * 100_003, polled
+
+
+def test_produce_a_failed_write_is_the_error_and_the_close_waits_no_more(d, monkeypatch):
+    """Seen on kafka:// with the cluster gone mid-input: ``send_many`` failed
+    after request_timeout (30 s), then leaving the Producer's ``with``
+    flushed again for 30 s and its TimeoutError replaced the error that said
+    how far the input was written (after a second Ctrl-C too: exit status 1,
+    not 130). Here the write fails and a close that waits would fail as well."""
+    cli("-d", d, "topics", "create", "t")
+    waits = []
+
+    def send_many(self, *args, **kwargs):
+        raise minikafka.TimeoutError("flush: 2 records not acknowledged within 30 s")
+
+    real_close = minikafka.Producer.close
+
+    def close(self, timeout=None):
+        waits.append(timeout)
+        if timeout != 0:
+            raise minikafka.TimeoutError("close: 2 records not acknowledged within 30 s")
+        real_close(self, timeout)
+
+    from minikafka.local_producer import LocalProducer
+
+    monkeypatch.setattr(LocalProducer, "send_many", send_many)  # the Producer binds its backend's
+    monkeypatch.setattr(minikafka.Producer, "close", close)
+    r = cli("-d", d, "produce", "t", stdin=b"a\nb\n")
+    assert (r.status, waits) == (1, [0])
+    assert r.err == ("minikafka: error: flush: 2 records not acknowledged within 30 s; the 0 lines before "
+                     "line 1 were written, of lines 1..2 some may be, the lines after were not\n")

@@ -404,3 +404,30 @@ def test_closed_pipe_commits_only_what_the_reader_read(tmp_path):
     assert proc.returncode == 141 and err == b""
     with minikafka.Broker(d) as broker:
         assert broker.committed_offsets("g") == {minikafka.TopicPartition("t", 0): 3}
+
+
+@pytest.mark.parametrize("argv", [["topics", "list"], ["consume", "t"], ["produce", "t"]])
+def test_ctrl_c_while_a_kafka_cluster_does_not_answer_exits_130_at_once(argv):
+    """The topic's metadata was one librdkafka call waiting all of
+    request_timeout (30 s), where no signal reaches Python: Ctrl-C of a
+    command whose cluster was down did nothing for 30 s. Now it is asked
+    for in slices of a quarter second."""
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([*script(), "-d", f"kafka://127.0.0.1:{port}", *argv], env=env(),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=default_sigint)
+    try:
+        time.sleep(2)  # started, and waiting for the cluster
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        out, _ = proc.communicate(timeout=10)
+        assert time.monotonic() - started < 3
+    finally:
+        proc.kill()
+        proc.wait()
+    assert (proc.returncode, out) == (130, b"")

@@ -79,6 +79,29 @@ class KafkaTopic:
         return {tp.partition: o for tp, o in got.items()}
 
 
+def check_group_id(group_id: object) -> None:
+    """A group id as a data directory takes one (``encode_group_id``'s
+    checks and words): a str, not empty, valid Unicode. Else confluent-kafka
+    answered ``'group_id' cannot be empty`` or, for a lone surrogate,
+    ``Group name is mandatory for list consumer offset operation``."""
+    if not isinstance(group_id, str):
+        raise TypeError(f"group_id must be a str, not {type(group_id).__name__}")
+    if not group_id:
+        raise InvalidArgumentError("group_id must not be empty")
+    try:
+        group_id.encode()
+    except UnicodeEncodeError as e:
+        raise InvalidArgumentError(f"group_id {group_id!r} is not valid Unicode ({e.reason})") from None
+
+
+#: Longest wait in one metadata call (``KafkaBroker._list_topics``): how
+#: soon Ctrl-C is seen while a cluster does not answer.
+METADATA_SLICE = 0.25
+
+#: CreateTopics takes the partition count as an int32.
+KAFKA_MAX_PARTITIONS = 2**31 - 1
+
+
 class KafkaBroker:
     """A Kafka cluster opened through ``minikafka.connect("kafka://...")``.
 
@@ -186,10 +209,28 @@ class KafkaBroker:
         self._check_open()
         return self._metadata(timeout)
 
+    def _list_topics(self, timeout: float) -> Any:
+        """``AdminClient.list_topics`` within ``timeout``, in calls of at most
+        ``METADATA_SLICE`` s: one call waits inside librdkafka, where no
+        signal reaches Python, so Ctrl-C of a command whose cluster did not
+        answer waited out all of ``request_timeout`` (30 s). A slice that
+        ends unanswered (``_TRANSPORT``, ``_TIMED_OUT``) is tried again
+        until the deadline; its error is the call's after that."""
+        from confluent_kafka import KafkaError, KafkaException
+
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                return self._admin.list_topics(timeout=max(0.0, min(left, METADATA_SLICE)))
+            except KafkaException as e:
+                code = e.args[0].code() if e.args and isinstance(e.args[0], KafkaError) else None
+                if code not in (KafkaError._TRANSPORT, KafkaError._TIMED_OUT) or left <= METADATA_SLICE:
+                    raise
+
     def _metadata(self, timeout: float | None = None) -> dict[str, Any]:
         try:
-            return dict(self._admin.list_topics(
-                timeout=self.request_timeout if timeout is None else timeout).topics)
+            return dict(self._list_topics(self.request_timeout if timeout is None else timeout).topics)
         except Exception as e:
             raise self._failure(e, f"listing the topics of {self.url}") from None
         finally:
@@ -211,8 +252,9 @@ class KafkaBroker:
         validate_topic_name(name)
         if not isinstance(partitions, int) or isinstance(partitions, bool):
             raise TypeError(f"partitions must be an int, not {type(partitions).__name__}")
-        if partitions <= 0:
-            raise InvalidArgumentError(f"partitions must be > 0, got {partitions}")
+        if not 0 < partitions <= KAFKA_MAX_PARTITIONS:  # larger: an OverflowError in NewTopic
+            raise InvalidArgumentError(
+                f"partitions must be between 1 and {KAFKA_MAX_PARTITIONS} (Kafka's int32), got {partitions}")
         if not isinstance(replication_factor, int) or isinstance(replication_factor, bool):
             raise TypeError(f"replication_factor must be an int, not {type(replication_factor).__name__}")
         topic_config: dict[str, str] = {}
@@ -246,7 +288,7 @@ class KafkaBroker:
         gives every cluster the same id)."""
         self._check_open()
         try:
-            meta = self._admin.list_topics(timeout=self.request_timeout)
+            meta = self._list_topics(self.request_timeout)
         except Exception as e:
             raise self._failure(e, f"reading the metadata of {self.url}") from None
         return meta.cluster_id, frozenset(f"{b.host}:{b.port}" for b in meta.brokers.values())
@@ -333,8 +375,7 @@ class KafkaBroker:
         from confluent_kafka import ConsumerGroupTopicPartitions
 
         self._check_open()
-        if not isinstance(group_id, str):
-            raise TypeError(f"group_id must be a str, not {type(group_id).__name__}")
+        check_group_id(group_id)
         futures = self._admin.list_consumer_group_offsets(
             [ConsumerGroupTopicPartitions(group_id)], request_timeout=self.request_timeout)
         result = self._wait(futures[group_id], f"reading the offsets of group {group_id!r}")
@@ -348,8 +389,7 @@ class KafkaBroker:
         Kafka reports no generation, process id or heartbeat times: those
         fields are -1, 0 and None."""
         self._check_open()
-        if not isinstance(group_id, str):
-            raise TypeError(f"group_id must be a str, not {type(group_id).__name__}")
+        check_group_id(group_id)
         futures = self._admin.describe_consumer_groups([group_id], request_timeout=self.request_timeout)
         desc = self._wait(futures[group_id], f"describing group {group_id!r}")
         members = []
@@ -370,6 +410,7 @@ class KafkaBroker:
         ``dead`` or ``unknown`` (internal: a mirror's check that nobody is in it;
         Tansu 0.6 reports no members, but the state)."""
         self._check_open()
+        check_group_id(group_id)
         futures = self._admin.describe_consumer_groups([group_id], request_timeout=self.request_timeout)
         desc = self._wait(futures[group_id], f"describing group {group_id!r}")
         state = getattr(desc.state, "name", str(desc.state))
@@ -399,8 +440,7 @@ class KafkaBroker:
         from confluent_kafka import TopicPartition as KTP
 
         self._check_open()
-        if not isinstance(group_id, str):
-            raise TypeError(f"group_id must be a str, not {type(group_id).__name__}")
+        check_group_id(group_id)
         if not isinstance(offsets, Mapping):
             raise TypeError(f"offsets must be a mapping of TopicPartition to int, "
                             f"not {type(offsets).__name__}")
@@ -429,8 +469,7 @@ class KafkaBroker:
         offsets (AdminClient.delete_consumer_groups). ``GroupNotEmptyError``
         if a consumer of it runs, InvalidArgumentError if there is no such group."""
         self._check_open()
-        if not isinstance(group_id, str):
-            raise TypeError(f"group_id must be a str, not {type(group_id).__name__}")
+        check_group_id(group_id)
         self._refuse_if_running(group_id, "stop its consumers before deleting it")
         futures = self._admin.delete_consumer_groups([group_id], request_timeout=self.request_timeout)
         self._wait(futures[group_id], f"deleting group {group_id!r}")

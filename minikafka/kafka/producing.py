@@ -371,9 +371,16 @@ class KafkaProducer:
         self._broker = broker
         self._front = front
         self._batch_size = config.batch_size
-        self._max_record = config.max_record_bytes
+        settings = {**broker.config, **broker.producer_config}
+        #: What one record may take (RECORD_PREFIX_SIZE framing included, as
+        #: on a directory): max_record_bytes, and no more than librdkafka's
+        #: message.max.bytes takes — it counts 36 bytes of framing, not 20
+        #: (a larger record would fail in produce(), after send_many had
+        #: queued the records before it).
+        self.max_record_bytes = min(config.max_record_bytes, _librdkafka_max_record(settings))
+        self._max_record = self.max_record_bytes
         self._routes: dict[str, KafkaRoute] = {}  # emptied when the writer closes
-        self._writer = KafkaRecordWriter({**broker.config, **broker.producer_config},
+        self._writer = KafkaRecordWriter(settings,
                                          request_timeout=broker.request_timeout, linger_ms=config.linger_ms)
         self._writer.on_close = self._routes.clear
         self._produce = self._writer._produce
@@ -482,8 +489,9 @@ class KafkaProducer:
         route = self._route(topic)
         front = self._front
         vals, ks, ts = front.prepare_many(route, values, keys, partition, timestamp_ms)
-        futures = [front_send(self, route, v, None if ks is None else ks[i], partition, ts)
-                   for i, v in enumerate(vals)]
+        # Every record checked before any is queued: a call that raises writes nothing.
+        records = [_checked(route, i, v, None if ks is None else ks[i]) for i, v in enumerate(vals)]
+        futures = [front_send(self, route, v, k, partition, ts) for v, k in records]
         self._writer.flush(self._broker.request_timeout)
         result = SendManyResult(topic, ts, len(futures))
         order = []
@@ -517,21 +525,43 @@ def _produce_after_close(*args: Any, **kwargs: Any) -> None:
     raise ClosedError("producer is closed")
 
 
-def front_send(backend: KafkaProducer, route: KafkaRoute, value: Any, key: Any, partition: int | None,
-               ts: int) -> RecordFuture:
-    """One record of a ``send_many`` (already serialized: the front half
-    checks its type and picks its partition)."""
-    front = backend._front
-    topic = route.name
+#: librdkafka's default message.max.bytes, and the framing it counts per
+#: record (RD_KAFKAP_MESSAGE_V2_MAX_OVERHEAD): a record of key + value bytes
+#: is refused by produce() when 36 + key + value exceeds message.max.bytes.
+LIBRDKAFKA_MESSAGE_MAX_BYTES = 1_000_000
+LIBRDKAFKA_RECORD_OVERHEAD = 36
+
+
+def _librdkafka_max_record(settings: dict[str, Any]) -> int:
+    """The largest record librdkafka's produce() takes, counted as minikafka
+    counts one (``RECORD_PREFIX_SIZE`` + key + value + headers)."""
+    try:
+        limit = int(settings.get("message.max.bytes", LIBRDKAFKA_MESSAGE_MAX_BYTES))
+    except (TypeError, ValueError):  # librdkafka itself refuses the setting
+        limit = LIBRDKAFKA_MESSAGE_MAX_BYTES
+    return max(1, limit - LIBRDKAFKA_RECORD_OVERHEAD + RECORD_PREFIX_SIZE)
+
+
+def _checked(route: KafkaRoute, i: int, value: Any, key: Any) -> tuple[Any, Any]:
+    """Record ``i`` of a ``send_many`` as bytes, refused if too large."""
     if key is not None and type(key) is not bytes:
         key = to_bytes(key, "key")
     if value is not None and type(value) is not bytes:
         value = to_bytes(value, "value")
+    size = RECORD_PREFIX_SIZE + len(key or b"") + len(value or b"")
+    if size > route.max_record:
+        raise RecordTooLargeError(f"record {i} of send_many to topic {route.name!r} is {size} bytes, "
+                                  f"over the limit of {route.max_record} (max_record_bytes, or what "
+                                  f"librdkafka's message.max.bytes takes)")
+    return value, key
+
+
+def front_send(backend: KafkaProducer, route: KafkaRoute, value: Any, key: Any, partition: int | None,
+               ts: int) -> RecordFuture:
+    """One record of a ``send_many`` (already serialized and checked by
+    ``_checked``: the front half picks its partition)."""
+    front = backend._front
     p = partition if partition is not None else front.partition_of(route, key)
     if key is None and partition is None:
         backend._move_sticky(route, len(value or b""))
-    size = len(key or b"") + len(value or b"")
-    if size > route.max_record:
-        raise RecordTooLargeError(f"record of {size} bytes for topic {topic!r} exceeds the limit of "
-                                  f"{route.max_record} bytes (max_record_bytes)")
-    return backend._writer.produce(topic, p, key, value, None, ts)
+    return backend._writer.produce(route.name, p, key, value, None, ts)

@@ -23,6 +23,7 @@ from typing import NamedTuple
 from ...consumer import Consumer
 from ...errors import CommitFailedError, InvalidPartitionError
 from ...records import Record, TopicPartition
+from ...send_front import MAX_TIMESTAMP_MS
 from ..common import UsageError, non_negative, open_broker, stdout_bytes
 from ..output import FormatError, compile_format, json_line
 from ..pipe_output import PipeOutput
@@ -58,6 +59,8 @@ def register(parser: argparse.ArgumentParser, parent: argparse.ArgumentParser) -
 def run(args: argparse.Namespace) -> int:
     if not _OFFSET.fullmatch(args.offset):
         raise UsageError(f"-o {args.offset!r}: use beginning, end, N, -N or @TIMESTAMP_MS")
+    if args.offset.startswith("@") and int(args.offset[1:]) > MAX_TIMESTAMP_MS:
+        raise UsageError(f"-o {args.offset}: a timestamp is at most 2**63 - 1 (ms since the epoch)")
     if args.group is not None and args.offset not in ("beginning", "end"):
         raise UsageError("-o with -g: only beginning or end (where a partition without a committed "
                          "offset starts); use 'groups reset' to move a group")

@@ -10,10 +10,11 @@ command after the lines before it are written (docs/cli.md).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from ...broker import Broker
@@ -86,13 +87,15 @@ def run(args: argparse.Namespace) -> int:
 
 def _produce(broker: Broker, args: argparse.Namespace, stream: BinaryIO, sep: bytes | None,
              headers: list[tuple[str, bytes]], progress: Progress | None, total: int) -> int:
-    with StopSignals() as stop, Producer(broker, linger_ms=5 if headers else 0) as producer:
+    with StopSignals() as stop, _closing(Producer(broker, linger_ms=5 if headers else 0)) as producer:
         read = stop.reader(stream, CHUNK)
         # What the producer takes for one topic's record (framing included).
         limit = producer.config.max_record_bytes
         topic_config = getattr(broker.topic(args.topic), "config", None)  # a Kafka topic has none
         if topic_config is not None:
             limit = min(limit, topic_config.max_record_bytes)
+        else:  # kafka://: no more than librdkafka's message.max.bytes takes (KafkaProducer)
+            limit = min(limit, getattr(producer._backend, "max_record_bytes", limit))
         try:
             rest, written = _loop(read, producer, limit, args, sep, headers, progress, total)
         finally:
@@ -104,6 +107,22 @@ def _produce(broker: Broker, args: argparse.Namespace, stream: BinaryIO, sep: by
     print(f"minikafka: produce interrupted by {signal.Signals(stop.signum).name}: "
           f"{written} records written{torn}", file=sys.stderr)
     return 128 + stop.signum
+
+
+@contextlib.contextmanager
+def _closing(producer: Producer) -> Iterator[Producer]:
+    """The producer, closed after use. After a failure (a write that failed,
+    a second signal) the error already says how far the input was written:
+    the close waits for nothing more and cannot replace that error (it
+    waited ``request_timeout`` again for a cluster that was gone, then its
+    timeout was the error, exit status 1 after a second Ctrl-C)."""
+    try:
+        yield producer
+    except BaseException:
+        with contextlib.suppress(MiniKafkaError, OSError):
+            producer.close(timeout=0)
+        raise
+    producer.close()
 
 
 def _loop(read: Callable[[], bytes | None], producer: Producer, limit: int, args: argparse.Namespace,
@@ -173,6 +192,7 @@ def _send(producer: Producer, limit: int, topic: str, partition: int | None, lin
                     producer.send(topic, value, None if keys is None else keys[i], partition=partition,
                                   headers=headers)
                 except RecordTooLargeError:
+                    producer.flush()  # the lines before it are written, as the error says
                     raise _too_large(before + i, f"{len(lines[i])} bytes", limit) from None
             producer.flush()
             return
@@ -210,5 +230,6 @@ def _write_prefix(send: Callable[[int, int], object], n: int) -> int:
 def _too_large(index: int, size: str, limit: int) -> CliError:
     return CliError(f"line {index + 1} ({size}) is too large for one record: its key, value and "
                     f"headers with {RECORD_PREFIX_SIZE} bytes of record framing may take at most "
-                    f"{limit} bytes (max_record_bytes, or what one segment of the topic holds); "
+                    f"{limit} bytes (max_record_bytes, or what one segment of the topic holds, or on "
+                    f"kafka:// what librdkafka's message.max.bytes takes); "
                     f"the {index} lines before it were written, it and the lines after it were not")
