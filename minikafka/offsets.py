@@ -74,10 +74,12 @@ CHECKSUM = struct.Struct("<Q")
 _SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 
 
-def encode_group_id(group_id: object) -> str:
-    """A file name for any group id: ``[A-Za-z0-9_-]`` kept, every other
-    byte of the UTF-8 form written ``%XX`` (so no id can reach outside
-    ``groups/``, and ``.``/``..`` are impossible)."""
+def check_group_id(group_id: object) -> str:
+    """``group_id`` if it is one on every backend: a str, not empty, valid
+    Unicode (TypeError or InvalidArgumentError naming what is wrong).
+    kafka:// checks it first too: confluent-kafka's words for these were
+    ``'group_id' cannot be empty`` and, for a lone surrogate, ``Group name
+    is mandatory for list consumer offset operation``."""
     if not isinstance(group_id, str):
         raise TypeError(f"group_id must be a str, not {type(group_id).__name__}")
     if not group_id:
@@ -86,6 +88,14 @@ def encode_group_id(group_id: object) -> str:
         group_id.encode()
     except UnicodeEncodeError as e:
         raise InvalidArgumentError(f"group_id {group_id!r} is not valid Unicode ({e.reason})") from None
+    return group_id
+
+
+def encode_group_id(group_id: object) -> str:
+    """A file name for any group id: ``[A-Za-z0-9_-]`` kept, every other
+    byte of the UTF-8 form written ``%XX`` (so no id can reach outside
+    ``groups/``, and ``.``/``..`` are impossible)."""
+    group_id = check_group_id(group_id)
     out = []
     for ch in group_id:
         if ch in _SAFE:

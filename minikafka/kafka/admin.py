@@ -24,6 +24,7 @@ from ..errors import (
     TopicNotFoundError,
 )
 from ..group_state import GroupDescription, MemberDescription
+from ..offsets import check_group_id
 from ..partitioners import partition_for
 from ..records import TopicPartition
 from ..topic import validate_topic_name
@@ -77,21 +78,6 @@ class KafkaTopic:
         """Partition -> the offset the next record will get (the high watermark)."""
         got = self._broker.probe().end_offsets(self._tps(), self._broker.request_timeout)
         return {tp.partition: o for tp, o in got.items()}
-
-
-def check_group_id(group_id: object) -> None:
-    """A group id as a data directory takes one (``encode_group_id``'s
-    checks and words): a str, not empty, valid Unicode. Else confluent-kafka
-    answered ``'group_id' cannot be empty`` or, for a lone surrogate,
-    ``Group name is mandatory for list consumer offset operation``."""
-    if not isinstance(group_id, str):
-        raise TypeError(f"group_id must be a str, not {type(group_id).__name__}")
-    if not group_id:
-        raise InvalidArgumentError("group_id must not be empty")
-    try:
-        group_id.encode()
-    except UnicodeEncodeError as e:
-        raise InvalidArgumentError(f"group_id {group_id!r} is not valid Unicode ({e.reason})") from None
 
 
 #: Longest wait in one metadata call (``KafkaBroker._list_topics``): how
