@@ -11,7 +11,7 @@ Layout::
 There is no server: every process that opens the directory is a peer, and
 the files are the only shared state.
 
-Why one module of ~515 lines: it is the public Broker surface, each
+Why one module of ~540 lines: it is the public Broker surface, each
 method a few checks over the topic, group and offsets modules that hold
 the formats; topic and group administration share its locks and caches.
 """

@@ -21,7 +21,7 @@ All decoding goes through :func:`open_segment_file`, :func:`walk_segment`,
 readers run — and repairs through ``Partition.recover`` (tail recovery and
 the rebuild of damaged indexes) in :func:`_repair_partition`.
 
-Why one module of ~510 lines: the checker walks every file kind once and
+Why one module of ~540 lines: the checker walks every file kind once and
 its findings drive the repairs; splitting them would split one report.
 """
 

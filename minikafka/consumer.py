@@ -9,7 +9,7 @@ lookups — is a :class:`~minikafka.consumer_backend.ConsumerBackend`: ``LocalCo
 for a data directory, or what ``broker.consumer_backend(config, hooks)``
 returns (the Kafka backend). See docs/architecture.md.
 
-Why one module of ~590 lines: it is one public class, whose methods are the
+Why one module of ~620 lines: it is one public class, whose methods are the
 API (each a few lines of checks and policy over the backend) and share its
 state; the backend-facing parts live in consumer_backend.py and the
 backends' modules.

@@ -38,7 +38,7 @@ Offsets record (also the whole of a version 1 file)::
                 (u32), committed offset (i64) = next offset to read
     end-8  8    checksum (u64): xxh3-64 of every byte before it
 
-Why one module of ~500 lines: the file format, its crash-safe write
+Why one module of ~510 lines: the file format, its crash-safe write
 protocol and the group lock are one unit: every write of the file happens
 under that lock, and the lock's life (bounded waits, closing under a
 waiting commit) is part of the protocol.

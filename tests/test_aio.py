@@ -556,9 +556,9 @@ def test_getone_of_a_partition_through_a_rebalance_that_adds_partitions(broker) 
     run(main())
 
 
-def _hold_writer_lock(data_dir: Path, topic: str, seconds: float) -> subprocess.Popen[str]:
-    """Another process that holds partition 0's writer lock for ``seconds``."""
-    path = data_dir / "topics" / topic / "0" / "writer.lock"  # docs/format.md, "writer.lock"
+def _hold_lock(path: Path, seconds: float, frozen: bool = False) -> subprocess.Popen[str]:
+    """Another process that holds the flock of ``path`` for ``seconds``,
+    frozen (SIGSTOP) meanwhile if ``frozen`` (kill it in a finally)."""
     code = textwrap.dedent(f"""
         import fcntl, os, time
         fd = os.open({str(path)!r}, os.O_RDWR | os.O_CREAT)
@@ -568,7 +568,14 @@ def _hold_writer_lock(data_dir: Path, topic: str, seconds: float) -> subprocess.
     """)
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None and proc.stdout.readline() == "held\n"
+    if frozen:
+        os.kill(proc.pid, signal.SIGSTOP)
     return proc
+
+
+def _hold_writer_lock(data_dir: Path, topic: str, seconds: float) -> subprocess.Popen[str]:
+    """Another process that holds partition 0's writer lock for ``seconds``."""
+    return _hold_lock(data_dir / "topics" / topic / "0" / "writer.lock", seconds)  # docs/format.md
 
 
 async def _max_gap_while(coro: Any) -> tuple[float, BaseException | None]:
@@ -1243,19 +1250,7 @@ def _hold_group_lock(data_dir: Path, group: str, seconds: float = 60.0,
                      frozen: bool = True) -> subprocess.Popen[str]:
     """Another process that holds the group's lock for ``seconds``, frozen
     (SIGSTOP) meanwhile unless told otherwise (kill it in a finally)."""
-    path = data_dir / "groups" / group / "lock"  # docs/format.md, groups
-    code = textwrap.dedent(f"""
-        import fcntl, os, time
-        fd = os.open({str(path)!r}, os.O_RDWR | os.O_CREAT)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        print("held", flush=True)
-        time.sleep({seconds})
-    """)
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None and proc.stdout.readline() == "held\n"
-    if frozen:
-        os.kill(proc.pid, signal.SIGSTOP)
-    return proc
+    return _hold_lock(data_dir / "groups" / group / "lock", seconds, frozen)  # docs/format.md, groups
 
 
 def test_a_directory_commit_or_close_waiting_for_the_group_lock_never_stops_the_loop(

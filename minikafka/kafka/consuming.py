@@ -24,7 +24,7 @@ Implements the consumer backend interface of docs/architecture.md
   which accepts them).
 - Errors are minikafka's, never confluent-kafka's.
 
-Why one module of ~930 lines: it is one class over one confluent-kafka
+Why one module of ~940 lines: it is one class over one confluent-kafka
 ``Consumer``, and its parts (rebalance callbacks, positions and pending
 seeks, the message-to-Record fast path that checks them) share that
 state; the offset requests it needs are in ``offsets.py``.

@@ -14,7 +14,7 @@ record (benchmarks/kafka_layer.py): plain bytes skip ``SendFront.prepare``
 is an empty instance of a per-partition class that is itself the
 delivery callback handed to librdkafka.
 
-Why one module of ~530 lines: the writer, its poller and the Delivery
+Why one module of ~570 lines: the writer, its poller and the Delivery
 classes share one client and one hot path, which splitting would cross.
 
 Who serves the delivery reports (the client's ``poll``) matters as much:
