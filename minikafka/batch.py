@@ -172,13 +172,15 @@ def read_batch(mm: mmap.mmap, pos: int, capacity: int, expected_offset: int,
     if length <= BATCH_HEADER_SIZE or pos + length + TRAILER_SIZE > capacity:
         return _INVALID
     if not verify:
-        (_, _, version, _, _, base, count, _, _, max_ts) = _unpack_header(mm, pos)
-        if base != expected_offset or count == 0 or version != BATCH_VERSION:
+        (_, _, version, attributes, _, base, count, _, _, max_ts) = _unpack_header(mm, pos)
+        if base != expected_offset or count == 0 or version != BATCH_VERSION or attributes:
             return _INVALID
         return BatchInfo(Status.BATCH, length, base, count, max_ts)
     data = mm[pos : pos + length]
-    (_, checksum, version, _, _, base, count, _, _, max_ts) = _unpack_header(data, 0)
-    if base != expected_offset or count == 0 or version != BATCH_VERSION:
+    # Non-zero attributes (compression, say) would be a layout these
+    # records are not in: such a batch is one this release cannot read.
+    (_, checksum, version, attributes, _, base, count, _, _, max_ts) = _unpack_header(data, 0)
+    if base != expected_offset or count == 0 or version != BATCH_VERSION or attributes:
         return _INVALID
     with memoryview(data) as mv:
         if xxh3_64_intdigest(mv[CHECKSUMMED_FROM:], seed=length) != checksum:

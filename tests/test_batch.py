@@ -15,6 +15,7 @@ from minikafka.batch import (
     BatchBuilder,
     BatchWalker,
     Status,
+    batch_checksum,
     build_uniform,
     decode_records,
     read_batch,
@@ -99,6 +100,22 @@ def test_read_batch_without_verify_checks_the_header_only() -> None:
     assert quick.status is Status.BATCH and quick.count == 1 and quick.data == b""
     # The header is still checked: a wrong base offset is not a batch.
     assert read_batch(mm, SEGMENT_HEADER_SIZE, CAP, 8, verify=False).status is Status.INVALID  # type: ignore[arg-type]
+
+
+def test_a_batch_with_attributes_set_is_not_read_as_plain_records() -> None:
+    """Attributes (compression, say) are a layout this release cannot
+    decode: a batch that has them, checksum right, is not a batch here."""
+    b = BatchBuilder(5)
+    b.append(5, b"k", b"v")
+    buf = b.finish(7)
+    buf[13] = 1  # attributes
+    buf[4:12] = batch_checksum(buf, len(buf)).to_bytes(8, "little")
+    mm = segment_of([buf])
+    for verify in (True, False):
+        assert read_batch(mm, SEGMENT_HEADER_SIZE, CAP, 7, verify).status is Status.INVALID  # type: ignore[arg-type]
+    buf[13] = 0
+    buf[4:12] = batch_checksum(buf, len(buf)).to_bytes(8, "little")
+    assert read_batch(segment_of([buf]), SEGMENT_HEADER_SIZE, CAP, 7).status is Status.BATCH  # type: ignore[arg-type]
 
 
 def test_walker_steps_batches_and_says_why_it_stopped() -> None:

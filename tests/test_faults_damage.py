@@ -502,6 +502,14 @@ def test_damaged_group_state_raises_naming_it(data_dir: Path, content: bytes) ->
         assert "state.json" in str(result)
 
 
+def test_group_state_of_a_newer_format_is_refused_not_misread(data_dir: Path) -> None:
+    path = _with_group_state(data_dir)
+    path.write_text('{"format": 2, "generation": 1, "members": {}, "assignment": {}}')
+    with Broker(data_dir) as b, pytest.raises(minikafka.CorruptLogError,
+                                              match=r"state\.json: group state format 2 is newer"):
+        b.describe_group("g")
+
+
 # -- metadata ------------------------------------------------------------------
 
 @pytest.mark.parametrize("content", [b"[]", b'{"partitions": "two"}', b'"x"', b"{bad json"])
