@@ -30,6 +30,7 @@ one implementation in producer.py / consumer.py; this module only decides
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
@@ -341,9 +342,12 @@ class AsyncConsumer:
 
     # -- assignment (plain methods, as aiokafka) ------------------------------------
 
-    def subscribe(self, topics: Iterable[str], listener: Any = None) -> None:
-        """Follow all partitions of ``topics`` (with a ``group_id``: join the group)."""
-        self._consumer.subscribe(topics, listener)
+    def subscribe(self, topics: Iterable[str] = (), listener: Any = None, *,
+                  pattern: str | re.Pattern[str] | None = None) -> None:
+        """Follow all partitions of ``topics``, or of every topic whose name
+        matches ``pattern`` (with a ``group_id``: join the group);
+        ``Consumer.subscribe``."""
+        self._consumer.subscribe(topics, listener, pattern=pattern)
 
     def unsubscribe(self) -> None:
         """Drop the subscription (leaving the group) or the manual assignment."""

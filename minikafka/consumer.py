@@ -9,7 +9,7 @@ lookups — is a :class:`~minikafka.consumer_backend.ConsumerBackend`: ``LocalCo
 for a data directory, or what ``broker.consumer_backend(config, hooks)``
 returns (the Kafka backend). See docs/architecture.md.
 
-Why one module of ~620 lines: it is one public class, whose methods are the
+Why one module of ~650 lines: it is one public class, whose methods are the
 API (each a few lines of checks and policy over the backend) and share its
 state; the backend-facing parts live in consumer_backend.py and the
 backends' modules.
@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import operator
 import os
+import re
 import sys
 import time
 import warnings
@@ -119,6 +120,21 @@ class _Hooks:
             c._on_revoke(set(partitions))
         if c._auto_commit:
             c._commit_positions(force=True, only=partitions)
+
+
+def compile_pattern(pattern: Any) -> re.Pattern[str]:
+    """A subscription ``pattern`` as a compiled regular expression of
+    topic names; a bad one is named."""
+    if isinstance(pattern, re.Pattern):
+        if not isinstance(pattern.pattern, str):
+            raise TypeError(f"pattern must match str topic names, not bytes: {pattern.pattern!r}")
+        return pattern
+    if not isinstance(pattern, str):
+        raise TypeError(f"pattern must be a str or re.Pattern, not {type(pattern).__name__}")
+    try:
+        return re.compile(pattern)
+    except re.error as e:
+        raise InvalidArgumentError(f"pattern {pattern!r} is not a regular expression: {e}") from None
 
 
 class Consumer(Closeable):
@@ -261,11 +277,17 @@ class Consumer(Closeable):
 
     # -- assignment -----------------------------------------------------------------------------
 
-    def subscribe(self, topics: Iterable[str], listener: Any = None) -> None:
+    def subscribe(self, topics: Iterable[str] = (), listener: Any = None, *,
+                  pattern: str | re.Pattern[str] | None = None) -> None:
         """Follow all partitions of ``topics`` (replacing any subscription);
         with a ``group_id``, join the group and get a share of them.
 
         Topics that do not exist yet are picked up once created.
+        ``pattern`` (instead of ``topics``, as in kafka-python and
+        aiokafka): every topic whose whole name matches this regular
+        expression (``re.fullmatch``, as Kafka's Java client), now and as
+        topics matching it are created or deleted (looked for twice a
+        second on a directory, every second on Kafka).
         ``listener``: an object with ``on_partitions_assigned(set)`` /
         ``on_partitions_revoked(set)`` (kafka-python's names) or
         ``on_assign`` / ``on_revoke`` methods; it replaces the constructor's.
@@ -273,6 +295,12 @@ class Consumer(Closeable):
         from .topic import validate_topic_name
 
         self._check_open()
+        if pattern is not None:
+            regex = compile_pattern(pattern)
+            if isinstance(topics, str) or any(True for _ in topics):
+                raise InvalidArgumentError("subscribe() takes topics or a pattern, not both")
+            self._subscribe((), listener, regex)
+            return
         if isinstance(topics, str):
             topics = (topics,)
         try:
@@ -285,7 +313,9 @@ class Consumer(Closeable):
                 raise TypeError(f"topics must be topic names (str), not a {type(name).__name__}: "
                                 f"Consumer(broker, 't1', 't2') takes each topic as its own argument")
             validate_topic_name(name)
-        names = tuple(dict.fromkeys(given))
+        self._subscribe(tuple(dict.fromkeys(given)), listener, None)
+
+    def _subscribe(self, names: tuple[str, ...], listener: Any, pattern: re.Pattern[str] | None) -> None:
         if self._manual:  # before the listener is taken: a refused call changes nothing
             raise InvalidArgumentError(
                 "subscribe() after assign(): call unsubscribe() first (a consumer "
@@ -302,7 +332,7 @@ class Consumer(Closeable):
             self._on_assign, self._on_revoke = assigned, revoked
         self._subscription = names
         with self._backend.within(None):  # joining, then the revoke's commit: one request_timeout
-            self._backend.subscribe(names)
+            self._backend.subscribe(names, pattern)
 
     def unsubscribe(self) -> None:
         """Drop the subscription (leaving the group) or the manual assignment."""
@@ -318,9 +348,10 @@ class Consumer(Closeable):
             self._manual = False
 
     def subscription(self) -> set[str]:
-        """The subscribed topic names (empty without a subscription)."""
+        """The subscribed topic names (empty without a subscription); of a
+        ``pattern``, the existing topics it matched at the last look."""
         self._check_open()
-        return set(self._subscription or ())
+        return set(self._backend.subscription()) if self._subscription is not None else set()
 
     def assign(self, partitions: Iterable[TopicPartition]) -> None:
         """Read exactly these partitions (no group management)."""

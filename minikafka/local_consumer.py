@@ -7,11 +7,16 @@ offset lookups and commits to the group's offsets file. The group
 protocol is delegated to :class:`~minikafka.membership.GroupMember`; what
 every backend shares (validation, iteration, listeners, auto-commit) is
 the facade's, in consumer.py. The interface is in docs/architecture.md.
+
+Why one module of ~510 lines: it is one class whose state (assignment,
+positions, subscription, member) one lock guards; split, each part would
+reach into the others' fields under that lock.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterable
@@ -75,6 +80,7 @@ class LocalConsumer:
         self._assigned: dict[TopicPartition, _Entry] = {}
         self._paused: set[TopicPartition] = set()
         self._subscription: tuple[str, ...] | None = None
+        self._pattern: re.Pattern[str] | None = None  # a pattern subscription: _subscription is its matches
         self._member: GroupMember | None = None
         self._last_refresh = 0.0
         self._rotate = 0
@@ -113,9 +119,12 @@ class LocalConsumer:
 
     # -- assignment -----------------------------------------------------------------------------
 
-    def subscribe(self, topics: tuple[str, ...]) -> None:
+    def subscribe(self, topics: tuple[str, ...], pattern: re.Pattern[str] | None = None) -> None:
         with self._lock:
             self._check_open()
+            self._pattern = pattern
+            if pattern is not None:
+                topics = self._matching(pattern)
             self._subscription = topics
             if self._store is None:
                 self._refresh(force=True)
@@ -131,7 +140,7 @@ class LocalConsumer:
         with self._lock:
             self._check_open()
             member, self._member = self._member, None
-            self._subscription = None
+            self._subscription = self._pattern = None
             if member is not None:
                 self._leaving = True  # its on_revoke commit is a member's
                 try:
@@ -146,6 +155,9 @@ class LocalConsumer:
         with self._lock:
             self._check_open()
             self._set_assignment(partitions)
+
+    def subscription(self) -> tuple[str, ...]:
+        return self._subscription or ()
 
     def assignment(self) -> set[TopicPartition]:
         return set(self._assigned)
@@ -200,6 +212,8 @@ class LocalConsumer:
             self._follow_recreated()
         if self._subscription is None:
             return
+        if due and self._pattern is not None:
+            self._rematch(self._pattern)
         if self._member is not None:
             self._member.sync(force)
             return
@@ -209,6 +223,25 @@ class LocalConsumer:
                for p in range(self._partition_count(name) or 0)]
         if set(tps) != set(self._assigned):
             self._set_assignment(tps, missing=set())  # a topic deleted meanwhile: the next refresh
+
+    def _matching(self, pattern: re.Pattern[str]) -> tuple[str, ...]:
+        return tuple(t for t in self._broker.list_topics() if pattern.fullmatch(t))
+
+    def _rematch(self, pattern: re.Pattern[str]) -> None:
+        """A pattern subscription follows the topics created and deleted:
+        a group member rejoins with the new set (a rebalance); alone, the
+        assignment below follows it."""
+        names = self._matching(pattern)
+        if names == self._subscription:
+            return
+        if self._member is not None:
+            try:
+                self._member.join(names)
+            except TimeoutError as e:  # the group lock is busy: the next look tries again
+                log.debug("group %r: rejoining for the topics %r matches postponed: %s",
+                          self._config.group_id, pattern.pattern, e)
+                return
+        self._subscription = names
 
     def _follow_recreated(self) -> None:
         """A topic deleted and created again (by any process) is a new

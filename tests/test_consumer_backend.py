@@ -6,6 +6,7 @@ rule, listeners and auto-commit from the facade unchanged."""
 from __future__ import annotations
 
 import contextlib
+import re
 from typing import Any
 
 import pytest
@@ -30,22 +31,29 @@ class ListBackend:
         self.closed = False
         self.seen: dict[TopicPartition, int] = {}  # what seen_end_offsets reports
         self.end_requests = 0
+        self.topics: tuple[str, ...] = ()
 
     member_id = None
     generation = 0
 
-    def subscribe(self, topics: tuple[str, ...]) -> None:
+    def subscribe(self, topics: tuple[str, ...], pattern: re.Pattern[str] | None = None) -> None:
+        if pattern is not None:
+            topics = tuple(sorted({tp.topic for tp in self.logs if pattern.fullmatch(tp.topic)}))
+        self.topics = topics
         tps = {tp for tp in self.logs if tp.topic in topics}
         for tp in tps:
             self.pos[tp] = self.stored.get(tp, 0)
         self.hooks.assigned(tps)
+
+    def subscription(self) -> tuple[str, ...]:
+        return self.topics
 
     def assign(self, partitions: list[TopicPartition]) -> None:
         self.pos = {tp: self.stored.get(tp, 0) for tp in partitions}
 
     def unsubscribe(self) -> None:
         self.hooks.revoking(set(self.pos), "leave")
-        self.pos = {}
+        self.pos, self.topics = {}, ()
 
     def assignment(self) -> set[TopicPartition]:
         return set(self.pos)

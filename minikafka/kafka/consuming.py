@@ -24,7 +24,7 @@ Implements the consumer backend interface of docs/architecture.md
   which accepts them).
 - Errors are minikafka's, never confluent-kafka's.
 
-Why one module of ~940 lines: it is one class over one confluent-kafka
+Why one module of ~990 lines: it is one class over one confluent-kafka
 ``Consumer``, and its parts (rebalance callbacks, positions and pending
 seeks, the message-to-Record fast path that checks them) share that
 state; the offset requests it needs are in ``offsets.py``.
@@ -32,6 +32,7 @@ state; the offset requests it needs are in ``offsets.py``.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import uuid
@@ -169,6 +170,8 @@ class KafkaConsumerBackend:
         self._paused: set[TopicPartition] = set()
         self._subscribed = False  # a librdkafka (group) subscription
         self._following: tuple[str, ...] | None = None  # the topics of one without a group
+        self._pattern: re.Pattern[str] | None = None  # a pattern subscription, matched at each follow
+        self._names: tuple[str, ...] = ()  # the subscribed topics (a pattern's last matches)
         self._followed_at = 0.0
         self._joined = False  # the first assignment of a subscription has arrived
         self._subscribed_at = 0.0  # time.monotonic() of the last subscribe
@@ -182,29 +185,60 @@ class KafkaConsumerBackend:
 
     # -- assignment -------------------------------------------------------------
 
-    def subscribe(self, topics: tuple[str, ...]) -> None:
+    def subscribe(self, topics: tuple[str, ...], pattern: re.Pattern[str] | None = None) -> None:
         self._check_open()
         with self._lock:
+            self._pattern = pattern
+            if pattern is not None:
+                # Matched here, not by librdkafka's own regex subscription:
+                # Python's re dialect and fullmatch, as on a directory, and
+                # new topics seen within FOLLOW_INTERVAL, not librdkafka's
+                # metadata refresh (5 minutes).
+                topics = self._matching(self._broker.metadata(self._timeout), pattern)
+            self._names = topics
             self._had_topics(topics)
             if not self._group:
                 self._following = topics
                 self._follow(self._timeout)
                 return
-            self._subscribed, self._joined = True, False
-            self._subscribed_at = time.monotonic()
             self._forget(set(self._positions))
-            try:
+            self._joined = False
+            self._group_subscribe(topics)
+            self._followed_at = self._subscribed_at = time.monotonic()
+
+    def _group_subscribe(self, topics: tuple[str, ...]) -> None:
+        """Subscribe the group member to ``topics`` (again: librdkafka
+        rebalances, keeping what stays subscribed, cooperative-sticky);
+        none (a pattern that matches nothing yet): leave the group."""
+        try:
+            if topics:
                 self._consumer.subscribe(list(topics), on_assign=self._on_assign,
                                          on_revoke=self._on_revoke, on_lost=self._on_lost)
-            except Exception as e:
-                raise translate(e, f"subscribing to {', '.join(topics)}") from None
+                if not self._subscribed:
+                    self._subscribed, self._subscribed_at = True, time.monotonic()
+            elif self._subscribed:
+                self._consumer.unsubscribe()  # runs on_revoke in this thread
+                self._subscribed = self._joined = False
+        except Exception as e:
+            raise translate(e, f"subscribing to {', '.join(topics)}") from None
+
+    @staticmethod
+    def _matching(meta: dict[str, Any], pattern: re.Pattern[str]) -> tuple[str, ...]:
+        """Topics of ``meta`` that ``pattern`` matches, internal ones left out
+        (as ``list_topics`` and the Java client's ``exclude.internal.topics``)."""
+        return tuple(sorted(t for t, m in meta.items()
+                            if not t.startswith("__") and m.error is None and pattern.fullmatch(t)))
+
+    def subscription(self) -> tuple[str, ...]:
+        return self._names
 
     def assign(self, partitions: list[TopicPartition]) -> None:
         from confluent_kafka import TopicPartition as KTP
 
         self._check_open()
         with self._lock:
-            self._following = None
+            self._following = self._pattern = None
+            self._names = ()
             if self._subscribed:
                 self._consumer.unsubscribe()
                 self._subscribed = False
@@ -242,7 +276,8 @@ class KafkaConsumerBackend:
             except Exception as e:
                 raise translate(e, "leaving the assignment") from None
             self._subscribed = self._joined = False
-            self._following = None
+            self._following = self._pattern = None
+            self._names = ()
             self._forget(set(self._positions))
 
     def _follow(self, timeout: float) -> None:
@@ -253,11 +288,21 @@ class KafkaConsumerBackend:
         Looked at again every FOLLOW_INTERVAL by ``fetch``."""
         from confluent_kafka import TopicPartition as KTP
 
-        assert self._following is not None
         self._followed_at = time.monotonic()
         # The broker's admin connection: on the consumer's own, the request
         # waits behind a fetch in flight (up to fetch.wait.max.ms on Tansu).
         meta = self._broker.metadata(timeout)
+        if self._pattern is not None:
+            names = self._matching(meta, self._pattern)
+            if self._group:
+                if names != self._names:
+                    self._had_topics(names)
+                    self._group_subscribe(names)
+                    self._names = names
+                return
+            self._names = self._following = names
+            self._had_topics(names)
+        assert self._following is not None
         wanted = {TopicPartition(t, p) for t in self._following
                   if (m := meta.get(t)) is not None and m.error is None for p in m.partitions}
         gone = set(self._positions) - wanted  # a topic deleted
@@ -391,7 +436,8 @@ class KafkaConsumerBackend:
         consume = self._consumer.consume
         while True:
             with self._lock:
-                if self._following is not None and time.monotonic() - self._followed_at >= FOLLOW_INTERVAL:
+                if ((self._following is not None or self._pattern is not None)
+                        and time.monotonic() - self._followed_at >= FOLLOW_INTERVAL):
                     budget = self._timeout if deadline is None else min(
                         self._timeout, max(0.02, deadline - time.monotonic()))
                     try:  # within this fetch's timeout; a cluster that does not answer: next time
