@@ -8,7 +8,7 @@ protocol is delegated to :class:`~minikafka.membership.GroupMember`; what
 every backend shares (validation, iteration, listeners, auto-commit) is
 the facade's, in consumer.py. The interface is in docs/architecture.md.
 
-Why one module of ~510 lines: it is one class whose state (assignment,
+Why one module of ~520 lines: it is one class whose state (assignment,
 positions, subscription, member) one lock guards; split, each part would
 reach into the others' fields under that lock.
 """
@@ -314,10 +314,19 @@ class LocalConsumer:
         # paused ones too: a partition paused from its assignment on starts
         # where auto_offset_reset put it then, not where "latest" is when
         # it is resumed (which skipped what was written meanwhile).
+        gone: set[TopicPartition] = set()
         for tp, entry in items:
-            self._ensure_ready(tp, entry)
+            try:
+                self._ensure_ready(tp, entry)
+            except ClosedError:
+                if self._broker.closed:
+                    raise
+                # Its topic was deleted (by any process) since the last
+                # refresh: nothing to read; the next refresh drops it.
+                gone.add(tp)
+                self._last_refresh = 0.0
         items = [(tp, s) for tp, s in items[self._rotate:] + items[: self._rotate]
-                 if tp not in self._paused]
+                 if tp not in self._paused and tp not in gone]
         taken: list[tuple[_Entry, int]] = []
         try:
             for tp, entry in items:
