@@ -1142,7 +1142,9 @@ def test_a_dropped_kafka_async_group_consumer_closes_off_the_event_loop(frozen_k
     try:
         broker.create_topic("t")
         with minikafka.Producer(broker) as p:
-            p.send("t", b"x")
+            # Waited for here, not by close's flush (request_timeout, 1 s:
+            # too short for a first produce on a loaded CI machine).
+            p.send("t", b"x").result(10)
 
         async def main() -> None:
             c = AsyncConsumer(broker, "t", group_id="g", auto_offset_reset="earliest",

@@ -255,7 +255,7 @@ def test_commit_of_an_assigned_group_consumer_against_a_frozen_kafka_broker_is_b
     try:
         broker.create_topic("t")
         with Producer(broker) as p:
-            p.send("t", b"x")
+            p.send("t", b"x").result(10)  # not left to close's flush (request_timeout, 1 s)
         c = Consumer(broker, group_id="g", auto_offset_reset="earliest")
         c.assign([minikafka.TopicPartition("t", 0)])
         got: list[minikafka.Record] = []
